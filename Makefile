@@ -1,0 +1,58 @@
+# Remora's front door. `make test` is what CI runs first; `make demo` is the newcomer's first look.
+SHELL := /bin/bash
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+PYTEST := /usr/bin/python3 -m pytest -p no:cacheprovider
+
+.PHONY: all deps build test unit integration asan test-asan fuzz demo bench tidy format clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD)
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 120
+
+integration: build
+	REMORA_BUILD=$(abspath $(BUILD)) $(PYTEST) test/integration -q
+
+# Installs what is missing, builds, and runs every test.
+test: build
+	$(MAKE) --no-print-directory unit integration
+
+# The unit and integration suites again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DREMORA_SANITIZE=ON
+	cmake --build $(ASAN_BUILD)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --timeout 300
+	REMORA_BUILD=$(abspath $(ASAN_BUILD)) REMORA_SANITIZED=1 $(PYTEST) test/integration -q
+
+# Each libFuzzer target for FUZZ_SECONDS from its committed seed corpus (clang-16).
+fuzz: deps
+	CXX=clang++-16 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREMORA_FUZZ=ON
+	cmake --build $(FUZZ_BUILD)
+	bash scripts/run_fuzz.sh $(FUZZ_BUILD)/bin $(FUZZ_SECONDS)
+
+demo: build
+	bash scripts/demo.sh $(BUILD)/bin/remora
+
+bench: build
+	bash bench/run.sh $(BUILD)/bin/remora
+
+tidy: build
+	clang-tidy-16 -p $(BUILD) --quiet $$(git ls-files 'src/*.cc')
+
+format:
+	clang-format-16 -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

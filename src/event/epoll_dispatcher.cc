@@ -1,0 +1,213 @@
+#include "event/epoll_dispatcher.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "common/assert.h"
+
+namespace remora::event {
+
+namespace {
+constexpr int kMaxEventsPerWait = 256;
+// Marks a ready entry whose FileEvent was destroyed earlier in the same batch.
+char kDeadEvent;
+
+uint32_t toEpoll(uint32_t events) {
+  uint32_t out = EPOLLET;
+  if (events & FileReadyType::Read) out |= EPOLLIN | EPOLLRDHUP;
+  if (events & FileReadyType::Write) out |= EPOLLOUT;
+  return out;
+}
+
+uint32_t fromEpoll(uint32_t events) {
+  uint32_t out = 0;
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) out |= FileReadyType::Read;
+  if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) out |= FileReadyType::Write;
+  if (events & (EPOLLRDHUP | EPOLLHUP)) out |= FileReadyType::Closed;
+  return out;
+}
+}  // namespace
+
+EpollFileEvent::EpollFileEvent(EpollDispatcher& dispatcher, int fd, FileReadyCb cb, uint32_t events)
+    : dispatcher_(dispatcher), fd_(fd), cb_(std::move(cb)) {
+  epoll_event ev{};
+  ev.events = toEpoll(events);
+  ev.data.ptr = this;
+  RELEASE_ASSERT(epoll_ctl(dispatcher_.epoll_fd_, EPOLL_CTL_ADD, fd_, &ev) == 0, "epoll_ctl ADD");
+}
+
+EpollFileEvent::~EpollFileEvent() {
+  epoll_ctl(dispatcher_.epoll_fd_, EPOLL_CTL_DEL, fd_, nullptr);
+  if (injected_ != 0) {
+    auto& list = dispatcher_.activated_;
+    list.erase(std::remove(list.begin(), list.end(), this), list.end());
+  }
+  for (auto& pending : dispatcher_.activated_running_) {
+    if (pending == this) pending = nullptr;
+  }
+  for (int i = 0; i < dispatcher_.ready_count_; ++i) {
+    if (dispatcher_.ready_[i].data.ptr == this) dispatcher_.ready_[i].data.ptr = &kDeadEvent;
+  }
+}
+
+void EpollFileEvent::activate(uint32_t events) {
+  if (injected_ == 0) dispatcher_.activated_.push_back(this);
+  injected_ |= events;
+}
+
+void EpollTimer::enableTimer(std::chrono::milliseconds duration) {
+  disableTimer();
+  position_ = dispatcher_.timers_.emplace(dispatcher_.now_ + duration, this);
+  armed_ = true;
+}
+
+void EpollTimer::disableTimer() {
+  if (!armed_) return;
+  dispatcher_.timers_.erase(position_);
+  armed_ = false;
+}
+
+EpollDispatcher::EpollDispatcher(std::string name)
+    : name_(std::move(name)),
+      epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      thread_id_(std::this_thread::get_id()),
+      now_(std::chrono::steady_clock::now()) {
+  RELEASE_ASSERT(epoll_fd_ >= 0 && wake_fd_ >= 0, "epoll/eventfd creation failed");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;  // nullptr marks the wake fd
+  RELEASE_ASSERT(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) == 0, "epoll_ctl wake fd");
+}
+
+EpollDispatcher::~EpollDispatcher() {
+  clearDeferredDeletes();
+  close(wake_fd_);
+  close(epoll_fd_);
+}
+
+FileEventPtr EpollDispatcher::createFileEvent(int fd, FileReadyCb cb, uint32_t events) {
+  return std::make_unique<EpollFileEvent>(*this, fd, std::move(cb), events);
+}
+
+TimerPtr EpollDispatcher::createTimer(TimerCb cb) {
+  return std::make_unique<EpollTimer>(*this, std::move(cb));
+}
+
+void EpollDispatcher::deferredDelete(DeferredDeletablePtr object) {
+  to_delete_.push_back(std::move(object));
+}
+
+void EpollDispatcher::post(PostCb cb) {
+  {
+    std::lock_guard<std::mutex> guard(post_lock_);
+    posted_.push_back(std::move(cb));
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t rc = ::write(wake_fd_, &one, sizeof(one));
+}
+
+void EpollDispatcher::exit() {
+  exit_requested_ = true;
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t rc = ::write(wake_fd_, &one, sizeof(one));
+}
+
+int EpollDispatcher::nextTimeoutMs() const {
+  if (!activated_.empty() || !to_delete_.empty()) return 0;
+  if (timers_.empty()) return -1;
+  auto wait = timers_.begin()->first - std::chrono::steady_clock::now();
+  if (wait <= std::chrono::steady_clock::duration::zero()) return 0;
+  // Round up so a timer never fires early.
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+  return static_cast<int>(std::min<int64_t>(ms, 60'000));
+}
+
+void EpollDispatcher::run() {
+  thread_id_ = std::this_thread::get_id();
+  epoll_event events[kMaxEventsPerWait];
+  while (!exit_requested_) {
+    int n = epoll_wait(epoll_fd_, events, kMaxEventsPerWait, nextTimeoutMs());
+    if (n < 0 && errno != EINTR) PANIC("epoll_wait failed");
+    now_ = std::chrono::steady_clock::now();
+    ready_ = events;
+    ready_count_ = std::max(n, 0);
+    for (int i = 0; i < ready_count_; ++i) {
+      if (events[i].data.ptr == &kDeadEvent) continue;
+      auto* file_event = static_cast<EpollFileEvent*>(events[i].data.ptr);
+      if (file_event == nullptr) {
+        uint64_t count;
+        [[maybe_unused]] ssize_t rc = ::read(wake_fd_, &count, sizeof(count));
+        continue;
+      }
+      uint32_t ready = fromEpoll(events[i].events);
+      // Fold in any synthetic bits so the callback sees one combined notification.
+      if (file_event->injected_ != 0) {
+        ready |= file_event->injected_;
+        file_event->injected_ = 0;
+        activated_.erase(std::remove(activated_.begin(), activated_.end(), file_event),
+                         activated_.end());
+      }
+      file_event->cb_(ready);
+    }
+    ready_count_ = 0;
+    runActivated();
+    runTimers();
+    runPosted();
+    clearDeferredDeletes();
+  }
+  runPosted();
+  clearDeferredDeletes();
+  exit_requested_ = false;
+}
+
+void EpollDispatcher::runActivated() {
+  // Callbacks may activate more events; those run on the next iteration.
+  activated_running_.swap(activated_);
+  for (size_t i = 0; i < activated_running_.size(); ++i) {
+    EpollFileEvent* event = activated_running_[i];
+    if (event == nullptr) continue;
+    uint32_t ready = event->injected_;
+    event->injected_ = 0;
+    event->cb_(ready);
+  }
+  activated_running_.clear();
+}
+
+void EpollDispatcher::runTimers() {
+  now_ = std::chrono::steady_clock::now();
+  while (!timers_.empty() && timers_.begin()->first <= now_) {
+    EpollTimer* timer = timers_.begin()->second;
+    timers_.erase(timers_.begin());
+    timer->armed_ = false;
+    timer->cb_();
+  }
+}
+
+void EpollDispatcher::runPosted() {
+  std::vector<PostCb> batch;
+  {
+    std::lock_guard<std::mutex> guard(post_lock_);
+    batch.swap(posted_);
+  }
+  for (auto& cb : batch) cb();
+}
+
+void EpollDispatcher::clearDeferredDeletes() {
+  // Destructors may defer more deletions; loop until none remain.
+  while (!to_delete_.empty()) {
+    std::vector<DeferredDeletablePtr> batch;
+    batch.swap(to_delete_);
+    batch.clear();
+  }
+}
+
+DispatcherPtr createDispatcher(std::string name) {
+  return std::make_unique<EpollDispatcher>(std::move(name));
+}
+
+}  // namespace remora::event

@@ -1,0 +1,92 @@
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "event/dispatcher.h"
+
+namespace remora::event {
+
+class EpollDispatcher;
+
+class EpollFileEvent final : public FileEvent {
+ public:
+  EpollFileEvent(EpollDispatcher& dispatcher, int fd, FileReadyCb cb, uint32_t events);
+  ~EpollFileEvent() override;
+  void activate(uint32_t events) override;
+
+ private:
+  friend class EpollDispatcher;
+  EpollDispatcher& dispatcher_;
+  const int fd_;
+  FileReadyCb cb_;
+  uint32_t injected_ = 0;  // bits pending from activate(), delivered next iteration
+};
+
+class EpollTimer final : public Timer {
+ public:
+  EpollTimer(EpollDispatcher& dispatcher, TimerCb cb) : dispatcher_(dispatcher), cb_(std::move(cb)) {}
+  ~EpollTimer() override { disableTimer(); }
+  void enableTimer(std::chrono::milliseconds duration) override;
+  void disableTimer() override;
+  bool enabled() const override { return armed_; }
+
+ private:
+  friend class EpollDispatcher;
+  EpollDispatcher& dispatcher_;
+  TimerCb cb_;
+  bool armed_ = false;
+  std::multimap<MonotonicTime, EpollTimer*>::iterator position_;
+};
+
+class EpollDispatcher final : public Dispatcher {
+ public:
+  explicit EpollDispatcher(std::string name);
+  ~EpollDispatcher() override;
+
+  const std::string& name() const override { return name_; }
+  FileEventPtr createFileEvent(int fd, FileReadyCb cb, uint32_t events) override;
+  TimerPtr createTimer(TimerCb cb) override;
+  void deferredDelete(DeferredDeletablePtr object) override;
+  void post(PostCb cb) override;
+  void run() override;
+  void exit() override;
+  MonotonicTime now() const override { return now_; }
+  bool isThreadSafe() const override { return std::this_thread::get_id() == thread_id_; }
+
+ private:
+  friend class EpollFileEvent;
+  friend class EpollTimer;
+
+  void runTimers();
+  void runActivated();
+  void runPosted();
+  void clearDeferredDeletes();
+  int nextTimeoutMs() const;
+
+  const std::string name_;
+  const int epoll_fd_;
+  const int wake_fd_;  // eventfd: post() and exit() wake the loop
+  std::atomic<bool> exit_requested_{false};
+  std::thread::id thread_id_;
+  MonotonicTime now_;
+
+  std::multimap<MonotonicTime, EpollTimer*> timers_;
+  std::vector<EpollFileEvent*> activated_;
+  // The batch being dispatched: a callback may destroy an event later in the same batch, so
+  // destruction scrubs it from here (see EpollFileEvent::~EpollFileEvent).
+  std::vector<EpollFileEvent*> activated_running_;
+  struct epoll_event* ready_ = nullptr;
+  int ready_count_ = 0;
+  std::vector<DeferredDeletablePtr> to_delete_;
+
+  std::mutex post_lock_;
+  std::vector<PostCb> posted_;
+};
+
+}  // namespace remora::event

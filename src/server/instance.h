@@ -1,0 +1,44 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "envoy/admin/v3/clusters.pb.h"
+#include "envoy/admin/v3/config_dump.pb.h"
+#include "envoy/admin/v3/listeners.pb.h"
+#include "envoy/admin/v3/server_info.pb.h"
+#include "event/dispatcher.h"
+#include "server/options.h"
+#include "stats/store.h"
+
+namespace remora::server {
+
+// What the admin API sees of the running server. Every method runs on the main thread. Status
+// is handed over as Envoy's own admin protos, so admin renders exactly Envoy's shapes.
+class Instance {
+ public:
+  virtual ~Instance() = default;
+
+  virtual event::Dispatcher& dispatcher() = 0;
+  virtual stats::Store& stats() = 0;
+  virtual const Options& options() const = 0;
+
+  // LIVE once initialized and not failing health checks; DRAINING after /healthcheck/fail or
+  // while shutting down.
+  virtual envoy::admin::v3::ServerInfo::State state() const = 0;
+  virtual envoy::admin::v3::ServerInfo serverInfo() const = 0;
+  virtual envoy::admin::v3::Clusters clusterStatuses() const = 0;
+  virtual envoy::admin::v3::Listeners listenerStatuses() const = 0;
+  virtual envoy::admin::v3::ConfigDump configDump() const = 0;
+
+  // POST /quitquitquit: begin shutdown after the current response is written.
+  virtual void shutdown() = 0;
+  // POST /healthcheck/fail and /healthcheck/ok.
+  virtual void setHealthCheckFailed(bool failed) = 0;
+  virtual bool healthCheckFailed() const = 0;
+  // POST /drain_listeners[?inboundonly][&graceful]: stop listeners (inbound only: those with
+  // traffic_direction INBOUND), draining their connections first when graceful.
+  virtual void drainListeners(bool inbound_only, bool graceful) = 0;
+};
+
+}  // namespace remora::server
