@@ -1,0 +1,250 @@
+#include "net/connection_impl.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "common/logger.h"
+#include "net/socket.h"
+#include "stats/store.h"
+
+namespace remora::net {
+
+namespace {
+std::atomic<uint64_t> next_connection_id{1};
+
+// Bytes read per event before yielding to other connections on the loop; the event is
+// re-activated so an edge is never lost.
+constexpr size_t kReadBudgetPerEvent = 1024 * 1024;
+constexpr size_t kReadChunk = 64 * 1024;
+}  // namespace
+
+ConnectionImpl::ConnectionImpl(event::Dispatcher& dispatcher, int fd, TransportSocketPtr transport,
+                               bool connected)
+    : id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)),
+      dispatcher_(dispatcher),
+      fd_(fd),
+      transport_(std::move(transport)),
+      connecting_(!connected) {
+  transport_->setFd(fd_);
+  info_.local_address = localAddress(fd_);
+  if (connected) info_.remote_address = peerAddress(fd_);
+  info_.transport_protocol = "raw_buffer";
+  write_buffer_.setWatermarks(buffer_limit_, this);
+  file_event_ = dispatcher_.createFileEvent(
+      fd_, [this](uint32_t events) { onFileEvent(events); },
+      event::FileReadyType::Read | event::FileReadyType::Write);
+  if (connected) transport_->onConnected();
+}
+
+ConnectionImpl::~ConnectionImpl() {
+  if (fd_ >= 0) {
+    file_event_.reset();
+    ::close(fd_);
+  }
+}
+
+void ConnectionImpl::addConnectionCallbacks(ConnectionCallbacks& callbacks) {
+  callbacks_.push_back(&callbacks);
+}
+
+void ConnectionImpl::removeConnectionCallbacks(ConnectionCallbacks& callbacks) {
+  for (auto& cb : callbacks_) {
+    if (cb == &callbacks) cb = nullptr;  // erased lazily: we may be iterating
+  }
+}
+
+void ConnectionImpl::addReadFilter(ReadFilterSharedPtr filter) {
+  filter->initializeReadFilterCallbacks(*this);
+  filters_.push_back(std::move(filter));
+}
+
+bool ConnectionImpl::initializeReadFilters() {
+  if (filters_.empty()) return false;
+  filters_initialized_ = true;
+  next_filter_ = 0;
+  continueReading();
+  return true;
+}
+
+void ConnectionImpl::continueReading() {
+  while (next_filter_ < filters_.size() && state_ != State::Closed) {
+    FilterStatus status = filters_[next_filter_++]->onNewConnection();
+    if (status == FilterStatus::StopIteration) return;
+  }
+  // Data may have arrived while a filter held the chain.
+  if (state_ != State::Closed && !read_buffer_.empty()) dispatchRead(read_end_stream_);
+}
+
+void ConnectionImpl::setBufferLimits(uint32_t limit) {
+  buffer_limit_ = limit;
+  write_buffer_.setWatermarks(limit, this);
+}
+
+void ConnectionImpl::connect() {
+  info_.remote_address = peerAddress(fd_);
+  // Completion (or failure) arrives as a Write event.
+}
+
+void ConnectionImpl::onFileEvent(uint32_t events) {
+  if (state_ == State::Closed) return;
+  if (connecting_) {
+    if (events & (event::FileReadyType::Write | event::FileReadyType::Closed)) onConnectComplete();
+    if (state_ == State::Closed || connecting_) return;
+  }
+  if (events & event::FileReadyType::Write) onWriteReady();
+  if (state_ == State::Closed) return;
+  if (events & (event::FileReadyType::Read | event::FileReadyType::Closed)) onReadReady();
+}
+
+void ConnectionImpl::onConnectComplete() {
+  int err = socketError(fd_);
+  if (err != 0) {
+    LOG_DEBUG("[C{}] connect to {} failed: {}", id_, info_.remote_address.asString(), strerror(err));
+    closeSocket(ConnectionEvent::RemoteClose);
+    return;
+  }
+  connecting_ = false;
+  info_.remote_address = peerAddress(fd_);
+  info_.local_address = localAddress(fd_);
+  transport_->onConnected();
+  raiseEvent(ConnectionEvent::Connected);
+  if (state_ != State::Closed) flushWrites();
+}
+
+void ConnectionImpl::onReadReady() {
+  if (read_disable_count_ > 0 || read_end_stream_ || state_ != State::Open) return;
+  size_t budget = kReadBudgetPerEvent;
+  while (state_ == State::Open && read_disable_count_ == 0) {
+    size_t max = std::min<size_t>(kReadChunk, buffer_limit_ > 0 ? buffer_limit_ : kReadChunk);
+    buffer::IoResult result = transport_->doRead(read_buffer_, max);
+    if (result.bytes > 0 && byte_stats_.rx_total) byte_stats_.rx_total->inc(result.bytes);
+    if (result.failed()) {
+      LOG_DEBUG("[C{}] read error: {}", id_, strerror(result.error));
+      closeSocket(ConnectionEvent::RemoteClose);
+      return;
+    }
+    if (result.end_of_stream) {
+      read_end_stream_ = true;
+      if (!half_close_) {
+        if (!read_buffer_.empty()) dispatchRead(false);
+        if (state_ != State::Closed) closeSocket(ConnectionEvent::RemoteClose);
+        return;
+      }
+      dispatchRead(true);
+      maybeFinishHalfClose(ConnectionEvent::RemoteClose);
+      return;
+    }
+    if (result.bytes > 0) dispatchRead(false);
+    if (result.wouldBlock()) return;
+    if (result.bytes >= budget) {
+      file_event_->activate(event::FileReadyType::Read);  // yield; resume next iteration
+      return;
+    }
+    budget -= result.bytes;
+  }
+}
+
+void ConnectionImpl::dispatchRead(bool end_stream) {
+  if (!filters_initialized_ || next_filter_ < filters_.size()) return;  // chain still held
+  for (auto& filter : filters_) {
+    if (state_ == State::Closed) return;
+    if (filter->onData(read_buffer_, end_stream) == FilterStatus::StopIteration) return;
+  }
+}
+
+void ConnectionImpl::write(buffer::Buffer& data, bool end_stream) {
+  if (state_ != State::Open || write_end_stream_) {
+    data.drain(data.length());
+    return;
+  }
+  write_buffer_.move(data);
+  if (end_stream) write_end_stream_ = true;
+  if (!connecting_) flushWrites();
+}
+
+void ConnectionImpl::onWriteReady() { flushWrites(); }
+
+void ConnectionImpl::flushWrites() {
+  while (!write_buffer_.empty()) {
+    buffer::IoResult result = transport_->doWrite(write_buffer_);
+    if (result.bytes > 0 && byte_stats_.tx_total) byte_stats_.tx_total->inc(result.bytes);
+    if (result.failed()) {
+      LOG_DEBUG("[C{}] write error: {}", id_, strerror(result.error));
+      closeSocket(ConnectionEvent::RemoteClose);
+      return;
+    }
+    if (result.wouldBlock()) return;  // EPOLLOUT will call us again
+  }
+  if (state_ == State::Closing) {
+    closeSocket(ConnectionEvent::LocalClose);
+    return;
+  }
+  if (write_end_stream_ && !write_shutdown_) {
+    ::shutdown(fd_, SHUT_WR);
+    write_shutdown_ = true;
+    maybeFinishHalfClose(ConnectionEvent::LocalClose);
+  }
+}
+
+void ConnectionImpl::maybeFinishHalfClose(ConnectionEvent event) {
+  if (state_ == State::Open && read_end_stream_ && write_shutdown_) closeSocket(event);
+}
+
+void ConnectionImpl::close(ConnectionCloseType type) {
+  if (state_ == State::Closed) return;
+  if (type == ConnectionCloseType::NoFlush || write_buffer_.empty() || connecting_) {
+    closeSocket(ConnectionEvent::LocalClose);
+    return;
+  }
+  // Flush first; reading stops so nothing new arrives for filters that are done.
+  state_ = State::Closing;
+  ++read_disable_count_;
+}
+
+void ConnectionImpl::readDisable(bool disable) {
+  if (state_ == State::Closed) return;
+  if (disable) {
+    ++read_disable_count_;
+    return;
+  }
+  if (read_disable_count_ == 0) return;
+  if (--read_disable_count_ == 0 && state_ == State::Open) {
+    // Edge-triggered: data that arrived while disabled raised its edge already.
+    file_event_->activate(event::FileReadyType::Read);
+  }
+}
+
+void ConnectionImpl::onAboveHighWatermark() {
+  for (auto* cb : callbacks_) {
+    if (cb) cb->onAboveWriteBufferHighWatermark();
+  }
+}
+
+void ConnectionImpl::onBelowLowWatermark() {
+  for (auto* cb : callbacks_) {
+    if (cb) cb->onBelowWriteBufferLowWatermark();
+  }
+}
+
+void ConnectionImpl::closeSocket(ConnectionEvent event) {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  file_event_.reset();
+  ::close(fd_);
+  fd_ = -1;
+  // Drop buffered bytes without watermark callbacks: nobody may act on a closed connection.
+  write_buffer_.setWatermarks(0, nullptr);
+  write_buffer_.drain(write_buffer_.length());
+  raiseEvent(event);
+}
+
+void ConnectionImpl::raiseEvent(ConnectionEvent event) {
+  for (auto* cb : callbacks_) {
+    if (cb) cb->onEvent(event);
+  }
+  callbacks_.remove(nullptr);
+}
+
+}  // namespace remora::net

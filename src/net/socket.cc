@@ -1,0 +1,90 @@
+#include "net/socket.h"
+
+#include <fcntl.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace remora::net {
+
+StatusOr<int> createListenSocket(const Address& address, bool reuse_port, int backlog) {
+  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::error(std::string("socket(): ") + std::strerror(errno));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (address.family() == AF_INET6) {
+    // Envoy binds IPv6 sockets dual-stack only when asked (ipv4_compat); default v6-only off
+    // matches Linux defaults, which Envoy keeps, so leave IPV6_V6ONLY as the system sets it.
+  }
+  if (::bind(fd, address.sockAddr(), address.sockAddrLen()) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Status::error("cannot bind " + address.asString() + ": " + std::strerror(err));
+  }
+  if (::listen(fd, backlog) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Status::error("cannot listen on " + address.asString() + ": " + std::strerror(err));
+  }
+  return fd;
+}
+
+StatusOr<int> startConnect(const Address& address) {
+  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::error(std::string("socket(): ") + std::strerror(errno));
+  setNoDelay(fd);
+  int rc = ::connect(fd, address.sockAddr(), address.sockAddrLen());
+  if (rc != 0 && errno != EINPROGRESS) {
+    int err = errno;
+    ::close(fd);
+    return Status::error("connect to " + address.asString() + ": " + std::strerror(err));
+  }
+  return fd;
+}
+
+Address localAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+Address peerAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+std::optional<Address> originalDestination(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  Address local = localAddress(fd);
+  int rc;
+  if (local.family() == AF_INET6) {
+    rc = ::getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len);
+  } else {
+    rc = ::getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len);
+  }
+  if (rc != 0) return std::nullopt;
+  return Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+void setNoDelay(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int socketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+}  // namespace remora::net

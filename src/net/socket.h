@@ -1,0 +1,24 @@
+#pragma once
+
+#include <optional>
+
+#include "common/status.h"
+#include "net/address.h"
+
+namespace remora::net {
+
+// Socket helpers. All sockets are non-blocking and close-on-exec.
+
+// Creates a listening TCP socket. reuse_port lets each worker own its own accept queue.
+StatusOr<int> createListenSocket(const Address& address, bool reuse_port, int backlog = 1024);
+// Starts a non-blocking connect; the fd becomes writable when it completes.
+StatusOr<int> startConnect(const Address& address);
+Address localAddress(int fd);
+Address peerAddress(int fd);
+// The destination before an iptables REDIRECT/DNAT (SO_ORIGINAL_DST, or IP6T_SO_ORIGINAL_DST).
+std::optional<Address> originalDestination(int fd);
+void setNoDelay(int fd);
+// SO_ERROR of a socket, used to learn how a non-blocking connect ended.
+int socketError(int fd);
+
+}  // namespace remora::net
