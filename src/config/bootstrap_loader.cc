@@ -17,6 +17,15 @@ bool endsWith(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// protobuf 3.21 writes "(a.b[0].c): invalid value ..."; print it as every other error: "a.b[0].c: ...".
+std::string reformatProtobufError(const std::string& message) {
+  auto close = message.find("): ");
+  if (message.rfind("(", 0) == 0 && close != std::string::npos) {
+    return message.substr(1, close - 1) + ": " + message.substr(close + 3);
+  }
+  return "invalid config: " + message;
+}
+
 StatusOr<Bootstrap> bootstrapFromValue(const google::protobuf::Value& tree) {
   RETURN_IF_ERROR(checkJsonSchema(tree, Bootstrap::descriptor()));
   Bootstrap bootstrap;
@@ -26,7 +35,7 @@ StatusOr<Bootstrap> bootstrapFromValue(const google::protobuf::Value& tree) {
   auto status = google::protobuf::util::JsonStringToMessage(valueToJson(tree), &bootstrap, parse_options);
   // The schema check has already caught what it can name by path; what remains are value errors
   // (bad duration text, out-of-range numbers), which protobuf reports with its own field path.
-  if (!status.ok()) return Status::error("invalid config: " + std::string(status.message()));
+  if (!status.ok()) return Status::error(reformatProtobufError(std::string(status.message())));
   return bootstrap;
 }
 
