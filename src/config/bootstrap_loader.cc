@@ -14,10 +14,12 @@ namespace {
 using envoy::config::bootstrap::v3::Bootstrap;
 
 bool endsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// protobuf 3.21 writes "(a.b[0].c): invalid value ..."; print it as every other error: "a.b[0].c: ...".
+// protobuf 3.21 writes "(a.b[0].c): invalid value ..."; print it as every other error: "a.b[0].c:
+// ...".
 std::string reformatProtobufError(const std::string& message) {
   auto close = message.find("): ");
   if (message.rfind("(", 0) == 0 && close != std::string::npos) {
@@ -32,7 +34,8 @@ StatusOr<Bootstrap> bootstrapFromValue(const google::protobuf::Value& tree) {
   if (tree.has_null_value()) return bootstrap;  // an empty document is an empty bootstrap
   google::protobuf::util::JsonParseOptions parse_options;
   parse_options.ignore_unknown_fields = false;
-  auto status = google::protobuf::util::JsonStringToMessage(valueToJson(tree), &bootstrap, parse_options);
+  auto status =
+      google::protobuf::util::JsonStringToMessage(valueToJson(tree), &bootstrap, parse_options);
   // The schema check has already caught what it can name by path; what remains are value errors
   // (bad duration text, out-of-range numbers), which protobuf reports with its own field path.
   if (!status.ok()) return Status::error(reformatProtobufError(std::string(status.message())));
@@ -49,7 +52,8 @@ StatusOr<std::string> readFile(const std::string& path) {
 
 void applyNodeOverrides(const server::Options& options, Bootstrap& bootstrap) {
   if (!options.service_node.empty()) bootstrap.mutable_node()->set_id(options.service_node);
-  if (!options.service_cluster.empty()) bootstrap.mutable_node()->set_cluster(options.service_cluster);
+  if (!options.service_cluster.empty())
+    bootstrap.mutable_node()->set_cluster(options.service_cluster);
   if (!options.service_zone.empty()) {
     bootstrap.mutable_node()->mutable_locality()->set_zone(options.service_zone);
   }

@@ -33,7 +33,8 @@ class Resolver {
   Status walk(Message& m, const std::string& path, bool& changed, int depth);
 
  private:
-  Status resolveSlot(Message& m, ExtensionCategory category, const std::string& path, bool& changed);
+  Status resolveSlot(Message& m, ExtensionCategory category, const std::string& path,
+                     bool& changed);
   Status walkAny(Message& any, const std::string& path, bool& changed, int depth);
 };
 
@@ -47,9 +48,11 @@ Status Resolver::resolveSlot(Message& m, ExtensionCategory category, const std::
   const std::string name = reflection->GetString(m, name_field);
   if (reflection->HasField(m, typed_config)) {
     const Message& any = reflection->GetMessage(m, typed_config);
-    const std::string url = any.GetReflection()->GetString(any, any.GetDescriptor()->FindFieldByNumber(1));
+    const std::string url =
+        any.GetReflection()->GetString(any, any.GetDescriptor()->FindFieldByNumber(1));
     if (ExtensionRegistry::get().byType(category, typeNameFromUrl(url)) == nullptr) {
-      return Status::error("not supported by remora: " + joinPath(path, "typed_config") + ": " + url);
+      return Status::error("not supported by remora: " + joinPath(path, "typed_config") + ": " +
+                           url);
     }
     return Status();
   }
@@ -58,8 +61,9 @@ Status Resolver::resolveSlot(Message& m, ExtensionCategory category, const std::
   if (oneof != nullptr && reflection->GetOneofFieldDescriptor(m, oneof) != nullptr) return Status();
   const Extension* extension = ExtensionRegistry::get().byName(category, name);
   if (extension == nullptr) {
-    return Status::error(joinPath(path, "name") + ": unknown " + std::string(categoryName(category)) +
-                         " \"" + name + "\" (no typed_config given and remora has no extension of that name)");
+    return Status::error(joinPath(path, "name") + ": unknown " +
+                         std::string(categoryName(category)) + " \"" + name +
+                         "\" (no typed_config given and remora has no extension of that name)");
   }
   Message* any = reflection->MutableMessage(&m, typed_config);
   any->GetReflection()->SetString(any, any->GetDescriptor()->FindFieldByNumber(1),
@@ -95,7 +99,8 @@ Status Resolver::walk(Message& m, const std::string& path, bool& changed, int de
     if (f->is_repeated()) {
       for (int j = 0; j < reflection->FieldSize(m, f); ++j) {
         Message* item = reflection->MutableRepeatedMessage(&m, f, j);
-        std::string item_path = f->is_map() ? keyPath(field_path, mapKeyText(*item)) : indexPath(field_path, j);
+        std::string item_path =
+            f->is_map() ? keyPath(field_path, mapKeyText(*item)) : indexPath(field_path, j);
         RETURN_IF_ERROR(walk(*item, item_path, changed, depth + 1));
       }
     } else {

@@ -14,13 +14,20 @@ using google::protobuf::Value;
 
 std::string_view kindName(const Value& v) {
   switch (v.kind_case()) {
-    case Value::kNullValue: return "null";
-    case Value::kNumberValue: return "number";
-    case Value::kStringValue: return "string";
-    case Value::kBoolValue: return "bool";
-    case Value::kStructValue: return "object";
-    case Value::kListValue: return "array";
-    default: return "nothing";
+    case Value::kNullValue:
+      return "null";
+    case Value::kNumberValue:
+      return "number";
+    case Value::kStringValue:
+      return "string";
+    case Value::kBoolValue:
+      return "bool";
+    case Value::kStructValue:
+      return "object";
+    case Value::kListValue:
+      return "array";
+    default:
+      return "nothing";
   }
 }
 
@@ -35,7 +42,8 @@ class SchemaChecker {
 
  private:
   Status checkField(const Value& v, const FieldDescriptor* f, const std::string& path, int depth);
-  Status checkSingular(const Value& v, const FieldDescriptor* f, const std::string& path, int depth);
+  Status checkSingular(const Value& v, const FieldDescriptor* f, const std::string& path,
+                       int depth);
   Status checkAny(const Value& v, const std::string& path, int depth);
   Status checkWellKnown(const Value& v, const Descriptor* d, const std::string& path, int depth,
                         bool& handled);
@@ -72,10 +80,12 @@ Status SchemaChecker::checkAny(const Value& v, const std::string& path, int dept
     if (fields.empty()) return Status();
     return Status::error(path + ": Any is missing its @type");
   }
-  if (!type_it->second.has_string_value()) return wrongType(joinPath(path, "@type"), "string", type_it->second);
+  if (!type_it->second.has_string_value())
+    return wrongType(joinPath(path, "@type"), "string", type_it->second);
   const std::string& url = type_it->second.string_value();
-  const Descriptor* type = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
-      std::string(typeNameFromUrl(url)));
+  const Descriptor* type =
+      google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
+          std::string(typeNameFromUrl(url)));
   if (type == nullptr) return Status::error("not supported by remora: " + path + ": " + url);
   // Well-known types inside an Any carry their JSON form under "value".
   bool handled = false;

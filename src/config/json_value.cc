@@ -70,7 +70,8 @@ Status nodeToValue(const YAML::Node& node, Value& out, int depth) {
       return Status();
     case YAML::NodeType::Sequence: {
       auto* list = out.mutable_list_value();
-      for (const auto& item : node) RETURN_IF_ERROR(nodeToValue(item, *list->add_values(), depth + 1));
+      for (const auto& item : node)
+        RETURN_IF_ERROR(nodeToValue(item, *list->add_values(), depth + 1));
       return Status();
     }
     case YAML::NodeType::Map: {

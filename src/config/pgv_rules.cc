@@ -18,13 +18,20 @@ long double numberAt(const Message& m, const FieldDescriptor* f, int index) {
   const auto* r = m.GetReflection();
   const bool rep = index >= 0;
   switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT32: return rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
-    case FieldDescriptor::CPPTYPE_INT64: return rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
-    case FieldDescriptor::CPPTYPE_UINT32: return rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
-    case FieldDescriptor::CPPTYPE_UINT64: return rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
-    case FieldDescriptor::CPPTYPE_FLOAT: return rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
-    case FieldDescriptor::CPPTYPE_DOUBLE: return rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
-    default: return 0;
+    case FieldDescriptor::CPPTYPE_INT32:
+      return rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
+    case FieldDescriptor::CPPTYPE_INT64:
+      return rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
+    default:
+      return 0;
   }
 }
 
@@ -56,7 +63,8 @@ Status checkRange(long double v, std::optional<Bound> lower, std::optional<Bound
     std::string range = std::string(lower->inclusive ? "[" : "(") + fmt(lower->value) + ", " +
                         fmt(upper->value) + (upper->inclusive ? "]" : ")");
     if (lower->value < upper->value) {
-      if (!above(*lower) || !below(*upper)) return Status::error("value must be inside range " + range);
+      if (!above(*lower) || !below(*upper))
+        return Status::error("value must be inside range " + range);
     } else if (!above(*lower) && !below(*upper)) {
       return Status::error("value must be outside range " + range);
     }
@@ -84,7 +92,8 @@ Status checkOrdered(long double v, const Message& rules,
     return f != nullptr && r->HasField(rules, f);
   };
   auto val = [&](const char* name) { return get(d->FindFieldByName(name), -1); };
-  if (has("const") && v != val("const")) return Status::error("value must equal " + fmt(val("const")));
+  if (has("const") && v != val("const"))
+    return Status::error("value must equal " + fmt(val("const")));
   std::optional<Bound> lower, upper;
   if (has("gt")) lower = Bound{val("gt"), false};
   if (has("gte")) lower = Bound{val("gte"), true};
@@ -120,7 +129,8 @@ long double durationNanos(const Message& m) {
 std::string formatDuration(long double nanos) { return formatNumber(nanos / 1e9L) + "s"; }
 
 size_t utf8Length(const std::string& s) {
-  return std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+  return std::count_if(s.begin(), s.end(),
+                       [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
 }
 
 bool isIpv4(const std::string& s) {
@@ -139,7 +149,8 @@ bool isHostname(std::string_view s) {
     size_t end = s.find('.', start);
     if (end == std::string_view::npos) end = s.size();
     std::string_view label = s.substr(start, end - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
     for (char c : label) {
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
     }
@@ -152,26 +163,36 @@ Status checkWellKnownString(const std::string& v, const validate::StringRules& r
   using R = validate::StringRules;
   switch (rules.well_known_case()) {
     case R::kHostname:
-      return !rules.hostname() || isHostname(v) ? Status() : Status::error("value must be a valid hostname");
+      return !rules.hostname() || isHostname(v) ? Status()
+                                                : Status::error("value must be a valid hostname");
     case R::kIp:
-      return !rules.ip() || isIpv4(v) || isIpv6(v) ? Status() : Status::error("value must be a valid IP address");
+      return !rules.ip() || isIpv4(v) || isIpv6(v)
+                 ? Status()
+                 : Status::error("value must be a valid IP address");
     case R::kIpv4:
-      return !rules.ipv4() || isIpv4(v) ? Status() : Status::error("value must be a valid IPv4 address");
+      return !rules.ipv4() || isIpv4(v) ? Status()
+                                        : Status::error("value must be a valid IPv4 address");
     case R::kIpv6:
-      return !rules.ipv6() || isIpv6(v) ? Status() : Status::error("value must be a valid IPv6 address");
+      return !rules.ipv6() || isIpv6(v) ? Status()
+                                        : Status::error("value must be a valid IPv6 address");
     case R::kAddress:
       return !rules.address() || isHostname(v) || isIpv4(v) || isIpv6(v)
                  ? Status()
                  : Status::error("value must be a valid hostname or IP address");
     case R::kEmail:
-      return !rules.email() || v.find('@') != std::string::npos ? Status()
-                                                                : Status::error("value must be a valid email address");
+      return !rules.email() || v.find('@') != std::string::npos
+                 ? Status()
+                 : Status::error("value must be a valid email address");
     case R::kUri:
-      return !rules.uri() || v.find(':') != std::string::npos ? Status()
-                                                              : Status::error("value must be an absolute URI");
+      return !rules.uri() || v.find(':') != std::string::npos
+                 ? Status()
+                 : Status::error("value must be an absolute URI");
     case R::kUuid: {
-      static const re2::RE2 uuid("(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
-      return !rules.uuid() || re2::RE2::FullMatch(v, uuid) ? Status() : Status::error("value must be a valid UUID");
+      static const re2::RE2 uuid(
+          "(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+      return !rules.uuid() || re2::RE2::FullMatch(v, uuid)
+                 ? Status()
+                 : Status::error("value must be a valid UUID");
     }
     case R::kWellKnownRegex: {
       // Envoy's header rules: strict follows RFC 7230; non-strict only forbids NUL, CR and LF.
@@ -190,7 +211,8 @@ Status checkWellKnownString(const std::string& v, const validate::StringRules& r
       }
       return Status();
     }
-    default: return Status();
+    default:
+      return Status();
   }
 }
 
@@ -211,9 +233,11 @@ Status checkBool(bool value, const validate::BoolRules& rules) {
 Status checkString(const std::string& v, const validate::StringRules& rules) {
   if (rules.ignore_empty() && v.empty()) return Status();
   auto n = [](uint64_t x) { return std::to_string(x); };
-  if (rules.has_const_() && v != rules.const_()) return Status::error("value must equal \"" + rules.const_() + "\"");
+  if (rules.has_const_() && v != rules.const_())
+    return Status::error("value must equal \"" + rules.const_() + "\"");
   const size_t chars = utf8Length(v);
-  if (rules.has_len() && chars != rules.len()) return Status::error("value length must be " + n(rules.len()) + " characters");
+  if (rules.has_len() && chars != rules.len())
+    return Status::error("value length must be " + n(rules.len()) + " characters");
   if (rules.has_min_len() && chars < rules.min_len()) {
     return Status::error("value length must be at least " + n(rules.min_len()) + " characters");
   }
@@ -238,8 +262,9 @@ Status checkString(const std::string& v, const validate::StringRules& rules) {
   if (rules.has_prefix() && v.rfind(rules.prefix(), 0) != 0) {
     return Status::error("value does not have prefix \"" + rules.prefix() + "\"");
   }
-  if (rules.has_suffix() && (v.size() < rules.suffix().size() ||
-                             v.compare(v.size() - rules.suffix().size(), std::string::npos, rules.suffix()) != 0)) {
+  if (rules.has_suffix() &&
+      (v.size() < rules.suffix().size() ||
+       v.compare(v.size() - rules.suffix().size(), std::string::npos, rules.suffix()) != 0)) {
     return Status::error("value does not have suffix \"" + rules.suffix() + "\"");
   }
   if (rules.has_contains() && v.find(rules.contains()) == std::string::npos) {
@@ -248,7 +273,8 @@ Status checkString(const std::string& v, const validate::StringRules& rules) {
   if (rules.has_not_contains() && v.find(rules.not_contains()) != std::string::npos) {
     return Status::error("value contains substring \"" + rules.not_contains() + "\"");
   }
-  if (rules.in_size() > 0 && std::find(rules.in().begin(), rules.in().end(), v) == rules.in().end()) {
+  if (rules.in_size() > 0 &&
+      std::find(rules.in().begin(), rules.in().end(), v) == rules.in().end()) {
     return Status::error("value must be in list of allowed strings");
   }
   if (std::find(rules.not_in().begin(), rules.not_in().end(), v) != rules.not_in().end()) {
@@ -259,8 +285,10 @@ Status checkString(const std::string& v, const validate::StringRules& rules) {
 
 Status checkBytes(const std::string& v, const validate::BytesRules& rules) {
   auto n = [](uint64_t x) { return std::to_string(x); };
-  if (rules.has_const_() && v != rules.const_()) return Status::error("value must equal the given bytes");
-  if (rules.has_len() && v.size() != rules.len()) return Status::error("value length must be " + n(rules.len()) + " bytes");
+  if (rules.has_const_() && v != rules.const_())
+    return Status::error("value must equal the given bytes");
+  if (rules.has_len() && v.size() != rules.len())
+    return Status::error("value length must be " + n(rules.len()) + " bytes");
   if (rules.has_min_len() && v.size() < rules.min_len()) {
     return Status::error("value length must be at least " + n(rules.min_len()) + " bytes");
   }
@@ -269,24 +297,30 @@ Status checkBytes(const std::string& v, const validate::BytesRules& rules) {
   }
   if (rules.has_pattern()) {
     re2::RE2 re(rules.pattern(), re2::RE2::Latin1);
-    if (re.ok() && !re2::RE2::PartialMatch(v, re)) return Status::error("value does not match regex pattern");
+    if (re.ok() && !re2::RE2::PartialMatch(v, re))
+      return Status::error("value does not match regex pattern");
   }
-  if (rules.has_prefix() && v.rfind(rules.prefix(), 0) != 0) return Status::error("value does not have the given prefix");
+  if (rules.has_prefix() && v.rfind(rules.prefix(), 0) != 0)
+    return Status::error("value does not have the given prefix");
   if (rules.has_contains() && v.find(rules.contains()) == std::string::npos) {
     return Status::error("value does not contain the given bytes");
   }
-  if (rules.ip() && v.size() != 4 && v.size() != 16) return Status::error("value must be a valid IP address");
+  if (rules.ip() && v.size() != 4 && v.size() != 16)
+    return Status::error("value must be a valid IP address");
   if (rules.ipv4() && v.size() != 4) return Status::error("value must be a valid IPv4 address");
   if (rules.ipv6() && v.size() != 16) return Status::error("value must be a valid IPv6 address");
   return Status();
 }
 
-Status checkEnum(int value, const google::protobuf::EnumDescriptor* type, const validate::EnumRules& rules) {
-  if (rules.has_const_() && value != rules.const_()) return Status::error("value must equal " + std::to_string(rules.const_()));
+Status checkEnum(int value, const google::protobuf::EnumDescriptor* type,
+                 const validate::EnumRules& rules) {
+  if (rules.has_const_() && value != rules.const_())
+    return Status::error("value must equal " + std::to_string(rules.const_()));
   if (rules.defined_only() && type->FindValueByNumber(value) == nullptr) {
     return Status::error("value must be one of the defined enum values");
   }
-  if (rules.in_size() > 0 && std::find(rules.in().begin(), rules.in().end(), value) == rules.in().end()) {
+  if (rules.in_size() > 0 &&
+      std::find(rules.in().begin(), rules.in().end(), value) == rules.in().end()) {
     return Status::error("value must be in list of allowed enum values");
   }
   if (std::find(rules.not_in().begin(), rules.not_in().end(), value) != rules.not_in().end()) {
@@ -313,7 +347,8 @@ Status checkTimestamp(const Message& timestamp, const validate::TimestampRules& 
 }
 
 Status checkAny(const std::string& type_url, const validate::AnyRules& rules) {
-  if (rules.in_size() > 0 && std::find(rules.in().begin(), rules.in().end(), type_url) == rules.in().end()) {
+  if (rules.in_size() > 0 &&
+      std::find(rules.in().begin(), rules.in().end(), type_url) == rules.in().end()) {
     return Status::error("type URL must be in the list of allowed types");
   }
   if (std::find(rules.not_in().begin(), rules.not_in().end(), type_url) != rules.not_in().end()) {

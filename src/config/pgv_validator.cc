@@ -15,23 +15,33 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using validate::FieldRules;
 
-bool isWrapper(const Descriptor* d) { return d->file()->name() == "google/protobuf/wrappers.proto"; }
+bool isWrapper(const Descriptor* d) {
+  return d->file()->name() == "google/protobuf/wrappers.proto";
+}
 
 // Reads element `index` (or the singular value when index < 0) of a scalar field as a number.
 long double numberOf(const Message& m, const FieldDescriptor* f, int index) {
   const auto* r = m.GetReflection();
   const bool rep = index >= 0;
   switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT32: return rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
-    case FieldDescriptor::CPPTYPE_INT64: return rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
-    case FieldDescriptor::CPPTYPE_UINT32: return rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
-    case FieldDescriptor::CPPTYPE_UINT64: return rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
-    case FieldDescriptor::CPPTYPE_FLOAT: return rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
-    case FieldDescriptor::CPPTYPE_DOUBLE: return rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
+    case FieldDescriptor::CPPTYPE_INT32:
+      return rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
+    case FieldDescriptor::CPPTYPE_INT64:
+      return rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
     case FieldDescriptor::CPPTYPE_ENUM:
       return rep ? r->GetRepeatedEnumValue(m, f, index) : r->GetEnumValue(m, f);
-    case FieldDescriptor::CPPTYPE_BOOL: return rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f);
-    default: return 0;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f);
+    default:
+      return 0;
   }
 }
 
@@ -75,12 +85,15 @@ Status Validator::checkMessageValue(const FieldRules& rules, const Message* valu
       return pgv::checkDuration(*value, rules.duration()).withPrefix(path);
     case FieldRules::kTimestamp:
       if (value == nullptr) {
-        return rules.timestamp().required() ? Status::error(path + ": value is required") : Status();
+        return rules.timestamp().required() ? Status::error(path + ": value is required")
+                                            : Status();
       }
       return pgv::checkTimestamp(*value, rules.timestamp()).withPrefix(path);
     case FieldRules::kAny: {
-      if (value == nullptr) return rules.any().required() ? Status::error(path + ": value is required") : Status();
-      const std::string url = value->GetReflection()->GetString(*value, value->GetDescriptor()->FindFieldByNumber(1));
+      if (value == nullptr)
+        return rules.any().required() ? Status::error(path + ": value is required") : Status();
+      const std::string url =
+          value->GetReflection()->GetString(*value, value->GetDescriptor()->FindFieldByNumber(1));
       return pgv::checkAny(url, rules.any()).withPrefix(path);
     }
     case FieldRules::TYPE_NOT_SET:
@@ -116,9 +129,17 @@ Status Validator::checkValue(const FieldRules& rules, const Message& m, const Fi
     case FieldRules::kEnum:
       return pgv::checkEnum(static_cast<int>(numberOf(m, f, index)), f->enum_type(), rules.enum_())
           .withPrefix(path);
-    case FieldRules::kFloat: case FieldRules::kDouble: case FieldRules::kInt32: case FieldRules::kInt64:
-    case FieldRules::kUint32: case FieldRules::kUint64: case FieldRules::kSint32: case FieldRules::kSint64:
-    case FieldRules::kFixed32: case FieldRules::kFixed64: case FieldRules::kSfixed32:
+    case FieldRules::kFloat:
+    case FieldRules::kDouble:
+    case FieldRules::kInt32:
+    case FieldRules::kInt64:
+    case FieldRules::kUint32:
+    case FieldRules::kUint64:
+    case FieldRules::kSint32:
+    case FieldRules::kSint64:
+    case FieldRules::kFixed32:
+    case FieldRules::kFixed64:
+    case FieldRules::kSfixed32:
     case FieldRules::kSfixed64: {
       // The numeric rule messages share one shape; reach the set one through reflection.
       const auto* oneof = FieldRules::descriptor()->FindOneofByName("type");
@@ -135,7 +156,8 @@ Status Validator::checkField(const Message& m, const FieldDescriptor* f, const s
                              int depth) {
   const auto* r = m.GetReflection();
   const bool has_rules = f->options().HasExtension(validate::rules);
-  const FieldRules& rules = has_rules ? f->options().GetExtension(validate::rules) : FieldRules::default_instance();
+  const FieldRules& rules =
+      has_rules ? f->options().GetExtension(validate::rules) : FieldRules::default_instance();
   // PGV validates only the member of a oneof that is set, and a proto3 `optional` only when set.
   if (f->containing_oneof() != nullptr && !isFieldSet(m, f)) return Status();
 
@@ -144,10 +166,12 @@ Status Validator::checkField(const Message& m, const FieldDescriptor* f, const s
     if (rules.has_map()) {
       const auto& map = rules.map();
       if (map.has_min_pairs() && static_cast<uint64_t>(size) < map.min_pairs()) {
-        return Status::error(path + ": value must contain at least " + std::to_string(map.min_pairs()) + " pair(s)");
+        return Status::error(path + ": value must contain at least " +
+                             std::to_string(map.min_pairs()) + " pair(s)");
       }
       if (map.has_max_pairs() && static_cast<uint64_t>(size) > map.max_pairs()) {
-        return Status::error(path + ": value must contain no more than " + std::to_string(map.max_pairs()) + " pair(s)");
+        return Status::error(path + ": value must contain no more than " +
+                             std::to_string(map.max_pairs()) + " pair(s)");
       }
     }
     const auto* key_field = f->message_type()->map_key();
@@ -162,7 +186,8 @@ Status Validator::checkField(const Message& m, const FieldDescriptor* f, const s
         RETURN_IF_ERROR(checkValue(rules.map().values(), entry, value_field, -1, entry_path));
       }
       if (value_field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-        RETURN_IF_ERROR(walkMessageValue(entry.GetReflection()->GetMessage(entry, value_field), entry_path, depth));
+        RETURN_IF_ERROR(walkMessageValue(entry.GetReflection()->GetMessage(entry, value_field),
+                                         entry_path, depth));
       }
     }
     return Status();
@@ -173,10 +198,12 @@ Status Validator::checkField(const Message& m, const FieldDescriptor* f, const s
     if (rules.has_repeated()) {
       const auto& rep = rules.repeated();
       if (rep.has_min_items() && static_cast<uint64_t>(size) < rep.min_items()) {
-        return Status::error(path + ": value must contain at least " + std::to_string(rep.min_items()) + " item(s)");
+        return Status::error(path + ": value must contain at least " +
+                             std::to_string(rep.min_items()) + " item(s)");
       }
       if (rep.has_max_items() && static_cast<uint64_t>(size) > rep.max_items()) {
-        return Status::error(path + ": value must contain no more than " + std::to_string(rep.max_items()) + " item(s)");
+        return Status::error(path + ": value must contain no more than " +
+                             std::to_string(rep.max_items()) + " item(s)");
       }
       if (rep.unique()) {
         std::set<std::string> seen;
@@ -199,7 +226,8 @@ Status Validator::checkField(const Message& m, const FieldDescriptor* f, const s
     return Status();
   }
 
-  if (f->has_presence() && f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE && !r->HasField(m, f)) {
+  if (f->has_presence() && f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE &&
+      !r->HasField(m, f)) {
     return Status();
   }
   if (has_rules) RETURN_IF_ERROR(checkValue(rules, m, f, -1, path));
@@ -227,7 +255,8 @@ Status Validator::walk(const Message& m, const std::string& path, int depth) {
   const auto* r = m.GetReflection();
   for (int i = 0; i < d->oneof_decl_count(); ++i) {
     const auto* oneof = d->oneof_decl(i);
-    if (oneof->options().GetExtension(validate::required) && r->GetOneofFieldDescriptor(m, oneof) == nullptr) {
+    if (oneof->options().GetExtension(validate::required) &&
+        r->GetOneofFieldDescriptor(m, oneof) == nullptr) {
       return Status::error(joinPath(path, oneof->name()) + ": value is required");
     }
   }

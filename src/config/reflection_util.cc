@@ -38,10 +38,12 @@ std::unique_ptr<Message> unpackAny(const Message& any) {
   const auto* reflection = any.GetReflection();
   std::string type_url = reflection->GetString(any, descriptor->FindFieldByNumber(1));
   std::string payload = reflection->GetString(any, descriptor->FindFieldByNumber(2));
-  const Descriptor* type = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
-      std::string(typeNameFromUrl(type_url)));
+  const Descriptor* type =
+      google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
+          std::string(typeNameFromUrl(type_url)));
   if (type == nullptr) return nullptr;
-  const Message* prototype = google::protobuf::MessageFactory::generated_factory()->GetPrototype(type);
+  const Message* prototype =
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(type);
   if (prototype == nullptr) return nullptr;
   std::unique_ptr<Message> out(prototype->New());
   if (!out->ParseFromString(payload)) return nullptr;
@@ -58,13 +60,20 @@ std::string mapKeyText(const Message& entry) {
   const auto* key = entry.GetDescriptor()->map_key();
   const auto* reflection = entry.GetReflection();
   switch (key->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_STRING: return reflection->GetString(entry, key);
-    case FieldDescriptor::CPPTYPE_INT32: return std::to_string(reflection->GetInt32(entry, key));
-    case FieldDescriptor::CPPTYPE_INT64: return std::to_string(reflection->GetInt64(entry, key));
-    case FieldDescriptor::CPPTYPE_UINT32: return std::to_string(reflection->GetUInt32(entry, key));
-    case FieldDescriptor::CPPTYPE_UINT64: return std::to_string(reflection->GetUInt64(entry, key));
-    case FieldDescriptor::CPPTYPE_BOOL: return reflection->GetBool(entry, key) ? "true" : "false";
-    default: return "?";
+    case FieldDescriptor::CPPTYPE_STRING:
+      return reflection->GetString(entry, key);
+    case FieldDescriptor::CPPTYPE_INT32:
+      return std::to_string(reflection->GetInt32(entry, key));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return std::to_string(reflection->GetInt64(entry, key));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return std::to_string(reflection->GetUInt32(entry, key));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return std::to_string(reflection->GetUInt64(entry, key));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return reflection->GetBool(entry, key) ? "true" : "false";
+    default:
+      return "?";
   }
 }
 

@@ -26,7 +26,8 @@ std::unique_ptr<google::protobuf::Message> unpackAny(const google::protobuf::Mes
 
 // Whether a field counts as "set": present singular field (non-default scalar in proto3) or a
 // non-empty repeated field.
-bool isFieldSet(const google::protobuf::Message& message, const google::protobuf::FieldDescriptor* field);
+bool isFieldSet(const google::protobuf::Message& message,
+                const google::protobuf::FieldDescriptor* field);
 
 // The value of a map entry's key as text, for paths.
 std::string mapKeyText(const google::protobuf::Message& entry);

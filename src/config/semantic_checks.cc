@@ -23,7 +23,8 @@ std::string canonicalIp(const std::string& text) {
   in_addr v4;
   if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return inet_ntop(AF_INET, &v4, out, sizeof(out));
   in6_addr v6;
-  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) return inet_ntop(AF_INET6, &v6, out, sizeof(out));
+  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1)
+    return inet_ntop(AF_INET6, &v6, out, sizeof(out));
   return "";
 }
 
@@ -38,7 +39,8 @@ Status checkTcpProxyClusters(const FilterChain& chain, const std::string& path,
                              const std::set<std::string>& clusters) {
   for (int i = 0; i < chain.filters_size(); ++i) {
     const auto& filter = chain.filters(i);
-    if (typeNameFromUrl(filter.typed_config().type_url()) != TcpProxy::descriptor()->full_name()) continue;
+    if (typeNameFromUrl(filter.typed_config().type_url()) != TcpProxy::descriptor()->full_name())
+      continue;
     TcpProxy proxy;
     if (!filter.typed_config().UnpackTo(&proxy)) continue;  // undecodable: caught when parsed
     const std::string base = indexPath(path + ".filters", i) + ".typed_config";
@@ -50,8 +52,8 @@ Status checkTcpProxyClusters(const FilterChain& chain, const std::string& path,
     for (int j = 0; j < proxy.weighted_clusters().clusters_size(); ++j) {
       const auto& name = proxy.weighted_clusters().clusters(j).name();
       if (clusters.count(name) == 0) {
-        return Status::error(indexPath(base + ".weighted_clusters.clusters", j) + ".name: unknown cluster \"" +
-                             name + "\"");
+        return Status::error(indexPath(base + ".weighted_clusters.clusters", j) +
+                             ".name: unknown cluster \"" + name + "\"");
       }
     }
   }
@@ -59,19 +61,22 @@ Status checkTcpProxyClusters(const FilterChain& chain, const std::string& path,
 }
 
 Status checkCluster(const Cluster& cluster, const std::string& path) {
-  const auto type = cluster.cluster_discovery_type_case() == Cluster::kType ? cluster.type() : Cluster::STATIC;
+  const auto type =
+      cluster.cluster_discovery_type_case() == Cluster::kType ? cluster.type() : Cluster::STATIC;
   const bool original_dst = type == Cluster::ORIGINAL_DST;
   const bool cluster_provided = cluster.lb_policy() == Cluster::CLUSTER_PROVIDED;
   if (original_dst && !cluster_provided) {
-    return Status::error(path + ".lb_policy: " + Cluster::LbPolicy_Name(cluster.lb_policy()) +
-                         " is not valid for cluster type ORIGINAL_DST; only CLUSTER_PROVIDED is allowed");
+    return Status::error(
+        path + ".lb_policy: " + Cluster::LbPolicy_Name(cluster.lb_policy()) +
+        " is not valid for cluster type ORIGINAL_DST; only CLUSTER_PROVIDED is allowed");
   }
   if (!original_dst && cluster_provided) {
     return Status::error(path + ".lb_policy: CLUSTER_PROVIDED is not valid for cluster type " +
                          Cluster::DiscoveryType_Name(type));
   }
   if (original_dst && cluster.has_load_assignment()) {
-    return Status::error(path + ".load_assignment: ORIGINAL_DST clusters must have no load assignment");
+    return Status::error(path +
+                         ".load_assignment: ORIGINAL_DST clusters must have no load assignment");
   }
   if (type != Cluster::STATIC) return Status();
   const auto& endpoints = cluster.load_assignment().endpoints();
@@ -79,8 +84,9 @@ Status checkCluster(const Cluster& cluster, const std::string& path) {
     for (int j = 0; j < endpoints[i].lb_endpoints_size(); ++j) {
       const auto& address = endpoints[i].lb_endpoints(j).endpoint().address();
       if (!address.has_socket_address()) continue;
-      std::string at = indexPath(indexPath(path + ".load_assignment.endpoints", i) + ".lb_endpoints", j) +
-                       ".endpoint.address.socket_address";
+      std::string at =
+          indexPath(indexPath(path + ".load_assignment.endpoints", i) + ".lb_endpoints", j) +
+          ".endpoint.address.socket_address";
       RETURN_IF_ERROR(checkIpLiteral(address.socket_address(), at));
     }
   }
@@ -115,22 +121,24 @@ Status checkSemantics(const envoy::config::bootstrap::v3::Bootstrap& bootstrap) 
       std::string key = "[" + canonicalIp(sa.address()) + "]:" + std::to_string(sa.port_value());
       auto [it, inserted] = bound.emplace(key, listener.name());
       if (!inserted) {
-        return Status::error(path + ".address: listener \"" + listener.name() + "\" has the same address " +
-                             sa.address() + ":" + std::to_string(sa.port_value()) + " as listener \"" +
-                             it->second + "\"");
+        return Status::error(path + ".address: listener \"" + listener.name() +
+                             "\" has the same address " + sa.address() + ":" +
+                             std::to_string(sa.port_value()) + " as listener \"" + it->second +
+                             "\"");
       }
     }
     for (int j = 0; j < listener.filter_chains_size(); ++j) {
-      RETURN_IF_ERROR(checkTcpProxyClusters(listener.filter_chains(j), indexPath(path + ".filter_chains", j),
-                                            cluster_names));
+      RETURN_IF_ERROR(checkTcpProxyClusters(listener.filter_chains(j),
+                                            indexPath(path + ".filter_chains", j), cluster_names));
     }
     if (listener.has_default_filter_chain()) {
-      RETURN_IF_ERROR(
-          checkTcpProxyClusters(listener.default_filter_chain(), path + ".default_filter_chain", cluster_names));
+      RETURN_IF_ERROR(checkTcpProxyClusters(listener.default_filter_chain(),
+                                            path + ".default_filter_chain", cluster_names));
     }
   }
   if (bootstrap.admin().address().has_socket_address()) {
-    RETURN_IF_ERROR(checkIpLiteral(bootstrap.admin().address().socket_address(), "admin.address.socket_address"));
+    RETURN_IF_ERROR(checkIpLiteral(bootstrap.admin().address().socket_address(),
+                                   "admin.address.socket_address"));
   }
   return Status();
 }

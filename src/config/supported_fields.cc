@@ -24,7 +24,8 @@ const std::vector<Entry>& builtinTable() {
       {"envoy.config.core.v3.Node", {"id", "cluster", "metadata", "locality"}},
       {"envoy.config.core.v3.Locality", {"region", "zone", "sub_zone"}},
       {"envoy.config.core.v3.Address", {"socket_address"}},
-      {"envoy.config.core.v3.SocketAddress", {"address", "port_value", "protocol=TCP", "ipv4_compat"}},
+      {"envoy.config.core.v3.SocketAddress",
+       {"address", "port_value", "protocol=TCP", "ipv4_compat"}},
       {"envoy.config.core.v3.CidrRange", {"address_prefix", "prefix_len"}},
       {"envoy.config.core.v3.TransportSocket", {"name", "typed_config"}},
       {"envoy.config.listener.v3.Listener",
@@ -39,8 +40,9 @@ const std::vector<Entry>& builtinTable() {
       {"envoy.config.listener.v3.ListenerFilter", {"name", "typed_config"}},
       {"envoy.config.listener.v3.Filter", {"name", "typed_config"}},
       {"envoy.config.cluster.v3.Cluster",
-       {"name", "type=STATIC|ORIGINAL_DST", "connect_timeout", "lb_policy=ROUND_ROBIN|CLUSTER_PROVIDED",
-        "load_assignment", "per_connection_buffer_limit_bytes"}},
+       {"name", "type=STATIC|ORIGINAL_DST", "connect_timeout",
+        "lb_policy=ROUND_ROBIN|CLUSTER_PROVIDED", "load_assignment",
+        "per_connection_buffer_limit_bytes"}},
       {"envoy.config.endpoint.v3.ClusterLoadAssignment", {"cluster_name", "endpoints"}},
       {"envoy.config.endpoint.v3.LocalityLbEndpoints",
        {"locality", "lb_endpoints", "load_balancing_weight", "priority"}},
@@ -67,8 +69,8 @@ constexpr std::string_view kValueMessages[] = {
 };
 
 const Descriptor* findDescriptor(std::string_view message) {
-  const Descriptor* d =
-      google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(std::string(message));
+  const Descriptor* d = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
+      std::string(message));
   RELEASE_ASSERT(d != nullptr, "supported-fields table names an unknown message");
   return d;
 }
@@ -100,7 +102,8 @@ Status SupportChecker::checkEnum(const Message& m, const FieldDescriptor* f,
   auto check = [&](int number, const std::string& item_path) {
     const auto* value = f->enum_type()->FindValueByNumber(number);
     std::string name = value != nullptr ? value->name() : std::to_string(number);
-    if (allowed.count(name) == 0) return Status::error("not supported by remora: " + item_path + ": " + name);
+    if (allowed.count(name) == 0)
+      return Status::error("not supported by remora: " + item_path + ": " + name);
     return Status();
   };
   if (!f->is_repeated()) return check(reflection->GetEnumValue(m, f), path);
@@ -141,7 +144,8 @@ Status SupportChecker::walk(const Message& m, const std::string& path, int depth
       }
     } else if (f->is_repeated()) {
       for (int j = 0; j < reflection->FieldSize(m, f); ++j) {
-        RETURN_IF_ERROR(walkValue(reflection->GetRepeatedMessage(m, f, j), indexPath(field_path, j), depth));
+        RETURN_IF_ERROR(
+            walkValue(reflection->GetRepeatedMessage(m, f, j), indexPath(field_path, j), depth));
       }
     } else {
       RETURN_IF_ERROR(walkValue(reflection->GetMessage(m, f), field_path, depth));
@@ -162,7 +166,8 @@ SupportedFields::SupportedFields() {
   for (const Entry& entry : builtinTable()) add(entry.message, entry.fields);
 }
 
-void SupportedFields::add(std::string_view message, const std::vector<std::string_view>& field_specs) {
+void SupportedFields::add(std::string_view message,
+                          const std::vector<std::string_view>& field_specs) {
   const Descriptor* d = findDescriptor(message);
   MessageSupport& support = messages_[std::string(message)];
   for (std::string_view spec : field_specs) {
@@ -178,7 +183,8 @@ void SupportedFields::add(std::string_view message, const std::vector<std::strin
     while (!values.empty()) {
       auto bar = values.find('|');
       std::string value(values.substr(0, bar));
-      RELEASE_ASSERT(f->enum_type()->FindValueByName(value) != nullptr, "unknown enum value in table");
+      RELEASE_ASSERT(f->enum_type()->FindValueByName(value) != nullptr,
+                     "unknown enum value in table");
       allowed.insert(value);
       values = bar == std::string_view::npos ? std::string_view() : values.substr(bar + 1);
     }

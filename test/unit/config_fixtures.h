@@ -31,7 +31,8 @@ inline const std::set<std::string>& ensureFixtureExtensions() {
     std::set<std::string> out;
     auto& registry = ExtensionRegistry::get();
     for (const auto& f : fixtures) {
-      if (registry.byName(f.category, f.name) != nullptr || registry.byType(f.category, f.type) != nullptr) {
+      if (registry.byName(f.category, f.name) != nullptr ||
+          registry.byType(f.category, f.type) != nullptr) {
         continue;
       }
       registry.add({f.category, f.name, f.type, nullptr});

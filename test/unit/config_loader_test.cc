@@ -40,12 +40,14 @@ TEST(ConfigLoaderTest, LoadsYamlFile) {
   auto bootstrap = loadBootstrap(options);
   ASSERT_TRUE(bootstrap.ok()) << bootstrap.status().message();
   EXPECT_EQ(bootstrap->node().id(), "n1");
-  EXPECT_EQ(bootstrap->static_resources().listeners(0).address().socket_address().port_value(), 8080u);
+  EXPECT_EQ(bootstrap->static_resources().listeners(0).address().socket_address().port_value(),
+            8080u);
   EXPECT_EQ(bootstrap->static_resources().clusters(0).connect_timeout().nanos(), 250000000);
 }
 
 TEST(ConfigLoaderTest, LoadsJsonFileWithYmlAndJsonNames) {
-  TempFile file(".json", R"({"node": {"id": "j1"}, "staticResources": {"clusters": [{"name": "c"}]}})");
+  TempFile file(".json",
+                R"({"node": {"id": "j1"}, "staticResources": {"clusters": [{"name": "c"}]}})");
   server::Options options;
   options.config_path = file.path();
   auto bootstrap = loadBootstrap(options);
@@ -141,7 +143,8 @@ static_resources:
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   auto bad = bootstrapFromYaml("node: {id: true}");
   ASSERT_FALSE(bad.ok());
-  EXPECT_THAT(bad.status().message(), HasSubstr("node.id: invalid type: expected string, got bool"));
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("node.id: invalid type: expected string, got bool"));
   auto quoted = bootstrapFromYaml("node: {id: 'true'}");
   ASSERT_TRUE(quoted.ok());
   EXPECT_EQ(quoted->node().id(), "true");
@@ -155,7 +158,8 @@ static_resources:
     adress: {}
 )");
   ASSERT_FALSE(b.ok());
-  EXPECT_THAT(b.status().message(), HasSubstr("static_resources.listeners[0].adress: unknown field"));
+  EXPECT_THAT(b.status().message(),
+              HasSubstr("static_resources.listeners[0].adress: unknown field"));
 }
 
 TEST(ConfigLoaderTest, UnknownFieldInsideTypedConfigNamesPath) {
@@ -170,8 +174,8 @@ static_resources:
           clustr: x
 )");
   ASSERT_FALSE(b.ok());
-  EXPECT_THAT(b.status().message(),
-              HasSubstr("static_resources.listeners[0].filter_chains[0].filters[0].typed_config.clustr: unknown field"));
+  EXPECT_THAT(b.status().message(), HasSubstr("static_resources.listeners[0].filter_chains[0]."
+                                              "filters[0].typed_config.clustr: unknown field"));
 }
 
 TEST(ConfigLoaderTest, WrongTypeNamesPath) {
@@ -181,11 +185,13 @@ static_resources:
   - name: [a, b]
 )");
   ASSERT_FALSE(b.ok());
-  EXPECT_THAT(b.status().message(),
-              HasSubstr("static_resources.clusters[0].name: invalid type: expected string, got array"));
+  EXPECT_THAT(
+      b.status().message(),
+      HasSubstr("static_resources.clusters[0].name: invalid type: expected string, got array"));
   auto listeners = bootstrapFromYaml("static_resources: {listeners: {name: x}}");
   ASSERT_FALSE(listeners.ok());
-  EXPECT_THAT(listeners.status().message(), HasSubstr("static_resources.listeners: invalid type: expected array"));
+  EXPECT_THAT(listeners.status().message(),
+              HasSubstr("static_resources.listeners: invalid type: expected array"));
 }
 
 TEST(ConfigLoaderTest, BadValuesAreReportedByProtobuf) {
@@ -193,13 +199,17 @@ TEST(ConfigLoaderTest, BadValuesAreReportedByProtobuf) {
 admin: {address: {socket_address: {address: 1.2.3.4, port_value: abc}}}
 )");
   ASSERT_FALSE(port.ok());
-  EXPECT_THAT(port.status().message(), HasSubstr("admin.address.socket_address.port_value: invalid value \"abc\""));
-  auto duration = bootstrapFromYaml("static_resources: {clusters: [{name: c, connect_timeout: 5 minutes}]}");
+  EXPECT_THAT(port.status().message(),
+              HasSubstr("admin.address.socket_address.port_value: invalid value \"abc\""));
+  auto duration =
+      bootstrapFromYaml("static_resources: {clusters: [{name: c, connect_timeout: 5 minutes}]}");
   ASSERT_FALSE(duration.ok());
-  EXPECT_THAT(duration.status().message(), HasSubstr("static_resources.clusters[0].connect_timeout: "));
+  EXPECT_THAT(duration.status().message(),
+              HasSubstr("static_resources.clusters[0].connect_timeout: "));
   auto enum_value = bootstrapFromYaml("static_resources: {clusters: [{name: c, type: BOGUS}]}");
   ASSERT_FALSE(enum_value.ok());
-  EXPECT_THAT(enum_value.status().message(), HasSubstr("static_resources.clusters[0].type: unknown value \"BOGUS\""));
+  EXPECT_THAT(enum_value.status().message(),
+              HasSubstr("static_resources.clusters[0].type: unknown value \"BOGUS\""));
 }
 
 TEST(ConfigLoaderTest, UnknownTypeUrlIsNotSupported) {
@@ -214,7 +224,8 @@ static_resources:
 )");
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().message(),
-            "not supported by remora: static_resources.listeners[0].filter_chains[0].filters[0].typed_config: "
+            "not supported by remora: "
+            "static_resources.listeners[0].filter_chains[0].filters[0].typed_config: "
             "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy");
 }
 

@@ -27,28 +27,33 @@ static_resources:
   clusters: [{name: backend}]
   listeners:
   - name: l1
-    )" + address_yaml + R"(
+    )" + address_yaml +
+         R"(
 )" + extra;
 }
 
 TEST(ConfigValidationTest, ValidBootstrapPasses) { EXPECT_EQ(errorOf(kValidYaml), "OK"); }
 
 TEST(ConfigValidationTest, PortOutOfRangeNamesPath) {
-  EXPECT_EQ(errorOf(listenerYaml("address: {socket_address: {address: 0.0.0.0, port_value: 70000}}")),
-            "static_resources.listeners[0].address.socket_address.port_value: value must be less than or "
-            "equal to 65535");
+  EXPECT_EQ(
+      errorOf(listenerYaml("address: {socket_address: {address: 0.0.0.0, port_value: 70000}}")),
+      "static_resources.listeners[0].address.socket_address.port_value: value must be less than or "
+      "equal to 65535");
 }
 
 TEST(ConfigValidationTest, ListenerWithoutFilterChainsIsFine) {
-  EXPECT_EQ(errorOf(listenerYaml("address: {socket_address: {address: 0.0.0.0, port_value: 80}}")), "OK");
+  EXPECT_EQ(errorOf(listenerYaml("address: {socket_address: {address: 0.0.0.0, port_value: 80}}")),
+            "OK");
 }
 
 TEST(ConfigValidationTest, MissingRequiredAddress) {
-  // Listener.address is optional in the API since named listeners exist, but SocketAddress needs its
-  // address string and a port specifier; Endpoint needs nothing; Admin needs nothing.
-  EXPECT_THAT(errorOf(listenerYaml("address: {socket_address: {port_value: 80}}")),
-              HasSubstr("static_resources.listeners[0].address.socket_address.address: value length must be at "
-                        "least 1"));
+  // Listener.address is optional in the API since named listeners exist, but SocketAddress needs
+  // its address string and a port specifier; Endpoint needs nothing; Admin needs nothing.
+  EXPECT_THAT(
+      errorOf(listenerYaml("address: {socket_address: {port_value: 80}}")),
+      HasSubstr(
+          "static_resources.listeners[0].address.socket_address.address: value length must be at "
+          "least 1"));
   EXPECT_THAT(errorOf(listenerYaml("address: {}")),
               HasSubstr("static_resources.listeners[0].address.address: value is required"));
 }
@@ -59,8 +64,9 @@ TEST(ConfigValidationTest, ClusterNameRequired) {
 }
 
 TEST(ConfigValidationTest, DurationRule) {
-  EXPECT_THAT(errorOf("static_resources: {clusters: [{name: c, connect_timeout: -1s}]}"),
-              HasSubstr("static_resources.clusters[0].connect_timeout: value must be greater than 0s"));
+  EXPECT_THAT(
+      errorOf("static_resources: {clusters: [{name: c, connect_timeout: -1s}]}"),
+      HasSubstr("static_resources.clusters[0].connect_timeout: value must be greater than 0s"));
 }
 
 TEST(ConfigValidationTest, WrapperRuleAppliesToValue) {
@@ -81,7 +87,8 @@ static_resources:
 }
 
 TEST(ConfigValidationTest, RuleInsideTypedConfig) {
-  EXPECT_THAT(errorOf(R"(
+  EXPECT_THAT(
+      errorOf(R"(
 static_resources:
   clusters: [{name: backend}]
   listeners:
@@ -94,8 +101,9 @@ static_resources:
           "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
           cluster: backend
 )"),
-              HasSubstr("static_resources.listeners[0].filter_chains[0].filters[0].typed_config.stat_prefix: "
-                        "value length must be at least 1"));
+      HasSubstr(
+          "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.stat_prefix: "
+          "value length must be at least 1"));
 }
 
 TEST(ConfigValidationTest, OneofRequired) {
@@ -119,8 +127,9 @@ TEST(ConfigValidationTest, KnownButUnimplementedField) {
   // Present counts, even when empty: remora would otherwise silently skip Envoy's defaults.
   EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, circuit_breakers: {}}]}"),
             "not supported by remora: static_resources.clusters[0].circuit_breakers");
-  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, circuit_breakers: {thresholds: [{}]}}]}"),
-            "not supported by remora: static_resources.clusters[0].circuit_breakers");
+  EXPECT_EQ(
+      errorOf("static_resources: {clusters: [{name: c, circuit_breakers: {thresholds: [{}]}}]}"),
+      "not supported by remora: static_resources.clusters[0].circuit_breakers");
   EXPECT_EQ(errorOf("stats_flush_interval: 5s"), "not supported by remora: stats_flush_interval");
 }
 
@@ -129,8 +138,10 @@ TEST(ConfigValidationTest, EnumValueNotAllowed) {
             "not supported by remora: static_resources.clusters[0].type: STRICT_DNS");
   EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, lb_policy: LEAST_REQUEST}]}"),
             "not supported by remora: static_resources.clusters[0].lb_policy: LEAST_REQUEST");
-  EXPECT_EQ(errorOf(listenerYaml("address: {socket_address: {address: 0.0.0.0, port_value: 80, protocol: UDP}}")),
-            "not supported by remora: static_resources.listeners[0].address.socket_address.protocol: UDP");
+  EXPECT_EQ(errorOf(listenerYaml(
+                "address: {socket_address: {address: 0.0.0.0, port_value: 80, protocol: UDP}}")),
+            "not supported by remora: "
+            "static_resources.listeners[0].address.socket_address.protocol: UDP");
 }
 
 TEST(ConfigValidationTest, UnimplementedFieldInsideTypedConfig) {
@@ -142,9 +153,11 @@ TEST(ConfigValidationTest, UnimplementedFieldInsideTypedConfig) {
 
 TEST(ConfigValidationTest, UnimplementedExtensionField) {
   std::string yaml = kValidYaml;
-  yaml.insert(yaml.find("cluster: backend\n"), "max_downstream_connection_duration: 5s\n          ");
+  yaml.insert(yaml.find("cluster: backend\n"),
+              "max_downstream_connection_duration: 5s\n          ");
   EXPECT_EQ(errorOf(yaml),
-            "not supported by remora: static_resources.listeners[0].filter_chains[0].filters[0].typed_config."
+            "not supported by remora: "
+            "static_resources.listeners[0].filter_chains[0].filters[0].typed_config."
             "max_downstream_connection_duration");
 }
 
@@ -166,19 +179,23 @@ static_resources:
 )");
   ASSERT_TRUE(bootstrap.ok());
   ASSERT_TRUE(validateBootstrap(*bootstrap).ok());
-  EXPECT_EQ(bootstrap->static_resources().listeners(0).listener_filters(0).typed_config().type_url(),
-            "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst");
+  EXPECT_EQ(
+      bootstrap->static_resources().listeners(0).listener_filters(0).typed_config().type_url(),
+      "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst");
 }
 
 TEST(ConfigValidationTest, UnknownNameWithoutTypedConfig) {
-  EXPECT_EQ(errorOf("static_resources: {listeners: [{name: l, listener_filters: [{name: envoy.filters.listener.nope}]}]}"),
+  EXPECT_EQ(errorOf("static_resources: {listeners: [{name: l, listener_filters: [{name: "
+                    "envoy.filters.listener.nope}]}]}"),
             "static_resources.listeners[0].listener_filters[0].name: unknown listener filter "
-            "\"envoy.filters.listener.nope\" (no typed_config given and remora has no extension of that name)");
+            "\"envoy.filters.listener.nope\" (no typed_config given and remora has no extension of "
+            "that name)");
 }
 
 TEST(ConfigValidationTest, KnownTypeInWrongSlotIsNotSupported) {
   // TlsInspector is in the descriptor pool but not a registered listener filter.
-  EXPECT_EQ(errorOf(R"(
+  EXPECT_EQ(
+      errorOf(R"(
 static_resources:
   listeners:
   - name: l
@@ -186,8 +203,8 @@ static_resources:
     - name: tls
       typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector}
 )"),
-            "not supported by remora: static_resources.listeners[0].listener_filters[0].typed_config: "
-            "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector");
+      "not supported by remora: static_resources.listeners[0].listener_filters[0].typed_config: "
+      "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector");
   // A tcp_proxy config where a listener filter is expected.
   EXPECT_THAT(errorOf(R"(
 static_resources:
@@ -197,7 +214,8 @@ static_resources:
     - name: x
       typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy}
 )"),
-              HasSubstr("not supported by remora: static_resources.listeners[0].listener_filters[0].typed_config"));
+              HasSubstr("not supported by remora: "
+                        "static_resources.listeners[0].listener_filters[0].typed_config"));
 }
 
 TEST(ConfigValidationTest, DuplicateNames) {
@@ -208,50 +226,63 @@ TEST(ConfigValidationTest, DuplicateNames) {
 }
 
 TEST(ConfigValidationTest, DuplicateListenerAddress) {
-  EXPECT_THAT(errorOf(R"(
+  EXPECT_THAT(
+      errorOf(R"(
 static_resources:
   listeners:
   - {name: a, address: {socket_address: {address: "::", port_value: 80}}}
   - {name: b, address: {socket_address: {address: "::0", port_value: 80}}}
 )"),
-              HasSubstr("static_resources.listeners[1].address: listener \"b\" has the same address"));
+      HasSubstr("static_resources.listeners[1].address: listener \"b\" has the same address"));
 }
 
 TEST(ConfigValidationTest, TcpProxyUnknownCluster) {
   std::string yaml = kValidYaml;
   yaml.replace(yaml.find("cluster: backend"), 16, "cluster: nowhere");
   EXPECT_EQ(errorOf(yaml),
-            "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.cluster: unknown cluster "
+            "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.cluster: "
+            "unknown cluster "
             "\"nowhere\"");
   yaml = kValidYaml;
-  yaml.replace(yaml.find("cluster: backend"), 16, "weighted_clusters: {clusters: [{name: backend, weight: 1}, {name: x, weight: 1}]}");
-  EXPECT_THAT(errorOf(yaml), HasSubstr("typed_config.weighted_clusters.clusters[1].name: unknown cluster \"x\""));
+  yaml.replace(yaml.find("cluster: backend"), 16,
+               "weighted_clusters: {clusters: [{name: backend, weight: 1}, {name: x, weight: 1}]}");
+  EXPECT_THAT(errorOf(yaml),
+              HasSubstr("typed_config.weighted_clusters.clusters[1].name: unknown cluster \"x\""));
 }
 
 TEST(ConfigValidationTest, IpLiteralsRequired) {
-  EXPECT_EQ(errorOf(listenerYaml("address: {socket_address: {address: localhost, port_value: 80}}")),
-            "static_resources.listeners[0].address.socket_address.address: malformed IP address: \"localhost\"");
+  EXPECT_EQ(
+      errorOf(listenerYaml("address: {socket_address: {address: localhost, port_value: 80}}")),
+      "static_resources.listeners[0].address.socket_address.address: malformed IP address: "
+      "\"localhost\"");
   std::string yaml = kValidYaml;
   yaml.replace(yaml.find("address: 127.0.0.1, port_value: 9000"), 18, "address: backend.local");
-  EXPECT_THAT(errorOf(yaml), HasSubstr("static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
-                                       "endpoint.address.socket_address.address: malformed IP address"));
+  EXPECT_THAT(errorOf(yaml),
+              HasSubstr("static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
+                        "endpoint.address.socket_address.address: malformed IP address"));
 }
 
 TEST(ConfigValidationTest, ClusterTypeRules) {
-  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c}]}"), "OK") << "STATIC without endpoints";
-  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, type: ORIGINAL_DST, lb_policy: CLUSTER_PROVIDED}]}"),
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c}]}"), "OK")
+      << "STATIC without endpoints";
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, type: ORIGINAL_DST, lb_policy: "
+                    "CLUSTER_PROVIDED}]}"),
             "OK");
-  EXPECT_THAT(errorOf("static_resources: {clusters: [{name: c, type: ORIGINAL_DST}]}"),
-              HasSubstr("static_resources.clusters[0].lb_policy: ROUND_ROBIN is not valid for cluster type "
-                        "ORIGINAL_DST"));
+  EXPECT_THAT(
+      errorOf("static_resources: {clusters: [{name: c, type: ORIGINAL_DST}]}"),
+      HasSubstr("static_resources.clusters[0].lb_policy: ROUND_ROBIN is not valid for cluster type "
+                "ORIGINAL_DST"));
   EXPECT_THAT(errorOf("static_resources: {clusters: [{name: c, lb_policy: CLUSTER_PROVIDED}]}"),
-              HasSubstr("static_resources.clusters[0].lb_policy: CLUSTER_PROVIDED is not valid for cluster type STATIC"));
-  EXPECT_THAT(errorOf(R"(
+              HasSubstr("static_resources.clusters[0].lb_policy: CLUSTER_PROVIDED is not valid for "
+                        "cluster type STATIC"));
+  EXPECT_THAT(
+      errorOf(R"(
 static_resources:
   clusters:
   - {name: c, type: ORIGINAL_DST, lb_policy: CLUSTER_PROVIDED, load_assignment: {cluster_name: c}}
 )"),
-              HasSubstr("static_resources.clusters[0].load_assignment: ORIGINAL_DST clusters must have no load"));
+      HasSubstr(
+          "static_resources.clusters[0].load_assignment: ORIGINAL_DST clusters must have no load"));
 }
 
 TEST(ConfigValidationTest, SupportedFieldsTableNamesRealMessages) {
