@@ -6,14 +6,10 @@ namespace remora::config {
 
 std::string_view categoryName(ExtensionCategory category) {
   switch (category) {
-    case ExtensionCategory::ListenerFilter:
-      return "listener filter";
-    case ExtensionCategory::NetworkFilter:
-      return "network filter";
-    case ExtensionCategory::TransportSocket:
-      return "transport socket";
-    case ExtensionCategory::AccessLogger:
-      return "access logger";
+    case ExtensionCategory::ListenerFilter: return "listener filter";
+    case ExtensionCategory::NetworkFilter: return "network filter";
+    case ExtensionCategory::TransportSocket: return "transport socket";
+    case ExtensionCategory::AccessLogger: return "access logger";
   }
   return "extension";
 }
@@ -31,8 +27,7 @@ void ExtensionRegistry::add(Extension extension) {
   extensions_.push_back(std::make_unique<Extension>(std::move(extension)));
 }
 
-const Extension* ExtensionRegistry::byName(ExtensionCategory category,
-                                           std::string_view name) const {
+const Extension* ExtensionRegistry::byName(ExtensionCategory category, std::string_view name) const {
   for (const auto& e : extensions_) {
     if (e->category == category && e->name == name) return e.get();
   }

@@ -53,8 +53,7 @@ class ExtensionRegistry {
 struct RegisterExtension {
   RegisterExtension(ExtensionCategory category, std::string name, std::string config_type,
                     std::shared_ptr<const void> factory) {
-    ExtensionRegistry::get().add(
-        {category, std::move(name), std::move(config_type), std::move(factory)});
+    ExtensionRegistry::get().add({category, std::move(name), std::move(config_type), std::move(factory)});
   }
 };
 
