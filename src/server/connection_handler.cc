@@ -109,6 +109,8 @@ class ConnectionHandler::ActiveSocket : public filters::listener::ListenerFilter
   event::TimerPtr timer_;
 };
 
+ConnectionHandler::ConnectionHandler(WorkerContext& worker) : worker_(worker) {}
+
 ConnectionHandler::~ConnectionHandler() {
   pending_sockets_.clear();
   closeConnections();

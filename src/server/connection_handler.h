@@ -17,7 +17,7 @@ namespace remora::server {
 // picks the filter chain and builds its network filters. Lives on one worker thread.
 class ConnectionHandler {
  public:
-  explicit ConnectionHandler(WorkerContext& worker) : worker_(worker) {}
+  explicit ConnectionHandler(WorkerContext& worker);
   ~ConnectionHandler();
 
   // Adds a listener; listen_fd (owned from now on) is -1 for a listener that does not bind.

@@ -6,7 +6,6 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "admin/admin_server.h"
 #include "common/logger.h"
 #include "net/socket.h"
 
@@ -33,7 +32,6 @@ Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstra
 
 Server::~Server() {
   workers_.clear();
-  admin_.reset();
   for (auto& fds : listen_fds_) {
     for (int fd : fds) {
       if (fd >= 0) ::close(fd);
@@ -51,9 +49,7 @@ Status Server::initialize() {
     const auto& sa = bootstrap_.admin().address().socket_address();
     auto address = net::Address::parse(sa.address(), static_cast<uint16_t>(sa.port_value()));
     if (!address.ok()) return address.status().withPrefix("admin.address.socket_address.address");
-    auto admin = admin::AdminServer::create(*this, *address);
-    if (!admin.ok()) return admin.status().withPrefix("admin");
-    admin_ = std::move(*admin);
+
   }
   stats_->gauge("server.concurrency").set(options_.concurrency);
   stats_->counter("cluster_manager.cluster_added").inc(clusters_->size());

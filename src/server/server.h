@@ -65,7 +65,6 @@ class Server final : public Instance {
   // listen_fds_[listener][worker]; -1 where the listener does not bind.
   std::vector<std::vector<int>> listen_fds_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::unique_ptr<admin::AdminServer> admin_;
   event::FileEventPtr signal_event_;
   int signal_fd_ = -1;
   event::TimerPtr stats_timer_;
