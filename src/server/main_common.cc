@@ -3,7 +3,9 @@
 #include <cstdio>
 
 #include "common/logger.h"
+#include "config/load_and_validate.h"
 #include "server/options.h"
+#include "server/server.h"
 
 namespace remora::server {
 
@@ -22,7 +24,24 @@ int mainCommon(int argc, char** argv) {
     return 0;
   }
   log::init(options->log_level);
-  return 0;
+
+  auto bootstrap = config::loadAndValidate(*options);
+  if (!bootstrap.ok()) {
+    LOG_CRITICAL("error initializing configuration '{}': {}", options->config_path,
+                 bootstrap.status().message());
+    return 1;
+  }
+  Server server(*options, std::move(*bootstrap));
+  Status status = options->mode == Mode::Validate ? server.validateOnly() : server.initialize();
+  if (!status.ok()) {
+    LOG_CRITICAL("error initializing configuration '{}': {}", options->config_path, status.message());
+    return 1;
+  }
+  if (options->mode == Mode::Validate) {
+    std::printf("configuration '%s' OK\n", options->config_path.c_str());
+    return 0;
+  }
+  return server.run();
 }
 
 }  // namespace remora::server

@@ -28,8 +28,6 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
       upstream_cx_destroy_remote(counter(s, "cluster." + name + ".", "upstream_cx_destroy_remote")),
       upstream_cx_rx_bytes_total(counter(s, "cluster." + name + ".", "upstream_cx_rx_bytes_total")),
       upstream_cx_tx_bytes_total(counter(s, "cluster." + name + ".", "upstream_cx_tx_bytes_total")),
-      upstream_cx_rx_bytes_buffered(gauge(s, "cluster." + name + ".", "upstream_cx_rx_bytes_buffered")),
-      upstream_cx_tx_bytes_buffered(gauge(s, "cluster." + name + ".", "upstream_cx_tx_bytes_buffered")),
       upstream_flow_control_paused_reading_total(
           counter(s, "cluster." + name + ".", "upstream_flow_control_paused_reading_total")),
       upstream_flow_control_resumed_reading_total(

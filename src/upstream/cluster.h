@@ -24,8 +24,6 @@ struct ClusterStats {
   stats::Counter& upstream_cx_destroy_remote;
   stats::Counter& upstream_cx_rx_bytes_total;
   stats::Counter& upstream_cx_tx_bytes_total;
-  stats::Gauge& upstream_cx_rx_bytes_buffered;
-  stats::Gauge& upstream_cx_tx_bytes_buffered;
   stats::Counter& upstream_flow_control_paused_reading_total;
   stats::Counter& upstream_flow_control_resumed_reading_total;
   stats::Gauge& membership_total;

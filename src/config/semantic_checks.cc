@@ -1,0 +1,146 @@
+#include "config/semantic_checks.h"
+
+#include <arpa/inet.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "config/reflection_util.h"
+#include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+
+namespace remora::config {
+namespace {
+
+using envoy::config::cluster::v3::Cluster;
+using envoy::config::core::v3::SocketAddress;
+using envoy::config::listener::v3::FilterChain;
+using envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
+
+// The canonical text of a numeric IP literal ("::0" and "::" are the same address), or "".
+std::string canonicalIp(const std::string& text) {
+  char out[INET6_ADDRSTRLEN];
+  in_addr v4;
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return inet_ntop(AF_INET, &v4, out, sizeof(out));
+  in6_addr v6;
+  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1)
+    return inet_ntop(AF_INET6, &v6, out, sizeof(out));
+  return "";
+}
+
+Status checkIpLiteral(const SocketAddress& address, const std::string& path) {
+  if (canonicalIp(address.address()).empty()) {
+    return Status::error(path + ".address: malformed IP address: \"" + address.address() + "\"");
+  }
+  return Status();
+}
+
+Status checkTcpProxyClusters(const FilterChain& chain, const std::string& path,
+                             const std::set<std::string>& clusters) {
+  for (int i = 0; i < chain.filters_size(); ++i) {
+    const auto& filter = chain.filters(i);
+    if (typeNameFromUrl(filter.typed_config().type_url()) != TcpProxy::descriptor()->full_name())
+      continue;
+    TcpProxy proxy;
+    if (!filter.typed_config().UnpackTo(&proxy)) continue;  // undecodable: caught when parsed
+    const std::string base = indexPath(path + ".filters", i) + ".typed_config";
+    if (proxy.has_cluster() || proxy.cluster_specifier_case() == TcpProxy::kCluster) {
+      if (clusters.count(proxy.cluster()) == 0) {
+        return Status::error(base + ".cluster: unknown cluster \"" + proxy.cluster() + "\"");
+      }
+    }
+    for (int j = 0; j < proxy.weighted_clusters().clusters_size(); ++j) {
+      const auto& name = proxy.weighted_clusters().clusters(j).name();
+      if (clusters.count(name) == 0) {
+        return Status::error(indexPath(base + ".weighted_clusters.clusters", j) +
+                             ".name: unknown cluster \"" + name + "\"");
+      }
+    }
+  }
+  return Status();
+}
+
+Status checkCluster(const Cluster& cluster, const std::string& path) {
+  const auto type =
+      cluster.cluster_discovery_type_case() == Cluster::kType ? cluster.type() : Cluster::STATIC;
+  const bool original_dst = type == Cluster::ORIGINAL_DST;
+  const bool cluster_provided = cluster.lb_policy() == Cluster::CLUSTER_PROVIDED;
+  if (original_dst && !cluster_provided) {
+    return Status::error(
+        path + ".lb_policy: " + Cluster::LbPolicy_Name(cluster.lb_policy()) +
+        " is not valid for cluster type ORIGINAL_DST; only CLUSTER_PROVIDED is allowed");
+  }
+  if (!original_dst && cluster_provided) {
+    return Status::error(path + ".lb_policy: CLUSTER_PROVIDED is not valid for cluster type " +
+                         Cluster::DiscoveryType_Name(type));
+  }
+  if (original_dst && cluster.has_load_assignment()) {
+    return Status::error(path +
+                         ".load_assignment: ORIGINAL_DST clusters must have no load assignment");
+  }
+  if (type != Cluster::STATIC) return Status();
+  const auto& endpoints = cluster.load_assignment().endpoints();
+  for (int i = 0; i < endpoints.size(); ++i) {
+    for (int j = 0; j < endpoints[i].lb_endpoints_size(); ++j) {
+      const auto& address = endpoints[i].lb_endpoints(j).endpoint().address();
+      if (!address.has_socket_address()) continue;
+      std::string at =
+          indexPath(indexPath(path + ".load_assignment.endpoints", i) + ".lb_endpoints", j) +
+          ".endpoint.address.socket_address";
+      RETURN_IF_ERROR(checkIpLiteral(address.socket_address(), at));
+    }
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status checkSemantics(const envoy::config::bootstrap::v3::Bootstrap& bootstrap) {
+  const auto& resources = bootstrap.static_resources();
+  std::set<std::string> cluster_names;
+  for (int i = 0; i < resources.clusters_size(); ++i) {
+    const std::string path = indexPath("static_resources.clusters", i);
+    const auto& cluster = resources.clusters(i);
+    if (!cluster_names.insert(cluster.name()).second) {
+      return Status::error(path + ".name: duplicate cluster name \"" + cluster.name() + "\"");
+    }
+    RETURN_IF_ERROR(checkCluster(cluster, path));
+  }
+
+  std::set<std::string> listener_names;
+  std::map<std::string, std::string> bound;  // "ip:port" → first listener's name
+  for (int i = 0; i < resources.listeners_size(); ++i) {
+    const std::string path = indexPath("static_resources.listeners", i);
+    const auto& listener = resources.listeners(i);
+    if (!listener_names.insert(listener.name()).second) {
+      return Status::error(path + ".name: duplicate listener name \"" + listener.name() + "\"");
+    }
+    if (listener.address().has_socket_address()) {
+      const auto& sa = listener.address().socket_address();
+      RETURN_IF_ERROR(checkIpLiteral(sa, path + ".address.socket_address"));
+      std::string key = "[" + canonicalIp(sa.address()) + "]:" + std::to_string(sa.port_value());
+      auto [it, inserted] = bound.emplace(key, listener.name());
+      if (!inserted) {
+        return Status::error(path + ".address: listener \"" + listener.name() +
+                             "\" has the same address " + sa.address() + ":" +
+                             std::to_string(sa.port_value()) + " as listener \"" + it->second +
+                             "\"");
+      }
+    }
+    for (int j = 0; j < listener.filter_chains_size(); ++j) {
+      RETURN_IF_ERROR(checkTcpProxyClusters(listener.filter_chains(j),
+                                            indexPath(path + ".filter_chains", j), cluster_names));
+    }
+    if (listener.has_default_filter_chain()) {
+      RETURN_IF_ERROR(checkTcpProxyClusters(listener.default_filter_chain(),
+                                            path + ".default_filter_chain", cluster_names));
+    }
+  }
+  if (bootstrap.admin().address().has_socket_address()) {
+    RETURN_IF_ERROR(checkIpLiteral(bootstrap.admin().address().socket_address(),
+                                   "admin.address.socket_address"));
+  }
+  return Status();
+}
+
+}  // namespace remora::config

@@ -1,0 +1,214 @@
+#include "config/supported_fields.h"
+
+#include "common/assert.h"
+#include "config/reflection_util.h"
+
+namespace remora::config {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+struct Entry {
+  std::string_view message;
+  std::vector<std::string_view> fields;
+};
+
+// What this milestone's runtime honours. Enum restrictions name the values the runtime implements.
+const std::vector<Entry>& builtinTable() {
+  static const auto* table = new std::vector<Entry>{
+      {"envoy.config.bootstrap.v3.Bootstrap", {"node", "static_resources", "admin"}},
+      {"envoy.config.bootstrap.v3.Bootstrap.StaticResources", {"listeners", "clusters"}},
+      {"envoy.config.bootstrap.v3.Admin", {"address"}},
+      {"envoy.config.core.v3.Node", {"id", "cluster", "metadata", "locality"}},
+      {"envoy.config.core.v3.Locality", {"region", "zone", "sub_zone"}},
+      {"envoy.config.core.v3.Address", {"socket_address"}},
+      {"envoy.config.core.v3.SocketAddress",
+       {"address", "port_value", "protocol=TCP", "ipv4_compat"}},
+      {"envoy.config.core.v3.CidrRange", {"address_prefix", "prefix_len"}},
+      {"envoy.config.core.v3.TransportSocket", {"name", "typed_config"}},
+      {"envoy.config.listener.v3.Listener",
+       {"name", "address", "filter_chains", "default_filter_chain", "listener_filters",
+        "listener_filters_timeout", "continue_on_listener_filters_timeout", "use_original_dst",
+        "bind_to_port", "per_connection_buffer_limit_bytes", "traffic_direction", "drain_type"}},
+      {"envoy.config.listener.v3.FilterChain",
+       {"filter_chain_match", "filters", "name", "transport_socket"}},
+      {"envoy.config.listener.v3.FilterChainMatch",
+       {"destination_port", "prefix_ranges", "server_names", "transport_protocol",
+        "application_protocols", "source_type", "source_prefix_ranges", "source_ports"}},
+      {"envoy.config.listener.v3.ListenerFilter", {"name", "typed_config"}},
+      {"envoy.config.listener.v3.Filter", {"name", "typed_config"}},
+      {"envoy.config.cluster.v3.Cluster",
+       {"name", "type=STATIC|ORIGINAL_DST", "connect_timeout",
+        "lb_policy=ROUND_ROBIN|CLUSTER_PROVIDED", "load_assignment",
+        "per_connection_buffer_limit_bytes"}},
+      {"envoy.config.endpoint.v3.ClusterLoadAssignment", {"cluster_name", "endpoints"}},
+      {"envoy.config.endpoint.v3.LocalityLbEndpoints",
+       {"locality", "lb_endpoints", "load_balancing_weight", "priority"}},
+      {"envoy.config.endpoint.v3.LbEndpoint", {"endpoint", "load_balancing_weight"}},
+      {"envoy.config.endpoint.v3.Endpoint", {"address", "hostname"}},
+      {"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+       {"stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts"}},
+      {"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster", {"clusters"}},
+      {"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight",
+       {"name", "weight"}},
+      {"envoy.extensions.filters.listener.original_dst.v3.OriginalDst", {}},
+      {"envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer", {}},
+  };
+  return *table;
+}
+
+// Messages that are plain values: whatever is set in them is honoured by whoever honours the field.
+constexpr std::string_view kValueMessages[] = {
+    "google.protobuf.Duration",    "google.protobuf.Timestamp",   "google.protobuf.Struct",
+    "google.protobuf.Value",       "google.protobuf.ListValue",   "google.protobuf.Empty",
+    "google.protobuf.DoubleValue", "google.protobuf.FloatValue",  "google.protobuf.Int64Value",
+    "google.protobuf.UInt64Value", "google.protobuf.Int32Value",  "google.protobuf.UInt32Value",
+    "google.protobuf.BoolValue",   "google.protobuf.StringValue", "google.protobuf.BytesValue",
+};
+
+const Descriptor* findDescriptor(std::string_view message) {
+  const Descriptor* d = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
+      std::string(message));
+  RELEASE_ASSERT(d != nullptr, "supported-fields table names an unknown message");
+  return d;
+}
+
+class SupportChecker {
+ public:
+  explicit SupportChecker(const SupportedFields& table) : table_(table) {}
+  Status walk(const Message& m, const std::string& path, int depth);
+
+ private:
+  Status walkValue(const Message& m, const std::string& path, int depth);
+  Status checkEnum(const Message& m, const FieldDescriptor* f, const std::set<std::string>& allowed,
+                   const std::string& path);
+  const SupportedFields& table_;
+};
+
+Status SupportChecker::walkValue(const Message& m, const std::string& path, int depth) {
+  if (isAny(m.GetDescriptor())) {
+    auto inner = unpackAny(m);
+    if (inner == nullptr) return Status::error("not supported by remora: " + path);
+    return walk(*inner, path, depth + 1);
+  }
+  return walk(m, path, depth + 1);
+}
+
+Status SupportChecker::checkEnum(const Message& m, const FieldDescriptor* f,
+                                 const std::set<std::string>& allowed, const std::string& path) {
+  const auto* reflection = m.GetReflection();
+  auto check = [&](int number, const std::string& item_path) {
+    const auto* value = f->enum_type()->FindValueByNumber(number);
+    std::string name = value != nullptr ? value->name() : std::to_string(number);
+    if (allowed.count(name) == 0)
+      return Status::error("not supported by remora: " + item_path + ": " + name);
+    return Status();
+  };
+  if (!f->is_repeated()) return check(reflection->GetEnumValue(m, f), path);
+  for (int i = 0; i < reflection->FieldSize(m, f); ++i) {
+    RETURN_IF_ERROR(check(reflection->GetRepeatedEnumValue(m, f, i), indexPath(path, i)));
+  }
+  return Status();
+}
+
+Status SupportChecker::walk(const Message& m, const std::string& path, int depth) {
+  if (depth > 100) return Status::error(path + ": nesting deeper than 100 levels");
+  const Descriptor* d = m.GetDescriptor();
+  const MessageSupport* support = table_.find(d->full_name());
+  if (support != nullptr && support->all_fields) return Status();
+  const auto* reflection = m.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (!isFieldSet(m, f)) continue;
+    const std::string field_path = joinPath(path, f->name());
+    if (support == nullptr || support->fields.count(f->name()) == 0) {
+      return Status::error("not supported by remora: " + field_path);
+    }
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_ENUM) {
+      auto allowed = support->enum_values.find(f->name());
+      if (allowed != support->enum_values.end()) {
+        RETURN_IF_ERROR(checkEnum(m, f, allowed->second, field_path));
+      }
+      continue;
+    }
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_map()) {
+      const FieldDescriptor* value_field = f->message_type()->map_value();
+      if (value_field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+      for (int j = 0; j < reflection->FieldSize(m, f); ++j) {
+        const Message& entry = reflection->GetRepeatedMessage(m, f, j);
+        RETURN_IF_ERROR(walkValue(entry.GetReflection()->GetMessage(entry, value_field),
+                                  keyPath(field_path, mapKeyText(entry)), depth));
+      }
+    } else if (f->is_repeated()) {
+      for (int j = 0; j < reflection->FieldSize(m, f); ++j) {
+        RETURN_IF_ERROR(
+            walkValue(reflection->GetRepeatedMessage(m, f, j), indexPath(field_path, j), depth));
+      }
+    } else {
+      RETURN_IF_ERROR(walkValue(reflection->GetMessage(m, f), field_path, depth));
+    }
+  }
+  return Status();
+}
+
+}  // namespace
+
+SupportedFields& SupportedFields::get() {
+  static SupportedFields* instance = new SupportedFields();
+  return *instance;
+}
+
+SupportedFields::SupportedFields() {
+  for (std::string_view name : kValueMessages) addAll(name);
+  for (const Entry& entry : builtinTable()) add(entry.message, entry.fields);
+}
+
+void SupportedFields::add(std::string_view message,
+                          const std::vector<std::string_view>& field_specs) {
+  const Descriptor* d = findDescriptor(message);
+  MessageSupport& support = messages_[std::string(message)];
+  for (std::string_view spec : field_specs) {
+    auto eq = spec.find('=');
+    std::string field(spec.substr(0, eq));
+    const FieldDescriptor* f = d->FindFieldByName(field);
+    RELEASE_ASSERT(f != nullptr, "supported-fields table names an unknown field");
+    support.fields.insert(field);
+    if (eq == std::string_view::npos) continue;
+    RELEASE_ASSERT(f->enum_type() != nullptr, "enum restriction on a non-enum field");
+    auto& allowed = support.enum_values[field];
+    std::string_view values = spec.substr(eq + 1);
+    while (!values.empty()) {
+      auto bar = values.find('|');
+      std::string value(values.substr(0, bar));
+      RELEASE_ASSERT(f->enum_type()->FindValueByName(value) != nullptr,
+                     "unknown enum value in table");
+      allowed.insert(value);
+      values = bar == std::string_view::npos ? std::string_view() : values.substr(bar + 1);
+    }
+  }
+}
+
+void SupportedFields::addAll(std::string_view message) {
+  findDescriptor(message);
+  messages_[std::string(message)].all_fields = true;
+}
+
+const MessageSupport* SupportedFields::find(std::string_view message) const {
+  auto it = messages_.find(message);
+  return it == messages_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> SupportedFields::messages() const {
+  std::vector<std::string> out;
+  for (const auto& [name, support] : messages_) out.push_back(name);
+  return out;
+}
+
+Status checkSupportedFields(const Message& config) {
+  return SupportChecker(SupportedFields::get()).walk(config, "", 0);
+}
+
+}  // namespace remora::config

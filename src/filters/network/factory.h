@@ -1,0 +1,35 @@
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <functional>
+#include <set>
+#include <string>
+
+#include "common/status.h"
+#include "net/connection.h"
+#include "server/worker_context.h"
+#include "stats/store.h"
+
+namespace remora::filters::network {
+
+// Main-thread context while a filter's config is built.
+struct FactoryContext {
+  stats::Store& stats;
+  // Names of the clusters that exist, for reference checks.
+  const std::set<std::string, std::less<>>& cluster_names;
+};
+
+// Runs on a worker for each new connection: adds this filter's instance to the connection.
+using FilterFactoryCb = std::function<void(net::Connection& connection, server::WorkerContext& worker)>;
+
+// One network filter extension: turns its typed_config into a FilterFactoryCb, once, on the main
+// thread. The config has been validated (PGV rules, supported fields) before this runs.
+class NamedNetworkFilterConfigFactory {
+ public:
+  virtual ~NamedNetworkFilterConfigFactory() = default;
+  virtual StatusOr<FilterFactoryCb> createFilterFactory(const google::protobuf::Message& config,
+                                                        FactoryContext& context) const = 0;
+};
+
+}  // namespace remora::filters::network

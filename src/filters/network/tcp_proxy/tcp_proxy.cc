@@ -1,0 +1,247 @@
+#include "filters/network/tcp_proxy/tcp_proxy.h"
+
+#include <random>
+
+#include "common/logger.h"
+#include "net/connection_impl.h"
+#include "net/socket.h"
+
+namespace remora::filters::network::tcp_proxy {
+
+namespace {
+uint64_t randomDraw() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return engine();
+}
+}  // namespace
+
+TcpProxyFilter::TcpProxyFilter(std::shared_ptr<const TcpProxyConfig> config,
+                               server::WorkerContext& worker)
+    : config_(std::move(config)), worker_(worker) {}
+
+TcpProxyFilter::~TcpProxyFilter() { releaseUpstream(net::ConnectionCloseType::NoFlush); }
+
+void TcpProxyFilter::initializeReadFilterCallbacks(net::ReadFilterCallbacks& callbacks) {
+  read_callbacks_ = &callbacks;
+  downstream().addConnectionCallbacks(*this);
+  // A FIN from the client must reach the server as a FIN, not as a reset of both sides.
+  downstream().enableHalfClose(true);
+  net::ConnectionByteStats byte_stats;
+  byte_stats.rx_total = &config_->stats().downstream_cx_rx_bytes_total;
+  byte_stats.tx_total = &config_->stats().downstream_cx_tx_bytes_total;
+  downstream().setByteStats(byte_stats);
+}
+
+net::FilterStatus TcpProxyFilter::onNewConnection() {
+  config_->stats().downstream_cx_total.inc();
+  const std::string& cluster_name = config_->pickCluster(randomDraw());
+  auto* entry = worker_.clusters.get(cluster_name);
+  if (entry == nullptr) {
+    config_->stats().downstream_cx_no_route.inc();
+    downstream().close(net::ConnectionCloseType::NoFlush);
+    return net::FilterStatus::StopIteration;
+  }
+  cluster_ = entry->cluster;
+  // Hold the client's bytes until there is somewhere to send them.
+  downstream().readDisable(true);
+  connectUpstream();
+  return net::FilterStatus::StopIteration;
+}
+
+void TcpProxyFilter::connectUpstream() {
+  ++connect_attempts_;
+  auto* entry = worker_.clusters.get(cluster_->name());
+  upstream::LoadBalancerContext lb_context{&downstream().info()};
+  host_ = entry != nullptr ? entry->lb->chooseHost(lb_context) : nullptr;
+  auto& cluster_stats = cluster_->stats();
+  if (host_ == nullptr) {
+    cluster_stats.upstream_cx_none_healthy.inc();
+    downstream().close(net::ConnectionCloseType::NoFlush);
+    return;
+  }
+  cluster_stats.upstream_cx_total.inc();
+  host_->stats.cx_total.fetch_add(1, std::memory_order_relaxed);
+  auto fd = net::startConnect(host_->address);
+  if (!fd.ok()) {
+    LOG_DEBUG("tcp_proxy: {}", fd.status().message());
+    cluster_stats.upstream_cx_connect_fail.inc();
+    host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
+    onUpstreamConnectFailed();
+    return;
+  }
+  upstream_ = std::make_unique<net::ConnectionImpl>(worker_.dispatcher, *fd,
+                                                    std::make_unique<net::RawBufferSocket>(), false);
+  upstream_callbacks_ = std::make_shared<UpstreamCallbacks>(*this, cluster_, host_);
+  upstream_callbacks_->dispatcher_ = &worker_.dispatcher;
+  upstream_->enableHalfClose(true);
+  upstream_->setBufferLimits(cluster_->perConnectionBufferLimit());
+  net::ConnectionByteStats byte_stats;
+  byte_stats.rx_total = &cluster_stats.upstream_cx_rx_bytes_total;
+  byte_stats.tx_total = &cluster_stats.upstream_cx_tx_bytes_total;
+  upstream_->setByteStats(byte_stats);
+  upstream_->addConnectionCallbacks(*upstream_callbacks_);
+  upstream_->addReadFilter(upstream_callbacks_);
+  upstream_->initializeReadFilters();
+  upstream_->connect();
+  if (!connect_timer_) connect_timer_ = worker_.dispatcher.createTimer([this] { onConnectTimeout(); });
+  connect_timer_->enableTimer(cluster_->connectTimeout());
+}
+
+net::FilterStatus TcpProxyFilter::onData(buffer::Buffer& data, bool end_stream) {
+  if (upstream_ == nullptr || !connected_) {
+    data.drain(data.length());  // reads are disabled until connected; nothing should be here
+    return net::FilterStatus::StopIteration;
+  }
+  resetIdleTimer();
+  upstream_->write(data, end_stream);
+  return net::FilterStatus::StopIteration;
+}
+
+void TcpProxyFilter::onUpstreamData(buffer::Buffer& data, bool end_stream) {
+  resetIdleTimer();
+  downstream().write(data, end_stream);
+}
+
+void TcpProxyFilter::onUpstreamConnected() {
+  connected_ = true;
+  connect_timer_->disableTimer();
+  resetIdleTimer();
+  downstream().readDisable(false);
+}
+
+void TcpProxyFilter::onUpstreamClosed(net::ConnectionEvent event) {
+  upstream_callbacks_->parent_ = nullptr;
+  upstream_callbacks_.reset();
+  worker_.dispatcher.deferredDelete(std::move(upstream_));
+  if (downstream_closed_) return;
+  if (!connected_) {
+    onUpstreamConnectFailed();
+    return;
+  }
+  // Deliver what is already buffered for the client, then close.
+  downstream().close(net::ConnectionCloseType::FlushWrite);
+}
+
+void TcpProxyFilter::onUpstreamConnectFailed() {
+  if (connect_timer_) connect_timer_->disableTimer();
+  if (connect_attempts_ < config_->maxConnectAttempts()) {
+    connectUpstream();
+    return;
+  }
+  if (config_->maxConnectAttempts() > 1) cluster_->stats().upstream_cx_connect_attempts_exceeded.inc();
+  downstream().close(net::ConnectionCloseType::NoFlush);
+}
+
+void TcpProxyFilter::onConnectTimeout() {
+  cluster_->stats().upstream_cx_connect_timeout.inc();
+  host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
+  // Closing raises LocalClose, which retries or gives up in onUpstreamClosed.
+  upstream_->close(net::ConnectionCloseType::NoFlush);
+}
+
+void TcpProxyFilter::resetIdleTimer() {
+  auto timeout = config_->idleTimeout();
+  if (!timeout) return;
+  if (!idle_timer_) idle_timer_ = worker_.dispatcher.createTimer([this] { onIdleTimeout(); });
+  idle_timer_->enableTimer(*timeout);
+}
+
+void TcpProxyFilter::onIdleTimeout() {
+  config_->stats().idle_timeout.inc();
+  downstream().close(net::ConnectionCloseType::NoFlush);
+}
+
+void TcpProxyFilter::releaseUpstream(net::ConnectionCloseType close_type) {
+  if (upstream_ == nullptr) return;
+  auto callbacks = upstream_callbacks_;
+  callbacks->parent_ = nullptr;
+  upstream_callbacks_.reset();
+  upstream_->close(close_type);
+  if (upstream_->state() == net::Connection::State::Closed) {
+    worker_.dispatcher.deferredDelete(std::move(upstream_));
+  } else {
+    callbacks->draining_ = std::move(upstream_);  // still flushing to the server
+  }
+}
+
+void TcpProxyFilter::onEvent(net::ConnectionEvent event) {
+  if (event == net::ConnectionEvent::Connected) return;
+  downstream_closed_ = true;
+  if (connect_timer_) connect_timer_->disableTimer();
+  if (idle_timer_) idle_timer_->disableTimer();
+  releaseUpstream(event == net::ConnectionEvent::RemoteClose ? net::ConnectionCloseType::FlushWrite
+                                                             : net::ConnectionCloseType::NoFlush);
+}
+
+void TcpProxyFilter::onAboveWriteBufferHighWatermark() {
+  // The client reads slower than the server sends: stop reading from the server.
+  if (upstream_) {
+    upstream_->readDisable(true);
+    cluster_->stats().upstream_flow_control_paused_reading_total.inc();
+  }
+}
+
+void TcpProxyFilter::onBelowWriteBufferLowWatermark() {
+  if (upstream_) {
+    upstream_->readDisable(false);
+    cluster_->stats().upstream_flow_control_resumed_reading_total.inc();
+  }
+}
+
+net::FilterStatus TcpProxyFilter::UpstreamCallbacks::onData(buffer::Buffer& data, bool end_stream) {
+  if (parent_) {
+    parent_->onUpstreamData(data, end_stream);
+  } else {
+    data.drain(data.length());
+  }
+  return net::FilterStatus::StopIteration;
+}
+
+TcpProxyFilter::UpstreamCallbacks::UpstreamCallbacks(TcpProxyFilter& parent,
+                                                     upstream::ClusterConstSharedPtr cluster,
+                                                     upstream::HostConstSharedPtr host)
+    : parent_(&parent), cluster_(std::move(cluster)), host_(std::move(host)) {
+  cluster_->stats().upstream_cx_active.inc();
+  host_->stats.cx_active.fetch_add(1, std::memory_order_relaxed);
+}
+
+void TcpProxyFilter::UpstreamCallbacks::onEvent(net::ConnectionEvent event) {
+  if (event == net::ConnectionEvent::Connected) {
+    if (parent_) parent_->onUpstreamConnected();
+    return;
+  }
+  auto& stats = cluster_->stats();
+  stats.upstream_cx_active.dec();
+  stats.upstream_cx_destroy.inc();
+  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote
+                                              : stats.upstream_cx_destroy_local)
+      .inc();
+  host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
+  if (parent_ && !parent_->connected_ && event == net::ConnectionEvent::RemoteClose) {
+    stats.upstream_cx_connect_fail.inc();
+    host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (parent_) {
+    parent_->onUpstreamClosed(event);
+  } else if (draining_) {
+    // Breaks the ownership cycle (connection -> callbacks -> connection) after this event.
+    dispatcher_->deferredDelete(std::move(draining_));
+  }
+}
+
+void TcpProxyFilter::UpstreamCallbacks::onAboveWriteBufferHighWatermark() {
+  // The server reads slower than the client sends: stop reading from the client.
+  if (parent_) {
+    parent_->downstream().readDisable(true);
+    parent_->config_->stats().downstream_flow_control_paused_reading_total.inc();
+  }
+}
+
+void TcpProxyFilter::UpstreamCallbacks::onBelowWriteBufferLowWatermark() {
+  if (parent_) {
+    parent_->downstream().readDisable(false);
+    parent_->config_->stats().downstream_flow_control_resumed_reading_total.inc();
+  }
+}
+
+}  // namespace remora::filters::network::tcp_proxy

@@ -1,0 +1,248 @@
+#include "server/connection_handler.h"
+
+#include <unistd.h>
+
+#include "common/logger.h"
+#include "net/connection_impl.h"
+#include "net/socket.h"
+
+namespace remora::server {
+
+struct ConnectionHandler::ActiveListener {
+  ListenerConfigConstSharedPtr config;
+  int fd = -1;
+  std::unique_ptr<net::TcpListener> listener;
+  std::list<std::unique_ptr<ActiveConnection>> connections;
+
+  ~ActiveListener() {
+    listener.reset();
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// A downstream connection and its bookkeeping; removed when the connection closes.
+struct ConnectionHandler::ActiveConnection : public net::ConnectionCallbacks {
+  ActiveConnection(ConnectionHandler& handler, ActiveListener& listener, net::ConnectionPtr connection)
+      : handler_(handler), listener_(listener), connection_(std::move(connection)) {}
+  void onEvent(net::ConnectionEvent event) override {
+    if (event == net::ConnectionEvent::Connected) return;
+    handler_.removeConnection(*this);
+  }
+  ConnectionHandler& handler_;
+  ActiveListener& listener_;
+  net::ConnectionPtr connection_;
+  std::list<std::unique_ptr<ActiveConnection>>::iterator position_;
+};
+
+// An accepted socket while its listener filters run.
+class ConnectionHandler::ActiveSocket : public filters::listener::ListenerFilterCallbacks {
+ public:
+  ActiveSocket(ConnectionHandler& handler, ActiveListener& listener, int fd, bool hand_off)
+      : handler_(handler), listener_(&listener), fd_(fd), hand_off_(hand_off) {
+    info_.local_address = net::localAddress(fd);
+    info_.remote_address = net::peerAddress(fd);
+    info_.transport_protocol = "raw_buffer";
+    for (const auto& factory : listener.config->listenerFilters()) filters_.push_back(factory());
+  }
+  ~ActiveSocket() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  int fd() const override { return fd_; }
+  net::ConnectionInfo& info() override { return info_; }
+  event::Dispatcher& dispatcher() override { return handler_.worker_.dispatcher; }
+  void continueFilterChain(bool success) override {
+    if (timer_) timer_->disableTimer();
+    if (!success) {
+      listener_->config->stats().downstream_listener_filter_error.inc();
+      handler_.onSocketDone(*this, false);
+      return;
+    }
+    runFrom(next_filter_);
+  }
+
+  // Runs filters from `index`; finishes when all have continued.
+  void runFrom(size_t index) {
+    for (next_filter_ = index; next_filter_ < filters_.size();) {
+      auto& filter = filters_[next_filter_++];
+      if (filter->onAccept(*this) == net::FilterStatus::StopIteration) {
+        armTimeout();
+        return;
+      }
+    }
+    handler_.onSocketDone(*this, true);
+  }
+
+  int releaseFd() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  ActiveListener& listener() { return *listener_; }
+  bool handOff() const { return hand_off_; }
+  std::list<std::unique_ptr<ActiveSocket>>::iterator position_;
+
+ private:
+  void armTimeout() {
+    auto timeout = listener_->config->listenerFiltersTimeout();
+    if (timeout.count() == 0) return;  // 0 disables the timeout, as in Envoy
+    if (!timer_) {
+      timer_ = handler_.worker_.dispatcher.createTimer([this] {
+        listener_->config->stats().downstream_pre_cx_timeout.inc();
+        if (listener_->config->continueOnListenerFiltersTimeout()) {
+          runFrom(next_filter_);
+        } else {
+          handler_.onSocketDone(*this, false);
+        }
+      });
+    }
+    timer_->enableTimer(timeout);
+  }
+
+  ConnectionHandler& handler_;
+  ActiveListener* listener_;
+  int fd_;
+  bool hand_off_;
+  net::ConnectionInfo info_;
+  std::vector<filters::listener::ListenerFilterPtr> filters_;
+  size_t next_filter_ = 0;
+  event::TimerPtr timer_;
+};
+
+ConnectionHandler::ConnectionHandler(WorkerContext& worker) : worker_(worker) {}
+
+ConnectionHandler::~ConnectionHandler() {
+  pending_sockets_.clear();
+  closeConnections();
+}
+
+void ConnectionHandler::addListener(ListenerConfigConstSharedPtr config, int listen_fd) {
+  auto active = std::make_unique<ActiveListener>();
+  active->config = std::move(config);
+  active->fd = listen_fd;
+  ActiveListener* raw = active.get();
+  if (listen_fd >= 0) {
+    active->listener = std::make_unique<net::TcpListener>(
+        worker_.dispatcher, listen_fd, [this, raw](int fd) { onAccept(*raw, fd); });
+  }
+  listeners_[active->config->name()] = std::move(active);
+}
+
+void ConnectionHandler::stopListeners(bool inbound_only) {
+  for (auto& [name, listener] : listeners_) {
+    if (inbound_only && !listener->config->inbound()) continue;
+    listener->listener.reset();
+    if (listener->fd >= 0) {
+      ::close(listener->fd);
+      listener->fd = -1;
+    }
+  }
+}
+
+void ConnectionHandler::closeConnections() {
+  for (auto& [name, listener] : listeners_) {
+    while (!listener->connections.empty()) {
+      // Closing raises LocalClose, whose callback removes the entry.
+      listener->connections.front()->connection_->close(net::ConnectionCloseType::NoFlush);
+    }
+  }
+}
+
+void ConnectionHandler::onAccept(ActiveListener& listener, int fd) {
+  auto socket = std::make_unique<ActiveSocket>(*this, listener, fd, listener.config->useOriginalDst());
+  runListenerFilters(std::move(socket));
+}
+
+void ConnectionHandler::runListenerFilters(std::unique_ptr<ActiveSocket> socket) {
+  ActiveSocket& ref = *socket;
+  ref.listener().config->stats().downstream_pre_cx_active.inc();
+  pending_sockets_.push_front(std::move(socket));
+  ref.position_ = pending_sockets_.begin();
+  ref.runFrom(0);
+}
+
+void ConnectionHandler::onSocketDone(ActiveSocket& socket, bool success) {
+  ActiveListener& listener = socket.listener();
+  listener.config->stats().downstream_pre_cx_active.dec();
+  std::unique_ptr<ActiveSocket> owned = std::move(*socket.position_);
+  pending_sockets_.erase(socket.position_);
+  // The socket may be running inside its own callback: destroy it after this event.
+  struct Holder : event::DeferredDeletable {
+    std::unique_ptr<ActiveSocket> socket;
+  };
+  auto holder = std::make_unique<Holder>();
+  if (success) {
+    net::ConnectionInfo info = owned->info();
+    ActiveListener* target = &listener;
+    if (owned->handOff() && info.local_address_restored) {
+      ActiveListener* found = findHandOffTarget(info.local_address);
+      if (found != nullptr && found != &listener) {
+        // Envoy runs the target listener's own listener filters, without a second hand-off.
+        auto moved = std::make_unique<ActiveSocket>(*this, *found, owned->releaseFd(), false);
+        moved->info() = info;
+        holder->socket = std::move(owned);
+        worker_.dispatcher.deferredDelete(std::move(holder));
+        runListenerFilters(std::move(moved));
+        return;
+      }
+    }
+    newConnection(*target, owned->releaseFd(), std::move(info));
+  }
+  holder->socket = std::move(owned);
+  worker_.dispatcher.deferredDelete(std::move(holder));
+}
+
+ConnectionHandler::ActiveListener* ConnectionHandler::findHandOffTarget(const net::Address& destination) {
+  ActiveListener* wildcard = nullptr;
+  for (auto& [name, listener] : listeners_) {
+    const net::Address& address = listener->config->address();
+    if (address == destination) return listener.get();
+    if (wildcard == nullptr && address.port() == destination.port() &&
+        address.family() == destination.family() && address.isAnyAddress()) {
+      wildcard = listener.get();
+    }
+  }
+  return wildcard;
+}
+
+void ConnectionHandler::newConnection(ActiveListener& listener, int fd, net::ConnectionInfo info) {
+  const ListenerConfig& config = *listener.config;
+  const FilterChainConfig* chain = config.findFilterChain(info);
+  if (chain == nullptr) {
+    config.stats().no_filter_chain_match.inc();
+    LOG_DEBUG("listener {}: no filter chain matches {} -> {}", config.name(),
+              info.remote_address.asString(), info.local_address.asString());
+    ::close(fd);
+    return;
+  }
+  net::setNoDelay(fd);
+  auto connection = std::make_unique<net::ConnectionImpl>(worker_.dispatcher, fd,
+                                                          chain->transport_socket_factory->create(), true);
+  connection->info() = std::move(info);
+  connection->setBufferLimits(config.bufferLimit());
+  config.stats().downstream_cx_total.inc();
+  config.stats().downstream_cx_active.inc();
+  ++connection_count_;
+
+  auto active = std::make_unique<ActiveConnection>(*this, listener, std::move(connection));
+  ActiveConnection& ref = *active;
+  listener.connections.push_front(std::move(active));
+  ref.position_ = listener.connections.begin();
+  ref.connection_->addConnectionCallbacks(ref);
+  for (const auto& factory : chain->filter_factories) factory(*ref.connection_, worker_);
+  if (!ref.connection_->initializeReadFilters()) {
+    // A chain without filters has nothing to do with the bytes.
+    ref.connection_->close(net::ConnectionCloseType::NoFlush);
+  }
+}
+
+void ConnectionHandler::removeConnection(ActiveConnection& active) {
+  const ListenerConfig& config = *active.listener_.config;
+  config.stats().downstream_cx_active.dec();
+  config.stats().downstream_cx_destroy.inc();
+  --connection_count_;
+  worker_.dispatcher.deferredDelete(std::move(active.connection_));
+  active.listener_.connections.erase(active.position_);  // destroys `active`
+}
+
+}  // namespace remora::server

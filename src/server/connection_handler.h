@@ -1,0 +1,50 @@
+#pragma once
+
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "net/connection.h"
+#include "net/listener.h"
+#include "server/listener_config.h"
+#include "server/worker_context.h"
+
+namespace remora::server {
+
+// A worker's listeners and the connections they accepted. Runs listener filters on each accepted
+// socket, hands connections off to the listener of their original destination (use_original_dst),
+// picks the filter chain and builds its network filters. Lives on one worker thread.
+class ConnectionHandler {
+ public:
+  explicit ConnectionHandler(WorkerContext& worker);
+  ~ConnectionHandler();
+
+  // Adds a listener; listen_fd (owned from now on) is -1 for a listener that does not bind.
+  void addListener(ListenerConfigConstSharedPtr config, int listen_fd);
+  // Stops accepting on the listeners that match (all, or only inbound ones); open connections stay.
+  void stopListeners(bool inbound_only);
+  // Connections still open on this worker.
+  size_t numConnections() const { return connection_count_; }
+  // Closes every connection (end of the drain period).
+  void closeConnections();
+
+ private:
+  struct ActiveListener;
+  struct ActiveConnection;
+  class ActiveSocket;
+
+  void onAccept(ActiveListener& listener, int fd);
+  void runListenerFilters(std::unique_ptr<ActiveSocket> socket);
+  void onSocketDone(ActiveSocket& socket, bool success);
+  ActiveListener* findHandOffTarget(const net::Address& original_destination);
+  void newConnection(ActiveListener& listener, int fd, net::ConnectionInfo info);
+  void removeConnection(ActiveConnection& connection);
+
+  WorkerContext& worker_;
+  std::map<std::string, std::unique_ptr<ActiveListener>> listeners_;
+  std::list<std::unique_ptr<ActiveSocket>> pending_sockets_;
+  size_t connection_count_ = 0;
+};
+
+}  // namespace remora::server

@@ -1,0 +1,324 @@
+#include "server/server.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <malloc.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "common/logger.h"
+#include "net/socket.h"
+
+namespace remora::server {
+
+using google::protobuf::util::TimeUtil;
+
+namespace {
+// Envoy stamps static resources with the server's start time.
+google::protobuf::Timestamp toTimestamp(std::chrono::system_clock::time_point t) {
+  return TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+}  // namespace
+
+Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstrap)
+    : options_(std::move(options)),
+      bootstrap_(std::move(bootstrap)),
+      start_time_(std::chrono::system_clock::now()),
+      dispatcher_(event::createDispatcher("main_thread")),
+      stats_(std::make_unique<stats::Store>(options_.concurrency + 1)) {
+  stats_->bindThread(0);
+}
+
+Server::~Server() {
+  workers_.clear();
+  for (auto& fds : listen_fds_) {
+    for (int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  signal_event_.reset();
+  if (signal_fd_ >= 0) ::close(signal_fd_);
+}
+
+Status Server::initialize() {
+  RETURN_IF_ERROR(buildClusters());
+  RETURN_IF_ERROR(buildListeners());
+  RETURN_IF_ERROR(bindListeners());
+  if (bootstrap_.has_admin() && bootstrap_.admin().has_address()) {
+    const auto& sa = bootstrap_.admin().address().socket_address();
+    auto address = net::Address::parse(sa.address(), static_cast<uint16_t>(sa.port_value()));
+    if (!address.ok()) return address.status().withPrefix("admin.address.socket_address.address");
+
+  }
+  stats_->gauge("server.concurrency").set(options_.concurrency);
+  stats_->counter("cluster_manager.cluster_added").inc(clusters_->size());
+  stats_->gauge("cluster_manager.active_clusters").set(static_cast<int64_t>(clusters_->size()));
+  stats_->counter("listener_manager.listener_added").inc(listeners_.size());
+  stats_->gauge("listener_manager.total_listeners_active").set(static_cast<int64_t>(listeners_.size()));
+  initialized_ = true;
+  return {};
+}
+
+Status Server::validateOnly() {
+  RETURN_IF_ERROR(buildClusters());
+  return buildListeners();
+}
+
+Status Server::buildClusters() {
+  auto map = std::make_shared<upstream::ClusterMap>();
+  for (const auto& proto : bootstrap_.static_resources().clusters()) {
+    map->emplace(proto.name(), std::make_shared<const upstream::Cluster>(proto, *stats_));
+  }
+  clusters_ = std::move(map);
+  return {};
+}
+
+Status Server::buildListeners() {
+  std::set<std::string, std::less<>> cluster_names;
+  for (const auto& [name, cluster] : *clusters_) cluster_names.insert(name);
+  const auto& protos = bootstrap_.static_resources().listeners();
+  for (int i = 0; i < protos.size(); ++i) {
+    auto config = ListenerConfig::create(protos[i], *stats_, cluster_names);
+    if (!config.ok()) {
+      return config.status().withPrefix("static_resources.listeners[" + std::to_string(i) + "]");
+    }
+    listeners_.push_back(*config);
+  }
+  return {};
+}
+
+Status Server::bindListeners() {
+  // One SO_REUSEPORT socket per worker, all bound now so a bind failure stops startup.
+  for (const auto& listener : listeners_) {
+    std::vector<int> fds(options_.concurrency, -1);
+    listen_fds_.push_back(fds);
+    if (!listener->bindToPort()) continue;
+    net::Address address = listener->address();
+    for (uint32_t w = 0; w < options_.concurrency; ++w) {
+      auto fd = net::createListenSocket(address, true);
+      if (!fd.ok()) return Status::error("listener '" + listener->name() + "': " + fd.status().message());
+      listen_fds_.back()[w] = *fd;
+      // Port 0: the kernel chose one; the other workers must share it.
+      if (w == 0 && address.port() == 0) address = net::localAddress(*fd);
+    }
+  }
+  return {};
+}
+
+int Server::run() {
+  // Signals arrive as events on the main loop; workers (started after this) inherit the mask.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  signal_event_ = dispatcher_->createFileEvent(signal_fd_, [this](uint32_t) { onSignal(); },
+                                               event::FileReadyType::Read);
+
+  for (uint32_t i = 0; i < options_.concurrency; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, *stats_));
+  }
+  for (uint32_t i = 0; i < options_.concurrency; ++i) {
+    auto clusters = clusters_;
+    std::vector<std::pair<ListenerConfigConstSharedPtr, int>> listeners;
+    for (size_t l = 0; l < listeners_.size(); ++l) {
+      listeners.emplace_back(listeners_[l], listen_fds_[l][i]);
+      listen_fds_[l][i] = -1;  // the worker owns it now
+    }
+    workers_[i]->post([clusters, listeners](ConnectionHandler& handler,
+                                            upstream::ThreadLocalClusterManager& cm) {
+      cm.update(clusters);
+      for (const auto& [config, fd] : listeners) handler.addListener(config, fd);
+    });
+    workers_[i]->start();
+  }
+  stats_timer_ = dispatcher_->createTimer([this] { updateServerStats(); });
+  updateServerStats();
+  LOG_INFO("remora started: {} worker(s), {} listener(s), {} cluster(s)", options_.concurrency,
+           listeners_.size(), clusters_->size());
+  dispatcher_->run();
+  workers_.clear();
+  LOG_INFO("remora exiting");
+  return 0;
+}
+
+void Server::updateServerStats() {
+  stats_->gauge("server.live").set(state() == envoy::admin::v3::ServerInfo::LIVE ? 1 : 0);
+  stats_->gauge("server.state").set(static_cast<int64_t>(state()));
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - start_time_);
+  stats_->gauge("server.uptime").set(uptime.count());
+  struct mallinfo2 info = mallinfo2();
+  stats_->gauge("server.memory_allocated").set(static_cast<int64_t>(info.uordblks + info.hblkhd));
+  stats_->gauge("server.memory_heap_size").set(static_cast<int64_t>(info.arena + info.hblkhd));
+  stats_->gauge("server.total_connections").set(static_cast<int64_t>(openConnections()));
+  stats_timer_->enableTimer(std::chrono::seconds(1));
+}
+
+size_t Server::openConnections() const {
+  size_t total = 0;
+  for (const auto& w : workers_) total += w->connectionCount();
+  return total;
+}
+
+void Server::onSignal() {
+  signalfd_siginfo info;
+  while (::read(signal_fd_, &info, sizeof(info)) == sizeof(info)) {
+    LOG_INFO("caught signal {}: draining for up to {}s", strsignal(static_cast<int>(info.ssi_signo)),
+             options_.drain_time.count());
+    beginDrainThenExit();
+  }
+}
+
+void Server::beginDrainThenExit() {
+  if (draining_) return;
+  draining_ = true;
+  updateServerStats();
+  for (auto& w : workers_) {
+    w->post([](ConnectionHandler& handler, upstream::ThreadLocalClusterManager&) {
+      handler.stopListeners(false);
+    });
+  }
+  drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_time;
+  drain_timer_ = dispatcher_->createTimer([this] { checkDrained(); });
+  // Workers refresh their counts every 50 ms; give them one refresh before the first check.
+  drain_timer_->enableTimer(std::chrono::milliseconds(100));
+}
+
+void Server::checkDrained() {
+  if (openConnections() == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+    dispatcher_->exit();  // run() stops the workers, which close what is left
+    return;
+  }
+  drain_timer_->enableTimer(std::chrono::milliseconds(50));
+}
+
+void Server::shutdown() {
+  // Envoy's /quitquitquit exits without a drain period; let the response go out first.
+  stats_timer_->disableTimer();
+  drain_timer_ = dispatcher_->createTimer([this] { dispatcher_->exit(); });
+  drain_timer_->enableTimer(std::chrono::milliseconds(10));
+}
+
+void Server::setHealthCheckFailed(bool failed) {
+  health_check_failed_ = failed;
+  updateServerStats();
+}
+
+void Server::drainListeners(bool inbound_only, bool graceful) {
+  auto stop = [this, inbound_only] {
+    for (auto& w : workers_) {
+      w->post([inbound_only](ConnectionHandler& handler, upstream::ThreadLocalClusterManager&) {
+        handler.stopListeners(inbound_only);
+      });
+    }
+  };
+  if (!graceful) {
+    stop();
+    return;
+  }
+  // Graceful: keep accepting through the drain period, then stop (Envoy's behaviour).
+  listener_drain_timer_ = dispatcher_->createTimer(stop);
+  listener_drain_timer_->enableTimer(std::chrono::duration_cast<std::chrono::milliseconds>(options_.drain_time));
+}
+
+envoy::admin::v3::ServerInfo::State Server::state() const {
+  if (!initialized_) return envoy::admin::v3::ServerInfo::PRE_INITIALIZING;
+  if (draining_ || health_check_failed_) return envoy::admin::v3::ServerInfo::DRAINING;
+  return envoy::admin::v3::ServerInfo::LIVE;
+}
+
+envoy::admin::v3::ServerInfo Server::serverInfo() const {
+  envoy::admin::v3::ServerInfo info;
+  info.set_version(remoraVersion());
+  info.set_state(state());
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - start_time_);
+  *info.mutable_uptime_current_epoch() = TimeUtil::SecondsToDuration(uptime.count());
+  *info.mutable_uptime_all_epochs() = TimeUtil::SecondsToDuration(uptime.count());
+  info.set_hot_restart_version("disabled");
+  auto* cli = info.mutable_command_line_options();
+  cli->set_concurrency(options_.concurrency);
+  cli->set_config_path(options_.config_path);
+  cli->set_config_yaml(options_.config_yaml);
+  cli->set_log_level(spdlog::level::to_string_view(options_.log_level).data());
+  cli->set_service_cluster(options_.service_cluster);
+  cli->set_service_node(options_.service_node);
+  cli->set_service_zone(options_.service_zone);
+  *cli->mutable_drain_time() = TimeUtil::SecondsToDuration(options_.drain_time.count());
+  *cli->mutable_parent_shutdown_time() = TimeUtil::SecondsToDuration(options_.parent_shutdown_time.count());
+  cli->set_mode(options_.mode == Mode::Validate ? envoy::admin::v3::CommandLineOptions::Validate
+                                                : envoy::admin::v3::CommandLineOptions::Serve);
+  cli->set_disable_hot_restart(true);
+  *info.mutable_node() = bootstrap_.node();
+  return info;
+}
+
+envoy::admin::v3::Clusters Server::clusterStatuses() const {
+  envoy::admin::v3::Clusters out;
+  for (const auto& [name, cluster] : *clusters_) {
+    auto* status = out.add_cluster_statuses();
+    status->set_name(name);
+    status->set_added_via_api(false);
+    for (const auto& host : cluster->hosts()) {
+      auto* hs = status->add_host_statuses();
+      auto* sa = hs->mutable_address()->mutable_socket_address();
+      sa->set_address(host->address.ip());
+      sa->set_port_value(host->address.port());
+      auto metric = [&](const char* metric_name, uint64_t value, bool gauge) {
+        auto* m = hs->add_stats();
+        m->set_name(metric_name);
+        m->set_value(value);
+        m->set_type(gauge ? envoy::admin::v3::SimpleMetric::GAUGE : envoy::admin::v3::SimpleMetric::COUNTER);
+      };
+      metric("cx_connect_fail", host->stats.cx_connect_fail.load(std::memory_order_relaxed), false);
+      metric("cx_total", host->stats.cx_total.load(std::memory_order_relaxed), false);
+      metric("cx_active", static_cast<uint64_t>(std::max<int64_t>(0, host->stats.cx_active.load())), true);
+      hs->mutable_health_status()->set_eds_health_status(envoy::config::core::v3::HEALTHY);
+      hs->set_weight(host->weight);
+      hs->set_hostname(host->hostname);
+    }
+  }
+  return out;
+}
+
+envoy::admin::v3::Listeners Server::listenerStatuses() const {
+  envoy::admin::v3::Listeners out;
+  for (const auto& listener : listeners_) {
+    auto* status = out.add_listener_statuses();
+    status->set_name(listener->name());
+    auto* sa = status->mutable_local_address()->mutable_socket_address();
+    sa->set_address(listener->address().ip());
+    sa->set_port_value(listener->address().port());
+  }
+  return out;
+}
+
+envoy::admin::v3::ConfigDump Server::configDump() const {
+  envoy::admin::v3::ConfigDump dump;
+  const auto updated = toTimestamp(start_time_);
+  envoy::admin::v3::BootstrapConfigDump bootstrap_dump;
+  *bootstrap_dump.mutable_bootstrap() = bootstrap_;
+  *bootstrap_dump.mutable_last_updated() = updated;
+  dump.add_configs()->PackFrom(bootstrap_dump);
+
+  envoy::admin::v3::ClustersConfigDump clusters_dump;
+  for (const auto& [name, cluster] : *clusters_) {
+    auto* c = clusters_dump.add_static_clusters();
+    c->mutable_cluster()->PackFrom(cluster->proto());
+    *c->mutable_last_updated() = updated;
+  }
+  dump.add_configs()->PackFrom(clusters_dump);
+
+  envoy::admin::v3::ListenersConfigDump listeners_dump;
+  for (const auto& listener : listeners_) {
+    auto* l = listeners_dump.add_static_listeners();
+    l->mutable_listener()->PackFrom(listener->proto());
+    *l->mutable_last_updated() = updated;
+  }
+  dump.add_configs()->PackFrom(listeners_dump);
+  return dump;
+}
+
+}  // namespace remora::server

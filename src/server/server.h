@@ -1,0 +1,79 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "envoy/config/bootstrap/v3/bootstrap.pb.h"
+#include "server/instance.h"
+#include "server/listener_config.h"
+#include "server/worker.h"
+#include "upstream/thread_local_cluster_manager.h"
+
+namespace remora::admin {
+class AdminServer;
+}
+
+namespace remora::server {
+
+// The proxy process: owns the main loop, the stats, the clusters and listeners built from the
+// bootstrap, the workers, and the admin server. Lives on the main thread.
+class Server final : public Instance {
+ public:
+  Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstrap);
+  ~Server() override;
+
+  // Builds clusters and listeners and binds every listen socket; a failure here means nothing
+  // listens and the process exits 1 with the returned message.
+  Status initialize();
+  // --mode validate: builds every runtime object (clusters, listeners, filter factories) as
+  // initialize() does, but binds nothing.
+  Status validateOnly();
+  // Serves until shutdown; returns the process exit code.
+  int run();
+
+  // Instance
+  event::Dispatcher& dispatcher() override { return *dispatcher_; }
+  stats::Store& stats() override { return *stats_; }
+  const Options& options() const override { return options_; }
+  envoy::admin::v3::ServerInfo::State state() const override;
+  envoy::admin::v3::ServerInfo serverInfo() const override;
+  envoy::admin::v3::Clusters clusterStatuses() const override;
+  envoy::admin::v3::Listeners listenerStatuses() const override;
+  envoy::admin::v3::ConfigDump configDump() const override;
+  void shutdown() override;
+  void setHealthCheckFailed(bool failed) override;
+  bool healthCheckFailed() const override { return health_check_failed_; }
+  void drainListeners(bool inbound_only, bool graceful) override;
+
+ private:
+  Status buildClusters();
+  Status buildListeners();
+  Status bindListeners();
+  void onSignal();
+  void beginDrainThenExit();
+  void checkDrained();
+  void updateServerStats();
+  size_t openConnections() const;
+
+  const Options options_;
+  const envoy::config::bootstrap::v3::Bootstrap bootstrap_;
+  const std::chrono::system_clock::time_point start_time_;
+  event::DispatcherPtr dispatcher_;
+  std::unique_ptr<stats::Store> stats_;
+  upstream::ClusterMapConstSharedPtr clusters_;
+  std::vector<ListenerConfigConstSharedPtr> listeners_;
+  // listen_fds_[listener][worker]; -1 where the listener does not bind.
+  std::vector<std::vector<int>> listen_fds_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  event::FileEventPtr signal_event_;
+  int signal_fd_ = -1;
+  event::TimerPtr stats_timer_;
+  event::TimerPtr drain_timer_;
+  event::TimerPtr listener_drain_timer_;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  bool health_check_failed_ = false;
+  bool draining_ = false;
+  bool initialized_ = false;
+};
+
+}  // namespace remora::server
