@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "admin/admin_listener.h"
 #include "common/logger.h"
 #include "net/socket.h"
 
@@ -31,6 +32,7 @@ Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstra
 }
 
 Server::~Server() {
+  admin_.reset();
   workers_.clear();
   for (auto& fds : listen_fds_) {
     for (int fd : fds) {
@@ -46,10 +48,11 @@ Status Server::initialize() {
   RETURN_IF_ERROR(buildListeners());
   RETURN_IF_ERROR(bindListeners());
   if (bootstrap_.has_admin() && bootstrap_.admin().has_address()) {
-    const auto& sa = bootstrap_.admin().address().socket_address();
-    auto address = net::Address::parse(sa.address(), static_cast<uint16_t>(sa.port_value()));
-    if (!address.ok()) return address.status().withPrefix("admin.address.socket_address.address");
-
+    auto address = admin::AdminListener::addressFromProto(bootstrap_.admin().address());
+    if (!address.ok()) return address.status();
+    auto admin = admin::AdminListener::create(*this, address.value());
+    if (!admin.ok()) return admin.status();
+    admin_ = std::move(admin).value();
   }
   stats_->gauge("server.concurrency").set(options_.concurrency);
   stats_->counter("cluster_manager.cluster_added").inc(clusters_->size());

@@ -10,7 +10,7 @@
 #include "upstream/thread_local_cluster_manager.h"
 
 namespace remora::admin {
-class AdminServer;
+class AdminListener;
 }
 
 namespace remora::server {
@@ -74,6 +74,8 @@ class Server final : public Instance {
   bool health_check_failed_ = false;
   bool draining_ = false;
   bool initialized_ = false;
+  // Declared last: destroyed first, while the dispatcher it runs on still exists.
+  std::unique_ptr<admin::AdminListener> admin_;
 };
 
 }  // namespace remora::server
