@@ -10,12 +10,12 @@
 namespace remora::fuzz {
 
 // Aborts with a message: libFuzzer records the input as a crash.
-#define FUZZ_CHECK(cond)                                                        \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
+#define FUZZ_CHECK(cond)                                                                  \
+  do {                                                                                    \
+    if (!(cond)) {                                                                        \
       __builtin_printf("fuzz invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                             \
-    }                                                                           \
+      std::abort();                                                                       \
+    }                                                                                     \
   } while (false)
 
 // An exactly-sized heap copy: any read past the end is an ASan heap-buffer-overflow, which a

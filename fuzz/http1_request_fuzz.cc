@@ -15,8 +15,8 @@ using namespace remora::http::http1;
 namespace {
 
 bool within(std::string_view outer, std::string_view inner) {
-  return inner.empty() ||
-         (inner.data() >= outer.data() && inner.data() + inner.size() <= outer.data() + outer.size());
+  return inner.empty() || (inner.data() >= outer.data() &&
+                           inner.data() + inner.size() <= outer.data() + outer.size());
 }
 
 void checkHead(const RequestHead& head, std::string_view data) {
@@ -83,7 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(a.keep_alive == b.keep_alive);
     // Skip a Content-Length body so pipelined requests after it are parsed too.
     offset += w.consumed;
-    if (a.content_length) offset += static_cast<size_t>(std::min<uint64_t>(*a.content_length, size));
+    if (a.content_length)
+      offset += static_cast<size_t>(std::min<uint64_t>(*a.content_length, size));
     if (a.chunked) break;
   }
   return 0;

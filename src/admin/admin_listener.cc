@@ -92,7 +92,8 @@ class AdminListener::Session : public net::ReadFilter, public net::ConnectionCal
         parser_.reset();
       }
       if (state_ == State::ContentLengthBody) {
-        const size_t take = static_cast<size_t>(std::min<uint64_t>(body_remaining_, pending_.size()));
+        const size_t take =
+            static_cast<size_t>(std::min<uint64_t>(body_remaining_, pending_.size()));
         pending_.erase(0, take);
         body_remaining_ -= take;
         if (body_remaining_ > 0) return;

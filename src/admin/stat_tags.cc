@@ -9,34 +9,86 @@ namespace {
 // The stat suffixes of each scope, in one place. A pattern is matched segment by segment ('.'
 // separated); within a segment '*' matches any run of characters other than '.'. Keep these in
 // step with the stats the cluster manager, listeners and filters create.
-constexpr std::string_view kClusterStatSuffixes[] = {
-    "upstream_cx_*", "upstream_rq_*", "upstream_flow_control_*", "upstream_internal_redirect_*",
-    "membership_*", "update_*", "lb_*", "retry_or_shadow_abandoned", "version",
-    "max_host_weight", "bind_errors", "assignment_stale", "assignment_timeout_received",
-    "original_dst_host_invalid", "upstream_http3_broken", "circuit_breakers.*.*",
-    "outlier_detection.*", "health_check.*", "ssl.*", "ssl.*.*", "internal.upstream_rq_*",
-    "external.upstream_rq_*", "canary.upstream_rq_*", "zone.*.*.upstream_rq_*",
-    "client_ssl_socket_factory.*", "default.total_match_count", "warming_state",
-    "init_fetch_timeout"};
+constexpr std::string_view kClusterStatSuffixes[] = {"upstream_cx_*",
+                                                     "upstream_rq_*",
+                                                     "upstream_flow_control_*",
+                                                     "upstream_internal_redirect_*",
+                                                     "membership_*",
+                                                     "update_*",
+                                                     "lb_*",
+                                                     "retry_or_shadow_abandoned",
+                                                     "version",
+                                                     "max_host_weight",
+                                                     "bind_errors",
+                                                     "assignment_stale",
+                                                     "assignment_timeout_received",
+                                                     "original_dst_host_invalid",
+                                                     "upstream_http3_broken",
+                                                     "circuit_breakers.*.*",
+                                                     "outlier_detection.*",
+                                                     "health_check.*",
+                                                     "ssl.*",
+                                                     "ssl.*.*",
+                                                     "internal.upstream_rq_*",
+                                                     "external.upstream_rq_*",
+                                                     "canary.upstream_rq_*",
+                                                     "zone.*.*.upstream_rq_*",
+                                                     "client_ssl_socket_factory.*",
+                                                     "default.total_match_count",
+                                                     "warming_state",
+                                                     "init_fetch_timeout"};
 
-constexpr std::string_view kListenerStatSuffixes[] = {
-    "downstream_cx_*", "downstream_pre_cx_*", "downstream_listener_filter_*",
-    "downstream_global_cx_overflow", "no_filter_chain_match", "no_certificate",
-    "extension_config_missing", "network_extension_config_missing",
-    "server_ssl_socket_factory.*", "ssl.*", "ssl.*.*", "http.*.downstream_rq_*",
-    "worker_*.downstream_cx_*"};
+constexpr std::string_view kListenerStatSuffixes[] = {"downstream_cx_*",
+                                                      "downstream_pre_cx_*",
+                                                      "downstream_listener_filter_*",
+                                                      "downstream_global_cx_overflow",
+                                                      "no_filter_chain_match",
+                                                      "no_certificate",
+                                                      "extension_config_missing",
+                                                      "network_extension_config_missing",
+                                                      "server_ssl_socket_factory.*",
+                                                      "ssl.*",
+                                                      "ssl.*.*",
+                                                      "http.*.downstream_rq_*",
+                                                      "worker_*.downstream_cx_*"};
 
-constexpr std::string_view kTcpStatSuffixes[] = {
-    "downstream_cx_*", "downstream_flow_control_*", "idle_timeout", "max_downstream_connection_duration",
-    "upstream_flush_*", "on_demand_cluster_*", "early_data_received_count_total"};
+constexpr std::string_view kTcpStatSuffixes[] = {"downstream_cx_*",
+                                                 "downstream_flow_control_*",
+                                                 "idle_timeout",
+                                                 "max_downstream_connection_duration",
+                                                 "upstream_flush_*",
+                                                 "on_demand_cluster_*",
+                                                 "early_data_received_count_total"};
 
-constexpr std::string_view kHttpStatSuffixes[] = {
-    "downstream_cx_*", "downstream_rq_*", "downstream_flow_control_*", "rs_too_large",
-    "no_route", "no_cluster", "rq_*", "rq_direct_response", "rq_redirect", "rq_reset_after_downstream_response_started",
-    "rq_total", "tracing.*", "user_agent.*.*", "rds.*.*", "router.*", "fault.*", "cors.*",
-    "buffer.*", "health_check.*", "ext_authz.*", "ratelimit.*", "rbac.*", "jwt_authn.*",
-    "local_rate_limit.*", "compressor.*.*.*", "decompressor.*.*.*", "grpc_stats.*",
-    "downstream_rq_time", "passthrough_internal_redirect_*"};
+constexpr std::string_view kHttpStatSuffixes[] = {"downstream_cx_*",
+                                                  "downstream_rq_*",
+                                                  "downstream_flow_control_*",
+                                                  "rs_too_large",
+                                                  "no_route",
+                                                  "no_cluster",
+                                                  "rq_*",
+                                                  "rq_direct_response",
+                                                  "rq_redirect",
+                                                  "rq_reset_after_downstream_response_started",
+                                                  "rq_total",
+                                                  "tracing.*",
+                                                  "user_agent.*.*",
+                                                  "rds.*.*",
+                                                  "router.*",
+                                                  "fault.*",
+                                                  "cors.*",
+                                                  "buffer.*",
+                                                  "health_check.*",
+                                                  "ext_authz.*",
+                                                  "ratelimit.*",
+                                                  "rbac.*",
+                                                  "jwt_authn.*",
+                                                  "local_rate_limit.*",
+                                                  "compressor.*.*.*",
+                                                  "decompressor.*.*.*",
+                                                  "grpc_stats.*",
+                                                  "downstream_rq_time",
+                                                  "passthrough_internal_redirect_*"};
 
 bool globSegment(std::string_view pattern, std::string_view text) {
   // Only one '*' per segment is needed by the tables above.

@@ -49,11 +49,21 @@ void appendJsonString(std::string& out, std::string_view s) {
   out.push_back('"');
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -133,7 +143,8 @@ StatusOr<StatsFilter> StatsFilter::create(std::string_view regex, bool used_only
   if (!regex.empty()) {
     RE2::Options options;
     options.set_log_errors(false);
-    filter.regex_ = std::make_unique<re2::RE2>(re2::StringPiece(regex.data(), regex.size()), options);
+    filter.regex_ =
+        std::make_unique<re2::RE2>(re2::StringPiece(regex.data(), regex.size()), options);
     if (!filter.regex_->ok()) {
       return Status::error("Invalid re2 regex");
     }
@@ -157,8 +168,8 @@ bool StatsFilter::gaugePasses(const stats::Gauge& gauge) const {
 std::string sanitizePrometheusName(std::string_view name) {
   std::string out(name);
   for (char& c : out) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     if (!ok) c = '_';
   }
   return out;

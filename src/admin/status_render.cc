@@ -97,7 +97,8 @@ std::string renderClustersText(const envoy::admin::v3::Clusters& clusters) {
         out += fmt::format("{}::{}::{}::{}\n", name, addr, stat, value);
       }
       out += fmt::format("{}::{}::hostname::{}\n", name, addr, host.hostname());
-      out += fmt::format("{}::{}::health_flags::{}\n", name, addr, healthFlags(host.health_status()));
+      out +=
+          fmt::format("{}::{}::health_flags::{}\n", name, addr, healthFlags(host.health_status()));
       out += fmt::format("{}::{}::weight::{}\n", name, addr, host.weight());
       out += fmt::format("{}::{}::region::{}\n", name, addr, host.locality().region());
       out += fmt::format("{}::{}::zone::{}\n", name, addr, host.locality().zone());

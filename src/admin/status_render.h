@@ -1,8 +1,8 @@
 #pragma once
 
-#include <string>
-
 #include <google/protobuf/message.h>
+
+#include <string>
 
 #include "common/status.h"
 #include "envoy/admin/v3/clusters.pb.h"

@@ -1,6 +1,7 @@
+#include "admin/admin_handlers.h"
+
 #include <gtest/gtest.h>
 
-#include "admin/admin_handlers.h"
 #include "admin_fake_server.h"
 #include "envoy/admin/v3/config_dump.pb.h"
 
@@ -74,18 +75,16 @@ TEST_F(AdminHandlersTest, ClustersText) {
   const std::string n = "outbound|9080||reviews.default.svc.cluster.local";
   const std::string a = n + "::10.0.0.1:9080::";
   EXPECT_EQ(handlers_.handle("GET", "/clusters").body,
-            n + "::default_priority::max_connections::100\n" +
-                n + "::default_priority::max_pending_requests::1024\n" +
-                n + "::default_priority::max_requests::1024\n" +
-                n + "::default_priority::max_retries::3\n" +
-                n + "::high_priority::max_connections::1024\n" +
-                n + "::high_priority::max_pending_requests::1024\n" +
-                n + "::high_priority::max_requests::1024\n" +
-                n + "::high_priority::max_retries::3\n" +
-                n + "::added_via_api::true\n" +
-                a + "cx_active::1\n" + a + "rq_total::4\n" + a + "hostname::\n" +
-                a + "health_flags::/failed_eds_health\n" + a + "weight::1\n" + a + "region::\n" +
-                a + "zone::z1\n" + a + "sub_zone::\n" + a + "canary::false\n" + a +
+            n + "::default_priority::max_connections::100\n" + n +
+                "::default_priority::max_pending_requests::1024\n" + n +
+                "::default_priority::max_requests::1024\n" + n +
+                "::default_priority::max_retries::3\n" + n +
+                "::high_priority::max_connections::1024\n" + n +
+                "::high_priority::max_pending_requests::1024\n" + n +
+                "::high_priority::max_requests::1024\n" + n + "::high_priority::max_retries::3\n" +
+                n + "::added_via_api::true\n" + a + "cx_active::1\n" + a + "rq_total::4\n" + a +
+                "hostname::\n" + a + "health_flags::/failed_eds_health\n" + a + "weight::1\n" + a +
+                "region::\n" + a + "zone::z1\n" + a + "sub_zone::\n" + a + "canary::false\n" + a +
                 "priority::0\n" + a + "success_rate::-1\n" + a + "local_origin_success_rate::-1\n");
   AdminResponse j = handlers_.handle("GET", "/clusters?format=json");
   EXPECT_EQ(j.content_type, "application/json");
@@ -110,7 +109,8 @@ TEST_F(AdminHandlersTest, Listeners) {
 
 TEST_F(AdminHandlersTest, ConfigDumpPrintsAnyWithType) {
   envoy::admin::v3::BootstrapConfigDump bootstrap;
-  bootstrap.mutable_bootstrap()->mutable_node()->set_id("sidecar~10.0.0.1~a.ns~ns.svc.cluster.local");
+  bootstrap.mutable_bootstrap()->mutable_node()->set_id(
+      "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local");
   server_.config_dump_.add_configs()->PackFrom(bootstrap);
   AdminResponse r = handlers_.handle("GET", "/config_dump");
   EXPECT_EQ(r.code, 200) << r.body;
@@ -120,8 +120,8 @@ TEST_F(AdminHandlersTest, ConfigDumpPrintsAnyWithType) {
 }
 
 TEST_F(AdminHandlersTest, PostOnlyEndpoints) {
-  for (const char* path : {"/quitquitquit", "/healthcheck/fail", "/healthcheck/ok",
-                           "/drain_listeners", "/logging"}) {
+  for (const char* path :
+       {"/quitquitquit", "/healthcheck/fail", "/healthcheck/ok", "/drain_listeners", "/logging"}) {
     AdminResponse r = handlers_.handle("GET", path);
     EXPECT_EQ(r.code, 405) << path;
     EXPECT_EQ(r.body, "Method GET not allowed, POST required.") << path;

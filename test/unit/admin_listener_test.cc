@@ -1,3 +1,5 @@
+#include "admin/admin_listener.h"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -5,7 +7,6 @@
 
 #include <thread>
 
-#include "admin/admin_listener.h"
 #include "admin/http_response.h"
 #include "admin_fake_server.h"
 
@@ -68,14 +69,14 @@ class AdminListenerTest : public testing::Test {
 };
 
 TEST_F(AdminListenerTest, PipelinedRequestsAnsweredInOrder) {
-  std::string response = run(
-      "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"
-      "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
-      "POST /healthcheck/fail HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
-      "POST /healthcheck/ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "2\r\nab\r\n0\r\n\r\n"
-      "HEAD /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-      "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n");  // after close: never answered
+  std::string response =
+      run("GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"
+          "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+          "POST /healthcheck/fail HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+          "POST /healthcheck/ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "2\r\nab\r\n0\r\n\r\n"
+          "HEAD /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+          "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n");  // after close: never answered
   const std::string ready =
       "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=UTF-8\r\n"
       "cache-control: no-cache, max-age=0\r\nx-content-type-options: nosniff\r\n"
@@ -108,8 +109,9 @@ TEST_F(AdminListenerTest, OversizedHeadGets431) {
 }
 
 TEST_F(AdminListenerTest, OversizedBodyGets413) {
-  std::string response = run("POST /healthcheck/fail HTTP/1.1\r\nHost: x\r\n"
-                             "Content-Length: 99999999\r\n\r\n");
+  std::string response =
+      run("POST /healthcheck/fail HTTP/1.1\r\nHost: x\r\n"
+          "Content-Length: 99999999\r\n\r\n");
   EXPECT_EQ(response.rfind("HTTP/1.1 413 Payload Too Large\r\n", 0), 0u) << response;
   EXPECT_FALSE(server_.hc_failed_);
 }

@@ -78,8 +78,7 @@ TEST(RequestParserTest, Http10) {
   EXPECT_FALSE(parser.head().keep_alive);
   EXPECT_FALSE(parser.head().has_host);
   RequestParser ka;
-  ASSERT_EQ(ka.parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").status,
-            ParseStatus::Done);
+  ASSERT_EQ(ka.parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").status, ParseStatus::Done);
   EXPECT_TRUE(ka.head().keep_alive);
 }
 
@@ -178,16 +177,17 @@ TEST(RequestParserTest, TransferEncoding) {
   ASSERT_EQ(parser.parse("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n").status,
             ParseStatus::Done);
   EXPECT_TRUE(parser.head().chunked);
-  expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
-              400);
-  expectError("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-              400);
+  expectError(
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 400);
+  expectError(
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
   expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501);
   expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 501);
   expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 501);
-  expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
-              "Transfer-Encoding: chunked\r\n\r\n",
-              400);
+  expectError(
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n",
+      400);
   expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \r\n\r\n", 400);
   expectError("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
 }

@@ -28,7 +28,8 @@ ParseResult ChunkedDecoder::fail(uint16_t code, std::string_view reason) {
 
 bool ChunkedDecoder::takeLine(std::string_view input, size_t& pos, size_t limit,
                               std::string_view& line) {
-  const char* lf = static_cast<const char*>(std::memchr(input.data() + pos, '\n', input.size() - pos));
+  const char* lf =
+      static_cast<const char*>(std::memchr(input.data() + pos, '\n', input.size() - pos));
   const size_t end = lf == nullptr ? input.size() : static_cast<size_t>(lf - input.data()) + 1;
   std::string_view piece = input.substr(pos, end - pos);
   pos = end;
@@ -95,10 +96,9 @@ ParseResult ChunkedDecoder::onTrailerLine(std::string_view line) {
     return fail(431, "trailers too large");
   }
   const size_t base = trailer_raw_.size();
-  trailer_spans_.push_back({base + static_cast<size_t>(field.name.data() - line.data()),
-                            field.name.size(),
-                            base + static_cast<size_t>(field.value.data() - line.data()),
-                            field.value.size()});
+  trailer_spans_.push_back(
+      {base + static_cast<size_t>(field.name.data() - line.data()), field.name.size(),
+       base + static_cast<size_t>(field.value.data() - line.data()), field.value.size()});
   trailer_raw_.append(line);
   return ParseResult::needMore();
 }

@@ -63,8 +63,8 @@ class ChunkedDecoder {
   ParseResult error_;
   uint64_t remaining_ = 0;  // bytes left in the current chunk
   uint64_t body_bytes_ = 0;
-  std::string line_;          // a partial line carried over between calls
-  std::string trailer_raw_;   // trailer lines (without CRLF) back to back
+  std::string line_;         // a partial line carried over between calls
+  std::string trailer_raw_;  // trailer lines (without CRLF) back to back
   struct FieldSpan {
     size_t name_offset, name_length, value_offset, value_length;
   };

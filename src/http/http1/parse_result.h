@@ -18,7 +18,9 @@ struct ParseResult {
   uint16_t code = 0;
   std::string_view reason;
 
-  static ParseResult needMore(size_t consumed = 0) { return {ParseStatus::NeedMore, consumed, 0, {}}; }
+  static ParseResult needMore(size_t consumed = 0) {
+    return {ParseStatus::NeedMore, consumed, 0, {}};
+  }
   static ParseResult done(size_t consumed) { return {ParseStatus::Done, consumed, 0, {}}; }
   static ParseResult error(uint16_t code, std::string_view reason) {
     return {ParseStatus::Error, 0, code, reason};

@@ -20,13 +20,13 @@ struct RequestHead {
   std::string_view method;
   std::string_view target;
   TargetForm target_form = TargetForm::Origin;
-  uint8_t version_minor = 1;  // HTTP/1.<minor>; only 1.0 and 1.1 are accepted
+  uint8_t version_minor = 1;         // HTTP/1.<minor>; only 1.0 and 1.1 are accepted
   std::vector<HeaderField> headers;  // in arrival order, names as sent
   std::string_view host;             // the Host header's value; empty when absent
   bool has_host = false;
   std::optional<uint64_t> content_length;
-  bool chunked = false;     // Transfer-Encoding: chunked (the only coding accepted)
-  bool keep_alive = true;   // from the version and the Connection header
+  bool chunked = false;    // Transfer-Encoding: chunked (the only coding accepted)
+  bool keep_alive = true;  // from the version and the Connection header
 
   // The first header with this name (case-insensitive), if any.
   std::optional<std::string_view> header(std::string_view name) const;
@@ -52,7 +52,8 @@ class RequestParser {
   explicit RequestParser(RequestParserLimits limits = {});
 
   // Parses the head at the start of `data`. NeedMore: the head is incomplete. Done: head() is
-  // valid and `consumed` is the head's length including its final CRLF. Error: sticky until reset().
+  // valid and `consumed` is the head's length including its final CRLF. Error: sticky until
+  // reset().
   ParseResult parse(std::string_view data);
 
   // The head of the last Done parse.
@@ -83,7 +84,7 @@ class RequestParser {
 
   const RequestParserLimits limits_;
   RequestHead head_;
-  ParseResult result_;  // sticky Done or Error
+  ParseResult result_;     // sticky Done or Error
   size_t scan_pos_ = 0;    // next byte not yet looked at
   size_t line_start_ = 0;  // first byte of the line being scanned
   bool have_request_line_ = false;
