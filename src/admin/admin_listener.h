@@ -39,6 +39,7 @@ class AdminListener {
   const net::Address& localAddress() const { return local_address_; }
   // Open admin connections.
   size_t connectionCount() const { return connections_.size(); }
+  // The endpoint table this listener serves.
   AdminHandlers& handlers() { return handlers_; }
 
   // Converts bootstrap `admin.address` (a socket_address with a numeric IP) to an Address.

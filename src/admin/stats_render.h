@@ -24,8 +24,11 @@ class StatsFilter {
 
   // Fails with Envoy's message when the regex does not compile.
   static StatusOr<StatsFilter> create(std::string_view regex, bool used_only);
+  // True when there is no regex or it matches part of `name`.
   bool matchesName(std::string_view name) const;
+  // With ?usedonly, only counters above zero pass.
   bool counterPasses(const stats::Counter& counter, uint64_t value) const;
+  // With ?usedonly, only gauges that were ever set or changed pass.
   bool gaugePasses(const stats::Gauge& gauge) const;
 
  private:
