@@ -63,3 +63,32 @@ TEST(OriginalDstTest, UsesRestoredDestinationOnly) {
 
 }  // namespace
 }  // namespace remora::upstream
+
+namespace remora::upstream {
+namespace {
+
+TEST(ClusterTest, TrafficGoesToTheLowestPriorityWithHosts) {
+  envoy::config::cluster::v3::Cluster proto;
+  proto.set_name("c");
+  auto add = [&](uint32_t priority, const char* ip) {
+    auto* locality = proto.mutable_load_assignment()->add_endpoints();
+    locality->set_priority(priority);
+    auto* sa = locality->add_lb_endpoints()->mutable_endpoint()->mutable_address()->mutable_socket_address();
+    sa->set_address(ip);
+    sa->set_port_value(80);
+  };
+  add(1, "10.0.0.1");
+  add(2, "10.0.0.2");
+  add(1, "10.0.0.3");
+  stats::Store store(1);
+  store.bindThread(0);
+  Cluster cluster(proto, store);
+  EXPECT_EQ(cluster.hosts().size(), 3u);
+  ASSERT_EQ(cluster.lbHosts().size(), 2u);
+  auto lb = createLoadBalancer(cluster);
+  for (int i = 0; i < 4; ++i) EXPECT_NE(lb->chooseHost({})->address.ip(), "10.0.0.2");
+  EXPECT_EQ(store.gauge("cluster.c.membership_total").value(), 3);
+}
+
+}  // namespace
+}  // namespace remora::upstream
