@@ -96,8 +96,9 @@ Status Server::bindListeners() {
   for (const auto& listener : listeners_) {
     std::vector<int> fds(options_.concurrency, -1);
     listen_fds_.push_back(fds);
+    bound_addresses_.push_back(listener->address());
     if (!listener->bindToPort()) continue;
-    net::Address address = listener->address();
+    net::Address& address = bound_addresses_.back();
     for (uint32_t w = 0; w < options_.concurrency; ++w) {
       auto fd = net::createListenSocket(address, true,
                                         listener->proto().address().socket_address().ipv4_compat());
@@ -289,12 +290,13 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
 
 envoy::admin::v3::Listeners Server::listenerStatuses() const {
   envoy::admin::v3::Listeners out;
-  for (const auto& listener : listeners_) {
+  for (size_t i = 0; i < listeners_.size(); ++i) {
     auto* status = out.add_listener_statuses();
-    status->set_name(listener->name());
+    status->set_name(listeners_[i]->name());
+    const net::Address& address = i < bound_addresses_.size() ? bound_addresses_[i] : listeners_[i]->address();
     auto* sa = status->mutable_local_address()->mutable_socket_address();
-    sa->set_address(listener->address().ip());
-    sa->set_port_value(listener->address().port());
+    sa->set_address(address.ip());
+    sa->set_port_value(address.port());
   }
   return out;
 }
