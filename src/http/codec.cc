@@ -1,0 +1,26 @@
+#include "http/codec.h"
+
+namespace remora::http {
+
+std::string_view protocolString(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::Http10: return "HTTP/1.0";
+    case Protocol::Http11: return "HTTP/1.1";
+    case Protocol::Http2: return "HTTP/2";
+  }
+  return "-";
+}
+
+std::string_view resetReasonString(StreamResetReason reason) {
+  switch (reason) {
+    case StreamResetReason::LocalReset: return "local reset";
+    case StreamResetReason::RemoteReset: return "remote reset";
+    case StreamResetReason::ConnectionFailure: return "connection failure";
+    case StreamResetReason::ConnectionTermination: return "connection termination";
+    case StreamResetReason::Overflow: return "overflow";
+    case StreamResetReason::ProtocolError: return "protocol error";
+  }
+  return "unknown";
+}
+
+}  // namespace remora::http

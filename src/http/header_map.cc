@@ -1,0 +1,95 @@
+#include "http/header_map.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace remora::http {
+
+namespace {
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+bool isPseudo(std::string_view key) { return !key.empty() && key[0] == ':'; }
+}  // namespace
+
+void HeaderMap::add(std::string_view key, std::string_view value) {
+  Entry entry{lower(key), std::string(value)};
+  if (isPseudo(entry.key)) {
+    auto first_regular = std::find_if(entries_.begin(), entries_.end(),
+                                      [](const Entry& e) { return !isPseudo(e.key); });
+    entries_.insert(first_regular, std::move(entry));
+  } else {
+    entries_.push_back(std::move(entry));
+  }
+}
+
+void HeaderMap::set(std::string_view key, std::string_view value) {
+  std::string k = lower(key);
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.key == k; });
+  if (it == entries_.end()) {
+    add(k, value);
+    return;
+  }
+  it->value = std::string(value);
+  auto rest = std::remove_if(it + 1, entries_.end(), [&](const Entry& e) { return e.key == k; });
+  entries_.erase(rest, entries_.end());
+}
+
+size_t HeaderMap::remove(std::string_view key) {
+  std::string k = lower(key);
+  auto rest = std::remove_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.key == k; });
+  size_t removed = static_cast<size_t>(entries_.end() - rest);
+  entries_.erase(rest, entries_.end());
+  return removed;
+}
+
+size_t HeaderMap::removePrefix(std::string_view prefix) {
+  std::string p = lower(prefix);
+  auto rest = std::remove_if(entries_.begin(), entries_.end(),
+                             [&](const Entry& e) { return e.key.starts_with(p); });
+  size_t removed = static_cast<size_t>(entries_.end() - rest);
+  entries_.erase(rest, entries_.end());
+  return removed;
+}
+
+const std::string* HeaderMap::get(std::string_view key) const {
+  // Keys are stored lower-case; callers pass lower-case names (headers:: constants).
+  for (const auto& e : entries_) {
+    if (e.key.size() == key.size() &&
+        std::equal(e.key.begin(), e.key.end(), key.begin(), [](char a, char b) {
+          return a == ((b >= 'A' && b <= 'Z') ? static_cast<char>(b - 'A' + 'a') : b);
+        })) {
+      return &e.value;
+    }
+  }
+  return nullptr;
+}
+
+std::vector<std::string_view> HeaderMap::getAll(std::string_view key) const {
+  std::string k = lower(key);
+  std::vector<std::string_view> out;
+  for (const auto& e : entries_) {
+    if (e.key == k) out.emplace_back(e.value);
+  }
+  return out;
+}
+
+size_t HeaderMap::byteSize() const {
+  size_t n = 0;
+  for (const auto& e : entries_) n += e.key.size() + e.value.size();
+  return n;
+}
+
+uint32_t HeaderMap::status() const {
+  const std::string* v = get(headers::kStatus);
+  if (v == nullptr) return 0;
+  uint32_t code = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), code);
+  return (ec == std::errc() && end == v->data() + v->size()) ? code : 0;
+}
+
+}  // namespace remora::http
