@@ -165,11 +165,12 @@ void FilterManager::decodeHeaders(RequestHeaderMapPtr headers, bool end_stream) 
   decodeHeadersFrom(0);
 }
 
-void FilterManager::decodeHeadersFrom(size_t index) {
+void FilterManager::decodeHeadersFrom(size_t index, bool data_follows) {
+  const bool end_stream = !data_follows && endOfRequestAfterHeaders();
   for (size_t i = index; i < decoders_.size() && !destroyed_; ++i) {
     auto& entry = *decoders_[i];
     entry.state_.headers_done = true;
-    FilterHeadersStatus status = entry.filter_->decodeHeaders(*request_headers_, endOfRequestAfterHeaders());
+    FilterHeadersStatus status = entry.filter_->decodeHeaders(*request_headers_, end_stream);
     if (status == FilterHeadersStatus::Continue) continue;
     entry.state_.held_headers = true;
     entry.state_.stop_all = status != FilterHeadersStatus::StopIteration;
@@ -200,7 +201,7 @@ void FilterManager::decodeDataFrom(size_t index, buffer::Buffer& data, bool end_
     if (status == FilterDataStatus::Continue) {
       if (st.held_headers) {
         st.held_headers = false;
-        decodeHeadersFrom(i + 1);
+        decodeHeadersFrom(i + 1, true);
       }
       continue;
     }
@@ -296,14 +297,14 @@ void FilterManager::encodeHeadersFromFilter(ResponseHeaderMapPtr headers, bool e
   response_headers_ = std::move(headers);
   stream_info_.response_code = response_headers_->status();
   if (!details.empty()) stream_info_.response_code_details = std::string(details);
-  encodeHeadersFrom(0, end_stream);
+  encodeHeadersFrom(0);
 }
 
-void FilterManager::encodeHeadersFrom(size_t index, bool end_stream) {
+void FilterManager::encodeHeadersFrom(size_t index, bool data_follows) {
+  const bool end = !data_follows && response_end_seen_ && encode_buffer_.empty() && !encode_trailers_pending_;
   for (size_t i = index; i < encoders_.size() && !destroyed_; ++i) {
     auto& entry = *encoders_[i];
     entry.state_.headers_done = true;
-    bool end = response_end_seen_ && encode_buffer_.empty() && !encode_trailers_pending_;
     FilterHeadersStatus status = entry.filter_->encodeHeaders(*response_headers_, end);
     if (status == FilterHeadersStatus::Continue) continue;
     entry.state_.held_headers = true;
@@ -311,7 +312,6 @@ void FilterManager::encodeHeadersFrom(size_t index, bool end_stream) {
     return;
   }
   if (destroyed_) return;
-  bool end = response_end_seen_ && encode_buffer_.empty() && !encode_trailers_pending_;
   if (end) local_complete_ = true;
   callbacks_.encodeHeaders(*response_headers_, end);
 }
@@ -337,7 +337,7 @@ void FilterManager::encodeDataFrom(size_t index, buffer::Buffer& data, bool end_
     if (status == FilterDataStatus::Continue) {
       if (st.held_headers) {
         st.held_headers = false;
-        encodeHeadersFrom(i + 1, false);
+        encodeHeadersFrom(i + 1, true);
       }
       continue;
     }
@@ -397,7 +397,7 @@ void FilterManager::continueEncoding(size_t index) {
   bool trailers_were_held = st.stopped_trailers;
   st.held_headers = st.stop_all = st.stopped_data = st.stopped_trailers = false;
   if (headers_were_held) {
-    encodeHeadersFrom(index + 1, false);
+    encodeHeadersFrom(index + 1);
     if (destroyed_) return;
   }
   if (!encode_buffer_.empty()) {

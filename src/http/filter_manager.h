@@ -68,11 +68,12 @@ class FilterManager {
   struct ActiveDecoderFilter;
   struct ActiveEncoderFilter;
 
-  void decodeHeadersFrom(size_t index);
+  // data_follows: resumed by a data chunk still in flight, so the headers cannot end the stream.
+  void decodeHeadersFrom(size_t index, bool data_follows = false);
   void decodeDataFrom(size_t index, buffer::Buffer& data, bool end_stream);
   void decodeTrailersFrom(size_t index);
   void continueDecoding(size_t index);
-  void encodeHeadersFrom(size_t index, bool end_stream);
+  void encodeHeadersFrom(size_t index, bool data_follows = false);
   void encodeDataFrom(size_t index, buffer::Buffer& data, bool end_stream);
   void encodeTrailersFrom(size_t index);
   void continueEncoding(size_t index);
