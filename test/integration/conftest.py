@@ -30,15 +30,19 @@ IO_TIMEOUT = 60.0  # per socket operation; a stuck proxy fails the test instead 
 READY_TIMEOUT = 10.0
 
 
+class WaitTimeout(AssertionError):
+    pass
+
+
 def wait_until(predicate, timeout, interval=0.02, what="condition"):
-    """Polls predicate() until truthy or timeout; returns its value or raises AssertionError."""
+    """Polls predicate() until truthy or timeout; returns its value or raises WaitTimeout."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise WaitTimeout(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
 
 
@@ -282,7 +286,7 @@ class Remora:
 
         try:
             wait_until(check, timeout, interval=0.05, what=f"stat {name}")
-        except AssertionError:
+        except WaitTimeout:
             raise AssertionError(f"stat {name} = {box.get('v')!r} never satisfied the condition") from None
         return box["v"]
 
