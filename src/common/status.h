@@ -23,7 +23,7 @@ class Status {
   }
   // Prefixes the message with a field path, as errors bubble up through nested config.
   Status withPrefix(const std::string& prefix) const {
-    return ok() ? *this : Status(prefix + ": " + *message_);
+    return message_ ? Status(prefix + ": " + *message_) : *this;
   }
 
  private:

@@ -11,15 +11,16 @@
 
 namespace remora::net {
 
-StatusOr<int> createListenSocket(const Address& address, bool reuse_port, int backlog) {
+StatusOr<int> createListenSocket(const Address& address, bool reuse_port, bool ipv4_compat,
+                                 int backlog) {
   int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::error(std::string("socket(): ") + std::strerror(errno));
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (address.family() == AF_INET6) {
-    // Envoy binds IPv6 sockets dual-stack only when asked (ipv4_compat); default v6-only off
-    // matches Linux defaults, which Envoy keeps, so leave IPV6_V6ONLY as the system sets it.
+    int v6only = ipv4_compat ? 0 : 1;
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
   }
   if (::bind(fd, address.sockAddr(), address.sockAddrLen()) != 0) {
     int err = errno;

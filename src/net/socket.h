@@ -9,8 +9,10 @@ namespace remora::net {
 
 // Socket helpers. All sockets are non-blocking and close-on-exec.
 
-// Creates a listening TCP socket. reuse_port lets each worker own its own accept queue.
-StatusOr<int> createListenSocket(const Address& address, bool reuse_port, int backlog = 1024);
+// Creates a listening TCP socket. reuse_port lets each worker own its own accept queue. An IPv6
+// socket is v6-only unless ipv4_compat (Envoy's SocketAddress.ipv4_compat) lets "::" take IPv4.
+StatusOr<int> createListenSocket(const Address& address, bool reuse_port, bool ipv4_compat = false,
+                                 int backlog = 1024);
 // Starts a non-blocking connect; the fd becomes writable when it completes.
 StatusOr<int> startConnect(const Address& address);
 Address localAddress(int fd);

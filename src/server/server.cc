@@ -96,7 +96,8 @@ Status Server::bindListeners() {
     if (!listener->bindToPort()) continue;
     net::Address address = listener->address();
     for (uint32_t w = 0; w < options_.concurrency; ++w) {
-      auto fd = net::createListenSocket(address, true);
+      auto fd = net::createListenSocket(address, true,
+                                        listener->proto().address().socket_address().ipv4_compat());
       if (!fd.ok()) return Status::error("listener '" + listener->name() + "': " + fd.status().message());
       listen_fds_.back()[w] = *fd;
       // Port 0: the kernel chose one; the other workers must share it.

@@ -52,6 +52,10 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
                       ? proto.per_connection_buffer_limit_bytes().value()
                       : 1024 * 1024;
   uint32_t max_weight = 0;
+  uint32_t lb_priority = UINT32_MAX;
+  for (const auto& locality : proto.load_assignment().endpoints()) {
+    if (locality.lb_endpoints_size() > 0) lb_priority = std::min(lb_priority, locality.priority());
+  }
   for (const auto& locality : proto.load_assignment().endpoints()) {
     for (const auto& lb_endpoint : locality.lb_endpoints()) {
       const auto& sa = lb_endpoint.endpoint().address().socket_address();
@@ -62,6 +66,7 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
                             : 1;
       max_weight = std::max(max_weight, weight);
       hosts_.push_back(std::make_shared<Host>(*address, weight, lb_endpoint.endpoint().hostname()));
+      if (locality.priority() == lb_priority) lb_hosts_.push_back(hosts_.back());
     }
   }
   stats_.membership_total.set(static_cast<int64_t>(hosts_.size()));

@@ -46,7 +46,11 @@ class Cluster {
   LbPolicy lbPolicy() const { return lb_policy_; }
   std::chrono::milliseconds connectTimeout() const { return connect_timeout_; }
   uint32_t perConnectionBufferLimit() const { return buffer_limit_; }
+  // Every configured host, all priorities (what /clusters shows).
   const HostVector& hosts() const { return hosts_; }
+  // The hosts that take traffic: the lowest priority level that has any. Without health
+  // checking every host is healthy, so Envoy's priority load puts 100% there.
+  const HostVector& lbHosts() const { return lb_hosts_; }
   ClusterStats& stats() const { return stats_; }
   const envoy::config::cluster::v3::Cluster& proto() const { return proto_; }
 
@@ -58,6 +62,7 @@ class Cluster {
   std::chrono::milliseconds connect_timeout_;
   uint32_t buffer_limit_;
   HostVector hosts_;
+  HostVector lb_hosts_;
   mutable ClusterStats stats_;
 };
 using ClusterConstSharedPtr = std::shared_ptr<const Cluster>;

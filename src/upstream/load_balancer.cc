@@ -25,7 +25,7 @@ HostConstSharedPtr OriginalDstLoadBalancer::chooseHost(const LoadBalancerContext
 
 LoadBalancerPtr createLoadBalancer(const Cluster& cluster) {
   if (cluster.type() == ClusterType::OriginalDst) return std::make_unique<OriginalDstLoadBalancer>();
-  return std::make_unique<RoundRobinLoadBalancer>(cluster.hosts());
+  return std::make_unique<RoundRobinLoadBalancer>(cluster.lbHosts());
 }
 
 }  // namespace remora::upstream

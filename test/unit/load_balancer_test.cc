@@ -1,0 +1,94 @@
+#include "upstream/load_balancer.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace remora::upstream {
+namespace {
+
+HostVector hosts(const std::vector<uint32_t>& weights) {
+  HostVector out;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    out.push_back(std::make_shared<Host>(*net::Address::parse("10.0.0." + std::to_string(i + 1), 80),
+                                         weights[i]));
+  }
+  return out;
+}
+
+TEST(RoundRobinTest, EqualWeightsRotate) {
+  auto h = hosts({1, 1, 1});
+  RoundRobinLoadBalancer lb(h);
+  std::vector<std::string> picks;
+  for (int i = 0; i < 6; ++i) picks.push_back(lb.chooseHost({})->address.ip());
+  EXPECT_EQ(picks, (std::vector<std::string>{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.1",
+                                             "10.0.0.2", "10.0.0.3"}));
+}
+
+TEST(RoundRobinTest, WeightsAreExactPerCycleAndSpreadOut) {
+  auto h = hosts({5, 1, 1});
+  RoundRobinLoadBalancer lb(h);
+  std::map<std::string, int> counts;
+  std::string previous;
+  int longest_run = 0, run = 0;
+  for (int i = 0; i < 70; ++i) {
+    std::string ip = lb.chooseHost({})->address.ip();
+    ++counts[ip];
+    run = ip == previous ? run + 1 : 1;
+    longest_run = std::max(longest_run, run);
+    previous = ip;
+  }
+  EXPECT_EQ(counts["10.0.0.1"], 50);
+  EXPECT_EQ(counts["10.0.0.2"], 10);
+  EXPECT_EQ(counts["10.0.0.3"], 10);
+  EXPECT_LE(longest_run, 4);  // smooth: the heavy host never takes all 5 of a cycle in a row
+}
+
+TEST(RoundRobinTest, NoHostsGivesNull) {
+  HostVector none;
+  RoundRobinLoadBalancer lb(none);
+  EXPECT_EQ(lb.chooseHost({}), nullptr);
+}
+
+TEST(OriginalDstTest, UsesRestoredDestinationOnly) {
+  OriginalDstLoadBalancer lb;
+  net::ConnectionInfo info;
+  info.local_address = *net::Address::parse("198.18.0.10", 8080);
+  EXPECT_EQ(lb.chooseHost({&info}), nullptr);  // not redirected: no host, never ourselves
+  info.local_address_restored = true;
+  auto host = lb.chooseHost({&info});
+  ASSERT_NE(host, nullptr);
+  EXPECT_EQ(host->address.asString(), "198.18.0.10:8080");
+}
+
+}  // namespace
+}  // namespace remora::upstream
+
+namespace remora::upstream {
+namespace {
+
+TEST(ClusterTest, TrafficGoesToTheLowestPriorityWithHosts) {
+  envoy::config::cluster::v3::Cluster proto;
+  proto.set_name("c");
+  auto add = [&](uint32_t priority, const char* ip) {
+    auto* locality = proto.mutable_load_assignment()->add_endpoints();
+    locality->set_priority(priority);
+    auto* sa = locality->add_lb_endpoints()->mutable_endpoint()->mutable_address()->mutable_socket_address();
+    sa->set_address(ip);
+    sa->set_port_value(80);
+  };
+  add(1, "10.0.0.1");
+  add(2, "10.0.0.2");
+  add(1, "10.0.0.3");
+  stats::Store store(1);
+  store.bindThread(0);
+  Cluster cluster(proto, store);
+  EXPECT_EQ(cluster.hosts().size(), 3u);
+  ASSERT_EQ(cluster.lbHosts().size(), 2u);
+  auto lb = createLoadBalancer(cluster);
+  for (int i = 0; i < 4; ++i) EXPECT_NE(lb->chooseHost({})->address.ip(), "10.0.0.2");
+  EXPECT_EQ(store.gauge("cluster.c.membership_total").value(), 3);
+}
+
+}  // namespace
+}  // namespace remora::upstream
