@@ -63,6 +63,43 @@ def test_single_connect_attempt_fails_when_the_dead_endpoint_is_picked(remora, b
     assert tags == ["", "live"]
 
 
+def test_connect_timeout_to_unresponsive_endpoint(remora):
+    """An endpoint whose accept backlog is full never answers the SYN: connect_timeout fires."""
+    listener_port, admin_port = free_ports(2)
+    holders = []
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(0)
+    try:
+        # Fill the backlog (never accepted) until a direct connect no longer completes.
+        for _ in range(16):
+            c = socket.socket()
+            c.settimeout(0.3)
+            holders.append(c)
+            try:
+                c.connect(blackhole.getsockname())
+            except socket.timeout:
+                break
+        else:
+            import pytest
+            pytest.skip("could not fill the listen backlog on this kernel")
+        cfg = bootstrap([tcp_listener("l", listener_port, "slow", "slow")],
+                        [static_cluster("slow", [blackhole.getsockname()[1]], connect_timeout="0.5s")],
+                        admin_port)
+        proc = remora(cfg)
+        with connect(listener_port, timeout=10) as s:
+            start = time.monotonic()
+            assert closed_by_peer(s, timeout=5), "client not closed after connect_timeout"
+            elapsed = time.monotonic() - start
+        assert 0.4 <= elapsed < 3.0, f"closed after {elapsed:.2f}s with connect_timeout 0.5s"
+        proc.wait_stat("cluster.slow.upstream_cx_connect_timeout", lambda v: v == 1)
+        assert proc.stat("cluster.slow.upstream_cx_connect_fail") >= 1
+    finally:
+        for c in holders:
+            c.close()
+        blackhole.close()
+
+
 def test_idle_timeout_closes_idle_connection(remora, backends):
     backend = backends(echo_handler)
     listener_port, admin_port = free_ports(2)
@@ -127,8 +164,6 @@ def test_round_robin_respects_endpoint_weights(remora, backends):
     assert sum(counts.values()) == n
     assert abs(counts["x"] - 25) <= 3 and abs(counts["y"] - 25) <= 3, counts
     assert abs(counts["z"] - 50) <= 3, counts
-    # Plain round robin: consecutive picks never repeat an equal-weight host more than the
-    # weight allows; over any 4 consecutive connections each host appears about its share.
     assert [b.accepted for b in bs] == [counts["x"], counts["y"], counts["z"]]
 
 
