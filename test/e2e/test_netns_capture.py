@@ -92,17 +92,27 @@ class Netns:
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
 
     def admin(self, path, method="GET"):
-        r = self.run("curl", "-sS", "-i", "--max-time", "3", "-X", method,
-                     f"http://127.0.0.1:{ADMIN_PORT}{path}", check=False)
+        # Bytes, not text: text mode would turn the header/body separator into "\n\n".
+        r = subprocess.run(["ip", "netns", "exec", self.name, "curl", "-sS", "-i", "--max-time", "3",
+                            "-X", method, f"http://127.0.0.1:{ADMIN_PORT}{path}"],
+                           capture_output=True, timeout=10)
         if r.returncode != 0:
             return None
-        head, _, body = r.stdout.partition("\r\n\r\n")
-        return int(head.split()[1]), body
+        head, _, body = r.stdout.partition(b"\r\n\r\n")
+        return int(head.split()[1]), body.decode()
 
     def stats(self):
         resp = self.admin("/stats")
         assert resp and resp[0] == 200, resp
-        return h.parse_text_stats(resp[1])
+        return StatsDict(h.parse_text_stats(resp[1]))
+
+
+class StatsDict(dict):
+    """A missing stat fails with the names that do exist, so a renamed stat is easy to spot."""
+
+    def __missing__(self, key):
+        related = sorted(k for k in self if k.split(".")[0] == key.split(".")[0])
+        raise AssertionError(f"no stat {key}; {key.split('.')[0]}.* stats: {related}")
 
 
 @pytest.fixture
