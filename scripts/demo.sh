@@ -36,6 +36,7 @@ while True:
         conn.sendall(b"backend got: " + line)
 ' &
 PIDS+=($!)
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null && break; sleep 0.05; done
 
 echo "== remora -c examples/tcp_proxy.yaml"
 "$BIN" -c "$CONFIG" --concurrency 1 -l info >"$LOG" 2>&1 &

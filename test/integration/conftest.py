@@ -224,8 +224,6 @@ class Remora:
             if self.proc.poll() is not None:
                 raise AssertionError(f"remora exited with {self.proc.returncode} before ready:\n"
                                      + self.log())
-            if os.environ.get("REMORA_ITEST_READY_FROM_LOG") and "remora started" in self.log():
-                return  # TEMPORARY until admin lands on main
             last = curl(self.url("/ready"), timeout=1.0)
             if last is not None and last.status == 200:
                 return
