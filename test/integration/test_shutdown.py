@@ -43,6 +43,8 @@ def test_sigterm_drains_open_transfer_then_exits(remora, backends, ports):
         assert time.monotonic() - term_at < 1.0
         assert t.is_alive(), "transfer finished before SIGTERM; make it longer"
         assert proc.proc.poll() is None, "remora exited while a connection was open"
+        ready = proc.get("/ready")  # admin stays up while draining, and says so
+        assert (ready.status, ready.body.strip()) == (503, "DRAINING")
 
         t.join(30)
         assert not t.is_alive()
