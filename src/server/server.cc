@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "admin/admin_listener.h"
 #include "common/logger.h"
 #include "net/socket.h"
 
@@ -31,6 +32,7 @@ Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstra
 }
 
 Server::~Server() {
+  admin_.reset();
   workers_.clear();
   for (auto& fds : listen_fds_) {
     for (int fd : fds) {
@@ -46,10 +48,11 @@ Status Server::initialize() {
   RETURN_IF_ERROR(buildListeners());
   RETURN_IF_ERROR(bindListeners());
   if (bootstrap_.has_admin() && bootstrap_.admin().has_address()) {
-    const auto& sa = bootstrap_.admin().address().socket_address();
-    auto address = net::Address::parse(sa.address(), static_cast<uint16_t>(sa.port_value()));
-    if (!address.ok()) return address.status().withPrefix("admin.address.socket_address.address");
-
+    auto address = admin::AdminListener::addressFromProto(bootstrap_.admin().address());
+    if (!address.ok()) return address.status();
+    auto admin = admin::AdminListener::create(*this, address.value());
+    if (!admin.ok()) return admin.status();
+    admin_ = std::move(admin).value();
   }
   stats_->gauge("server.concurrency").set(options_.concurrency);
   stats_->counter("cluster_manager.cluster_added").inc(clusters_->size());
@@ -93,8 +96,9 @@ Status Server::bindListeners() {
   for (const auto& listener : listeners_) {
     std::vector<int> fds(options_.concurrency, -1);
     listen_fds_.push_back(fds);
+    bound_addresses_.push_back(listener->address());
     if (!listener->bindToPort()) continue;
-    net::Address address = listener->address();
+    net::Address& address = bound_addresses_.back();
     for (uint32_t w = 0; w < options_.concurrency; ++w) {
       auto fd = net::createListenSocket(address, true,
                                         listener->proto().address().socket_address().ipv4_compat());
@@ -286,12 +290,13 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
 
 envoy::admin::v3::Listeners Server::listenerStatuses() const {
   envoy::admin::v3::Listeners out;
-  for (const auto& listener : listeners_) {
+  for (size_t i = 0; i < listeners_.size(); ++i) {
     auto* status = out.add_listener_statuses();
-    status->set_name(listener->name());
+    status->set_name(listeners_[i]->name());
+    const net::Address& address = i < bound_addresses_.size() ? bound_addresses_[i] : listeners_[i]->address();
     auto* sa = status->mutable_local_address()->mutable_socket_address();
-    sa->set_address(listener->address().ip());
-    sa->set_port_value(listener->address().port());
+    sa->set_address(address.ip());
+    sa->set_port_value(address.port());
   }
   return out;
 }

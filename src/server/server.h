@@ -10,7 +10,7 @@
 #include "upstream/thread_local_cluster_manager.h"
 
 namespace remora::admin {
-class AdminServer;
+class AdminListener;
 }
 
 namespace remora::server {
@@ -62,6 +62,8 @@ class Server final : public Instance {
   std::unique_ptr<stats::Store> stats_;
   upstream::ClusterMapConstSharedPtr clusters_;
   std::vector<ListenerConfigConstSharedPtr> listeners_;
+  // Where each listener actually listens (port 0 resolved by the kernel), for /listeners.
+  std::vector<net::Address> bound_addresses_;
   // listen_fds_[listener][worker]; -1 where the listener does not bind.
   std::vector<std::vector<int>> listen_fds_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -74,6 +76,8 @@ class Server final : public Instance {
   bool health_check_failed_ = false;
   bool draining_ = false;
   bool initialized_ = false;
+  // Declared last: destroyed first, while the dispatcher it runs on still exists.
+  std::unique_ptr<admin::AdminListener> admin_;
 };
 
 }  // namespace remora::server

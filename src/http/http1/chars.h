@@ -1,0 +1,72 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace remora::http::http1 {
+
+// Character classes of RFC 9110/9112 as 256-entry tables: one load per byte on the hot path
+// instead of a chain of comparisons.
+namespace detail {
+constexpr std::array<bool, 256> makeTcharTable() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<uint8_t>(c)] = true;
+  return t;
+}
+// field-value octets: VCHAR, obs-text, SP, HTAB. Everything else (CTLs, NUL, CR, LF, DEL) is out.
+constexpr std::array<bool, 256> makeFieldValueTable() {
+  std::array<bool, 256> t{};
+  for (int c = 0x21; c <= 0x7e; ++c) t[c] = true;
+  for (int c = 0x80; c <= 0xff; ++c) t[c] = true;
+  t[' '] = true;
+  t['\t'] = true;
+  return t;
+}
+inline constexpr std::array<bool, 256> kTchar = makeTcharTable();
+inline constexpr std::array<bool, 256> kFieldValue = makeFieldValueTable();
+}  // namespace detail
+
+inline bool isTchar(char c) { return detail::kTchar[static_cast<uint8_t>(c)]; }
+inline bool isFieldValueChar(char c) { return detail::kFieldValue[static_cast<uint8_t>(c)]; }
+inline bool isVchar(char c) { return c > 0x20 && c < 0x7f; }
+inline bool isDigit(char c) { return c >= '0' && c <= '9'; }
+inline bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+inline bool isWhitespace(char c) { return c == ' ' || c == '\t'; }
+inline int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+inline bool isToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!isTchar(c)) return false;
+  }
+  return true;
+}
+
+// ASCII case-insensitive equality; header names are ASCII tokens, so no locale is involved.
+inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// Strips leading and trailing SP/HTAB (OWS).
+inline std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && isWhitespace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && isWhitespace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace remora::http::http1
