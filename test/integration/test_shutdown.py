@@ -10,10 +10,12 @@ from conftest import (MiB, closed_by_peer, connect, echo_handler, is_listening, 
 
 
 def refused(port):
+    """True when a new connection is not accepted: refused, or reset because it was still in the
+    accept queue of a listening socket being closed."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
         return False
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
 
 
