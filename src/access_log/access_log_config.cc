@@ -24,8 +24,8 @@ class FileLogger : public Instance {
   void log(const http::HeaderMap* request_headers, const http::HeaderMap* response_headers,
            const http::HeaderMap* response_trailers,
            const stream_info::StreamInfo& stream_info) const override {
-    const FormatContext context{request_headers, response_headers, response_trailers, stream_info,
-                                {}};
+    const FormatContext context{
+        request_headers, response_headers, response_trailers, stream_info, {}};
     if (filter_ != nullptr && !filter_->evaluate(context)) return;
     file_->write(formatter_->format(context));
   }
@@ -127,7 +127,8 @@ StatusOr<InstanceSharedPtr> createAccessLog(const envoy::config::accesslog::v3::
       return Status::error("not supported by remora: typed_config: " + std::string(type));
     }
     message = config::unpackAny(config.typed_config());
-    if (message == nullptr) return Status::error("typed_config: cannot unpack " + std::string(type));
+    if (message == nullptr)
+      return Status::error("typed_config: cannot unpack " + std::string(type));
   } else {
     extension = registry.byName(category, config.name());
     if (extension == nullptr) {

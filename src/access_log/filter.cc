@@ -87,8 +87,13 @@ class HeaderFilter : public Filter {
   enum class Type { kExact, kPrefix, kSuffix, kContains, kRegex, kPresent };
   HeaderFilter(std::string name, Type type, std::string value, bool ignore_case, bool present,
                bool invert, bool missing_as_empty, std::unique_ptr<re2::RE2> regex)
-      : name_(std::move(name)), type_(type), value_(std::move(value)), ignore_case_(ignore_case),
-        present_(present), invert_(invert), missing_as_empty_(missing_as_empty),
+      : name_(std::move(name)),
+        type_(type),
+        value_(std::move(value)),
+        ignore_case_(ignore_case),
+        present_(present),
+        invert_(invert),
+        missing_as_empty_(missing_as_empty),
         regex_(std::move(regex)) {}
 
   bool evaluate(const FormatContext& context) const override {
@@ -242,8 +247,7 @@ StatusOr<FilterPtr> createHeaderFilter(const envoy::config::route::v3::HeaderMat
 }
 #pragma GCC diagnostic pop
 
-StatusOr<uint64_t> flagMask(const accesslog::ResponseFlagFilter& config,
-                            const std::string& path) {
+StatusOr<uint64_t> flagMask(const accesslog::ResponseFlagFilter& config, const std::string& path) {
   uint64_t mask = 0;
   for (int i = 0; i < config.flags_size(); ++i) {
     const std::string& name = config.flags(i);

@@ -130,7 +130,8 @@ std::string longFlags(uint64_t flags) {
   for (int bit = 0; bit < 64; ++bit) {
     const uint64_t flag = uint64_t{1} << bit;
     if ((flags & flag) == 0) continue;
-    std::string_view name = stream_info::responseFlagLongName(static_cast<stream_info::ResponseFlag>(flag));
+    std::string_view name =
+        stream_info::responseFlagLongName(static_cast<stream_info::ResponseFlag>(flag));
     if (name.empty()) continue;
     if (!out.empty()) out += ',';
     out += name;
@@ -187,8 +188,8 @@ StatusOr<CommandOperator> CommandOperator::create(std::string_view command,
       std::string_view alt = main.substr(q + 1);
       main = main.substr(0, q);
       if (alt.empty() || main.empty() || alt.find('?') != std::string_view::npos) {
-        return Status::error(display + ": more than 1 alternative header or an empty one: " +
-                             std::string(*args));
+        return Status::error(
+            display + ": more than 1 alternative header or an empty one: " + std::string(*args));
       }
       op.alternative_header_ = lower(alt);
     }
@@ -344,9 +345,9 @@ StatusOr<FormatString> FormatString::parse(std::string_view format) {
     // the first ')' (START_TIME's args hold '%' signs).
     const size_t start = i;
     size_t j = i + 1;
-    while (j < format.size() && (std::isupper(static_cast<unsigned char>(format[j])) ||
-                                 std::isdigit(static_cast<unsigned char>(format[j])) ||
-                                 format[j] == '_')) {
+    while (j < format.size() &&
+           (std::isupper(static_cast<unsigned char>(format[j])) ||
+            std::isdigit(static_cast<unsigned char>(format[j])) || format[j] == '_')) {
       ++j;
     }
     std::string_view name = format.substr(i + 1, j - i - 1);

@@ -87,7 +87,7 @@ class FormatString {
 
  private:
   struct Part {
-    std::string literal;                  // used when op is empty
+    std::string literal;  // used when op is empty
     std::optional<CommandOperator> op;
   };
   std::vector<Part> parts_;

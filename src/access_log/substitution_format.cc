@@ -18,8 +18,9 @@ StatusOr<std::string> literalJson(const Value& value, const std::string& path) {
     case Value::kNumberValue:
       return fmt::format("{}", value.number_value());
     default:
-      return Status::error(path + ": only strings, numbers, booleans and nested structs are "
-                                  "supported in a format dictionary");
+      return Status::error(path +
+                           ": only strings, numbers, booleans and nested structs are "
+                           "supported in a format dictionary");
   }
 }
 
@@ -177,8 +178,9 @@ StatusOr<FormatterPtr> createFormatter(
     case Config::FORMAT_NOT_SET:
       break;
   }
-  return Status::error("log_format: one of text_format, json_format, text_format_source is "
-                       "required");
+  return Status::error(
+      "log_format: one of text_format, json_format, text_format_source is "
+      "required");
 }
 #pragma GCC diagnostic pop
 

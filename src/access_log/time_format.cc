@@ -1,8 +1,8 @@
 #include "access_log/time_format.h"
 
-#include <ctime>
-
 #include <fmt/format.h>
+
+#include <ctime>
 
 namespace remora::access_log {
 namespace {

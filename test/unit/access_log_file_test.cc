@@ -1,3 +1,5 @@
+#include "access_log/access_log_file.h"
+
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,7 +12,6 @@
 #include <thread>
 
 #include "access_log/access_log_config.h"
-#include "access_log/access_log_file.h"
 #include "access_log_fixtures.h"
 #include "config/supported_fields.h"
 #include "envoy/extensions/access_loggers/file/v3/file.pb.h"
@@ -71,8 +72,8 @@ std::string fileConfig(const std::string& path, const std::string& extra) {
 TEST(AccessLogFileTest, FileLoggerWritesLinesInOrder) {
   TempDir dir;
   const std::string path = dir.file("access.log");
-  auto log = createAccessLog(parseAccessLog(fileConfig(
-      path, R"(, "log_format": {"text_format_source": {"inline_string":
+  auto log = createAccessLog(
+      parseAccessLog(fileConfig(path, R"(, "log_format": {"text_format_source": {"inline_string":
                  "%RESPONSE_CODE% %REQ(:PATH)%\n"}})")));
   ASSERT_TRUE(log.ok()) << log.status().message();
   Fixture f;
@@ -106,8 +107,8 @@ TEST(AccessLogFileTest, JsonFormatsOneObjectPerLine) {
   TempDir dir;
   const std::string typed = dir.file("typed.log");
   const std::string untyped = dir.file("untyped.log");
-  auto a = createAccessLog(parseAccessLog(
-      fileConfig(typed, R"(, "typed_json_format": {"code": "%RESPONSE_CODE%"})")));
+  auto a = createAccessLog(
+      parseAccessLog(fileConfig(typed, R"(, "typed_json_format": {"code": "%RESPONSE_CODE%"})")));
   auto b = createAccessLog(
       parseAccessLog(fileConfig(untyped, R"(, "json_format": {"code": "%RESPONSE_CODE%"})")));
   ASSERT_TRUE(a.ok() && b.ok());
@@ -200,8 +201,8 @@ TEST(AccessLogFileTest, ConfigErrors) {
   ASSERT_FALSE(unopenable.ok());
   EXPECT_NE(unopenable.status().message().find("/nonexistent-dir/x.log"), std::string::npos);
 
-  auto bad_format = createAccessLog(parseAccessLog(
-      fileConfig("/dev/null", R"(, "log_format": {"text_format": "%NOPE%"})")));
+  auto bad_format = createAccessLog(
+      parseAccessLog(fileConfig("/dev/null", R"(, "log_format": {"text_format": "%NOPE%"})")));
   ASSERT_FALSE(bad_format.ok());
   EXPECT_EQ(bad_format.status().message(),
             "typed_config: log_format: text_format: unknown access log command operator %NOPE%");

@@ -44,8 +44,7 @@ TEST(AccessLogFilterTest, Duration) {
   Fixture f;  // 226 ms
   auto duration = [](const std::string& op, int ms) {
     return R"({"duration_filter": {"comparison": {"op": ")" + op +
-           R"(", "value": {"default_value": )" + std::to_string(ms) +
-           R"(, "runtime_key": "k"}}}})";
+           R"(", "value": {"default_value": )" + std::to_string(ms) + R"(, "runtime_key": "k"}}}})";
   };
   EXPECT_TRUE(passes(duration("GE", 200), f.context()));
   EXPECT_FALSE(passes(duration("GE", 227), f.context()));
@@ -71,8 +70,7 @@ TEST(AccessLogFilterTest, ResponseFlags) {
   EXPECT_FALSE(passes(R"({"response_flag_filter": {"flags": ["NR"]}})", f.context()));
   auto bad = build(R"({"response_flag_filter": {"flags": ["UH", "XX"]}})");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("filter.response_flag_filter.flags[1]"),
-            std::string::npos);
+  EXPECT_NE(bad.status().message().find("filter.response_flag_filter.flags[1]"), std::string::npos);
 }
 
 TEST(AccessLogFilterTest, Header) {
@@ -90,21 +88,26 @@ TEST(AccessLogFilterTest, Header) {
   EXPECT_FALSE(passes(header(R"({"name": "x-missing", "present_match": true})"), c));
   EXPECT_TRUE(passes(header(R"({"name": "x-missing", "present_match": false})"), c));
   EXPECT_TRUE(passes(header(R"({"name": "x-missing", "present_match": true,
-                                "invert_match": true})"), c));
+                                "invert_match": true})"),
+                     c));
   EXPECT_FALSE(passes(header(R"({"name": "x-missing", "exact_match": "a"})"), c));
   EXPECT_TRUE(passes(header(R"({"name": "user-agent", "exact_match": "curl",
-                                "invert_match": true})"), c));
+                                "invert_match": true})"),
+                     c));
   EXPECT_TRUE(passes(header(R"({"name": "user-agent",
-                                "safe_regex_match": {"regex": "nsq[0-9]http"}})"), c));
+                                "safe_regex_match": {"regex": "nsq[0-9]http"}})"),
+                     c));
   EXPECT_FALSE(passes(header(R"({"name": "user-agent",
-                                 "safe_regex_match": {"regex": "nsq"}})"), c));
+                                 "safe_regex_match": {"regex": "nsq"}})"),
+                      c));
   EXPECT_TRUE(passes(header(R"({"name": "user-agent",
                                 "string_match": {"exact": "NSQ2HTTP", "ignore_case": true}})"),
                      c));
-  EXPECT_FALSE(passes(header(R"({"name": "user-agent", "string_match": {"exact": "NSQ2HTTP"}})"),
-                      c));
+  EXPECT_FALSE(
+      passes(header(R"({"name": "user-agent", "string_match": {"exact": "NSQ2HTTP"}})"), c));
   EXPECT_TRUE(passes(header(R"({"name": "x-missing", "string_match": {"exact": ""},
-                                "treat_missing_header_as_empty": true})"), c));
+                                "treat_missing_header_as_empty": true})"),
+                     c));
   f.request.add("x-multi", "a");
   f.request.add("x-multi", "b");
   EXPECT_TRUE(passes(header(R"({"name": "x-multi", "exact_match": "a,b"})"), c));

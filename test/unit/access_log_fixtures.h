@@ -19,8 +19,8 @@ struct Fixture {
     tm.tm_hour = 20;
     tm.tm_min = 17;
     tm.tm_sec = 0;
-    info.start_time = std::chrono::system_clock::from_time_t(timegm(&tm)) +
-                      std::chrono::microseconds(310123);
+    info.start_time =
+        std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::microseconds(310123);
     info.start_monotonic = std::chrono::steady_clock::now();
     info.protocol = http::Protocol::Http2;
     info.response_code = 204;

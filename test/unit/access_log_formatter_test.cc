@@ -91,9 +91,9 @@ TEST(AccessLogFormatterTest, Durations) {
 TEST(AccessLogFormatterTest, ResponseAndConnectionDetails) {
   Fixture f;
   auto c = f.context();
-  EXPECT_EQ(formatWith("%RESPONSE_CODE% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%",
-                       c),
-            "204 - -");
+  EXPECT_EQ(
+      formatWith("%RESPONSE_CODE% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%", c),
+      "204 - -");
   f.info.response_code_details = "via_upstream";
   f.info.connection_termination_details = "idle_timeout";
   EXPECT_EQ(formatWith("%RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%", c),
@@ -116,9 +116,9 @@ TEST(AccessLogFormatterTest, BytesProtocolAndAttempts) {
   Fixture f;
   auto c = f.context();
   f.info.attempt_count = 2;
-  EXPECT_EQ(formatWith("%BYTES_RECEIVED% %BYTES_SENT% %PROTOCOL% %UPSTREAM_REQUEST_ATTEMPT_COUNT%",
-                       c),
-            "154 0 HTTP/2 2");
+  EXPECT_EQ(
+      formatWith("%BYTES_RECEIVED% %BYTES_SENT% %PROTOCOL% %UPSTREAM_REQUEST_ATTEMPT_COUNT%", c),
+      "154 0 HTTP/2 2");
   f.info.protocol = http::Protocol::Http11;
   EXPECT_EQ(formatWith("%PROTOCOL%", c), "HTTP/1.1");
   f.info.protocol.reset();
@@ -135,8 +135,7 @@ TEST(AccessLogFormatterTest, Upstream) {
   f.info.upstream_cluster = "outbound|9080|v1|reviews.default.svc.cluster.local";
   f.info.upstream_transport_failure_reason = "delayed_connect_error:_111";
   f.info.upstream_host.reset();
-  EXPECT_EQ(formatWith("%UPSTREAM_HOST% %UPSTREAM_CLUSTER% %UPSTREAM_TRANSPORT_FAILURE_REASON%",
-                       c),
+  EXPECT_EQ(formatWith("%UPSTREAM_HOST% %UPSTREAM_CLUSTER% %UPSTREAM_TRANSPORT_FAILURE_REASON%", c),
             "- outbound|9080|v1|reviews.default.svc.cluster.local delayed_connect_error:_111");
 }
 

@@ -99,9 +99,9 @@ TEST(AccessLogJsonTest, TextFormatAndTextFormatSource) {
                            "content_type": "text/plain"})",
                        f.context()),
             "POST!");
-  EXPECT_EQ(formatJson(R"({"text_format": "[%ROUTE_NAME%]", "omit_empty_values": true})",
-                       f.context()),
-            "[]");
+  EXPECT_EQ(
+      formatJson(R"({"text_format": "[%ROUTE_NAME%]", "omit_empty_values": true})", f.context()),
+      "[]");
   EXPECT_NE(formatJson(R"({"text_format_source": {"filename": "/etc/hostname"}})", f.context())
                 .find("not supported by remora: text_format_source"),
             std::string::npos);
