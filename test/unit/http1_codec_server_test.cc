@@ -172,6 +172,20 @@ TEST_F(ServerCodecTest, PipelinedRequestsAnsweredInOrder) {
             std::string::npos);
 }
 
+TEST_F(ServerCodecTest, PipelinedBytesAboveLimitPauseReading) {
+  ServerCodecOptions options;
+  options.buffer_limit = 64;
+  init(options);
+  h_.peerWrite("GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\nX-Pad: " +
+               std::string(100, 'p') + "\r\n\r\n");
+  ASSERT_TRUE(h_.runUntil([&] { return !streams_.empty() && stream().ended; }));
+  EXPECT_FALSE(h_.connection->readEnabled());
+  respond(stream(0), 200, "");
+  ASSERT_TRUE(h_.runUntil([&] { return streams_.size() == 2 && stream(1).ended; }));
+  EXPECT_TRUE(h_.connection->readEnabled());
+  EXPECT_EQ(stream(1).headers->path(), "/2");
+}
+
 TEST_F(ServerCodecTest, HeadResponseKeepsContentLengthWithoutBody) {
   init();
   h_.peerWrite("HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n");
