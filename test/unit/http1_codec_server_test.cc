@@ -211,8 +211,7 @@ TEST_F(ServerCodecTest, NoContentAndNotModifiedCarryNoBody) {
 
 TEST_F(ServerCodecTest, ExpectContinueIsPassedThrough) {
   init();
-  h_.peerWrite(
-      "POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  h_.peerWrite("POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
   ASSERT_TRUE(h_.runUntil([&] { return !streams_.empty() && stream().headers != nullptr; }));
   EXPECT_EQ(*stream().headers->get("expect"), "100-continue");
   HeaderMap cont;

@@ -244,9 +244,9 @@ CodecStatus ClientCodecImpl::onHead(const http1::ResponseHead& head) {
   } else if (head.chunked) {
     body_.start(BodyReader::Mode::Chunked);
   } else if (head.content_length.has_value()) {
-    body_.start(head.content_length == 0u ? BodyReader::Mode::None
-                                          : BodyReader::Mode::ContentLength,
-                *head.content_length);
+    body_.start(
+        head.content_length == 0u ? BodyReader::Mode::None : BodyReader::Mode::ContentLength,
+        *head.content_length);
   } else {
     keep_alive_ = false;  // the body ends with the connection
     body_.start(BodyReader::Mode::CloseDelimited);

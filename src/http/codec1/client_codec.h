@@ -57,7 +57,7 @@ class ClientCodecImpl : public ClientCodec {
   std::string head_bytes_;
   bool error_ = false;
   bool closed_ = false;
-  bool keep_alive_ = true;        // the last response allowed another request
+  bool keep_alive_ = true;           // the last response allowed another request
   bool request_incomplete_ = false;  // the last response ended before its request was sent
   std::string error_details_;
   bool above_watermark_ = false;

@@ -69,8 +69,8 @@ class ServerCodecImpl : public ServerCodec {
   State state_ = State::Idle;
   Protocol protocol_ = Protocol::Http11;
   std::unique_ptr<ActiveStream> active_;
-  buffer::Buffer pending_;   // received, not yet decoded
-  std::string head_bytes_;   // the head being parsed, copied contiguous for the parser
+  buffer::Buffer pending_;  // received, not yet decoded
+  std::string head_bytes_;  // the head being parsed, copied contiguous for the parser
   bool dispatching_ = false;
   bool closing_ = false;  // the connection is closing (or closed): decode nothing more
   bool error_ = false;

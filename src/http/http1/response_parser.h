@@ -13,9 +13,9 @@ namespace remora::http::http1 {
 
 // A parsed response head. Views point into the bytes last passed to ResponseParser::parse().
 struct ResponseHead {
-  uint8_t version_minor = 1;  // HTTP/1.<minor>; only 1.0 and 1.1 are accepted
-  uint16_t status = 0;        // 100..599
-  std::string_view reason;    // may be empty
+  uint8_t version_minor = 1;         // HTTP/1.<minor>; only 1.0 and 1.1 are accepted
+  uint16_t status = 0;               // 100..599
+  std::string_view reason;           // may be empty
   std::vector<HeaderField> headers;  // in arrival order, names as sent
   std::optional<uint64_t> content_length;
   bool chunked = false;    // Transfer-Encoding: chunked (the only coding accepted)
