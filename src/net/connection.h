@@ -108,6 +108,7 @@ class Connection : public event::DeferredDeletable {
   virtual void setByteStats(const ConnectionByteStats& stats) = 0;
   virtual State state() const = 0;
   virtual ConnectionInfo& info() = 0;
+  virtual const ConnectionInfo& info() const = 0;
   virtual bool aboveHighWatermark() const = 0;
 };
 using ConnectionPtr = std::unique_ptr<Connection>;

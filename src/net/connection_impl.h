@@ -34,6 +34,7 @@ class ConnectionImpl : public ClientConnection,
   void setByteStats(const ConnectionByteStats& stats) override { byte_stats_ = stats; }
   State state() const override { return state_; }
   ConnectionInfo& info() override { return info_; }
+  const ConnectionInfo& info() const override { return info_; }
   bool aboveHighWatermark() const override { return write_buffer_.aboveHighWatermark(); }
 
   // ClientConnection

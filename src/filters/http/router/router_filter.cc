@@ -1,0 +1,470 @@
+#include "filters/http/router/router_filter.h"
+
+#include <charconv>
+#include <random>
+
+#include "common/logger.h"
+#include "router/route_config.h"
+
+namespace remora::router {
+
+namespace h = http::headers;
+using stream_info::ResponseFlag;
+
+namespace {
+
+uint64_t randomDraw() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return engine();
+}
+
+std::optional<uint64_t> headerNumber(const http::HeaderMap& headers, std::string_view name) {
+  const std::string* v = headers.get(name);
+  if (v == nullptr) return std::nullopt;
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || end != v->data() + v->size()) return std::nullopt;
+  return n;
+}
+
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
+         method == "DELETE" || method == "TRACE";
+}
+
+}  // namespace
+
+// One attempt: a stream on a pooled upstream connection.
+class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
+                                            public http::StreamCallbacks,
+                                            public upstream::ConnectionPoolCallbacks {
+ public:
+  UpstreamRequest(RouterFilter& parent, upstream::HostConstSharedPtr host)
+      : parent_(parent), host_(std::move(host)) {}
+
+  ~UpstreamRequest() override {
+    if (pool_handle_) pool_handle_->cancel();
+    if (encoder_) encoder_->getStream().removeCallbacks(*this);
+  }
+
+  void start(upstream::Http1ConnPool& pool) {
+    pool_handle_ = pool.newStream(*this, *this);
+  }
+
+  // Sends request data that arrives while the attempt is live.
+  void encodeData(buffer::Buffer& data, bool end_stream) {
+    if (encoder_ == nullptr) {
+      pending_body_.move(data);
+      pending_end_stream_ = end_stream;
+      return;
+    }
+    request_written_ = true;
+    encoder_->encodeData(data, end_stream);
+  }
+  void encodeTrailers(const http::TrailerMap& trailers) {
+    if (encoder_ == nullptr) {
+      pending_trailers_ = true;
+      return;
+    }
+    encoder_->encodeTrailers(trailers);
+  }
+  void resetStream() {
+    if (pool_handle_) {
+      pool_handle_->cancel();
+      pool_handle_ = nullptr;
+    }
+    if (encoder_) {
+      encoder_->getStream().removeCallbacks(*this);
+      encoder_->getStream().resetStream(http::StreamResetReason::LocalReset);
+      encoder_ = nullptr;
+    }
+  }
+  void readDisable(bool disable) {
+    if (encoder_) encoder_->getStream().readDisable(disable);
+  }
+
+  // ConnectionPoolCallbacks
+  void onPoolFailure(upstream::PoolFailureReason reason, std::string_view details,
+                     const upstream::HostConstSharedPtr&) override {
+    pool_handle_ = nullptr;
+    http::StreamResetReason reset = reason == upstream::PoolFailureReason::Overflow
+                                        ? http::StreamResetReason::Overflow
+                                        : http::StreamResetReason::ConnectionFailure;
+    parent_.onUpstreamReset(reset, details, reset == http::StreamResetReason::ConnectionFailure, false, false);
+  }
+  void onPoolReady(http::RequestEncoder& encoder, const upstream::HostConstSharedPtr&, bool reused) override {
+    pool_handle_ = nullptr;
+    encoder_ = &encoder;
+    reused_ = reused;
+    encoder.getStream().addCallbacks(*this);
+    auto& info = parent_.callbacks_->streamInfo();
+    if (!info.first_upstream_tx_byte_sent) info.first_upstream_tx_byte_sent = info.sinceStart(std::chrono::steady_clock::now());
+    bool headers_only = parent_.downstream_end_stream_ && pending_body_.empty() && !pending_trailers_ &&
+                        parent_.retry_body_.empty();
+    // A retry re-sends the body copy; a first attempt sends what queued while connecting.
+    encoder.encodeHeaders(*parent_.request_headers_, headers_only);
+    if (headers_only) return;
+    request_written_ = true;
+    if (!parent_.retry_body_.empty() && parent_.attempts_ > 1) {
+      buffer::Buffer copy;
+      copy.add(parent_.retry_body_.toString());
+      pending_body_.drain(pending_body_.length());
+      encoder.encodeData(copy, parent_.downstream_end_stream_ && !parent_.request_trailers_);
+    } else if (!pending_body_.empty() || pending_end_stream_) {
+      encoder.encodeData(pending_body_, pending_end_stream_);
+    }
+    if (encoder_ && parent_.request_trailers_ && parent_.downstream_end_stream_) {
+      encoder_->encodeTrailers(*parent_.request_trailers_);
+    }
+    if (encoder_ && parent_.above_downstream_watermark_) encoder_->getStream().readDisable(true);
+  }
+
+  // ResponseDecoder
+  void decode1xxHeaders(http::ResponseHeaderMapPtr headers) override {
+    parent_.onUpstream1xxHeaders(std::move(headers));
+  }
+  void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
+    response_started_ = true;
+    if (end_stream) done_ = true;
+    parent_.onUpstreamHeaders(std::move(headers), end_stream);
+  }
+  void decodeData(buffer::Buffer& data, bool end_stream) override {
+    if (end_stream) done_ = true;
+    parent_.onUpstreamData(data, end_stream);
+  }
+  void decodeTrailers(http::TrailerMapPtr trailers) override {
+    done_ = true;
+    parent_.onUpstreamTrailers(std::move(trailers));
+  }
+
+  // StreamCallbacks
+  void onResetStream(http::StreamResetReason reason, std::string_view details) override {
+    encoder_ = nullptr;
+    if (done_) return;
+    parent_.onUpstreamReset(reason, details, false, reused_ && !response_started_, request_written_);
+  }
+  void onAboveWriteBufferHighWatermark() override {
+    parent_.callbacks_->onDecoderFilterAboveWriteBufferHighWatermark();
+  }
+  void onBelowWriteBufferLowWatermark() override {
+    parent_.callbacks_->onDecoderFilterBelowWriteBufferLowWatermark();
+  }
+
+  RouterFilter& parent_;
+  const upstream::HostConstSharedPtr host_;
+  upstream::Cancellable* pool_handle_ = nullptr;
+  http::RequestEncoder* encoder_ = nullptr;
+  buffer::Buffer pending_body_;
+  bool pending_end_stream_ = false;
+  bool pending_trailers_ = false;
+  bool reused_ = false;
+  bool request_written_ = false;
+  bool response_started_ = false;
+  bool done_ = false;
+  event::TimerPtr per_try_timer_;
+};
+
+RouterFilter::RouterFilter(server::WorkerContext& worker) : worker_(worker) {}
+
+RouterFilter::~RouterFilter() { onDestroy(); }
+
+void RouterFilter::onDestroy() {
+  if (destroyed_) return;
+  destroyed_ = true;
+  if (global_timer_) global_timer_->disableTimer();
+  if (retry_timer_) retry_timer_->disableTimer();
+  if (upstream_request_) {
+    upstream_request_->resetStream();
+    upstream_request_.reset();
+  }
+  if (callbacks_) callbacks_->removeDownstreamWatermarkCallbacks(*this);
+}
+
+http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& headers, bool end_stream) {
+  request_headers_ = &headers;
+  downstream_end_stream_ = end_stream;
+  auto& info = callbacks_->streamInfo();
+  const Route* route = callbacks_->route();
+  if (route == nullptr) {
+    info.setResponseFlag(ResponseFlag::NoRouteFound);
+    callbacks_->sendLocalReply(404, "", nullptr, "route_not_found");
+    return http::FilterHeadersStatus::StopIteration;
+  }
+  info.route_name = route->name();
+  if (const auto* direct = route->directResponse()) {
+    callbacks_->sendLocalReply(direct->status, direct->body,
+                               [route, &info](http::ResponseHeaderMap& out) {
+                                 route->finalizeResponseHeaders(out, info);
+                               },
+                               "direct_response");
+    return http::FilterHeadersStatus::StopIteration;
+  }
+  if (const auto* redirect = route->redirect()) {
+    std::string location = route->redirectLocation(headers);
+    callbacks_->sendLocalReply(redirect->responseCode(), "",
+                               [route, &info, location](http::ResponseHeaderMap& out) {
+                                 out.set("location", location);
+                                 route->finalizeResponseHeaders(out, info);
+                               },
+                               "direct_response");
+    return http::FilterHeadersStatus::StopIteration;
+  }
+  route_entry_ = route->routeEntry();
+  std::string cluster_name = route_entry_->clusterName(headers, randomDraw());
+  auto* entry = cluster_name.empty() ? nullptr : worker_.clusters.get(cluster_name);
+  if (entry == nullptr) {
+    info.setResponseFlag(ResponseFlag::NoClusterFound);
+    callbacks_->sendLocalReply(503, "", nullptr, "cluster_not_found");
+    return http::FilterHeadersStatus::StopIteration;
+  }
+  cluster_ = entry->cluster;
+  info.upstream_cluster = cluster_name;
+
+  // Timeouts: the route's (default 15 s), or x-envoy-upstream-rq-timeout-ms.
+  if (route_entry_->timeout().count() > 0) timeout_ = route_entry_->timeout();
+  if (auto ms = headerNumber(headers, h::kEnvoyUpstreamRqTimeoutMs)) {
+    timeout_ = *ms > 0 ? std::optional(std::chrono::milliseconds(*ms)) : std::nullopt;
+  }
+  retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
+  headers.remove(h::kEnvoyUpstreamRqTimeoutMs);
+  headers.remove(h::kEnvoyUpstreamRqPerTryTimeoutMs);
+  headers.remove(h::kEnvoyRetryOn);
+  headers.remove(h::kEnvoyMaxRetries);
+  auto expected = retry_state_ && retry_state_->perTryTimeout() ? retry_state_->perTryTimeout() : timeout_;
+  if (expected) headers.set(h::kEnvoyExpectedRqTimeoutMs, std::to_string(expected->count()));
+  route_entry_->finalizeRequestHeaders(headers, info, true);
+
+  callbacks_->addDownstreamWatermarkCallbacks(*this);
+  upstream_start_ = std::chrono::steady_clock::now();
+  if (timeout_) {
+    global_timer_ = callbacks_->dispatcher().createTimer([this] { onGlobalTimeout(); });
+    global_timer_->enableTimer(*timeout_);
+  }
+  startAttempt();
+  return http::FilterHeadersStatus::StopIteration;
+}
+
+upstream::HostConstSharedPtr RouterFilter::chooseHost() {
+  auto* entry = worker_.clusters.get(cluster_->name());
+  if (entry == nullptr) return nullptr;
+  upstream::LoadBalancerContext context{&callbacks_->connection()->info()};
+  uint32_t tries = retry_state_ && retry_state_->avoidPreviousHosts() ? retry_state_->hostSelectionMaxAttempts() : 1;
+  upstream::HostConstSharedPtr host;
+  for (uint32_t i = 0; i < std::max<uint32_t>(tries, 1); ++i) {
+    host = entry->lb->chooseHost(context);
+    if (host == nullptr) return nullptr;
+    bool seen = false;
+    for (const auto& h : attempted_hosts_) seen |= h->address == host->address;
+    if (!seen || !retry_state_ || !retry_state_->avoidPreviousHosts()) break;
+  }
+  return host;
+}
+
+void RouterFilter::startAttempt() {
+  ++attempts_;
+  auto& info = callbacks_->streamInfo();
+  info.attempt_count = attempts_;
+  auto host = chooseHost();
+  if (host == nullptr) {
+    cluster_->stats().upstream_cx_none_healthy.inc();
+    info.setResponseFlag(ResponseFlag::NoHealthyUpstream);
+    callbacks_->sendLocalReply(503, "no healthy upstream", nullptr, "no_healthy_upstream");
+    return;
+  }
+  attempted_hosts_.push_back(host);
+  info.upstream_host = host->address;
+  auto* entry = worker_.clusters.get(cluster_->name());
+  upstream_request_ = std::make_unique<UpstreamRequest>(*this, host);
+  if (retry_state_ && retry_state_->perTryTimeout()) {
+    upstream_request_->per_try_timer_ = callbacks_->dispatcher().createTimer([this] { onPerTryTimeout(); });
+    upstream_request_->per_try_timer_->enableTimer(*retry_state_->perTryTimeout());
+  }
+  upstream_request_->start(entry->httpConnPool(host, worker_.dispatcher));
+}
+
+http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_stream) {
+  downstream_end_stream_ = end_stream;
+  // Keep a copy for retries while it fits in the buffer limit; past it, retries are off.
+  if (retry_state_ && !retry_body_overflowed_) {
+    if (retry_body_.length() + data.length() > callbacks_->decoderBufferLimit()) {
+      retry_body_overflowed_ = true;
+      retry_body_.drain(retry_body_.length());
+      retry_state_.reset();
+    } else {
+      data.forEachSlice([this](std::string_view s) { retry_body_.add(s); });
+    }
+  }
+  if (upstream_request_) {
+    upstream_request_->encodeData(data, end_stream);
+  } else {
+    data.drain(data.length());  // between attempts: the retry copy has it
+  }
+  return http::FilterDataStatus::StopIterationNoBuffer;
+}
+
+http::FilterTrailersStatus RouterFilter::decodeTrailers(http::TrailerMap& trailers) {
+  request_trailers_ = &trailers;
+  downstream_end_stream_ = true;
+  if (upstream_request_) upstream_request_->encodeTrailers(trailers);
+  return http::FilterTrailersStatus::StopIteration;
+}
+
+void RouterFilter::onUpstream1xxHeaders(http::ResponseHeaderMapPtr headers) {
+  callbacks_->encode1xxHeaders(std::move(headers));
+}
+
+void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) {
+  auto& info = callbacks_->streamInfo();
+  info.first_upstream_rx_byte_received = info.sinceStart(std::chrono::steady_clock::now());
+  uint32_t status = headers->status();
+  if (upstream_request_ && upstream_request_->per_try_timer_) upstream_request_->per_try_timer_->disableTimer();
+  if (retry_state_ && retry_state_->wouldRetryOnStatus(status)) {
+    if (retry_state_->takeRetry()) {
+      cluster_->stats().chargeResponse(status, attempts_ > 1);
+      scheduleRetry();
+      return;
+    }
+    cluster_->stats().upstream_rq_retry_limit_exceeded.inc();
+    info.setResponseFlag(ResponseFlag::UpstreamRetryLimitExceeded);
+  }
+  cluster_->stats().chargeResponse(status, attempts_ > 1);
+  if (attempts_ > 1 && status < 500) cluster_->stats().upstream_rq_retry_success.inc();
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - upstream_start_);
+  headers->set(h::kEnvoyUpstreamServiceTime, std::to_string(elapsed.count()));
+  route_entry_->finalizeResponseHeaders(*headers, info);
+  downstream_response_started_ = true;
+  if (end_stream) onResponseComplete();
+  callbacks_->encodeHeaders(std::move(headers), end_stream, "via_upstream");
+}
+
+void RouterFilter::onUpstreamData(buffer::Buffer& data, bool end_stream) {
+  if (end_stream) onResponseComplete();
+  callbacks_->encodeData(data, end_stream);
+}
+
+void RouterFilter::onUpstreamTrailers(http::TrailerMapPtr trailers) {
+  onResponseComplete();
+  callbacks_->encodeTrailers(std::move(trailers));
+}
+
+void RouterFilter::onResponseComplete() {
+  auto& info = callbacks_->streamInfo();
+  info.last_upstream_rx_byte_received = info.sinceStart(std::chrono::steady_clock::now());
+  if (global_timer_) global_timer_->disableTimer();
+}
+
+void RouterFilter::onUpstreamReset(http::StreamResetReason reason, std::string_view details,
+                                   bool connect_failure, bool reused, bool request_written) {
+  auto& stats = cluster_->stats();
+  if (!connect_failure) stats.upstream_rq_rx_reset.inc();
+  if (downstream_response_started_) {
+    // Too late for another status: the client has our response head. Reset it too.
+    callbacks_->streamInfo().setResponseFlag(reason == http::StreamResetReason::RemoteReset
+                                                 ? ResponseFlag::UpstreamRemoteReset
+                                                 : ResponseFlag::UpstreamConnectionTermination);
+    upstream_request_.reset();
+    callbacks_->resetStream();
+    return;
+  }
+  // The keep-alive race: a reused connection closed by the upstream before any response byte.
+  // Safe to send again on a fresh connection if nothing was written or the method is idempotent.
+  bool safe = !request_written || idempotent(request_headers_->method());
+  if (reused && safe && !keepalive_race_retried_ &&
+      (reason == http::StreamResetReason::ConnectionTermination ||
+       reason == http::StreamResetReason::RemoteReset)) {
+    keepalive_race_retried_ = true;
+    cleanupUpstream();
+    --attempts_;  // not a retry in Envoy's accounting
+    startAttempt();
+    return;
+  }
+  if (retry_state_ && retry_state_->wouldRetryOnReset(reason, connect_failure) && retry_state_->takeRetry()) {
+    scheduleRetry();
+    return;
+  }
+  sendUpstreamFailureReply(reason, details, connect_failure);
+}
+
+void RouterFilter::sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details,
+                                            bool connect_failure) {
+  auto& info = callbacks_->streamInfo();
+  ResponseFlag flag = connect_failure ? ResponseFlag::UpstreamConnectionFailure
+                      : reason == http::StreamResetReason::Overflow       ? ResponseFlag::UpstreamOverflow
+                      : reason == http::StreamResetReason::RemoteReset    ? ResponseFlag::UpstreamRemoteReset
+                      : reason == http::StreamResetReason::LocalReset     ? ResponseFlag::LocalReset
+                                                                          : ResponseFlag::UpstreamConnectionTermination;
+  info.setResponseFlag(flag);
+  if (retry_state_ && retry_state_->exhausted() && attempts_ > 1) {
+    info.setResponseFlag(ResponseFlag::UpstreamRetryLimitExceeded);
+  }
+  if (!details.empty()) info.upstream_transport_failure_reason = std::string(details);
+  std::string body = "upstream connect error or disconnect/reset before headers. reset reason: ";
+  body += http::resetReasonString(reason);
+  if (connect_failure && !details.empty()) {
+    body += ", transport failure reason: ";
+    body += details;
+  }
+  cleanupUpstream();
+  std::string code_details = "upstream_reset_before_response_started{";
+  code_details += http::resetReasonString(reason);
+  code_details += "}";
+  std::replace(code_details.begin(), code_details.end(), ' ', '_');
+  callbacks_->sendLocalReply(503, body, nullptr, code_details);
+}
+
+void RouterFilter::scheduleRetry() {
+  cluster_->stats().upstream_rq_retry.inc();
+  cleanupUpstream();
+  auto backoff = retry_state_->nextBackOff();
+  if (!retry_timer_) retry_timer_ = callbacks_->dispatcher().createTimer([this] { startAttempt(); });
+  retry_timer_->enableTimer(backoff);
+}
+
+void RouterFilter::cleanupUpstream() {
+  if (upstream_request_) {
+    upstream_request_->resetStream();
+    // Defer: we may be inside one of its callbacks.
+    struct Holder : event::DeferredDeletable {
+      std::unique_ptr<UpstreamRequest> request;
+    };
+    auto holder = std::make_unique<Holder>();
+    holder->request = std::move(upstream_request_);
+    callbacks_->dispatcher().deferredDelete(std::move(holder));
+  }
+}
+
+void RouterFilter::onPerTryTimeout() {
+  cluster_->stats().upstream_rq_per_try_timeout.inc();
+  // Envoy treats a per-try timeout as a 504 when deciding whether to retry.
+  if (retry_state_ && retry_state_->wouldRetryOnStatus(504) && retry_state_->takeRetry()) {
+    scheduleRetry();
+    return;
+  }
+  onGlobalTimeout();
+}
+
+void RouterFilter::onGlobalTimeout() {
+  cluster_->stats().upstream_rq_timeout.inc();
+  auto& info = callbacks_->streamInfo();
+  cleanupUpstream();
+  if (retry_timer_) retry_timer_->disableTimer();
+  if (downstream_response_started_) {
+    callbacks_->resetStream();
+    return;
+  }
+  info.setResponseFlag(ResponseFlag::UpstreamRequestTimeout);
+  cluster_->stats().chargeResponse(504, attempts_ > 1);
+  callbacks_->sendLocalReply(504, "upstream request timeout", nullptr, "upstream_response_timeout");
+}
+
+void RouterFilter::onAboveWriteBufferHighWatermark() {
+  above_downstream_watermark_ = true;
+  if (upstream_request_) upstream_request_->readDisable(true);
+}
+
+void RouterFilter::onBelowWriteBufferLowWatermark() {
+  above_downstream_watermark_ = false;
+  if (upstream_request_) upstream_request_->readDisable(false);
+}
+
+}  // namespace remora::router

@@ -1,0 +1,434 @@
+#include "filters/network/http_connection_manager/conn_manager.h"
+
+#include <random>
+
+#include "access_log/access_log_config.h"
+#include "common/logger.h"
+#include "filters/network/http_connection_manager/conn_manager_utility.h"
+#include "http/codec1/server_codec.h"
+#include "router/route_config.h"
+
+namespace remora::filters::network::http_connection_manager {
+
+namespace h = remora::http::headers;
+using remora::http::FilterManager;
+
+namespace {
+uint64_t randomDraw() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return engine();
+}
+
+std::string_view reasonFor(uint32_t code);
+}  // namespace
+
+// One request/response on the connection: decodes from the codec into its filter chain, and
+// encodes what the chain produces back through the codec. Owns the stream's StreamInfo.
+class ConnectionManager::ActiveStream final : public remora::http::RequestDecoder,
+                                              public remora::http::StreamCallbacks,
+                                              public remora::http::FilterManagerCallbacks,
+                                              public remora::http::FilterChainFactoryCallbacks {
+ public:
+  ActiveStream(ConnectionManager& parent, remora::http::ResponseEncoder& encoder, uint64_t id)
+      : parent_(parent),
+        encoder_(encoder),
+        id_(id),
+        filter_manager_(*this, parent.worker_.dispatcher, stream_info_, parent.config_->bufferLimit()) {
+    auto& stats = parent_.config_->stats();
+    stats.downstream_rq_total.inc();
+    stats.downstream_rq_http1_total.inc();
+    stats.downstream_rq_active.inc();
+    stream_info_.start_time = std::chrono::system_clock::now();
+    stream_info_.start_monotonic = std::chrono::steady_clock::now();
+    const auto& info = parent_.connection().info();
+    stream_info_.downstream_local_address = info.local_address;
+    stream_info_.downstream_remote_address = info.remote_address;
+    stream_info_.downstream_direct_remote_address = info.remote_address;
+    stream_info_.requested_server_name = info.requested_server_name;
+    encoder_.getStream().addCallbacks(*this);
+    auto& dispatcher = parent_.worker_.dispatcher;
+    if (auto t = parent_.config_->requestHeadersTimeout()) {
+      headers_timer_ = dispatcher.createTimer([this] { onRequestHeadersTimeout(); });
+      headers_timer_->enableTimer(*t);
+    }
+    if (auto t = parent_.config_->streamIdleTimeout()) {
+      idle_timer_ = dispatcher.createTimer([this] { onStreamIdleTimeout(); });
+      idle_timer_->enableTimer(*t);
+    }
+    if (auto t = parent_.config_->requestTimeout()) {
+      request_timer_ = dispatcher.createTimer([this] { onRequestTimeout(); });
+      request_timer_->enableTimer(*t);
+    }
+  }
+
+  ~ActiveStream() override { filter_manager_.destroyFilters(); }
+
+  // ---- RequestDecoder (from the codec) ----
+  void decodeHeaders(remora::http::RequestHeaderMapPtr headers, bool end_stream) override {
+    if (headers_timer_) headers_timer_->disableTimer();
+    resetIdleTimer();
+    stream_info_.protocol = parent_.codec_->protocol();
+    if (end_stream) stream_info_.last_downstream_rx_byte_received = sinceStart();
+    const HcmConfig& config = *parent_.config_;
+    stream_info_.downstream_remote_address = ConnectionManagerUtility::mutateRequestHeaders(
+        *headers, parent_.connection().info().remote_address, config);
+    request_headers_ = headers.get();
+    if (headers->path().empty() || headers->path()[0] != '/') {
+      // Envoy answers an absolute or empty path it cannot route with 404.
+      config.stats().downstream_rq_non_relative_path.inc();
+      installFilters();
+      filter_manager_.decodeHeaders(std::move(headers), end_stream);
+      filter_manager_.sendLocalReply(404, "", nullptr, "absolute_path_rejected");
+      return;
+    }
+    bool path_ok = ConnectionManagerUtility::normalizePath(*headers, config);
+    // Expect: 100-continue is answered here, as Envoy does unless proxy_100_continue is set.
+    if (const std::string* expect = headers->get(h::kExpect); expect && *expect == "100-continue") {
+      headers->remove(h::kExpect);
+      remora::http::ResponseHeaderMap continue_headers;
+      continue_headers.set(h::kStatus, "100");
+      encoder_.encode1xxHeaders(continue_headers);
+    }
+    installFilters();
+    if (!path_ok) {
+      filter_manager_.decodeHeaders(std::move(headers), end_stream);
+      filter_manager_.sendLocalReply(400, "Bad Request", nullptr, "path_normalization_failed");
+      return;
+    }
+    filter_manager_.decodeHeaders(std::move(headers), end_stream);
+  }
+
+  void decodeData(buffer::Buffer& data, bool end_stream) override {
+    resetIdleTimer();
+    if (end_stream) stream_info_.last_downstream_rx_byte_received = sinceStart();
+    filter_manager_.decodeData(data, end_stream);
+  }
+
+  void decodeTrailers(remora::http::TrailerMapPtr trailers) override {
+    resetIdleTimer();
+    stream_info_.last_downstream_rx_byte_received = sinceStart();
+    filter_manager_.decodeTrailers(std::move(trailers));
+  }
+
+  void sendProtocolError(uint32_t code, std::string_view details) override {
+    parent_.config_->stats().downstream_cx_protocol_error.inc();
+    stream_info_.setResponseFlag(stream_info::DownstreamProtocolError);
+    parent_.close_after_response_ = true;
+    if (filter_manager_.responseStarted()) {
+      resetStream();
+      return;
+    }
+    // The request never reached the filters: answer directly through the encoder chain.
+    filter_manager_.sendLocalReply(code, reasonFor(code), nullptr, details);
+  }
+
+  // ---- StreamCallbacks (the downstream stream) ----
+  void onResetStream(remora::http::StreamResetReason reason, std::string_view details) override {
+    if (done_) return;
+    auto& stats = parent_.config_->stats();
+    if (reason == remora::http::StreamResetReason::ConnectionTermination ||
+        reason == remora::http::StreamResetReason::RemoteReset) {
+      stats.downstream_rq_rx_reset.inc();
+      stream_info_.setResponseFlag(stream_info::DownstreamConnectionTermination);
+    } else {
+      stats.downstream_rq_tx_reset.inc();
+    }
+    if (stream_info_.connection_termination_details.empty()) {
+      stream_info_.connection_termination_details = std::string(details);
+    }
+    finish();
+  }
+  void onAboveWriteBufferHighWatermark() override { filter_manager_.onDownstreamAboveWriteBufferHighWatermark(); }
+  void onBelowWriteBufferLowWatermark() override { filter_manager_.onDownstreamBelowWriteBufferLowWatermark(); }
+
+  // ---- FilterManagerCallbacks ----
+  void encode1xxHeaders(remora::http::ResponseHeaderMap& headers) override { encoder_.encode1xxHeaders(headers); }
+
+  void encodeHeaders(remora::http::ResponseHeaderMap& headers, bool end_stream) override {
+    resetIdleTimer();
+    ConnectionManagerUtility::mutateResponseHeaders(headers, *parent_.config_);
+    if (parent_.close_after_response_) headers.set(h::kConnection, "close");
+    uint32_t status = headers.status();
+    stream_info_.response_code = status;
+    if (status >= 100 && status < 600) parent_.config_->stats().downstream_rq_xx[status / 100 - 1]->inc();
+    response_headers_ = &headers;
+    stream_info_.first_downstream_tx_byte_sent = sinceStart();
+    encoder_.encodeHeaders(headers, end_stream);
+    if (end_stream) onResponseComplete();
+  }
+
+  void encodeData(buffer::Buffer& data, bool end_stream) override {
+    resetIdleTimer();
+    encoder_.encodeData(data, end_stream);
+    if (end_stream) onResponseComplete();
+  }
+
+  void encodeTrailers(remora::http::TrailerMap& trailers) override {
+    response_trailers_ = &trailers;
+    encoder_.encodeTrailers(trailers);
+    onResponseComplete();
+  }
+
+  const router::Route* route() override {
+    if (!route_cached_) {
+      route_cached_ = true;
+      route_ = request_headers_ ? parent_.config_->routeConfig()->route(*request_headers_, randomDraw())
+                                : nullptr;
+    }
+    return route_;
+  }
+  void clearRouteCache() override {
+    route_cached_ = false;
+    route_ = nullptr;
+  }
+  const net::Connection* connection() override { return &parent_.connection(); }
+  uint64_t streamId() const override { return id_; }
+  void resetStream() override {
+    if (done_) return;
+    encoder_.getStream().resetStream(remora::http::StreamResetReason::LocalReset);
+  }
+  void onDecoderFilterAboveWriteBufferHighWatermark() override { encoder_.getStream().readDisable(true); }
+  void onDecoderFilterBelowWriteBufferLowWatermark() override { encoder_.getStream().readDisable(false); }
+
+  remora::http::ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body) override {
+    auto headers = std::make_unique<remora::http::ResponseHeaderMap>();
+    headers->set(h::kStatus, std::to_string(code));
+    if (!body.empty()) {
+      headers->set(h::kContentLength, std::to_string(body.size()));
+      headers->set(h::kContentType, "text/plain");
+    } else {
+      headers->set(h::kContentLength, "0");
+    }
+    return headers;
+  }
+
+  // ---- FilterChainFactoryCallbacks ----
+  void addStreamDecoderFilter(remora::http::StreamDecoderFilterSharedPtr filter) override {
+    filter_manager_.addDecoderFilter(std::move(filter));
+  }
+  void addStreamEncoderFilter(remora::http::StreamEncoderFilterSharedPtr filter) override {
+    filter_manager_.addEncoderFilter(std::move(filter));
+  }
+  void addStreamFilter(remora::http::StreamFilterSharedPtr filter) override {
+    filter_manager_.addStreamFilter(std::move(filter));
+  }
+
+  std::list<std::unique_ptr<ActiveStream>>::iterator position_;
+
+ private:
+  void installFilters() {
+    if (filters_installed_) return;
+    filters_installed_ = true;
+    for (const auto& factory : parent_.config_->filterFactories()) factory(*this, parent_.worker_);
+  }
+
+  std::chrono::nanoseconds sinceStart() const {
+    return std::chrono::steady_clock::now() - stream_info_.start_monotonic;
+  }
+
+  void resetIdleTimer() {
+    if (idle_timer_) idle_timer_->enableTimer(*parent_.config_->streamIdleTimeout());
+  }
+
+  void onResponseComplete() {
+    stream_info_.last_downstream_tx_byte_sent = sinceStart();
+    // A response that ends before its request would leave unread request bytes on an HTTP/1
+    // connection: the connection cannot be reused.
+    if (!filter_manager_.remoteDecodeComplete()) parent_.close_after_response_ = true;
+    finish();
+  }
+
+  void onRequestHeadersTimeout() {
+    parent_.config_->stats().downstream_rq_header_timeout.inc();
+    parent_.close_after_response_ = true;
+    installFilters();
+    filter_manager_.sendLocalReply(408, "request headers timeout", nullptr, "request_header_timeout");
+  }
+
+  void onStreamIdleTimeout() {
+    parent_.config_->stats().downstream_rq_idle_timeout.inc();
+    stream_info_.setResponseFlag(stream_info::StreamIdleTimeout);
+    installFilters();
+    // Envoy: 408 if nothing was sent yet, else a reset.
+    filter_manager_.sendLocalReply(408, "stream timeout", nullptr, "stream_idle_timeout");
+  }
+
+  void onRequestTimeout() {
+    parent_.config_->stats().downstream_rq_timeout.inc();
+    installFilters();
+    filter_manager_.sendLocalReply(408, "request timeout", nullptr, "request_overall_timeout");
+  }
+
+  void finish() {
+    if (done_) return;
+    done_ = true;
+    stream_info_.request_complete = sinceStart();
+    if (headers_timer_) headers_timer_->disableTimer();
+    if (idle_timer_) idle_timer_->disableTimer();
+    if (request_timer_) request_timer_->disableTimer();
+    filter_manager_.destroyFilters();
+    for (const auto& log : parent_.config_->accessLogs()) {
+      log->log(request_headers_, response_headers_, response_trailers_, stream_info_);
+    }
+    encoder_.getStream().removeCallbacks(*this);
+    auto& stats = parent_.config_->stats();
+    stats.downstream_rq_active.dec();
+    stats.downstream_rq_completed.inc();
+    parent_.onStreamDone(*this);
+  }
+
+  ConnectionManager& parent_;
+  remora::http::ResponseEncoder& encoder_;
+  const uint64_t id_;
+  stream_info::StreamInfo stream_info_;
+  FilterManager filter_manager_;
+  remora::http::RequestHeaderMap* request_headers_ = nullptr;  // owned by the filter manager
+  remora::http::ResponseHeaderMap* response_headers_ = nullptr;
+  remora::http::TrailerMap* response_trailers_ = nullptr;
+  const router::Route* route_ = nullptr;
+  bool route_cached_ = false;
+  bool filters_installed_ = false;
+  bool done_ = false;
+  event::TimerPtr headers_timer_;
+  event::TimerPtr idle_timer_;
+  event::TimerPtr request_timer_;
+};
+
+namespace {
+std::string_view reasonFor(uint32_t code) {
+  switch (code) {
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 426: return "Upgrade Required";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
+    default: return "";
+  }
+}
+}  // namespace
+
+ConnectionManager::ConnectionManager(std::shared_ptr<const HcmConfig> config, server::WorkerContext& worker)
+    : config_(std::move(config)), worker_(worker) {}
+
+ConnectionManager::~ConnectionManager() = default;
+
+void ConnectionManager::initializeReadFilterCallbacks(net::ReadFilterCallbacks& callbacks) {
+  read_callbacks_ = &callbacks;
+  connection().addConnectionCallbacks(*this);
+  net::ConnectionByteStats byte_stats;
+  byte_stats.rx_total = &config_->stats().downstream_cx_rx_bytes_total;
+  byte_stats.tx_total = &config_->stats().downstream_cx_tx_bytes_total;
+  connection().setByteStats(byte_stats);
+}
+
+net::FilterStatus ConnectionManager::onNewConnection() {
+  auto& stats = config_->stats();
+  stats.downstream_cx_total.inc();
+  stats.downstream_cx_active.inc();
+  stats.downstream_cx_http1_total.inc();
+  stats.downstream_cx_http1_active.inc();
+  remora::http::codec1::ServerCodecOptions options;
+  options.max_request_headers_kb = config_->maxRequestHeadersKb();
+  options.max_headers_count = config_->maxHeadersCount();
+  options.accept_http_10 = config_->acceptHttp10();
+  options.default_host_for_http_10 = config_->defaultHostForHttp10();
+  remora::http::ServerConnectionCallbacks& callbacks = *this;
+  codec_ = std::make_unique<remora::http::codec1::ServerCodecImpl>(connection(), callbacks, options);
+  if (config_->idleTimeout()) {
+    idle_timer_ = worker_.dispatcher.createTimer([this] { onIdleTimeout(); });
+    idle_timer_->enableTimer(*config_->idleTimeout());
+  }
+  if (auto max = config_->maxConnectionDuration()) {
+    max_duration_timer_ = worker_.dispatcher.createTimer([this] { onMaxDurationReached(); });
+    max_duration_timer_->enableTimer(*max);
+  }
+  return net::FilterStatus::StopIteration;
+}
+
+net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool) {
+  if (closed_) {
+    data.drain(data.length());
+    return net::FilterStatus::StopIteration;
+  }
+  if (idle_timer_) idle_timer_->disableTimer();
+  remora::http::CodecStatus status = codec_->dispatch(data);
+  if (!status.ok && !closed_) {
+    // The stream has its error response queued; close once it is written.
+    connection().close(net::ConnectionCloseType::FlushWrite);
+  }
+  return net::FilterStatus::StopIteration;
+}
+
+remora::http::RequestDecoder& ConnectionManager::newStream(remora::http::ResponseEncoder& encoder) {
+  static thread_local uint64_t next_id = 1;
+  auto stream = std::make_unique<ActiveStream>(*this, encoder, next_id++);
+  ActiveStream& ref = *stream;
+  streams_.push_front(std::move(stream));
+  ref.position_ = streams_.begin();
+  return ref;
+}
+
+void ConnectionManager::onStreamDone(ActiveStream& stream) {
+  struct Holder : event::DeferredDeletable {
+    std::unique_ptr<ActiveStream> stream;
+  };
+  auto holder = std::make_unique<Holder>();
+  holder->stream = std::move(*stream.position_);
+  streams_.erase(stream.position_);
+  worker_.dispatcher.deferredDelete(std::move(holder));
+  if (close_after_response_ && !closed_) {
+    connection().close(net::ConnectionCloseType::FlushWrite);
+    return;
+  }
+  if (streams_.empty()) resetIdleTimer();
+}
+
+void ConnectionManager::resetIdleTimer() {
+  if (idle_timer_ && streams_.empty()) idle_timer_->enableTimer(*config_->idleTimeout());
+}
+
+void ConnectionManager::onIdleTimeout() {
+  config_->stats().downstream_cx_idle_timeout.inc();
+  connection().close(net::ConnectionCloseType::FlushWrite);
+}
+
+void ConnectionManager::onMaxDurationReached() {
+  config_->stats().downstream_cx_max_duration_reached.inc();
+  // HTTP/1 has no GOAWAY: finish what is in flight with Connection: close, or close now.
+  if (streams_.empty()) {
+    connection().close(net::ConnectionCloseType::FlushWrite);
+  } else {
+    close_after_response_ = true;
+  }
+}
+
+void ConnectionManager::onEvent(net::ConnectionEvent event) {
+  if (event == net::ConnectionEvent::Connected || closed_) return;
+  closed_ = true;
+  auto& stats = config_->stats();
+  stats.downstream_cx_destroy.inc();
+  stats.downstream_cx_active.dec();
+  stats.downstream_cx_http1_active.dec();
+  bool remote = event == net::ConnectionEvent::RemoteClose;
+  (remote ? stats.downstream_cx_destroy_remote : stats.downstream_cx_destroy_local).inc();
+  if (!streams_.empty()) {
+    stats.downstream_cx_destroy_active_rq.inc();
+    (remote ? stats.downstream_cx_destroy_remote_active_rq : stats.downstream_cx_destroy_local_active_rq).inc();
+  }
+  if (idle_timer_) idle_timer_->disableTimer();
+  if (max_duration_timer_) max_duration_timer_->disableTimer();
+  // The codec resets whatever is still in flight (ConnectionTermination).
+  if (codec_) codec_->onConnectionClosed();
+}
+
+void ConnectionManager::onAboveWriteBufferHighWatermark() {
+  if (codec_) codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark();
+}
+
+void ConnectionManager::onBelowWriteBufferLowWatermark() {
+  if (codec_) codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark();
+}
+
+}  // namespace remora::filters::network::http_connection_manager

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <list>
+#include <memory>
+
+#include "filters/network/http_connection_manager/config.h"
+#include "http/codec.h"
+#include "http/filter_manager.h"
+#include "net/connection.h"
+#include "server/worker_context.h"
+
+namespace remora::filters::network::http_connection_manager {
+
+// envoy.filters.network.http_connection_manager: turns a downstream connection into HTTP streams
+// (through a codec), runs each stream's HTTP filter chain, and writes the responses back. One per
+// connection, on its worker.
+class ConnectionManager final : public net::ReadFilter,
+                                private net::ConnectionCallbacks,
+                                private remora::http::ServerConnectionCallbacks {
+ public:
+  ConnectionManager(std::shared_ptr<const HcmConfig> config, server::WorkerContext& worker);
+  ~ConnectionManager() override;
+
+  // net::ReadFilter
+  void initializeReadFilterCallbacks(net::ReadFilterCallbacks& callbacks) override;
+  net::FilterStatus onNewConnection() override;
+  net::FilterStatus onData(buffer::Buffer& data, bool end_stream) override;
+
+ private:
+  class ActiveStream;
+  friend class ActiveStream;
+
+  // net::ConnectionCallbacks
+  void onEvent(net::ConnectionEvent event) override;
+  void onAboveWriteBufferHighWatermark() override;
+  void onBelowWriteBufferLowWatermark() override;
+  // http::ServerConnectionCallbacks
+  remora::http::RequestDecoder& newStream(remora::http::ResponseEncoder& encoder) override;
+
+  void onStreamDone(ActiveStream& stream);
+  void onIdleTimeout();
+  void onMaxDurationReached();
+  void resetIdleTimer();
+  net::Connection& connection() { return read_callbacks_->connection(); }
+
+  std::shared_ptr<const HcmConfig> config_;
+  server::WorkerContext& worker_;
+  net::ReadFilterCallbacks* read_callbacks_ = nullptr;
+  std::unique_ptr<remora::http::ServerCodec> codec_;
+  std::list<std::unique_ptr<ActiveStream>> streams_;
+  event::TimerPtr idle_timer_;
+  event::TimerPtr max_duration_timer_;
+  bool close_after_response_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace remora::filters::network::http_connection_manager

@@ -1,0 +1,98 @@
+#include "router/retry_state.h"
+
+#include <charconv>
+
+#include "router/route_action.h"
+
+namespace remora::router {
+
+namespace {
+std::optional<uint32_t> parseUint(const std::string* value) {
+  if (value == nullptr) return std::nullopt;
+  uint32_t n = 0;
+  auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
+  if (ec != std::errc() || end != value->data() + value->size()) return std::nullopt;
+  return n;
+}
+}  // namespace
+
+uint32_t RetryState::parseRetryOn(std::string_view list) {
+  uint32_t out = 0;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    std::string_view name = list.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (name == "5xx") out |= k5xx;
+    else if (name == "gateway-error") out |= kGatewayError;
+    else if (name == "reset") out |= kReset;
+    else if (name == "connect-failure") out |= kConnectFailure;
+    else if (name == "retriable-4xx") out |= kRetriable4xx;
+    else if (name == "retriable-status-codes") out |= kRetriableStatusCodes;
+    else if (name == "refused-stream") out |= kRefusedStream;
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::optional<RetryState> RetryState::create(const RetryPolicy* policy, const http::RequestHeaderMap& request) {
+  RetryState state;
+  if (policy != nullptr) {
+    for (const auto& name : policy->retry_on) state.retry_on_ |= parseRetryOn(name);
+    state.remaining_ = policy->num_retries;
+    state.per_try_timeout_ = policy->per_try_timeout;
+    state.base_interval_ = policy->base_interval;
+    state.max_interval_ = policy->max_interval;
+    state.retriable_status_codes_ = policy->retriable_status_codes;
+    for (const auto& p : policy->retry_host_predicates) {
+      if (p == "envoy.retry_host_predicates.previous_hosts") state.avoid_previous_hosts_ = true;
+    }
+    state.host_selection_max_attempts_ = static_cast<uint32_t>(std::max<int64_t>(1, policy->host_selection_retry_max_attempts));
+  }
+  // Envoy lets the request add conditions and set the count (x-envoy-retry-on, x-envoy-max-retries).
+  if (const std::string* on = request.get(http::headers::kEnvoyRetryOn)) state.retry_on_ |= parseRetryOn(*on);
+  if (auto n = parseUint(request.get(http::headers::kEnvoyMaxRetries))) state.remaining_ = *n;
+  if (auto ms = parseUint(request.get(http::headers::kEnvoyUpstreamRqPerTryTimeoutMs)); ms && *ms > 0) {
+    state.per_try_timeout_ = std::chrono::milliseconds(*ms);
+  }
+  if (state.retry_on_ == 0) return std::nullopt;
+  return state;
+}
+
+bool RetryState::wouldRetryOnStatus(uint32_t status) const {
+  if ((retry_on_ & k5xx) && status >= 500 && status < 600) return true;
+  if ((retry_on_ & kGatewayError) && (status == 502 || status == 503 || status == 504)) return true;
+  if ((retry_on_ & kRetriable4xx) && status == 409) return true;
+  if (retry_on_ & kRetriableStatusCodes) {
+    for (uint32_t code : retriable_status_codes_) {
+      if (code == status) return true;
+    }
+  }
+  return false;
+}
+
+bool RetryState::wouldRetryOnReset(http::StreamResetReason reason, bool connect_failure) const {
+  if (connect_failure) return (retry_on_ & (kConnectFailure | kReset | k5xx | kGatewayError)) != 0;
+  if (reason == http::StreamResetReason::Overflow) return false;
+  // A reset before the response counts as a 5xx for Envoy's 5xx and gateway-error policies.
+  return (retry_on_ & (kReset | k5xx | kGatewayError)) != 0;
+}
+
+bool RetryState::takeRetry() {
+  if (remaining_ == 0) return false;
+  --remaining_;
+  return true;
+}
+
+std::chrono::milliseconds RetryState::nextBackOff() {
+  // Envoy: fully jittered exponential back-off, base × 2^n capped at max_interval.
+  uint64_t ceiling = static_cast<uint64_t>(base_interval_.count()) << std::min<uint32_t>(attempts_backed_off_, 20);
+  ++attempts_backed_off_;
+  ceiling = std::min<uint64_t>(ceiling, static_cast<uint64_t>(max_interval_.count()));
+  if (ceiling == 0) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(random_() % (ceiling + 1));
+}
+
+}  // namespace remora::router

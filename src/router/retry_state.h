@@ -1,0 +1,61 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string_view>
+#include <vector>
+
+#include "http/codec.h"
+#include "http/header_map.h"
+
+namespace remora::router {
+
+struct RetryPolicy;
+
+// The retry decision for one request: which failures qualify (route policy, overridden by
+// x-envoy-retry-on / x-envoy-max-retries as Envoy allows), how many retries remain, and the
+// jittered exponential back-off between attempts.
+class RetryState {
+ public:
+  enum RetryOn : uint32_t {
+    k5xx = 1 << 0,
+    kGatewayError = 1 << 1,
+    kReset = 1 << 2,
+    kConnectFailure = 1 << 3,
+    kRetriable4xx = 1 << 4,
+    kRetriableStatusCodes = 1 << 5,
+    kRefusedStream = 1 << 6,
+  };
+
+  // nullopt when neither the route nor the request asks for retries.
+  static std::optional<RetryState> create(const RetryPolicy* policy, const http::RequestHeaderMap& request);
+
+  // Parses a retry_on list ("5xx,connect-failure"); unknown names are ignored as Envoy does.
+  static uint32_t parseRetryOn(std::string_view list);
+
+  bool wouldRetryOnStatus(uint32_t status) const;
+  bool wouldRetryOnReset(http::StreamResetReason reason, bool connect_failure) const;
+  // Consumes one retry if any remain.
+  bool takeRetry();
+  bool exhausted() const { return remaining_ == 0; }
+  std::chrono::milliseconds nextBackOff();
+  std::optional<std::chrono::milliseconds> perTryTimeout() const { return per_try_timeout_; }
+  bool avoidPreviousHosts() const { return avoid_previous_hosts_; }
+  uint32_t hostSelectionMaxAttempts() const { return host_selection_max_attempts_; }
+
+ private:
+  uint32_t retry_on_ = 0;
+  uint32_t remaining_ = 1;
+  std::vector<uint32_t> retriable_status_codes_;
+  std::optional<std::chrono::milliseconds> per_try_timeout_;
+  std::chrono::milliseconds base_interval_{25};
+  std::chrono::milliseconds max_interval_{250};
+  uint32_t attempts_backed_off_ = 0;
+  bool avoid_previous_hosts_ = false;
+  uint32_t host_selection_max_attempts_ = 1;
+  std::mt19937_64 random_{std::random_device{}()};
+};
+
+}  // namespace remora::router

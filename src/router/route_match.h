@@ -1,0 +1,64 @@
+#pragma once
+
+#include <re2/re2.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "envoy/config/core/v3/base.pb.h"
+#include "envoy/config/route/v3/route_components.pb.h"
+#include "http/header_map.h"
+#include "router/matchers.h"
+
+namespace remora::router {
+
+// A :path split the way route matching sees it: the path proper (no query, no fragment) and the
+// query text (after '?', before '#').
+struct SplitPath {
+  std::string_view path;
+  std::string_view query;
+};
+SplitPath splitPath(std::string_view full_path);
+
+// A RuntimeFractionalPercent without a runtime layer: the default_value decides, as it does in
+// Envoy when the runtime key is absent. Deterministic given the caller's random value.
+class FractionalPercent {
+ public:
+  static FractionalPercent create(const envoy::config::core::v3::RuntimeFractionalPercent& proto);
+  bool enabled(uint64_t random) const { return random % denominator_ < numerator_; }
+
+ private:
+  uint64_t numerator_ = 100;
+  uint64_t denominator_ = 100;
+};
+
+// envoy.config.route.v3.RouteMatch: the path specifier, then headers, query parameters, runtime
+// fraction and the gRPC check; all must hold.
+class RouteMatcher {
+ public:
+  static StatusOr<RouteMatcher> create(const envoy::config::route::v3::RouteMatch& proto,
+                                       const std::string& path);
+  bool match(const http::HeaderMap& headers, const SplitPath& split, uint64_t random) const;
+  // Envoy's prefix_rewrite: the matched part of `full_path` (the prefix for prefix matches, the
+  // whole path for path and regex matches) replaced by `replacement`; the query is kept.
+  std::string rewritePrefix(std::string_view full_path, std::string_view replacement) const;
+
+ private:
+  enum class PathKind { Prefix, Path, Regex, SeparatedPrefix };
+  bool matchPath(std::string_view path) const;
+
+  PathKind kind_ = PathKind::Prefix;
+  std::string value_;  // prefix or path as configured
+  std::shared_ptr<const re2::RE2> regex_;
+  bool case_sensitive_ = true;
+  std::vector<HeaderMatcher> headers_;
+  std::vector<QueryParameterMatcher> query_parameters_;
+  std::optional<FractionalPercent> runtime_fraction_;
+  bool grpc_ = false;
+};
+
+}  // namespace remora::router
