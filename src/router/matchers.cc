@@ -128,8 +128,7 @@ bool StringMatcher::match(std::string_view value) const {
     case Kind::Prefix:
       return value.substr(0, value_.size()) == value_;
     case Kind::Suffix:
-      return value.size() >= value_.size() &&
-             value.substr(value.size() - value_.size()) == value_;
+      return value.size() >= value_.size() && value.substr(value.size() - value_.size()) == value_;
     case Kind::Contains:
       return value.find(value_) != std::string_view::npos;
     case Kind::Regex:
