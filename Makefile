@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 PYTEST := /usr/bin/python3 -m pytest -p no:cacheprovider
 
-.PHONY: all deps build test unit integration asan test-asan fuzz demo bench tidy format clean
+.PHONY: all deps build test unit integration e2e asan test-asan fuzz demo bench tidy format clean
 
 all: build
 
@@ -25,9 +25,13 @@ unit: build
 integration: build
 	REMORA_BUILD=$(abspath $(BUILD)) $(PYTEST) test/integration -q
 
+# Network-namespace tests (root and `ip netns`; they skip with a reason otherwise).
+e2e: build
+	REMORA_BUILD=$(abspath $(BUILD)) $(PYTEST) test/e2e -q -rs
+
 # Installs what is missing, builds, and runs every test.
 test: build
-	$(MAKE) --no-print-directory unit integration
+	$(MAKE) --no-print-directory unit integration e2e
 
 # The unit and integration suites again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps

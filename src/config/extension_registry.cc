@@ -10,6 +10,7 @@ std::string_view categoryName(ExtensionCategory category) {
     case ExtensionCategory::NetworkFilter: return "network filter";
     case ExtensionCategory::TransportSocket: return "transport socket";
     case ExtensionCategory::AccessLogger: return "access logger";
+    case ExtensionCategory::HttpFilter: return "http filter";
   }
   return "extension";
 }

@@ -17,6 +17,7 @@ enum class ExtensionCategory {
   NetworkFilter,    // envoy.filters.network.*
   TransportSocket,  // envoy.transport_sockets.*
   AccessLogger,     // envoy.access_loggers.*
+  HttpFilter,       // envoy.filters.http.*
 };
 
 std::string_view categoryName(ExtensionCategory category);

@@ -23,6 +23,9 @@ std::optional<ExtensionCategory> slotCategory(const Descriptor* d) {
   if (name == "envoy.config.listener.v3.Filter") return ExtensionCategory::NetworkFilter;
   if (name == "envoy.config.core.v3.TransportSocket") return ExtensionCategory::TransportSocket;
   if (name == "envoy.config.accesslog.v3.AccessLog") return ExtensionCategory::AccessLogger;
+  if (name == "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter") {
+    return ExtensionCategory::HttpFilter;
+  }
   return std::nullopt;
 }
 

@@ -112,10 +112,11 @@ class Connection : public event::DeferredDeletable {
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
 
-// An outbound connection; connect() starts it and Connected or RemoteClose reports the outcome.
+// An outbound connection whose non-blocking connect to `remote` was started on its socket;
+// connect() watches it, and Connected or RemoteClose reports the outcome.
 class ClientConnection : public Connection {
  public:
-  virtual void connect() = 0;
+  virtual void connect(const Address& remote) = 0;
 };
 using ClientConnectionPtr = std::unique_ptr<ClientConnection>;
 

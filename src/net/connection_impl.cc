@@ -82,8 +82,9 @@ void ConnectionImpl::setBufferLimits(uint32_t limit) {
   write_buffer_.setWatermarks(limit, this);
 }
 
-void ConnectionImpl::connect() {
-  info_.remote_address = peerAddress(fd_);
+void ConnectionImpl::connect(const Address& remote) {
+  // getpeername() has nothing to say until the connect completes, so keep the target.
+  info_.remote_address = remote;
   // Completion (or failure) arrives as a Write event.
 }
 

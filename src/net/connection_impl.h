@@ -37,7 +37,7 @@ class ConnectionImpl : public ClientConnection,
   bool aboveHighWatermark() const override { return write_buffer_.aboveHighWatermark(); }
 
   // ClientConnection
-  void connect() override;
+  void connect(const Address& remote) override;
 
  private:
   // ReadFilterCallbacks

@@ -87,6 +87,9 @@ struct StreamInfo {
   std::string upstream_cluster;               // UPSTREAM_CLUSTER
   std::string upstream_transport_failure_reason;
   std::string route_name;
+  // Set by the health_check HTTP filter when it answers or passes through a health check, so
+  // access logs can leave them out (not_health_check_filter).
+  bool health_check = false;
 
   void setResponseFlag(ResponseFlag flag) { response_flags |= flag; }
   bool hasResponseFlag(ResponseFlag flag) const { return (response_flags & flag) != 0; }

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "common/assert.h"
+#include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 
 namespace remora::upstream {
 
@@ -32,10 +33,62 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
           counter(s, "cluster." + name + ".", "upstream_flow_control_paused_reading_total")),
       upstream_flow_control_resumed_reading_total(
           counter(s, "cluster." + name + ".", "upstream_flow_control_resumed_reading_total")),
+      upstream_cx_http1_total(counter(s, "cluster." + name + ".", "upstream_cx_http1_total")),
+      upstream_cx_max_requests(counter(s, "cluster." + name + ".", "upstream_cx_max_requests")),
+      upstream_cx_idle_timeout(counter(s, "cluster." + name + ".", "upstream_cx_idle_timeout")),
+      upstream_cx_destroy_with_active_rq(counter(s, "cluster." + name + ".", "upstream_cx_destroy_with_active_rq")),
+      upstream_rq_total(counter(s, "cluster." + name + ".", "upstream_rq_total")),
+      upstream_rq_active(gauge(s, "cluster." + name + ".", "upstream_rq_active")),
+      upstream_rq_pending_total(counter(s, "cluster." + name + ".", "upstream_rq_pending_total")),
+      upstream_rq_pending_active(gauge(s, "cluster." + name + ".", "upstream_rq_pending_active")),
+      upstream_rq_pending_failure_eject(counter(s, "cluster." + name + ".", "upstream_rq_pending_failure_eject")),
+      upstream_rq_cancelled(counter(s, "cluster." + name + ".", "upstream_rq_cancelled")),
+      upstream_rq_timeout(counter(s, "cluster." + name + ".", "upstream_rq_timeout")),
+      upstream_rq_per_try_timeout(counter(s, "cluster." + name + ".", "upstream_rq_per_try_timeout")),
+      upstream_rq_rx_reset(counter(s, "cluster." + name + ".", "upstream_rq_rx_reset")),
+      upstream_rq_tx_reset(counter(s, "cluster." + name + ".", "upstream_rq_tx_reset")),
+      upstream_rq_retry(counter(s, "cluster." + name + ".", "upstream_rq_retry")),
+      upstream_rq_retry_success(counter(s, "cluster." + name + ".", "upstream_rq_retry_success")),
+      upstream_rq_retry_limit_exceeded(counter(s, "cluster." + name + ".", "upstream_rq_retry_limit_exceeded")),
       membership_total(gauge(s, "cluster." + name + ".", "membership_total")),
       membership_healthy(gauge(s, "cluster." + name + ".", "membership_healthy")),
       membership_change(counter(s, "cluster." + name + ".", "membership_change")),
-      max_host_weight(gauge(s, "cluster." + name + ".", "max_host_weight")) {}
+      max_host_weight(gauge(s, "cluster." + name + ".", "max_host_weight")),
+      store_(s),
+      prefix_("cluster." + name + ".") {}
+
+namespace {
+// Slots: 0..599 codes, 600..604 classes, 605 completed; the same again (+606) under "retry.".
+constexpr size_t kCodeSlots = 606;
+}  // namespace
+
+stats::Counter& ClusterStats::codeCounter(const std::string& name, size_t slot) {
+  if (!code_counters_ready_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> guard(code_counters_lock_);
+    if (!code_counters_) {
+      code_counters_ = std::make_unique<std::atomic<stats::Counter*>[]>(2 * kCodeSlots);
+      for (size_t i = 0; i < 2 * kCodeSlots; ++i) code_counters_[i].store(nullptr, std::memory_order_relaxed);
+      code_counters_ready_.store(true, std::memory_order_release);
+    }
+  }
+  stats::Counter* counter = code_counters_[slot].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    counter = &store_.counter(prefix_ + name);
+    code_counters_[slot].store(counter, std::memory_order_release);
+  }
+  return *counter;
+}
+
+void ClusterStats::chargeResponse(uint32_t code, bool retried) {
+  if (code < 100 || code >= 600) return;
+  for (int pass = 0; pass < (retried ? 2 : 1); ++pass) {
+    std::string scope = pass == 0 ? "" : "retry.";
+    size_t base = pass == 0 ? 0 : kCodeSlots;
+    codeCounter(scope + "upstream_rq_" + std::to_string(code), base + code).inc();
+    codeCounter(scope + "upstream_rq_" + std::to_string(code / 100) + "xx", base + 600 + code / 100 - 1).inc();
+    codeCounter(scope + "upstream_rq_completed", base + 605).inc();
+  }
+}
 
 Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store)
     : proto_(proto), name_(proto.name()), stats_(store, proto.name()) {
@@ -48,6 +101,20 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
                          ? std::chrono::milliseconds(
                                google::protobuf::util::TimeUtil::DurationToMilliseconds(proto.connect_timeout()))
                          : std::chrono::milliseconds(5000);
+  auto options = proto.typed_extension_protocol_options().find("envoy.extensions.upstreams.http.v3.HttpProtocolOptions");
+  if (options != proto.typed_extension_protocol_options().end()) {
+    envoy::extensions::upstreams::http::v3::HttpProtocolOptions http_options;
+    if (options->second.UnpackTo(&http_options)) {
+      const auto& common = http_options.common_http_protocol_options();
+      if (common.has_max_requests_per_connection()) {
+        max_requests_per_connection_ = common.max_requests_per_connection().value();
+      }
+      if (common.has_idle_timeout()) {
+        auto ms = google::protobuf::util::TimeUtil::DurationToMilliseconds(common.idle_timeout());
+        idle_timeout_ = ms > 0 ? std::optional(std::chrono::milliseconds(ms)) : std::nullopt;
+      }
+    }
+  }
   buffer_limit_ = proto.has_per_connection_buffer_limit_bytes()
                       ? proto.per_connection_buffer_limit_bytes().value()
                       : 1024 * 1024;

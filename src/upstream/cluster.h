@@ -1,7 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
@@ -26,10 +29,41 @@ struct ClusterStats {
   stats::Counter& upstream_cx_tx_bytes_total;
   stats::Counter& upstream_flow_control_paused_reading_total;
   stats::Counter& upstream_flow_control_resumed_reading_total;
+  stats::Counter& upstream_cx_http1_total;
+  stats::Counter& upstream_cx_max_requests;
+  stats::Counter& upstream_cx_idle_timeout;
+  stats::Counter& upstream_cx_destroy_with_active_rq;
+  stats::Counter& upstream_rq_total;
+  stats::Gauge& upstream_rq_active;
+  stats::Counter& upstream_rq_pending_total;
+  stats::Gauge& upstream_rq_pending_active;
+  stats::Counter& upstream_rq_pending_failure_eject;
+  stats::Counter& upstream_rq_cancelled;
+  stats::Counter& upstream_rq_timeout;
+  stats::Counter& upstream_rq_per_try_timeout;
+  stats::Counter& upstream_rq_rx_reset;
+  stats::Counter& upstream_rq_tx_reset;
+  stats::Counter& upstream_rq_retry;
+  stats::Counter& upstream_rq_retry_success;
+  stats::Counter& upstream_rq_retry_limit_exceeded;
   stats::Gauge& membership_total;
   stats::Gauge& membership_healthy;
   stats::Counter& membership_change;
   stats::Gauge& max_host_weight;
+
+  // Counts one upstream response: upstream_rq_<code>, upstream_rq_<N>xx, upstream_rq_completed,
+  // and the same under "retry." when the request was retried (Envoy's layout).
+  void chargeResponse(uint32_t code, bool retried);
+
+ private:
+  stats::Store& store_;
+  std::string prefix_;
+  // Per-code counters are made on first use (from any worker; creation takes the store's lock,
+  // counting afterwards does not).
+  std::unique_ptr<std::atomic<stats::Counter*>[]> code_counters_;
+  std::atomic<bool> code_counters_ready_{false};
+  std::mutex code_counters_lock_;
+  stats::Counter& codeCounter(const std::string& name, size_t slot);
 };
 
 enum class ClusterType { Static, OriginalDst };
@@ -46,6 +80,10 @@ class Cluster {
   LbPolicy lbPolicy() const { return lb_policy_; }
   std::chrono::milliseconds connectTimeout() const { return connect_timeout_; }
   uint32_t perConnectionBufferLimit() const { return buffer_limit_; }
+  // From typed_extension_protocol_options' HttpProtocolOptions (0: unlimited).
+  uint32_t maxRequestsPerConnection() const { return max_requests_per_connection_; }
+  // Idle upstream connections close after this (default 1 h, as Envoy; absent: never).
+  std::optional<std::chrono::milliseconds> idleTimeout() const { return idle_timeout_; }
   // Every configured host, all priorities (what /clusters shows).
   const HostVector& hosts() const { return hosts_; }
   // The hosts that take traffic: the lowest priority level that has any. Without health
@@ -61,6 +99,8 @@ class Cluster {
   LbPolicy lb_policy_;
   std::chrono::milliseconds connect_timeout_;
   uint32_t buffer_limit_;
+  uint32_t max_requests_per_connection_ = 0;
+  std::optional<std::chrono::milliseconds> idle_timeout_ = std::chrono::hours(1);
   HostVector hosts_;
   HostVector lb_hosts_;
   mutable ClusterStats stats_;

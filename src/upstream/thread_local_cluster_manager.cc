@@ -16,6 +16,16 @@ void ThreadLocalClusterManager::update(ClusterMapConstSharedPtr clusters) {
   clusters_ = std::move(clusters);
 }
 
+Http1ConnPool& ThreadLocalClusterManager::Entry::httpConnPool(const HostConstSharedPtr& host,
+                                                              event::Dispatcher& dispatcher) {
+  std::string key = host->address.asString();
+  auto it = http1_pools.find(key);
+  if (it == http1_pools.end()) {
+    it = http1_pools.emplace(key, std::make_unique<Http1ConnPool>(dispatcher, host, cluster)).first;
+  }
+  return *it->second;
+}
+
 ThreadLocalClusterManager::Entry* ThreadLocalClusterManager::get(std::string_view name) {
   auto it = entries_.find(name);
   return it == entries_.end() ? nullptr : &it->second;

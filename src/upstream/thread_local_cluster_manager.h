@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "upstream/http1_conn_pool.h"
 #include "upstream/load_balancer.h"
 
 namespace remora::upstream {
@@ -19,6 +20,11 @@ class ThreadLocalClusterManager {
   struct Entry {
     ClusterConstSharedPtr cluster;
     LoadBalancerPtr lb;
+    // HTTP/1 pools by host address (ORIGINAL_DST makes a Host per pick; the address is stable).
+    std::map<std::string, std::unique_ptr<Http1ConnPool>, std::less<>> http1_pools;
+
+    // The pool for `host`, created on first use.
+    Http1ConnPool& httpConnPool(const HostConstSharedPtr& host, event::Dispatcher& dispatcher);
   };
 
   // Installs a new snapshot; balancers of unchanged clusters keep their state.

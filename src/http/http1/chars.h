@@ -69,4 +69,17 @@ inline std::string_view trimOws(std::string_view s) {
   return s;
 }
 
+// Calls fn(element) for each non-empty element of a comma-separated list (RFC 9110 §5.6.1:
+// empty elements are ignored), with OWS trimmed. Stops early when fn returns false.
+template <class Fn>
+bool forEachListElement(std::string_view value, Fn&& fn) {
+  while (true) {
+    size_t comma = value.find(',');
+    std::string_view element = trimOws(value.substr(0, comma));
+    if (!element.empty() && !fn(element)) return false;
+    if (comma == std::string_view::npos) return true;
+    value.remove_prefix(comma + 1);
+  }
+}
+
 }  // namespace remora::http::http1

@@ -9,19 +9,6 @@ namespace remora::http::http1 {
 
 namespace {
 
-// Calls fn(element) for each non-empty element of a comma-separated list (RFC 9110 §5.6.1:
-// empty elements are ignored), with OWS trimmed. Stops early when fn returns false.
-template <class Fn>
-bool forEachListElement(std::string_view value, Fn&& fn) {
-  while (true) {
-    size_t comma = value.find(',');
-    std::string_view element = trimOws(value.substr(0, comma));
-    if (!element.empty() && !fn(element)) return false;
-    if (comma == std::string_view::npos) return true;
-    value.remove_prefix(comma + 1);
-  }
-}
-
 bool validAbsoluteForm(std::string_view target) {
   // scheme "://" authority [path-abempty] ["?" query]; a proxy needs the authority to route.
   if (target.empty() || !isAlpha(target[0])) return false;

@@ -82,7 +82,7 @@ void TcpProxyFilter::connectUpstream() {
   upstream_->addConnectionCallbacks(*upstream_callbacks_);
   upstream_->addReadFilter(upstream_callbacks_);
   upstream_->initializeReadFilters();
-  upstream_->connect();
+  upstream_->connect(host_->address);
   if (!connect_timer_) connect_timer_ = worker_.dispatcher.createTimer([this] { onConnectTimeout(); });
   connect_timer_->enableTimer(cluster_->connectTimeout());
 }
@@ -133,7 +133,9 @@ void TcpProxyFilter::onUpstreamConnectFailed() {
 }
 
 void TcpProxyFilter::onConnectTimeout() {
+  // Envoy counts a connect timeout as a connect failure too.
   cluster_->stats().upstream_cx_connect_timeout.inc();
+  cluster_->stats().upstream_cx_connect_fail.inc();
   host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
   // Closing raises LocalClose, which retries or gives up in onUpstreamClosed.
   upstream_->close(net::ConnectionCloseType::NoFlush);

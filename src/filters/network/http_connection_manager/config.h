@@ -1,0 +1,112 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "filters/http/factory.h"
+#include "stats/store.h"
+
+namespace remora::router {
+class RouteConfig;
+}
+namespace remora::access_log {
+class Instance;
+}
+
+namespace remora::filters::network::http_connection_manager {
+
+// Envoy's http.<stat_prefix>.* connection-manager stats.
+struct HcmStats {
+  HcmStats(stats::Store& store, const std::string& prefix);
+  stats::Counter& downstream_cx_total;
+  stats::Gauge& downstream_cx_active;
+  stats::Counter& downstream_cx_http1_total;
+  stats::Gauge& downstream_cx_http1_active;
+  stats::Counter& downstream_cx_destroy;
+  stats::Counter& downstream_cx_destroy_remote;
+  stats::Counter& downstream_cx_destroy_local;
+  stats::Counter& downstream_cx_destroy_active_rq;
+  stats::Counter& downstream_cx_destroy_remote_active_rq;
+  stats::Counter& downstream_cx_destroy_local_active_rq;
+  stats::Counter& downstream_cx_protocol_error;
+  stats::Counter& downstream_cx_rx_bytes_total;
+  stats::Counter& downstream_cx_tx_bytes_total;
+  stats::Counter& downstream_cx_idle_timeout;
+  stats::Counter& downstream_cx_max_duration_reached;
+  stats::Counter& downstream_rq_total;
+  stats::Counter& downstream_rq_http1_total;
+  stats::Gauge& downstream_rq_active;
+  stats::Counter& downstream_rq_completed;
+  stats::Counter* downstream_rq_xx[5];  // 1xx .. 5xx
+  stats::Counter& downstream_rq_rx_reset;
+  stats::Counter& downstream_rq_tx_reset;
+  stats::Counter& downstream_rq_too_large;
+  stats::Counter& downstream_rq_idle_timeout;
+  stats::Counter& downstream_rq_timeout;
+  stats::Counter& downstream_rq_header_timeout;
+  stats::Counter& downstream_rq_non_relative_path;
+};
+
+// The connection manager's config, built once on the main thread.
+class HcmConfig {
+ public:
+  using Proto = envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+
+  static StatusOr<std::shared_ptr<const HcmConfig>> create(
+      const Proto& proto, stats::Store& store, const std::set<std::string, std::less<>>& cluster_names);
+
+  HcmStats& stats() const { return stats_; }
+  const std::string& statPrefix() const { return stat_prefix_; }
+  const std::string& serverName() const { return server_name_; }
+  const std::shared_ptr<const router::RouteConfig>& routeConfig() const { return route_config_; }
+  const std::vector<filters::http::FilterFactoryCb>& filterFactories() const { return filter_factories_; }
+  const std::vector<std::shared_ptr<const access_log::Instance>>& accessLogs() const { return access_logs_; }
+
+  bool useRemoteAddress() const { return proto_.use_remote_address().value(); }
+  uint32_t xffNumTrustedHops() const { return proto_.xff_num_trusted_hops(); }
+  bool generateRequestId() const { return generate_request_id_; }
+  bool normalizePath() const { return proto_.normalize_path().value(); }
+  bool mergeSlashes() const { return proto_.merge_slashes(); }
+  bool acceptHttp10() const { return proto_.http_protocol_options().accept_http_10(); }
+  const std::string& defaultHostForHttp10() const {
+    return proto_.http_protocol_options().default_host_for_http_10();
+  }
+  uint32_t maxRequestHeadersKb() const { return max_request_headers_kb_; }
+  uint32_t maxHeadersCount() const { return max_headers_count_; }
+  // Absent means disabled.
+  std::optional<std::chrono::milliseconds> idleTimeout() const { return idle_timeout_; }
+  std::optional<std::chrono::milliseconds> maxConnectionDuration() const { return max_connection_duration_; }
+  std::optional<std::chrono::milliseconds> streamIdleTimeout() const { return stream_idle_timeout_; }
+  std::optional<std::chrono::milliseconds> requestTimeout() const { return request_timeout_; }
+  std::optional<std::chrono::milliseconds> requestHeadersTimeout() const { return request_headers_timeout_; }
+  // Per-stream buffer limit for filters that buffer (the listener's connection buffer limit).
+  uint32_t bufferLimit() const { return 1024 * 1024; }
+  bool websocketUpgradeEnabled() const { return websocket_upgrade_; }
+
+ private:
+  HcmConfig(const Proto& proto, stats::Store& store);
+
+  const Proto proto_;
+  const std::string stat_prefix_;
+  mutable HcmStats stats_;
+  std::string server_name_ = "envoy";
+  bool generate_request_id_ = true;
+  uint32_t max_request_headers_kb_ = 60;
+  uint32_t max_headers_count_ = 100;
+  bool websocket_upgrade_ = false;
+  std::optional<std::chrono::milliseconds> idle_timeout_ = std::chrono::hours(1);
+  std::optional<std::chrono::milliseconds> max_connection_duration_;
+  std::optional<std::chrono::milliseconds> stream_idle_timeout_ = std::chrono::minutes(5);
+  std::optional<std::chrono::milliseconds> request_timeout_;
+  std::optional<std::chrono::milliseconds> request_headers_timeout_;
+  std::shared_ptr<const router::RouteConfig> route_config_;
+  std::vector<filters::http::FilterFactoryCb> filter_factories_;
+  std::vector<std::shared_ptr<const access_log::Instance>> access_logs_;
+};
+
+}  // namespace remora::filters::network::http_connection_manager

@@ -1,0 +1,338 @@
+#include "http/codec1/client_codec.h"
+
+#include <algorithm>
+
+#include "common/assert.h"
+#include "http/http1/chars.h"
+
+namespace remora::http::codec1 {
+
+namespace {
+
+http1::ChunkedDecoderLimits chunkedLimits(const ClientCodecOptions& options) {
+  http1::ChunkedDecoderLimits limits;
+  limits.max_trailer_bytes = static_cast<size_t>(options.max_response_headers_kb) * 1024;
+  limits.max_trailers = options.max_headers_count;
+  return limits;
+}
+
+http1::ResponseParserLimits parserLimits(const ClientCodecOptions& options) {
+  http1::ResponseParserLimits limits;
+  limits.max_head_bytes = static_cast<size_t>(options.max_response_headers_kb) * 1024;
+  limits.max_headers = options.max_headers_count;
+  return limits;
+}
+
+// Methods whose empty body is still worth a "content-length: 0" (servers may insist on framing).
+bool expectsBody(std::string_view method) {
+  return method == "POST" || method == "PUT" || method == "PATCH";
+}
+
+void appendChunk(buffer::Buffer& out, buffer::Buffer& data) {
+  char size[20];
+  int n = std::snprintf(size, sizeof(size), "%zx\r\n", data.length());
+  out.add(size, static_cast<size_t>(n));
+  out.move(data);
+  out.add("\r\n");
+}
+
+}  // namespace
+
+// The request being sent and the decoder its response goes to.
+class ClientCodecImpl::ActiveRequest : public RequestEncoder,
+                                       public Stream,
+                                       public event::DeferredDeletable {
+ public:
+  ActiveRequest(ClientCodecImpl& codec, ResponseDecoder& decoder)
+      : codec_(codec), decoder_(decoder) {}
+
+  // RequestEncoder
+  void encodeHeaders(const RequestHeaderMap& headers, bool end_stream) override {
+    if (reset_ || headers_sent_) return;
+    headers_sent_ = true;
+    const std::string_view method = headers.method();
+    head_request_ = method == "HEAD";
+    std::string head;
+    head.reserve(256);
+    head.append(method);
+    head.push_back(' ');
+    head.append(method == "CONNECT" ? headers.host() : headers.path());
+    head.append(" HTTP/1.1\r\n");
+    if (!headers.host().empty()) {
+      head.append("host: ");
+      head.append(headers.host());
+      head.append("\r\n");
+    }
+    appendHeaderLines(headers, head, headers::kHost);
+    if (!headers.has(headers::kContentLength)) {
+      if (!end_stream) {
+        chunked_ = true;
+        head.append("transfer-encoding: chunked\r\n");
+      } else if (expectsBody(method)) {
+        head.append("content-length: 0\r\n");
+      }
+    }
+    head.append("\r\n");
+    buffer::Buffer out;
+    out.add(head);
+    codec_.connection_.write(out, false);
+    if (end_stream) request_complete_ = true;
+  }
+
+  void encodeData(buffer::Buffer& data, bool end_stream) override {
+    if (reset_ || request_complete_ || !headers_sent_) {
+      data.drain(data.length());
+      return;
+    }
+    buffer::Buffer out;
+    if (chunked_) {
+      if (!data.empty()) appendChunk(out, data);
+      if (end_stream) out.add("0\r\n\r\n");
+    } else {
+      out.move(data);
+    }
+    if (!out.empty()) codec_.connection_.write(out, false);
+    if (end_stream) request_complete_ = true;
+  }
+
+  void encodeTrailers(const TrailerMap& trailers) override {
+    if (reset_ || request_complete_ || !headers_sent_) return;
+    if (chunked_) {
+      std::string tail = "0\r\n";
+      appendHeaderLines(trailers, tail);
+      tail.append("\r\n");
+      buffer::Buffer out;
+      out.add(tail);
+      codec_.connection_.write(out, false);
+    }
+    request_complete_ = true;
+  }
+
+  Stream& getStream() override { return *this; }
+
+  // Stream
+  void addCallbacks(StreamCallbacks& callbacks) override { callbacks_.push_back(&callbacks); }
+  void removeCallbacks(StreamCallbacks& callbacks) override {
+    callbacks_.erase(std::remove(callbacks_.begin(), callbacks_.end(), &callbacks),
+                     callbacks_.end());
+  }
+  void resetStream(StreamResetReason reason) override {
+    if (reset_) return;
+    reset_ = true;
+    codec_.error_ = true;  // the connection is gone with it
+    codec_.connection_.close(net::ConnectionCloseType::NoFlush);
+    runReset(reason, "");
+  }
+  void readDisable(bool disable) override {
+    if (disable) {
+      ++read_disables_;
+    } else {
+      if (read_disables_ == 0) return;
+      --read_disables_;
+    }
+    codec_.connection_.readDisable(disable);
+  }
+  uint32_t bufferLimit() const override { return codec_.options_.buffer_limit; }
+
+  void runReset(StreamResetReason reason, std::string_view details) {
+    reset_ = true;
+    auto callbacks = callbacks_;
+    for (StreamCallbacks* cb : callbacks) cb->onResetStream(reason, details);
+  }
+  void runWatermark(bool above) {
+    auto callbacks = callbacks_;
+    for (StreamCallbacks* cb : callbacks) {
+      if (above) {
+        cb->onAboveWriteBufferHighWatermark();
+      } else {
+        cb->onBelowWriteBufferLowWatermark();
+      }
+    }
+  }
+  void undoReadDisables() {
+    for (; read_disables_ > 0; --read_disables_) codec_.connection_.readDisable(false);
+  }
+
+  ClientCodecImpl& codec_;
+  ResponseDecoder& decoder_;
+  bool head_request_ = false;
+  bool headers_sent_ = false;
+  bool request_complete_ = false;
+  bool chunked_ = false;
+  bool reset_ = false;
+  uint32_t read_disables_ = 0;
+  std::vector<StreamCallbacks*> callbacks_;
+};
+
+ClientCodecImpl::ClientCodecImpl(net::Connection& connection, ClientCodecOptions options)
+    : connection_(connection),
+      options_(options),
+      parser_(parserLimits(options_)),
+      body_(chunkedLimits(options_)) {}
+
+ClientCodecImpl::~ClientCodecImpl() = default;
+
+RequestEncoder& ClientCodecImpl::newStream(ResponseDecoder& decoder) {
+  RELEASE_ASSERT(active_ == nullptr, "HTTP/1 carries one request at a time");
+  active_ = std::make_unique<ActiveRequest>(*this, decoder);
+  state_ = State::Head;
+  parser_.reset();
+  head_bytes_.clear();
+  if (above_watermark_) active_->runWatermark(true);
+  return *active_;
+}
+
+bool ClientCodecImpl::reusable() const {
+  return active_ == nullptr && !error_ && !closed_ && keep_alive_ && !request_incomplete_ &&
+         pending_.empty() && connection_.state() == net::Connection::State::Open;
+}
+
+CodecStatus ClientCodecImpl::dispatch(buffer::Buffer& data) {
+  if (error_) {
+    data.drain(data.length());
+    return {false, error_details_};
+  }
+  pending_.move(data);
+  return process();
+}
+
+CodecStatus ClientCodecImpl::process() {
+  while (!error_ && !pending_.empty()) {
+    // Nothing asked for these bytes: the upstream is confused (or smuggling); never let them
+    // become the answer to the next request.
+    if (active_ == nullptr) return protocolError("http1.unexpected_response_data");
+    if (state_ == State::Head) {
+      const size_t limit = static_cast<size_t>(options_.max_response_headers_kb) * 1024 + 1;
+      const size_t want = std::min(pending_.length(), limit);
+      const size_t have = head_bytes_.size();
+      if (want > have) {
+        head_bytes_.resize(want);
+        pending_.copyOut(have, want - have, head_bytes_.data() + have);
+      }
+      http1::ParseResult r = parser_.parse(head_bytes_);
+      if (r.status == http1::ParseStatus::NeedMore) break;
+      if (r.status == http1::ParseStatus::Error) return protocolError("http1.codec_error");
+      pending_.drain(r.consumed);
+      CodecStatus s = onHead(parser_.head());
+      if (!s.ok) return s;
+      continue;
+    }
+    CodecStatus s = readBody();
+    if (!s.ok) return s;
+    if (active_ != nullptr && state_ == State::Body) break;
+  }
+  if (error_) return {false, error_details_};
+  return {};
+}
+
+CodecStatus ClientCodecImpl::onHead(const http1::ResponseHead& head) {
+  // Upgrades (101) are not supported: the bytes after it are no longer HTTP/1.
+  if (head.status == 101) return protocolError("http1.codec_error");
+  auto map = std::make_unique<HeaderMap>();
+  map->add(headers::kStatus, std::to_string(head.status));
+  addFields(head.headers, *map);
+  ActiveRequest& request = *active_;
+  if (head.informational()) {
+    parser_.reset();
+    head_bytes_.clear();
+    request.decoder_.decode1xxHeaders(std::move(map));
+    return {};
+  }
+  keep_alive_ = head.keep_alive;
+  if (request.head_request_ || head.status == 204 || head.status == 304) {
+    body_.start(BodyReader::Mode::None);
+  } else if (head.chunked) {
+    body_.start(BodyReader::Mode::Chunked);
+  } else if (head.content_length.has_value()) {
+    body_.start(
+        head.content_length == 0u ? BodyReader::Mode::None : BodyReader::Mode::ContentLength,
+        *head.content_length);
+  } else {
+    keep_alive_ = false;  // the body ends with the connection
+    body_.start(BodyReader::Mode::CloseDelimited);
+  }
+  ResponseDecoder& decoder = request.decoder_;
+  if (body_.mode() == BodyReader::Mode::None) {
+    onResponseComplete();
+    decoder.decodeHeaders(std::move(map), true);
+    return {};
+  }
+  state_ = State::Body;
+  decoder.decodeHeaders(std::move(map), false);
+  return {};
+}
+
+CodecStatus ClientCodecImpl::readBody() {
+  buffer::Buffer data;
+  http1::ParseResult r = body_.read(pending_, data);
+  if (r.status == http1::ParseStatus::Error) return protocolError("http1.codec_error");
+  ResponseDecoder& decoder = active_->decoder_;
+  if (r.status == http1::ParseStatus::NeedMore) {
+    if (!data.empty()) decoder.decodeData(data, false);
+    return {};
+  }
+  const bool has_trailers = !body_.trailers().empty();
+  TrailerMapPtr trailers;
+  if (has_trailers) {
+    trailers = std::make_unique<HeaderMap>();
+    addFields(body_.trailers(), *trailers);
+  }
+  // Retire first: a decoder that starts the next request from its callback must find the
+  // codec ready for it.
+  onResponseComplete();
+  if (has_trailers) {
+    if (!data.empty()) decoder.decodeData(data, false);
+    decoder.decodeTrailers(std::move(trailers));
+  } else {
+    decoder.decodeData(data, true);
+  }
+  return {};
+}
+
+void ClientCodecImpl::onResponseComplete() {
+  request_incomplete_ = !active_->request_complete_;
+  active_->reset_ = true;  // done: late encodes and resets from the router are ignored
+  active_->undoReadDisables();
+  connection_.dispatcher().deferredDelete(std::move(active_));
+  state_ = State::Head;
+}
+
+CodecStatus ClientCodecImpl::protocolError(std::string_view details) {
+  error_ = true;
+  error_details_ = std::string(details);
+  if (active_ != nullptr && !active_->reset_) {
+    active_->reset_ = true;
+    connection_.close(net::ConnectionCloseType::NoFlush);
+    active_->runReset(StreamResetReason::ProtocolError, error_details_);
+  } else {
+    connection_.close(net::ConnectionCloseType::NoFlush);
+  }
+  return {false, error_details_};
+}
+
+void ClientCodecImpl::onUnderlyingConnectionAboveWriteBufferHighWatermark() {
+  above_watermark_ = true;
+  if (active_ != nullptr) active_->runWatermark(true);
+}
+
+void ClientCodecImpl::onUnderlyingConnectionBelowWriteBufferLowWatermark() {
+  above_watermark_ = false;
+  if (active_ != nullptr) active_->runWatermark(false);
+}
+
+void ClientCodecImpl::onConnectionClosed() {
+  closed_ = true;
+  if (active_ == nullptr || active_->reset_) return;
+  if (state_ == State::Body && body_.mode() == BodyReader::Mode::CloseDelimited && !error_) {
+    // The close is this response's end.
+    buffer::Buffer data;
+    data.move(pending_);
+    ResponseDecoder& decoder = active_->decoder_;
+    onResponseComplete();
+    decoder.decodeData(data, true);
+    return;
+  }
+  active_->runReset(StreamResetReason::ConnectionTermination, "");
+}
+
+}  // namespace remora::http::codec1

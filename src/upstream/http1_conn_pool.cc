@@ -1,0 +1,276 @@
+#include "upstream/http1_conn_pool.h"
+
+#include "common/logger.h"
+#include "http/codec1/client_codec.h"
+#include "net/connection_impl.h"
+#include "net/socket.h"
+#include "net/transport_socket_factory.h"
+
+namespace remora::upstream {
+
+struct Http1ConnPool::PendingRequest final : public Cancellable {
+  PendingRequest(Http1ConnPool& pool, http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks)
+      : pool_(pool), decoder_(decoder), callbacks_(callbacks) {}
+  void cancel() override {
+    pool_.cluster_->stats().upstream_rq_cancelled.inc();
+    pool_.cluster_->stats().upstream_rq_pending_active.dec();
+    pool_.pending_.erase(position_);  // destroys this
+  }
+  Http1ConnPool& pool_;
+  http::ResponseDecoder& decoder_;
+  ConnectionPoolCallbacks& callbacks_;
+  std::list<std::unique_ptr<PendingRequest>>::iterator position_;
+};
+
+// One upstream connection and its codec. Sits between the codec and the router's decoder to see
+// the response end, so the connection goes back to the idle set (or closes) at the right time.
+class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
+                                          public net::ReadFilter,
+                                          public http::ResponseDecoder {
+ public:
+  ActiveClient(Http1ConnPool& pool, net::ClientConnectionPtr connection)
+      : pool_(pool), connection_(std::move(connection)) {}
+
+  // net::ReadFilter: upstream bytes go to the codec.
+  void initializeReadFilterCallbacks(net::ReadFilterCallbacks&) override {}
+  net::FilterStatus onData(buffer::Buffer& data, bool) override {
+    http::CodecStatus status = codec_->dispatch(data);
+    if (!status.ok) connection_->close(net::ConnectionCloseType::NoFlush);
+    return net::FilterStatus::StopIteration;
+  }
+  // net::ConnectionCallbacks
+  void onEvent(net::ConnectionEvent event) override {
+    if (event == net::ConnectionEvent::Connected) {
+      connecting_ = false;
+      connect_timer_->disableTimer();
+      pool_.onClientReady(*this);
+      return;
+    }
+    bool was_connecting = connecting_;
+    connecting_ = false;
+    if (connect_timer_) connect_timer_->disableTimer();
+    if (idle_timer_) idle_timer_->disableTimer();
+    if (ready_timer_) ready_timer_->disableTimer();
+    // The codec resets the stream in flight, if any (ConnectionTermination).
+    codec_->onConnectionClosed();
+    pool_.onClientClosed(*this, was_connecting, event);
+  }
+  void onAboveWriteBufferHighWatermark() override { codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark(); }
+  void onBelowWriteBufferLowWatermark() override { codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark(); }
+
+  // http::ResponseDecoder: pass everything to the request's decoder, noting the end.
+  void decode1xxHeaders(http::ResponseHeaderMapPtr headers) override {
+    if (decoder_) decoder_->decode1xxHeaders(std::move(headers));
+  }
+  void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
+    auto* decoder = decoder_;
+    if (end_stream) onResponseComplete();
+    if (decoder) decoder->decodeHeaders(std::move(headers), end_stream);
+  }
+  void decodeData(buffer::Buffer& data, bool end_stream) override {
+    auto* decoder = decoder_;
+    if (end_stream) onResponseComplete();
+    if (decoder) decoder->decodeData(data, end_stream);
+  }
+  void decodeTrailers(http::TrailerMapPtr trailers) override {
+    auto* decoder = decoder_;
+    onResponseComplete();
+    if (decoder) decoder->decodeTrailers(std::move(trailers));
+  }
+
+  void assign(http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks) {
+    if (idle_timer_) idle_timer_->disableTimer();
+    decoder_ = &decoder;
+    bool reused = requests_ > 0;
+    ++requests_;
+    pool_.cluster_->stats().upstream_rq_total.inc();
+    pool_.cluster_->stats().upstream_rq_active.inc();
+    rq_active_ = true;
+    http::RequestEncoder& encoder = codec_->newStream(*this);
+    callbacks.onPoolReady(encoder, pool_.host_, reused);
+  }
+
+  void onResponseComplete() {
+    decoder_ = nullptr;
+    if (rq_active_) {
+      rq_active_ = false;
+      pool_.cluster_->stats().upstream_rq_active.dec();
+    }
+    // Decide after the decoder has seen the end, outside the codec's dispatch: a zero timer runs
+    // on this loop's next iteration without a syscall.
+    if (!ready_timer_) ready_timer_ = pool_.dispatcher_.createTimer([this] { pool_.onClientReady(*this); });
+    ready_timer_->enableTimer(std::chrono::milliseconds(0));
+  }
+
+  bool busy() const { return decoder_ != nullptr || rq_active_; }
+
+  Http1ConnPool& pool_;
+  net::ClientConnectionPtr connection_;
+  std::unique_ptr<http::ClientCodec> codec_;
+  http::ResponseDecoder* decoder_ = nullptr;
+  bool connecting_ = true;
+  bool rq_active_ = false;
+  bool timed_out_ = false;
+  uint32_t requests_ = 0;
+  event::TimerPtr connect_timer_;
+  event::TimerPtr idle_timer_;
+  event::TimerPtr ready_timer_;
+  std::list<std::unique_ptr<ActiveClient>>::iterator position_;
+};
+
+Http1ConnPool::Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host, ClusterConstSharedPtr cluster)
+    : dispatcher_(dispatcher), host_(std::move(host)), cluster_(std::move(cluster)) {}
+
+Http1ConnPool::~Http1ConnPool() {
+  failPending(PoolFailureReason::LocalConnectionFailure, "pool destroyed");
+  while (!clients_.empty()) clients_.front()->connection_->close(net::ConnectionCloseType::NoFlush);
+}
+
+bool Http1ConnPool::idle() const { return clients_.empty() && pending_.empty(); }
+
+Cancellable* Http1ConnPool::newStream(http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks) {
+  for (auto& client : clients_) {
+    if (!client->connecting_ && !client->busy() && client->connection_->state() == net::Connection::State::Open) {
+      client->assign(decoder, callbacks);
+      return nullptr;
+    }
+  }
+  auto pending = std::make_unique<PendingRequest>(*this, decoder, callbacks);
+  PendingRequest* raw = pending.get();
+  pending_.push_back(std::move(pending));
+  raw->position_ = std::prev(pending_.end());
+  cluster_->stats().upstream_rq_pending_total.inc();
+  cluster_->stats().upstream_rq_pending_active.inc();
+  // One connection per waiting request, at most (HTTP/1 carries one request at a time).
+  size_t connecting = 0;
+  for (auto& c : clients_) connecting += c->connecting_ ? 1 : 0;
+  if (connecting < pending_.size()) createClient();
+  // createClient may have failed the request synchronously.
+  for (const auto& p : pending_) {
+    if (p.get() == raw) return raw;
+  }
+  return nullptr;
+}
+
+void Http1ConnPool::createClient() {
+  auto& stats = cluster_->stats();
+  stats.upstream_cx_total.inc();
+  stats.upstream_cx_http1_total.inc();
+  host_->stats.cx_total.fetch_add(1, std::memory_order_relaxed);
+  auto fd = net::startConnect(host_->address);
+  if (!fd.ok()) {
+    stats.upstream_cx_connect_fail.inc();
+    host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
+    failPending(PoolFailureReason::LocalConnectionFailure, fd.status().message());
+    return;
+  }
+  auto connection = std::make_unique<net::ConnectionImpl>(dispatcher_, *fd, net::rawBufferSocketFactory()->create(), false);
+  auto client = std::make_unique<ActiveClient>(*this, std::move(connection));
+  ActiveClient& ref = *client;
+  clients_.push_back(std::move(client));
+  ref.position_ = std::prev(clients_.end());
+  stats.upstream_cx_active.inc();
+  host_->stats.cx_active.fetch_add(1, std::memory_order_relaxed);
+  ref.connection_->setBufferLimits(cluster_->perConnectionBufferLimit());
+  net::ConnectionByteStats byte_stats;
+  byte_stats.rx_total = &stats.upstream_cx_rx_bytes_total;
+  byte_stats.tx_total = &stats.upstream_cx_tx_bytes_total;
+  ref.connection_->setByteStats(byte_stats);
+  ref.codec_ = std::make_unique<http::codec1::ClientCodecImpl>(*ref.connection_);
+  ref.connection_->addConnectionCallbacks(ref);
+  // The read filter is the client itself; the connection must not own it.
+  ref.connection_->addReadFilter(std::shared_ptr<net::ReadFilter>(std::shared_ptr<void>(), &ref));
+  ref.connection_->initializeReadFilters();
+  ref.connection_->connect(host_->address);
+  ref.connect_timer_ = dispatcher_.createTimer([this, &ref] { onConnectTimeout(ref); });
+  ref.connect_timer_->enableTimer(cluster_->connectTimeout());
+}
+
+void Http1ConnPool::onConnectTimeout(ActiveClient& client) {
+  // Envoy counts a connect timeout as a connect failure too (below, in onClientClosed).
+  cluster_->stats().upstream_cx_connect_timeout.inc();
+  client.timed_out_ = true;
+  client.connection_->close(net::ConnectionCloseType::NoFlush);
+}
+
+void Http1ConnPool::onClientReady(ActiveClient& client) {
+  if (client.busy() || client.connection_->state() != net::Connection::State::Open) return;
+  uint32_t max_requests = cluster_->maxRequestsPerConnection();
+  if (max_requests > 0 && client.requests_ >= max_requests) {
+    cluster_->stats().upstream_cx_max_requests.inc();
+    client.connection_->close(net::ConnectionCloseType::NoFlush);
+    return;
+  }
+  if (client.requests_ > 0 && !client.codec_->reusable()) {
+    client.connection_->close(net::ConnectionCloseType::NoFlush);
+    return;
+  }
+  if (!pending_.empty()) {
+    std::unique_ptr<PendingRequest> next = std::move(pending_.front());
+    pending_.pop_front();
+    cluster_->stats().upstream_rq_pending_active.dec();
+    client.assign(next->decoder_, next->callbacks_);
+    return;
+  }
+  if (auto idle = cluster_->idleTimeout()) {
+    if (!client.idle_timer_) {
+      client.idle_timer_ = dispatcher_.createTimer([this, &client] {
+        cluster_->stats().upstream_cx_idle_timeout.inc();
+        client.connection_->close(net::ConnectionCloseType::NoFlush);
+      });
+    }
+    client.idle_timer_->enableTimer(*idle);
+  }
+}
+
+void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting, net::ConnectionEvent event) {
+  auto& stats = cluster_->stats();
+  stats.upstream_cx_active.dec();
+  stats.upstream_cx_destroy.inc();
+  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote : stats.upstream_cx_destroy_local).inc();
+  host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
+  if (client.rq_active_) {
+    client.rq_active_ = false;
+    stats.upstream_rq_active.dec();
+    stats.upstream_cx_destroy_with_active_rq.inc();
+  }
+  bool timed_out = client.timed_out_;
+  std::unique_ptr<ActiveClient> owned = std::move(*client.position_);
+  clients_.erase(client.position_);
+  struct Holder : event::DeferredDeletable {
+    std::unique_ptr<ActiveClient> client;
+    net::ClientConnectionPtr connection;
+  };
+  auto holder = std::make_unique<Holder>();
+  holder->connection = std::move(owned->connection_);
+  holder->client = std::move(owned);
+  dispatcher_.deferredDelete(std::move(holder));
+  if (was_connecting) {
+    stats.upstream_cx_connect_fail.inc();
+    host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
+    // Every waiting request shares the fate of the connection that was meant for them; Envoy
+    // fails them all, and the router decides about retries.
+    failPending(timed_out ? PoolFailureReason::Timeout : PoolFailureReason::RemoteConnectionFailure,
+                timed_out ? "connect timeout" : "connection failure");
+  }
+}
+
+void Http1ConnPool::failPending(PoolFailureReason reason, std::string_view details) {
+  while (!pending_.empty()) {
+    std::unique_ptr<PendingRequest> request = std::move(pending_.front());
+    pending_.pop_front();
+    cluster_->stats().upstream_rq_pending_active.dec();
+    cluster_->stats().upstream_rq_pending_failure_eject.inc();
+    request->callbacks_.onPoolFailure(reason, details, host_);
+  }
+}
+
+void Http1ConnPool::drainConnections() {
+  std::vector<ActiveClient*> idle;
+  for (auto& c : clients_) {
+    if (!c->busy() && !c->connecting_) idle.push_back(c.get());
+  }
+  for (auto* c : idle) c->connection_->close(net::ConnectionCloseType::NoFlush);
+}
+
+}  // namespace remora::upstream

@@ -1,0 +1,184 @@
+#include "http/filter_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace remora::http {
+namespace {
+
+// Records what reaches the end of each chain.
+class Owner : public FilterManagerCallbacks {
+ public:
+  void encode1xxHeaders(ResponseHeaderMap&) override {}
+  void encodeHeaders(ResponseHeaderMap& headers, bool end_stream) override {
+    events.push_back("headers " + std::to_string(headers.status()) + (end_stream ? " end" : ""));
+  }
+  void encodeData(buffer::Buffer& data, bool end_stream) override {
+    events.push_back("data " + data.toString() + (end_stream ? " end" : ""));
+    data.drain(data.length());
+  }
+  void encodeTrailers(TrailerMap&) override { events.push_back("trailers"); }
+  const router::Route* route() override { return nullptr; }
+  void clearRouteCache() override {}
+  const net::Connection* connection() override { return nullptr; }
+  uint64_t streamId() const override { return 1; }
+  void resetStream() override { events.push_back("reset"); }
+  void onDecoderFilterAboveWriteBufferHighWatermark() override { events.push_back("pause"); }
+  void onDecoderFilterBelowWriteBufferLowWatermark() override { events.push_back("resume"); }
+  ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body) override {
+    auto h = std::make_unique<ResponseHeaderMap>();
+    h->set(":status", std::to_string(code));
+    return h;
+  }
+  std::vector<std::string> events;
+};
+
+// A decoder filter with scripted answers that logs what it sees.
+class Scripted : public StreamFilter {
+ public:
+  Scripted(std::string name, std::vector<std::string>& log) : name_(std::move(name)), log_(log) {}
+  FilterHeadersStatus decodeHeaders(RequestHeaderMap&, bool end_stream) override {
+    log_.push_back(name_ + ".headers" + (end_stream ? " end" : ""));
+    return headers_status;
+  }
+  FilterDataStatus decodeData(buffer::Buffer& data, bool end_stream) override {
+    log_.push_back(name_ + ".data " + data.toString() + (end_stream ? " end" : ""));
+    return data_status;
+  }
+  FilterHeadersStatus encodeHeaders(ResponseHeaderMap&, bool) override {
+    log_.push_back(name_ + ".encodeHeaders");
+    return FilterHeadersStatus::Continue;
+  }
+  void setDecoderFilterCallbacks(StreamDecoderFilterCallbacks& cb) override { decoder = &cb; }
+  void setEncoderFilterCallbacks(StreamEncoderFilterCallbacks& cb) override { encoder = &cb; }
+  void onDestroy() override { log_.push_back(name_ + ".destroy"); }
+
+  FilterHeadersStatus headers_status = FilterHeadersStatus::Continue;
+  FilterDataStatus data_status = FilterDataStatus::Continue;
+  StreamDecoderFilterCallbacks* decoder = nullptr;
+  StreamEncoderFilterCallbacks* encoder = nullptr;
+
+ private:
+  std::string name_;
+  std::vector<std::string>& log_;
+};
+
+class FilterManagerTest : public testing::Test {
+ protected:
+  FilterManagerTest() : dispatcher_(event::createDispatcher("test")) {}
+  std::unique_ptr<FilterManager> make(uint32_t limit = 1024) {
+    return std::make_unique<FilterManager>(owner_, *dispatcher_, info_, limit);
+  }
+  RequestHeaderMapPtr request() {
+    auto h = std::make_unique<RequestHeaderMap>();
+    h->set(":method", "POST");
+    h->set(":path", "/");
+    return h;
+  }
+  event::DispatcherPtr dispatcher_;
+  stream_info::StreamInfo info_;
+  Owner owner_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(FilterManagerTest, StopAndBufferThenContinueDeliversInOrder) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  a->headers_status = FilterHeadersStatus::StopAllIterationAndBuffer;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->decodeHeaders(request(), false);
+  buffer::Buffer d1, d2;
+  d1.add("x");
+  d2.add("y");
+  fm->decodeData(d1, false);
+  fm->decodeData(d2, true);
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers"}));
+  ASSERT_NE(a->decoder->decodingBuffer(), nullptr);
+  EXPECT_EQ(a->decoder->decodingBuffer()->toString(), "xy");
+  a->decoder->continueDecoding();
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "b.headers", "b.data xy end"}));
+}
+
+TEST_F(FilterManagerTest, PlainStopIterationStillSeesDataAndContinueFromDataResumesHeaders) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  a->headers_status = FilterHeadersStatus::StopIteration;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->decodeHeaders(request(), false);
+  buffer::Buffer d;
+  d.add("z");
+  fm->decodeData(d, true);
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "a.data z end", "b.headers", "b.data z end"}));
+}
+
+TEST_F(FilterManagerTest, BufferOverflowAnswers413ThroughEncoders) {
+  auto fm = make(4);
+  auto a = std::make_shared<Scripted>("a", log_);
+  a->data_status = FilterDataStatus::StopIterationAndBuffer;
+  fm->addStreamFilter(a);
+  fm->decodeHeaders(request(), false);
+  buffer::Buffer d;
+  d.add("12345");
+  fm->decodeData(d, false);
+  EXPECT_EQ(owner_.events.front(), "headers 413");
+  EXPECT_EQ(info_.response_code_details, "request_payload_too_large");
+}
+
+TEST_F(FilterManagerTest, WatermarkModePausesInsteadOfFailing) {
+  auto fm = make(4);
+  auto a = std::make_shared<Scripted>("a", log_);
+  a->data_status = FilterDataStatus::StopIterationAndWatermark;
+  fm->addStreamFilter(a);
+  fm->decodeHeaders(request(), false);
+  buffer::Buffer d;
+  d.add("12345");
+  fm->decodeData(d, false);
+  EXPECT_EQ(owner_.events, (std::vector<std::string>{"pause"}));
+  a->decoder->continueDecoding();
+  EXPECT_EQ(owner_.events, (std::vector<std::string>{"pause", "resume"}));
+}
+
+TEST_F(FilterManagerTest, EncodersRunInReverseOrderAndLocalReplyCarriesBody) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->decodeHeaders(request(), true);
+  log_.clear();
+  b->decoder->sendLocalReply(429, "slow down", nullptr, "local_rate_limited");
+  EXPECT_EQ(log_, (std::vector<std::string>{"b.encodeHeaders", "a.encodeHeaders"}));
+  EXPECT_EQ(owner_.events, (std::vector<std::string>{"headers 429", "data slow down end"}));
+  EXPECT_TRUE(fm->localEncodeComplete());
+  EXPECT_EQ(info_.response_code, 429u);
+}
+
+TEST_F(FilterManagerTest, LocalReplyAfterResponseStartedResets) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  fm->addStreamFilter(a);
+  fm->decodeHeaders(request(), true);
+  auto headers = std::make_unique<ResponseHeaderMap>();
+  headers->set(":status", "200");
+  a->decoder->encodeHeaders(std::move(headers), false, "via_upstream");
+  a->decoder->sendLocalReply(503, "", nullptr, "late");
+  EXPECT_EQ(owner_.events.back(), "reset");
+}
+
+TEST_F(FilterManagerTest, DualFilterDestroyedOnce) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  fm->addStreamFilter(a);
+  fm->destroyFilters();
+  fm->destroyFilters();
+  EXPECT_EQ(std::count(log_.begin(), log_.end(), "a.destroy"), 1);
+}
+
+}  // namespace
+}  // namespace remora::http
