@@ -31,8 +31,7 @@ std::string formatStartTime(stream_info::SystemTime time) {
 
 }  // namespace
 
-StatusOr<HeaderFormatter> HeaderFormatter::create(std::string_view value,
-                                                  const std::string& path) {
+StatusOr<HeaderFormatter> HeaderFormatter::create(std::string_view value, const std::string& path) {
   HeaderFormatter f;
   std::string literal;
   for (size_t i = 0; i < value.size(); ++i) {
@@ -91,7 +90,8 @@ std::string HeaderFormatter::format(const stream_info::StreamInfo& info) const {
         break;
       case Var::UpstreamRemoteAddress:
         // Empty until a host is chosen (request headers are finalized before that, as in Envoy).
-        if (info.upstream_host && info.upstream_host->valid()) out += info.upstream_host->asString();
+        if (info.upstream_host && info.upstream_host->valid())
+          out += info.upstream_host->asString();
         break;
       case Var::Protocol:
         if (info.protocol) out += http::protocolString(*info.protocol);

@@ -71,8 +71,8 @@ void Route::applyRequestHeaderMutations(http::HeaderMap& headers,
                                         const stream_info::StreamInfo& info) const {
   applyLevels(
       *this, vhost_->routeConfig().mostSpecificHeaderMutationsWins(),
-      [](const auto& level) -> const HeaderMutations& { return level.requestMutations(); },
-      headers, info);
+      [](const auto& level) -> const HeaderMutations& { return level.requestMutations(); }, headers,
+      info);
 }
 
 void Route::finalizeResponseHeaders(http::HeaderMap& headers,
@@ -125,16 +125,14 @@ StatusOr<std::unique_ptr<Route>> Route::create(const envoy::config::route::v3::R
     default:
       return Status::error(path + ": an action (route, redirect or direct_response) is required");
   }
-  auto request = HeaderMutations::create(proto.request_headers_to_add(),
-                                         proto.request_headers_to_remove(),
-                                         path + ".request_headers_to_add",
-                                         path + ".request_headers_to_remove");
+  auto request = HeaderMutations::create(
+      proto.request_headers_to_add(), proto.request_headers_to_remove(),
+      path + ".request_headers_to_add", path + ".request_headers_to_remove");
   if (!request.ok()) return request.status();
   route->request_mutations_ = std::move(request.value());
-  auto response = HeaderMutations::create(proto.response_headers_to_add(),
-                                          proto.response_headers_to_remove(),
-                                          path + ".response_headers_to_add",
-                                          path + ".response_headers_to_remove");
+  auto response = HeaderMutations::create(
+      proto.response_headers_to_add(), proto.response_headers_to_remove(),
+      path + ".response_headers_to_add", path + ".response_headers_to_remove");
   if (!response.ok()) return response.status();
   route->response_mutations_ = std::move(response.value());
   route->per_filter_config_ = toFilterConfigMap(proto.typed_per_filter_config());
@@ -167,8 +165,9 @@ Status Route::buildAction(const envoy::config::route::v3::RouteAction& proto,
       break;
     }
     default:
-      return Status::error(path + ": a cluster specifier (cluster, cluster_header or "
-                                  "weighted_clusters) is required");
+      return Status::error(path +
+                           ": a cluster specifier (cluster, cluster_header or "
+                           "weighted_clusters) is required");
   }
   if (!proto.prefix_rewrite().empty()) {
     entry.has_prefix_rewrite_ = true;

@@ -36,9 +36,7 @@ class RouteEntry {
   // random value always picks the same cluster), or the value of `cluster_header`; empty when
   // that header is missing (the router answers "no cluster").
   std::string clusterName(const http::HeaderMap& request, uint64_t random) const;
-  const WeightedClusters* weightedClusters() const {
-    return weighted_ ? &*weighted_ : nullptr;
-  }
+  const WeightedClusters* weightedClusters() const { return weighted_ ? &*weighted_ : nullptr; }
   // Upstream timeout for the whole request; zero means disabled (Envoy's "timeout: 0s").
   std::chrono::milliseconds timeout() const { return timeout_; }
   std::optional<std::chrono::milliseconds> idleTimeout() const { return idle_timeout_; }
@@ -55,8 +53,7 @@ class RouteEntry {
   // x-envoy-original-path.
   void finalizeRequestHeaders(http::HeaderMap& headers, const stream_info::StreamInfo& info,
                               bool insert_envoy_original_path) const;
-  void finalizeResponseHeaders(http::HeaderMap& headers,
-                               const stream_info::StreamInfo& info) const;
+  void finalizeResponseHeaders(http::HeaderMap& headers, const stream_info::StreamInfo& info) const;
   const Route& route() const { return *route_; }
 
  private:
@@ -109,8 +106,7 @@ class Route {
   void applyRequestHeaderMutations(http::HeaderMap& headers,
                                    const stream_info::StreamInfo& info) const;
   // Also used for redirects and direct responses, as Envoy applies response_headers_to_add there.
-  void finalizeResponseHeaders(http::HeaderMap& headers,
-                               const stream_info::StreamInfo& info) const;
+  void finalizeResponseHeaders(http::HeaderMap& headers, const stream_info::StreamInfo& info) const;
 
  private:
   Route() = default;

@@ -32,12 +32,13 @@ StatusOr<RetryPolicy> RetryPolicy::create(const envoy::config::route::v3::RetryP
   if (proto.has_retry_back_off()) {
     const auto& back_off = proto.retry_back_off();
     p.base_interval = toMillis(back_off.base_interval());
-    p.max_interval = back_off.has_max_interval() ? toMillis(back_off.max_interval())
-                                                 : p.base_interval * 10;
+    p.max_interval =
+        back_off.has_max_interval() ? toMillis(back_off.max_interval()) : p.base_interval * 10;
     if (p.max_interval < p.base_interval) {
       // Envoy's message for the same mistake.
-      return Status::error(path + ".retry_back_off.max_interval: max_interval must be greater "
-                                  "than or equal to the base_interval");
+      return Status::error(path +
+                           ".retry_back_off.max_interval: max_interval must be greater "
+                           "than or equal to the base_interval");
     }
   }
   p.retriable_status_codes.assign(proto.retriable_status_codes().begin(),

@@ -24,7 +24,8 @@ struct RetryPolicy {
   std::chrono::milliseconds base_interval{25};
   std::chrono::milliseconds max_interval{250};  // default 10 × base_interval
   std::vector<uint32_t> retriable_status_codes;
-  std::vector<std::string> retry_host_predicates;  // only envoy.retry_host_predicates.previous_hosts
+  std::vector<std::string>
+      retry_host_predicates;  // only envoy.retry_host_predicates.previous_hosts
   int64_t host_selection_retry_max_attempts = 1;
 
   static StatusOr<RetryPolicy> create(const envoy::config::route::v3::RetryPolicy& proto,

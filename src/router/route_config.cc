@@ -46,16 +46,14 @@ StatusOr<std::unique_ptr<VirtualHost>> VirtualHost::create(
   std::unique_ptr<VirtualHost> vhost(new VirtualHost());
   vhost->config_ = &config;
   vhost->name_ = proto.name();
-  auto request = HeaderMutations::create(proto.request_headers_to_add(),
-                                         proto.request_headers_to_remove(),
-                                         path + ".request_headers_to_add",
-                                         path + ".request_headers_to_remove");
+  auto request = HeaderMutations::create(
+      proto.request_headers_to_add(), proto.request_headers_to_remove(),
+      path + ".request_headers_to_add", path + ".request_headers_to_remove");
   if (!request.ok()) return request.status();
   vhost->request_mutations_ = std::move(request.value());
-  auto response = HeaderMutations::create(proto.response_headers_to_add(),
-                                          proto.response_headers_to_remove(),
-                                          path + ".response_headers_to_add",
-                                          path + ".response_headers_to_remove");
+  auto response = HeaderMutations::create(
+      proto.response_headers_to_add(), proto.response_headers_to_remove(),
+      path + ".response_headers_to_add", path + ".response_headers_to_remove");
   if (!response.ok()) return response.status();
   vhost->response_mutations_ = std::move(response.value());
   vhost->per_filter_config_ = toFilterConfigMap(proto.typed_per_filter_config());
@@ -89,14 +87,14 @@ StatusOr<std::shared_ptr<const RouteConfig>> RouteConfig::create(
   config->name_ = proto.name();
   config->ignore_port_ = proto.ignore_port_in_host_matching();
   config->most_specific_wins_ = proto.most_specific_header_mutations_wins();
-  auto request = HeaderMutations::create(proto.request_headers_to_add(),
-                                         proto.request_headers_to_remove(),
-                                         "request_headers_to_add", "request_headers_to_remove");
+  auto request =
+      HeaderMutations::create(proto.request_headers_to_add(), proto.request_headers_to_remove(),
+                              "request_headers_to_add", "request_headers_to_remove");
   if (!request.ok()) return request.status();
   config->request_mutations_ = std::move(request.value());
-  auto response = HeaderMutations::create(proto.response_headers_to_add(),
-                                          proto.response_headers_to_remove(),
-                                          "response_headers_to_add", "response_headers_to_remove");
+  auto response =
+      HeaderMutations::create(proto.response_headers_to_add(), proto.response_headers_to_remove(),
+                              "response_headers_to_add", "response_headers_to_remove");
   if (!response.ok()) return response.status();
   config->response_mutations_ = std::move(response.value());
   config->per_filter_config_ = toFilterConfigMap(proto.typed_per_filter_config());
@@ -116,8 +114,10 @@ Status RouteConfig::addDomains(const envoy::config::route::v3::VirtualHost& prot
     const std::string domain_path = path + ".domains[" + std::to_string(j) + "]";
     const std::string domain = toLower(proto.domains(j));
     auto duplicate = [&] {
-      return Status::error(domain_path + ": only unique values for domains are permitted; "
-                           "duplicate entry of domain " + domain);
+      return Status::error(domain_path +
+                           ": only unique values for domains are permitted; "
+                           "duplicate entry of domain " +
+                           domain);
     };
     if (domain == "*") {
       if (default_ != nullptr) {

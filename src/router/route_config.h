@@ -28,8 +28,7 @@ class VirtualHost {
 
   const std::string& name() const { return name_; }
   const RouteConfig& routeConfig() const { return *config_; }
-  const Route* route(const http::HeaderMap& request, const SplitPath& split,
-                     uint64_t random) const;
+  const Route* route(const http::HeaderMap& request, const SplitPath& split, uint64_t random) const;
   const HeaderMutations& requestMutations() const { return request_mutations_; }
   const HeaderMutations& responseMutations() const { return response_mutations_; }
   const FilterConfigMap& perFilterConfig() const { return per_filter_config_; }

@@ -59,8 +59,9 @@ StatusOr<RouteMatcher> RouteMatcher::create(const envoy::config::route::v3::Rout
       m.value_ = proto.path_separated_prefix();
       break;
     default:
-      return Status::error(path + ": a path specifier (prefix, path, safe_regex or "
-                                  "path_separated_prefix) is required");
+      return Status::error(path +
+                           ": a path specifier (prefix, path, safe_regex or "
+                           "path_separated_prefix) is required");
   }
   if (!m.case_sensitive_) m.value_ = toLower(m.value_);
   for (int i = 0; i < proto.headers_size(); ++i) {
@@ -69,8 +70,8 @@ StatusOr<RouteMatcher> RouteMatcher::create(const envoy::config::route::v3::Rout
     m.headers_.push_back(std::move(hm.value()));
   }
   for (int i = 0; i < proto.query_parameters_size(); ++i) {
-    auto qm = QueryParameterMatcher::create(
-        proto.query_parameters(i), path + ".query_parameters[" + std::to_string(i) + "]");
+    auto qm = QueryParameterMatcher::create(proto.query_parameters(i),
+                                            path + ".query_parameters[" + std::to_string(i) + "]");
     if (!qm.ok()) return qm.status();
     m.query_parameters_.push_back(std::move(qm.value()));
   }

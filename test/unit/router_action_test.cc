@@ -35,8 +35,8 @@ TEST(RouterActionTest, FixedClusterAndDefaults) {
 }
 
 TEST(RouterActionTest, TimeoutsZeroDisables) {
-  const auto config = build(action(R"({"prefix":"/"})",
-                                   R"("route":{"cluster":"c","timeout":"0s","idle_timeout":"2.5s"})"));
+  const auto config = build(action(
+      R"({"prefix":"/"})", R"("route":{"cluster":"c","timeout":"0s","idle_timeout":"2.5s"})"));
   const Route* route = only(config);
   ASSERT_NE(route, nullptr);
   EXPECT_EQ(route->routeEntry()->timeout(), std::chrono::milliseconds(0));

@@ -7,8 +7,8 @@ namespace remora::router::test {
 namespace {
 
 std::string vhost(const std::string& name, const std::string& domains) {
-  return R"({"name":")" + name + R"(","domains":)" + domains +
-         R"(,"routes":[{"name":")" + name + R"(","match":{"prefix":"/"},"route":{"cluster":"c"}}]})";
+  return R"({"name":")" + name + R"(","domains":)" + domains + R"(,"routes":[{"name":")" + name +
+         R"(","match":{"prefix":"/"},"route":{"cluster":"c"}}]})";
 }
 
 std::string vhostName(const RouteConfig& config, std::string_view authority) {
@@ -17,13 +17,12 @@ std::string vhostName(const RouteConfig& config, std::string_view authority) {
 }
 
 TEST(RouterConfigTest, DomainPrecedence) {
-  auto config = build(R"({"virtual_hosts":[)" + vhost("any", R"(["*"])") + "," +
-                      vhost("exact", R"(["www.foo.com"])") + "," +
-                      vhost("short_suffix", R"(["*.com"])") + "," +
-                      vhost("long_suffix", R"(["*.foo.com"])") + "," +
-                      vhost("dash_suffix", R"(["*-bar.foo.com"])") + "," +
-                      vhost("short_prefix", R"(["www.*"])") + "," +
-                      vhost("long_prefix", R"(["www.foo.*"])") + "]}");
+  auto config = build(
+      R"({"virtual_hosts":[)" + vhost("any", R"(["*"])") + "," +
+      vhost("exact", R"(["www.foo.com"])") + "," + vhost("short_suffix", R"(["*.com"])") + "," +
+      vhost("long_suffix", R"(["*.foo.com"])") + "," +
+      vhost("dash_suffix", R"(["*-bar.foo.com"])") + "," + vhost("short_prefix", R"(["www.*"])") +
+      "," + vhost("long_prefix", R"(["www.foo.*"])") + "]}");
   ASSERT_NE(config, nullptr);
   EXPECT_EQ(vhostName(*config, "www.foo.com"), "exact");
   EXPECT_EQ(vhostName(*config, "WWW.Foo.COM"), "exact");  // case-insensitive
@@ -111,11 +110,13 @@ TEST(RouterConfigTest, TypedPerFilterConfigMostSpecificFirst) {
     return R"({"@type":"type.googleapis.com/google.protobuf.Struct","value":{"v":)" +
            std::to_string(v) + "}}";
   };
-  auto config = build(R"({"typed_per_filter_config":{"f.all":)" + any(1) + R"(,"f.vh":)" +
-                      any(1) + R"(},"virtual_hosts":[{"name":"v","domains":["*"],
-      "typed_per_filter_config":{"f.vh":)" + any(2) + R"(,"f.route":)" + any(2) +
+  auto config = build(R"({"typed_per_filter_config":{"f.all":)" + any(1) + R"(,"f.vh":)" + any(1) +
+                      R"(},"virtual_hosts":[{"name":"v","domains":["*"],
+      "typed_per_filter_config":{"f.vh":)" +
+                      any(2) + R"(,"f.route":)" + any(2) +
                       R"(},"routes":[{"name":"r","match":{"prefix":"/"},"route":{"cluster":"c"},
-      "typed_per_filter_config":{"f.route":)" + any(3) + "}}]}]}");
+      "typed_per_filter_config":{"f.route":)" +
+                      any(3) + "}}]}]}");
   ASSERT_NE(config, nullptr);
   const Route* route = config->route(request("a", "/"), 0);
   ASSERT_NE(route, nullptr);

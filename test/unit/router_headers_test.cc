@@ -22,8 +22,7 @@ std::string levels(bool most_specific_wins) {
   return std::string("{") +
          (most_specific_wins ? R"("most_specific_header_mutations_wins":true,)" : "") +
          adds("config") + R"(,"virtual_hosts":[{"name":"v","domains":["*"],)" + adds("vhost") +
-         R"(,"routes":[{"match":{"prefix":"/"},"route":{"cluster":"c"},)" + adds("route") +
-         "}]}]}";
+         R"(,"routes":[{"match":{"prefix":"/"},"route":{"cluster":"c"},)" + adds("route") + "}]}]}";
 }
 
 TEST(RouterHeadersTest, DefaultOrderRouteThenVhostThenConfig) {
@@ -35,8 +34,7 @@ TEST(RouterHeadersTest, DefaultOrderRouteThenVhostThenConfig) {
   route->routeEntry()->finalizeRequestHeaders(headers, info, false);
   // Envoy applies the most specific level first, so the least specific overwrite wins.
   EXPECT_EQ(*headers.get("x-level"), "config");
-  EXPECT_EQ(headers.getAll("x-trace"),
-            (std::vector<std::string_view>{"route", "vhost", "config"}));
+  EXPECT_EQ(headers.getAll("x-trace"), (std::vector<std::string_view>{"route", "vhost", "config"}));
   http::HeaderMap response;
   route->finalizeResponseHeaders(response, info);
   EXPECT_EQ(*response.get("x-level"), "config");
@@ -50,29 +48,35 @@ TEST(RouterHeadersTest, MostSpecificHeaderMutationsWins) {
   const Route* route = config->route(headers, 0);
   route->routeEntry()->finalizeRequestHeaders(headers, info, false);
   EXPECT_EQ(*headers.get("x-level"), "route");
-  EXPECT_EQ(headers.getAll("x-trace"),
-            (std::vector<std::string_view>{"config", "vhost", "route"}));
+  EXPECT_EQ(headers.getAll("x-trace"), (std::vector<std::string_view>{"config", "vhost", "route"}));
   http::HeaderMap response;
   route->routeEntry()->finalizeResponseHeaders(response, info);
   EXPECT_EQ(*response.get("x-level"), "route");
 }
 
 TEST(RouterHeadersTest, AppendActionsKeepEmptyAndRemoveBeforeAdd) {
-  auto config = build(oneVhost(R"({"match":{"prefix":"/"},"route":{"cluster":"c"},
+  auto config =
+      build(oneVhost(R"({"match":{"prefix":"/"},"route":{"cluster":"c"},
       "request_headers_to_remove":["x-gone","x-replaced"],
       "request_headers_to_add":[)" +
-                               add("x-append", "2") + "," + add("x-absent", "new", "ADD_IF_ABSENT") +
-                               "," + add("x-present", "new", "ADD_IF_ABSENT") + "," +
-                               add("x-over", "new", "OVERWRITE_IF_EXISTS_OR_ADD") + "," +
-                               add("x-only-if", "new", "OVERWRITE_IF_EXISTS") + "," +
-                               add("x-missing", "new", "OVERWRITE_IF_EXISTS") + "," +
-                               add("x-replaced", "fresh") + "," + add("x-empty", "") + "," +
-                               R"({"header":{"key":"x-kept","value":""},"keep_empty_value":true},
+                     add("x-append", "2") + "," + add("x-absent", "new", "ADD_IF_ABSENT") + "," +
+                     add("x-present", "new", "ADD_IF_ABSENT") + "," +
+                     add("x-over", "new", "OVERWRITE_IF_EXISTS_OR_ADD") + "," +
+                     add("x-only-if", "new", "OVERWRITE_IF_EXISTS") + "," +
+                     add("x-missing", "new", "OVERWRITE_IF_EXISTS") + "," +
+                     add("x-replaced", "fresh") + "," + add("x-empty", "") + "," +
+                     R"({"header":{"key":"x-kept","value":""},"keep_empty_value":true},
         {"header":{"key":"x-bool","value":"b"},"append":false}]})"));
   ASSERT_NE(config, nullptr);
-  auto headers = request("a", "/", {{"x-append", "1"}, {"x-present", "old"}, {"x-over", "o1"},
-                                    {"x-over", "o2"}, {"x-only-if", "old"}, {"x-gone", "g"},
-                                    {"x-replaced", "stale"}, {"x-bool", "a"}});
+  auto headers = request("a", "/",
+                         {{"x-append", "1"},
+                          {"x-present", "old"},
+                          {"x-over", "o1"},
+                          {"x-over", "o2"},
+                          {"x-only-if", "old"},
+                          {"x-gone", "g"},
+                          {"x-replaced", "stale"},
+                          {"x-bool", "a"}});
   stream_info::StreamInfo info;
   config->route(headers, 0)->routeEntry()->finalizeRequestHeaders(headers, info, false);
   EXPECT_EQ(headers.getAll("x-append"), (std::vector<std::string_view>{"1", "2"}));
@@ -93,9 +97,8 @@ TEST(RouterHeadersTest, VariableSubstitution) {
       "request_headers_to_add":[)" +
                                add("x-client", "%DOWNSTREAM_REMOTE_ADDRESS%") + "," +
                                add("x-ip", "ip=%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%;") + "," +
-                               add("x-proto", "%PROTOCOL%") + "," +
-                               add("x-start", "%START_TIME%") + "," +
-                               add("x-up", "%UPSTREAM_REMOTE_ADDRESS%") + "," +
+                               add("x-proto", "%PROTOCOL%") + "," + add("x-start", "%START_TIME%") +
+                               "," + add("x-up", "%UPSTREAM_REMOTE_ADDRESS%") + "," +
                                add("x-pct", "100%%") + "]}"));
   ASSERT_NE(config, nullptr);
   stream_info::StreamInfo info;
@@ -114,13 +117,15 @@ TEST(RouterHeadersTest, VariableSubstitution) {
 
 TEST(RouterHeadersTest, LoadErrorsNameTheField) {
   EXPECT_EQ(buildError(oneVhost(R"({"match":{"prefix":"/"},"route":{"cluster":"c"},
-      "request_headers_to_add":[)" + add("x-ok", "v") + "," + add("x-a", "%REQ(x-b)%") + "]}")),
+      "request_headers_to_add":[)" +
+                                add("x-ok", "v") + "," + add("x-a", "%REQ(x-b)%") + "]}")),
             "not supported by remora: virtual_hosts[0].routes[0].request_headers_to_add[1]."
             "header.value: %REQ(x-b)%");
   EXPECT_EQ(buildError(R"({"response_headers_to_add":[)" + add("x", "50%") + "]}"),
             "response_headers_to_add[0].header.value: unterminated variable expression in '50%'");
   EXPECT_EQ(buildError(R"({"virtual_hosts":[{"name":"v","domains":["*"],
-      "request_headers_to_add":[)" + add(":path", "/x") + "]}]}"),
+      "request_headers_to_add":[)" +
+                       add(":path", "/x") + "]}]}"),
             "virtual_hosts[0].request_headers_to_add[0].header.key: ':'-prefixed or host headers "
             "may not be modified");
   EXPECT_EQ(buildError(R"({"request_headers_to_remove":["Host"]})"),
@@ -134,8 +139,7 @@ std::string redirect(const std::string& json, std::string_view host, std::string
   auto headers = request(host, path, extra);
   const Route* route = config->route(headers, 0);
   if (route == nullptr || route->redirect() == nullptr) return "<no redirect>";
-  return std::to_string(route->redirect()->responseCode()) + " " +
-         route->redirectLocation(headers);
+  return std::to_string(route->redirect()->responseCode()) + " " + route->redirectLocation(headers);
 }
 
 TEST(RouterHeadersTest, Redirects) {

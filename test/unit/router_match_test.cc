@@ -65,11 +65,9 @@ TEST(RouterMatchTest, HeaderStringMatchers) {
       "," +
       route("suffix",
             R"({"prefix":"/","headers":[{"name":"x-c","string_match":{"suffix":"suf"}}]})") +
-      "," +
-      route("contains", R"({"prefix":"/","headers":[{"name":"x-d",
+      "," + route("contains", R"({"prefix":"/","headers":[{"name":"x-d",
             "string_match":{"contains":"MID","ignore_case":true}}]})") +
-      "," +
-      route("regex", R"({"prefix":"/","headers":[{"name":"x-e",
+      "," + route("regex", R"({"prefix":"/","headers":[{"name":"x-e",
             "string_match":{"safe_regex":{"regex":"[a-z]+"}}}]})")));
   ASSERT_NE(config, nullptr);
   EXPECT_EQ(routeName(*config, request("a", "/", {{"x-a", "v"}})), "exact");
@@ -94,10 +92,10 @@ TEST(RouterMatchTest, HeaderPresentRangeInvertAndMissing) {
       route("absent", R"({"prefix":"/a","headers":[{"name":"x","present_match":false}]})") + "," +
       route("bare", R"({"prefix":"/b","headers":[{"name":"x"}]})") + "," +
       route("range", R"({"prefix":"/r","headers":[{"name":"x",
-            "range_match":{"start":"-10","end":"10"}}]})") + "," +
-      route("invert", R"({"prefix":"/i","headers":[{"name":"x","invert_match":true,
-            "string_match":{"exact":"no"}}]})") + "," +
-      route("empty", R"({"prefix":"/e","headers":[{"name":"x",
+            "range_match":{"start":"-10","end":"10"}}]})") +
+      "," + route("invert", R"({"prefix":"/i","headers":[{"name":"x","invert_match":true,
+            "string_match":{"exact":"no"}}]})") +
+      "," + route("empty", R"({"prefix":"/e","headers":[{"name":"x",
             "treat_missing_header_as_empty":true,"string_match":{"exact":""}}]})")));
   ASSERT_NE(config, nullptr);
   EXPECT_EQ(routeName(*config, request("a", "/p", {{"x", ""}})), "present");
@@ -118,11 +116,13 @@ TEST(RouterMatchTest, HeaderPresentRangeInvertAndMissing) {
 }
 
 TEST(RouterMatchTest, QueryParameters) {
-  auto config = build(oneVhost(
-      route("value", R"({"prefix":"/v","query_parameters":[{"name":"debug",
-            "string_match":{"exact":"on"}}]})") + "," +
-      route("present", R"({"prefix":"/p","query_parameters":[{"name":"q","present_match":true}]})")
-      + "," + route("decoded", R"({"prefix":"/d","query_parameters":[{"name":"s",
+  auto config = build(
+      oneVhost(route("value", R"({"prefix":"/v","query_parameters":[{"name":"debug",
+            "string_match":{"exact":"on"}}]})") +
+               "," +
+               route("present",
+                     R"({"prefix":"/p","query_parameters":[{"name":"q","present_match":true}]})") +
+               "," + route("decoded", R"({"prefix":"/d","query_parameters":[{"name":"s",
             "string_match":{"exact":"a b"}}]})")));
   ASSERT_NE(config, nullptr);
   EXPECT_EQ(routeName(*config, request("a", "/v?x=1&debug=on")), "value");
@@ -134,10 +134,9 @@ TEST(RouterMatchTest, QueryParameters) {
 }
 
 TEST(RouterMatchTest, RuntimeFractionUsesCallerRandom) {
-  auto config = build(oneVhost(
-      route("some", R"({"prefix":"/","runtime_fraction":{"runtime_key":"k",
-            "default_value":{"numerator":30,"denominator":"HUNDRED"}}})") + "," +
-      route("rest", R"({"prefix":"/"})")));
+  auto config = build(oneVhost(route("some", R"({"prefix":"/","runtime_fraction":{"runtime_key":"k",
+            "default_value":{"numerator":30,"denominator":"HUNDRED"}}})") +
+                               "," + route("rest", R"({"prefix":"/"})")));
   ASSERT_NE(config, nullptr);
   EXPECT_EQ(routeName(*config, request("a", "/"), 29), "some");
   EXPECT_EQ(routeName(*config, request("a", "/"), 129), "some");
@@ -172,13 +171,30 @@ TEST(RouterMatchTest, InvalidRegexNamesTheField) {
       << header_error;
 }
 
-TEST(RouterMatchTest, DeprecatedHeaderFieldsAreNotSupported) {
+TEST(RouterMatchTest, DeprecatedHeaderFieldsStillMatch) {
+  // Envoy still honours HeaderMatcher's deprecated *_match fields, and control planes send them.
+  auto config = build(oneVhost(
+      route("exact", R"({"path":"/e","headers":[{"name":"x","exact_match":"v"}]})") + "," +
+      route("prefix", R"({"path":"/p","headers":[{"name":"x","prefix_match":"ab"}]})") + "," +
+      route("suffix", R"({"path":"/s","headers":[{"name":"x","suffix_match":"yz"}]})") + "," +
+      route("contains", R"({"path":"/c","headers":[{"name":"x","contains_match":"mm"}]})") + "," +
+      route("regex",
+            R"({"path":"/r","headers":[{"name":"x","safe_regex_match":{"regex":"[0-9]+"}}]})")));
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(routeName(*config, request("a", "/e", {{"x", "v"}})), "exact");
+  EXPECT_EQ(routeName(*config, request("a", "/e", {{"x", "w"}})), "<none>");
+  EXPECT_EQ(routeName(*config, request("a", "/p", {{"x", "abc"}})), "prefix");
+  EXPECT_EQ(routeName(*config, request("a", "/s", {{"x", "xyz"}})), "suffix");
+  EXPECT_EQ(routeName(*config, request("a", "/c", {{"x", "ammb"}})), "contains");
+  EXPECT_EQ(routeName(*config, request("a", "/r", {{"x", "123"}})), "regex");
+  EXPECT_EQ(routeName(*config, request("a", "/r", {{"x", "12a"}})), "<none>");
   std::string error = buildError(oneVhost(
-      R"({"match":{"prefix":"/","headers":[{"name":"x","exact_match":"v"}]},
+      R"({"match":{"prefix":"/","headers":[{"name":"x","safe_regex_match":{"regex":"("}}]},
           "route":{"cluster":"c"}})"));
-  EXPECT_NE(error.find("not supported by remora"), std::string::npos) << error;
-  EXPECT_NE(error.find("virtual_hosts[0].routes[0].match.headers[0].exact_match"),
-            std::string::npos)
+  EXPECT_EQ(error.rfind("virtual_hosts[0].routes[0].match.headers[0].safe_regex_match.regex: "
+                        "invalid regex:",
+                        0),
+            0u)
       << error;
 }
 

@@ -38,9 +38,9 @@ inline std::string buildError(const std::string& json,
 }
 
 // A request with :authority, :path and extra headers.
-inline http::HeaderMap request(std::string_view host, std::string_view path,
-                               std::initializer_list<std::pair<std::string, std::string>> extra =
-                                   {}) {
+inline http::HeaderMap request(
+    std::string_view host, std::string_view path,
+    std::initializer_list<std::pair<std::string, std::string>> extra = {}) {
   http::HeaderMap headers;
   headers.add(":method", "GET");
   headers.add(":scheme", "http");
