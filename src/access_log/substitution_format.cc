@@ -1,5 +1,7 @@
 #include "access_log/substitution_format.h"
 
+#include "common/json_string.h"
+
 #include <fmt/format.h>
 
 namespace remora::access_log {
@@ -49,42 +51,6 @@ StatusOr<JsonFormatter::Object> parseObject(const Struct& format, const std::str
 
 }  // namespace
 
-void appendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
 
 StatusOr<FormatterPtr> JsonFormatter::create(const Struct& format, bool typed,
                                              bool omit_empty_values) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "common/json_string.h"
+
 #include <google/protobuf/struct.pb.h>
 
 #include <map>
@@ -43,8 +45,7 @@ class JsonFormatter : public Formatter {
   bool omit_empty_values_;
 };
 
-// Appends `s` as a JSON string literal, quotes included.
-void appendJsonString(std::string& out, std::string_view s);
+using remora::appendJsonString;
 
 // Builds the formatter a SubstitutionFormatString describes (text_format, text_format_source
 // inline_string, or json_format; omit_empty_values). Errors carry the field path.

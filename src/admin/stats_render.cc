@@ -1,5 +1,7 @@
 #include "admin/stats_render.h"
 
+#include "common/json_string.h"
+
 #include <re2/re2.h>
 
 #include <map>
@@ -45,37 +47,6 @@ std::vector<StatValue> collect(const stats::Store& store, const StatsFilter& fil
   return all;
 }
 
-void appendJsonString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 void appendLabelValue(std::string& out, std::string_view s) {
   // Prometheus exposition escapes exactly these three in label values.

@@ -1,5 +1,7 @@
 #include "config/pgv_rules.h"
 
+#include "config/reflection_util.h"
+
 #include <arpa/inet.h>
 #include <re2/re2.h>
 
@@ -14,26 +16,6 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 
-long double numberAt(const Message& m, const FieldDescriptor* f, int index) {
-  const auto* r = m.GetReflection();
-  const bool rep = index >= 0;
-  switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT32:
-      return rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
-    case FieldDescriptor::CPPTYPE_INT64:
-      return rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
-    case FieldDescriptor::CPPTYPE_UINT32:
-      return rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
-    case FieldDescriptor::CPPTYPE_UINT64:
-      return rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
-    case FieldDescriptor::CPPTYPE_FLOAT:
-      return rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
-    case FieldDescriptor::CPPTYPE_DOUBLE:
-      return rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
-    default:
-      return 0;
-  }
-}
 
 // Formats a bound as the rules message spells it (integers without a fraction).
 std::string formatNumber(long double v) {
@@ -219,7 +201,7 @@ Status checkWellKnownString(const std::string& v, const validate::StringRules& r
 }  // namespace
 
 Status checkNumber(long double value, const Message& rules) {
-  auto get = [&](const FieldDescriptor* f, int i) { return numberAt(rules, f, i); };
+  auto get = [&](const FieldDescriptor* f, int i) { return numberOf(rules, f, i); };
   return checkOrdered(value, rules, get, formatNumber);
 }
 

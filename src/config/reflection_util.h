@@ -24,6 +24,11 @@ bool isAny(const google::protobuf::Descriptor* descriptor);
 // the type is unknown or the payload does not parse.
 std::unique_ptr<google::protobuf::Message> unpackAny(const google::protobuf::Message& any);
 
+// Reads element `index` (or the singular value when index < 0) of a scalar field as a number
+// (integers, floats, enum values, bools); 0 for other types.
+long double numberOf(const google::protobuf::Message& message,
+                     const google::protobuf::FieldDescriptor* field, int index);
+
 // Whether a field counts as "set": present singular field (non-default scalar in proto3) or a
 // non-empty repeated field.
 bool isFieldSet(const google::protobuf::Message& message,
