@@ -65,6 +65,9 @@ class ConnectionImpl : public ClientConnection,
   event::FileEventPtr file_event_;
   State state_ = State::Open;
   bool connecting_;
+  // The peer's FIN (EPOLLRDHUP) was seen: read until end of stream instead of stopping at the
+  // first short read, since no further edge will announce it.
+  bool peer_closed_seen_ = false;
   bool half_close_ = false;
   bool read_end_stream_ = false;    // peer's FIN seen
   bool write_end_stream_ = false;   // end_stream queued by write()

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "common/random.h"
 #include "router/route_action.h"
 
 namespace remora::router {
@@ -92,7 +93,7 @@ std::chrono::milliseconds RetryState::nextBackOff() {
   ++attempts_backed_off_;
   ceiling = std::min<uint64_t>(ceiling, static_cast<uint64_t>(max_interval_.count()));
   if (ceiling == 0) return std::chrono::milliseconds(0);
-  return std::chrono::milliseconds(random_() % (ceiling + 1));
+  return std::chrono::milliseconds(randomU64() % (ceiling + 1));
 }
 
 }  // namespace remora::router

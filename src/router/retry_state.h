@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <random>
 #include <string_view>
 #include <vector>
 
@@ -55,7 +54,6 @@ class RetryState {
   uint32_t attempts_backed_off_ = 0;
   bool avoid_previous_hosts_ = false;
   uint32_t host_selection_max_attempts_ = 1;
-  std::mt19937_64 random_{std::random_device{}()};
 };
 
 }  // namespace remora::router

@@ -635,3 +635,19 @@ def backends():
 @pytest.fixture
 def ports():
     return free_ports
+
+
+@pytest.fixture
+def http_backends():
+    """Factory: http_backends(name) → http_harness.HttpBackend; all closed at teardown."""
+    from http_harness import HttpBackend  # the harness imports this module: import late
+    made = []
+
+    def make(name="backend", **kw):
+        b = HttpBackend(name, **kw)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()

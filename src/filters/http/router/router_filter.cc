@@ -1,8 +1,8 @@
 #include "filters/http/router/router_filter.h"
 
 #include <charconv>
-#include <random>
 
+#include "common/random.h"
 #include "common/logger.h"
 #include "router/route_config.h"
 
@@ -13,10 +13,6 @@ using stream_info::ResponseFlag;
 
 namespace {
 
-uint64_t randomDraw() {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  return engine();
-}
 
 std::optional<uint64_t> headerNumber(const http::HeaderMap& headers, std::string_view name) {
   const std::string* v = headers.get(name);
@@ -210,7 +206,7 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
     return http::FilterHeadersStatus::StopIteration;
   }
   route_entry_ = route->routeEntry();
-  std::string cluster_name = route_entry_->clusterName(headers, randomDraw());
+  std::string cluster_name = route_entry_->clusterName(headers, randomU64());
   auto* entry = cluster_name.empty() ? nullptr : worker_.clusters.get(cluster_name);
   if (entry == nullptr) {
     info.setResponseFlag(ResponseFlag::NoClusterFound);

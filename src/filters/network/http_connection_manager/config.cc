@@ -1,5 +1,7 @@
 #include "filters/network/http_connection_manager/config.h"
 
+#include <cctype>
+
 #include <google/protobuf/util/time_util.h>
 
 #include "access_log/access_log_config.h"
@@ -76,6 +78,9 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
   }
   const auto& common = proto.common_http_protocol_options();
   if (common.has_max_headers_count()) config->max_headers_count_ = common.max_headers_count().value();
+  if (common.has_max_requests_per_connection()) {
+    config->max_requests_per_connection_ = common.max_requests_per_connection().value();
+  }
   applyTimeout(common.has_idle_timeout(), common.idle_timeout(), config->idle_timeout_);
   applyTimeout(common.has_max_connection_duration(), common.max_connection_duration(),
                config->max_connection_duration_);
@@ -85,8 +90,15 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
                config->request_headers_timeout_);
   for (int i = 0; i < proto.upgrade_configs_size(); ++i) {
     const auto& upgrade = proto.upgrade_configs(i);
+    // Only WebSocket is proxied so far (CONNECT arrives with HTTP/2). Envoy matches the type
+    // case-insensitively.
+    std::string type = upgrade.upgrade_type();
+    for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (type != "websocket") {
+      return Status::error("upgrade_configs[" + std::to_string(i) +
+                           "].upgrade_type: not supported by remora: " + upgrade.upgrade_type());
+    }
     bool enabled = !upgrade.has_enabled() || upgrade.enabled().value();
-    // Only WebSocket exists so far; the config layer rejects other upgrade types.
     if (enabled) config->websocket_upgrade_ = true;
   }
 

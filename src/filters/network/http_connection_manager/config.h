@@ -78,6 +78,8 @@ class HcmConfig {
   }
   uint32_t maxRequestHeadersKb() const { return max_request_headers_kb_; }
   uint32_t maxHeadersCount() const { return max_headers_count_; }
+  // Requests served on one downstream connection before it is closed; 0 means unlimited.
+  uint32_t maxRequestsPerConnection() const { return max_requests_per_connection_; }
   // Absent means disabled.
   std::optional<std::chrono::milliseconds> idleTimeout() const { return idle_timeout_; }
   std::optional<std::chrono::milliseconds> maxConnectionDuration() const { return max_connection_duration_; }
@@ -98,6 +100,7 @@ class HcmConfig {
   bool generate_request_id_ = true;
   uint32_t max_request_headers_kb_ = 60;
   uint32_t max_headers_count_ = 100;
+  uint32_t max_requests_per_connection_ = 0;
   bool websocket_upgrade_ = false;
   std::optional<std::chrono::milliseconds> idle_timeout_ = std::chrono::hours(1);
   std::optional<std::chrono::milliseconds> max_connection_duration_;

@@ -1,8 +1,8 @@
 #include "filters/network/http_connection_manager/conn_manager.h"
 
-#include <random>
 
 #include "access_log/access_log_config.h"
+#include "common/random.h"
 #include "common/logger.h"
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 #include "http/codec1/server_codec.h"
@@ -14,10 +14,6 @@ namespace h = remora::http::headers;
 using remora::http::FilterManager;
 
 namespace {
-uint64_t randomDraw() {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  return engine();
-}
 
 std::string_view reasonFor(uint32_t code);
 }  // namespace
@@ -172,7 +168,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   const router::Route* route() override {
     if (!route_cached_) {
       route_cached_ = true;
-      route_ = request_headers_ ? parent_.config_->routeConfig()->route(*request_headers_, randomDraw())
+      route_ = request_headers_ ? parent_.config_->routeConfig()->route(*request_headers_, randomU64())
                                 : nullptr;
     }
     return route_;
@@ -363,6 +359,10 @@ net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool) {
 
 remora::http::RequestDecoder& ConnectionManager::newStream(remora::http::ResponseEncoder& encoder) {
   static thread_local uint64_t next_id = 1;
+  ++requests_served_;
+  if (config_->maxRequestsPerConnection() != 0 && requests_served_ >= config_->maxRequestsPerConnection()) {
+    close_after_response_ = true;
+  }
   auto stream = std::make_unique<ActiveStream>(*this, encoder, next_id++);
   ActiveStream& ref = *stream;
   streams_.push_front(std::move(stream));

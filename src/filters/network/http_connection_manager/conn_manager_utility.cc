@@ -2,8 +2,9 @@
 
 #include <chrono>
 #include <ctime>
-#include <random>
 #include <vector>
+
+#include "common/random.h"
 
 namespace remora::filters::network::http_connection_manager {
 
@@ -70,8 +71,7 @@ bool ConnectionManagerUtility::isInternalAddress(const net::Address& address) {
 }
 
 std::string ConnectionManagerUtility::randomUuid() {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  uint64_t hi = engine(), lo = engine();
+  uint64_t hi = randomU64(), lo = randomU64();
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
   char buf[37];

@@ -1,7 +1,7 @@
 #include "filters/network/tcp_proxy/tcp_proxy.h"
 
-#include <random>
 
+#include "common/random.h"
 #include "common/logger.h"
 #include "net/connection_impl.h"
 #include "net/socket.h"
@@ -9,10 +9,6 @@
 namespace remora::filters::network::tcp_proxy {
 
 namespace {
-uint64_t randomDraw() {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  return engine();
-}
 }  // namespace
 
 TcpProxyFilter::TcpProxyFilter(std::shared_ptr<const TcpProxyConfig> config,
@@ -34,7 +30,7 @@ void TcpProxyFilter::initializeReadFilterCallbacks(net::ReadFilterCallbacks& cal
 
 net::FilterStatus TcpProxyFilter::onNewConnection() {
   config_->stats().downstream_cx_total.inc();
-  const std::string& cluster_name = config_->pickCluster(randomDraw());
+  const std::string& cluster_name = config_->pickCluster(randomU64());
   auto* entry = worker_.clusters.get(cluster_name);
   if (entry == nullptr) {
     config_->stats().downstream_cx_no_route.inc();
