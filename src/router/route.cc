@@ -1,5 +1,6 @@
 #include "router/route.h"
 
+#include "filters/http/factory.h"
 #include "router/route_config.h"
 
 namespace remora::router {
@@ -30,10 +31,15 @@ void applyLevels(const Route& route, bool most_specific_wins, Getter get, http::
 
 }  // namespace
 
-FilterConfigMap toFilterConfigMap(
-    const google::protobuf::Map<std::string, google::protobuf::Any>& proto) {
+StatusOr<FilterConfigMap> toFilterConfigMap(
+    const google::protobuf::Map<std::string, google::protobuf::Any>& proto, const std::string& path) {
   FilterConfigMap out;
-  for (const auto& [name, any] : proto) out.emplace(name, any);
+  for (const auto& [name, any] : proto) {
+    auto parsed = filters::http::createRouteSpecificFilterConfig(name, any);
+    std::string field = (path.empty() ? "" : path + ".") + "typed_per_filter_config[" + name + "]";
+    if (!parsed.ok()) return parsed.status().withPrefix(field);
+    out.emplace(std::move(parsed->first), std::move(parsed->second));
+  }
   return out;
 }
 
@@ -87,11 +93,11 @@ std::string Route::redirectLocation(const http::HeaderMap& request) const {
   return redirect_ ? redirect_->location(request, matcher_) : std::string();
 }
 
-const google::protobuf::Any* Route::perFilterConfig(std::string_view filter_name) const {
+const RouteSpecificFilterConfig* Route::perFilterConfig(std::string_view filter_name) const {
   for (const FilterConfigMap* map : {&per_filter_config_, &vhost_->perFilterConfig(),
                                      &vhost_->routeConfig().perFilterConfig()}) {
     auto it = map->find(filter_name);
-    if (it != map->end()) return &it->second;
+    if (it != map->end()) return it->second.get();
   }
   return nullptr;
 }
@@ -135,7 +141,9 @@ StatusOr<std::unique_ptr<Route>> Route::create(const envoy::config::route::v3::R
       path + ".response_headers_to_add", path + ".response_headers_to_remove");
   if (!response.ok()) return response.status();
   route->response_mutations_ = std::move(response.value());
-  route->per_filter_config_ = toFilterConfigMap(proto.typed_per_filter_config());
+  auto per_filter = toFilterConfigMap(proto.typed_per_filter_config(), path);
+  if (!per_filter.ok()) return per_filter.status();
+  route->per_filter_config_ = std::move(per_filter.value());
   return route;
 }
 

@@ -25,8 +25,16 @@ namespace remora::router {
 class Route;
 class VirtualHost;
 
-// typed_per_filter_config: filter name → its (still packed) config; filters unpack their own.
-using FilterConfigMap = std::map<std::string, google::protobuf::Any, std::less<>>;
+// One HTTP filter's typed_per_filter_config, parsed and checked when the route table is built.
+// Each filter derives its own and reads it back with Route::perFilterConfigAs<T>().
+class RouteSpecificFilterConfig {
+ public:
+  virtual ~RouteSpecificFilterConfig() = default;
+};
+using RouteSpecificFilterConfigConstSharedPtr = std::shared_ptr<const RouteSpecificFilterConfig>;
+
+// typed_per_filter_config: the filter's extension name → its parsed config.
+using FilterConfigMap = std::map<std::string, RouteSpecificFilterConfigConstSharedPtr, std::less<>>;
 
 // The forwarding part of a route (envoy.config.route.v3.RouteAction): which cluster, how to
 // rewrite, how long to wait, how to retry.
@@ -97,7 +105,11 @@ class Route {
   std::string redirectLocation(const http::HeaderMap& request) const;
   // The most specific typed_per_filter_config for `filter_name`: route, then virtual host, then
   // route configuration; nullptr when none sets one.
-  const google::protobuf::Any* perFilterConfig(std::string_view filter_name) const;
+  const RouteSpecificFilterConfig* perFilterConfig(std::string_view filter_name) const;
+  template <class T>
+  const T* perFilterConfigAs(std::string_view filter_name) const {
+    return dynamic_cast<const T*>(perFilterConfig(filter_name));
+  }
   const RouteMatcher& matcher() const { return matcher_; }
   const HeaderMutations& requestMutations() const { return request_mutations_; }
   const HeaderMutations& responseMutations() const { return response_mutations_; }
@@ -124,8 +136,9 @@ class Route {
   FilterConfigMap per_filter_config_;
 };
 
-// Copies a typed_per_filter_config proto map.
-FilterConfigMap toFilterConfigMap(
-    const google::protobuf::Map<std::string, google::protobuf::Any>& proto);
+// Parses a typed_per_filter_config proto map through the HTTP filter registry; `path` names the
+// field in errors.
+StatusOr<FilterConfigMap> toFilterConfigMap(
+    const google::protobuf::Map<std::string, google::protobuf::Any>& proto, const std::string& path);
 
 }  // namespace remora::router

@@ -56,7 +56,9 @@ StatusOr<std::unique_ptr<VirtualHost>> VirtualHost::create(
       path + ".response_headers_to_add", path + ".response_headers_to_remove");
   if (!response.ok()) return response.status();
   vhost->response_mutations_ = std::move(response.value());
-  vhost->per_filter_config_ = toFilterConfigMap(proto.typed_per_filter_config());
+  auto per_filter = toFilterConfigMap(proto.typed_per_filter_config(), path);
+  if (!per_filter.ok()) return per_filter.status();
+  vhost->per_filter_config_ = std::move(per_filter.value());
   for (int i = 0; i < proto.routes_size(); ++i) {
     auto route = Route::create(proto.routes(i), *vhost, path + ".routes[" + std::to_string(i) + "]",
                                known_clusters);
@@ -97,7 +99,9 @@ StatusOr<std::shared_ptr<const RouteConfig>> RouteConfig::create(
                               "response_headers_to_add", "response_headers_to_remove");
   if (!response.ok()) return response.status();
   config->response_mutations_ = std::move(response.value());
-  config->per_filter_config_ = toFilterConfigMap(proto.typed_per_filter_config());
+  auto per_filter = toFilterConfigMap(proto.typed_per_filter_config(), "");
+  if (!per_filter.ok()) return per_filter.status();
+  config->per_filter_config_ = std::move(per_filter.value());
   for (int i = 0; i < proto.virtual_hosts_size(); ++i) {
     const std::string path = "virtual_hosts[" + std::to_string(i) + "]";
     auto vhost = VirtualHost::create(proto.virtual_hosts(i), *config, path, known_clusters);

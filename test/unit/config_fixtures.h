@@ -10,6 +10,20 @@
 
 namespace remora::config::testing {
 
+// Names of extensions registered only by this test binary: the compatibility-table test leaves
+// them out.
+inline std::set<std::string>& testOnlyExtensionNames() {
+  static std::set<std::string> names;
+  return names;
+}
+
+// Registers an extension for a test (once per name).
+inline void registerTestExtension(Extension extension) {
+  if (testOnlyExtensionNames().count(extension.name) != 0) return;
+  testOnlyExtensionNames().insert(extension.name);
+  ExtensionRegistry::get().add(std::move(extension));
+}
+
 // Registers this milestone's extensions (tcp_proxy, original_dst, raw_buffer) for config tests,
 // unless the runtime layer already registered them. Returns the (category, name) pairs this call
 // added, so the compatibility-table test can leave them out.
@@ -40,7 +54,8 @@ inline const std::set<std::string>& ensureFixtureExtensions() {
     }
     return out;
   }();
-  return added;
+  testOnlyExtensionNames().insert(added.begin(), added.end());
+  return testOnlyExtensionNames();
 }
 
 // Parses YAML and runs the whole validation pipeline; the error message when it fails.

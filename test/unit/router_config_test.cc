@@ -1,6 +1,10 @@
 // Virtual-host selection (domain precedence, ports) and load-time validation of RouteConfig.
 #include <gtest/gtest.h>
 
+#include <google/protobuf/struct.pb.h>
+
+#include "config_fixtures.h"
+#include "filters/http/factory.h"
 #include "router_test_util.h"
 
 namespace remora::router::test {
@@ -105,7 +109,45 @@ TEST(RouterConfigTest, ProtocolRulesAreChecked) {
   EXPECT_NE(error.find("virtual_hosts[0].name"), std::string::npos) << error;
 }
 
+// A per-route config holding one number, for the lookup-order test.
+struct NumberConfig : RouteSpecificFilterConfig {
+  explicit NumberConfig(int v) : value(v) {}
+  int value;
+};
+
+class NumberFilterFactory : public filters::http::NamedHttpFilterConfigFactory {
+ public:
+  StatusOr<filters::http::FilterFactoryCb> createFilterFactory(const google::protobuf::Message&,
+                                                               filters::http::FactoryContext&) const override {
+    return Status::error("test only");
+  }
+  std::string_view routeSpecificConfigType() const override { return "google.protobuf.Struct"; }
+  StatusOr<RouteSpecificFilterConfigConstSharedPtr> createRouteSpecificFilterConfig(
+      const google::protobuf::Message& config) const override {
+    const auto& s = static_cast<const google::protobuf::Struct&>(config);
+    return RouteSpecificFilterConfigConstSharedPtr(
+        std::make_shared<NumberConfig>(static_cast<int>(s.fields().at("v").number_value())));
+  }
+};
+
+void registerNumberFilters() {
+  for (const char* name : {"f.all", "f.vh", "f.route", "f.none"}) {
+    config::testing::registerTestExtension({config::ExtensionCategory::HttpFilter, name,
+                                            std::string("remora.test.") + name,
+                                            std::make_shared<NumberFilterFactory>()});
+  }
+}
+
+TEST(RouterConfigTest, TypedPerFilterConfigUnknownFilterIsRejected) {
+  std::string error = buildError(R"({"virtual_hosts":[{"name":"v","domains":["*"],
+      "typed_per_filter_config":{"no.such.filter":{"@type":"type.googleapis.com/google.protobuf.Empty"}}}]})");
+  EXPECT_NE(error.find("virtual_hosts[0].typed_per_filter_config[no.such.filter]: not supported by remora"),
+            std::string::npos)
+      << error;
+}
+
 TEST(RouterConfigTest, TypedPerFilterConfigMostSpecificFirst) {
+  registerNumberFilters();
   auto any = [](int v) {
     return R"({"@type":"type.googleapis.com/google.protobuf.Struct","value":{"v":)" +
            std::to_string(v) + "}}";
@@ -121,11 +163,8 @@ TEST(RouterConfigTest, TypedPerFilterConfigMostSpecificFirst) {
   const Route* route = config->route(request("a", "/"), 0);
   ASSERT_NE(route, nullptr);
   auto value = [&](std::string_view filter) -> int {
-    const google::protobuf::Any* a = route->perFilterConfig(filter);
-    if (a == nullptr) return 0;
-    google::protobuf::Struct s;
-    EXPECT_TRUE(a->UnpackTo(&s));
-    return static_cast<int>(s.fields().at("v").number_value());
+    const NumberConfig* c = route->perFilterConfigAs<NumberConfig>(filter);
+    return c == nullptr ? 0 : c->value;
   };
   EXPECT_EQ(value("f.route"), 3);
   EXPECT_EQ(value("f.vh"), 2);

@@ -1,13 +1,17 @@
 #pragma once
 
+#include <google/protobuf/any.pb.h>
 #include <google/protobuf/message.h>
 
 #include <functional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "common/status.h"
 #include "http/filter.h"
+#include "router/route.h"
 #include "server/worker_context.h"
 #include "stats/store.h"
 
@@ -33,6 +37,21 @@ class NamedHttpFilterConfigFactory {
                                                         FactoryContext& context) const = 0;
   // The router: must be last in http_filters, as Envoy requires.
   virtual bool isTerminalFilter() const { return false; }
+
+  // The message this filter takes in typed_per_filter_config (e.g. CorsPolicy for cors, the
+  // filter's own config for fault); empty when it takes none.
+  virtual std::string_view routeSpecificConfigType() const { return {}; }
+  // Builds the per-route config from a message of routeSpecificConfigType().
+  virtual StatusOr<router::RouteSpecificFilterConfigConstSharedPtr> createRouteSpecificFilterConfig(
+      const google::protobuf::Message& config) const {
+    return Status::error("takes no per-route config");
+  }
 };
+
+// Resolves one typed_per_filter_config entry: `key` names the filter (its extension name, as in
+// http_filters), or else the packed type identifies it, as Envoy does. Returns the filter's
+// extension name (the key filters look it up by) and the parsed config.
+StatusOr<std::pair<std::string, router::RouteSpecificFilterConfigConstSharedPtr>>
+createRouteSpecificFilterConfig(std::string_view key, const google::protobuf::Any& config);
 
 }  // namespace remora::filters::http
