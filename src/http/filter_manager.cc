@@ -8,11 +8,12 @@ namespace remora::http {
 
 // Per-filter iteration state, shared by both directions.
 struct FilterState {
-  bool headers_done = false;   // the filter has seen the headers
-  bool held_headers = false;   // it stopped on headers and has not continued them yet
-  bool stop_all = false;       // ... with StopAll*: data for it is buffered, not delivered
-  bool stopped_data = false;   // it stopped on data (buffering) and has not continued
+  bool headers_done = false;  // the filter has seen the headers
+  bool held_headers = false;  // it stopped on headers and has not continued them yet
+  bool stop_all = false;      // ... with StopAll*: data for it is buffered, not delivered
+  bool stopped_data = false;  // it stopped on data (buffering) and has not continued
   bool stopped_trailers = false;
+  bool trailers_done = false;  // the filter has seen the trailers
   bool watermark = false;      // buffering pauses the peer instead of failing at the limit
   bool stopped() const { return held_headers || stopped_data || stopped_trailers; }
 };
@@ -49,7 +50,8 @@ struct FilterManager::ActiveDecoderFilter final : public StreamDecoderFilterCall
   void encode1xxHeaders(ResponseHeaderMapPtr headers) override {
     parent_.encode1xxHeadersFromFilter(std::move(headers));
   }
-  void encodeHeaders(ResponseHeaderMapPtr headers, bool end_stream, std::string_view details) override {
+  void encodeHeaders(ResponseHeaderMapPtr headers, bool end_stream,
+                     std::string_view details) override {
     parent_.encodeHeadersFromFilter(std::move(headers), end_stream, details);
   }
   void encodeData(buffer::Buffer& data, bool end_stream) override {
@@ -114,7 +116,10 @@ struct FilterManager::ActiveEncoderFilter final : public StreamEncoderFilterCall
 
 FilterManager::FilterManager(FilterManagerCallbacks& callbacks, event::Dispatcher& dispatcher,
                              stream_info::StreamInfo& stream_info, uint32_t buffer_limit)
-    : callbacks_(callbacks), dispatcher_(dispatcher), stream_info_(stream_info), buffer_limit_(buffer_limit) {}
+    : callbacks_(callbacks),
+      dispatcher_(dispatcher),
+      stream_info_(stream_info),
+      buffer_limit_(buffer_limit) {}
 
 FilterManager::~FilterManager() { destroyFilters(); }
 
@@ -233,20 +238,30 @@ void FilterManager::decodeTrailers(TrailerMapPtr trailers) {
   request_trailers_ = std::move(trailers);
   remote_complete_ = true;
   trailers_pending_ = true;
-  // Data still held for a stopped filter must reach the filters before the trailers do.
-  for (auto& d : decoders_) {
-    if (d->state_.stopped()) return;
-  }
   decodeTrailersFrom(0);
 }
 
+// Trailers go to each filter once, in order, up to the first that cannot take them yet: one
+// that has not seen the headers, stopped everything, or holds data (they must reach the filters
+// before the trailers do). A filter that only held the headers (StopIteration) still gets them,
+// as in Envoy: the router forwards trailers while it holds the headers for itself.
 void FilterManager::decodeTrailersFrom(size_t index) {
   for (size_t i = index; i < decoders_.size() && !destroyed_; ++i) {
     auto& entry = *decoders_[i];
-    if (entry.state_.stopped()) return;
+    auto& st = entry.state_;
+    if (st.trailers_done) continue;
+    if (!st.headers_done || st.stop_all || st.stopped_data || st.stopped_trailers) return;
+    st.trailers_done = true;
     FilterTrailersStatus status = entry.filter_->decodeTrailers(*request_trailers_);
+    if (destroyed_) return;
     if (status == FilterTrailersStatus::StopIteration) {
-      entry.state_.stopped_trailers = true;
+      st.stopped_trailers = true;
+      return;
+    }
+    if (st.held_headers) {
+      // Continue on trailers resumes a filter that held the headers: headers, held data and then
+      // the trailers go on to the rest of the chain.
+      continueDecoding(i);
       return;
     }
   }
@@ -257,7 +272,6 @@ void FilterManager::continueDecoding(size_t index) {
   if (destroyed_) return;
   auto& st = decoders_[index]->state_;
   bool headers_were_held = st.held_headers;
-  bool trailers_were_held = st.stopped_trailers;
   st.held_headers = st.stop_all = st.stopped_data = st.stopped_trailers = false;
   if (headers_were_held) {
     // Headers go on with end_stream only when nothing else will follow them.
@@ -274,11 +288,7 @@ void FilterManager::continueDecoding(size_t index) {
     decodeDataFrom(index + 1, data, remote_complete_ && !trailers_pending_);
     if (destroyed_) return;
   }
-  if (trailers_pending_ && (trailers_were_held || request_trailers_)) {
-    bool still_stopped = false;
-    for (size_t i = 0; i <= index; ++i) still_stopped |= decoders_[i]->state_.stopped();
-    if (!still_stopped) decodeTrailersFrom(trailers_were_held ? index + 1 : 0);
-  }
+  if (trailers_pending_ && request_trailers_) decodeTrailersFrom(0);
 }
 
 // ---- response path ----
@@ -301,7 +311,8 @@ void FilterManager::encodeHeadersFromFilter(ResponseHeaderMapPtr headers, bool e
 }
 
 void FilterManager::encodeHeadersFrom(size_t index, bool data_follows) {
-  const bool end = !data_follows && response_end_seen_ && encode_buffer_.empty() && !encode_trailers_pending_;
+  const bool end =
+      !data_follows && response_end_seen_ && encode_buffer_.empty() && !encode_trailers_pending_;
   for (size_t i = index; i < encoders_.size() && !destroyed_; ++i) {
     auto& entry = *encoders_[i];
     entry.state_.headers_done = true;
@@ -333,7 +344,8 @@ void FilterManager::encodeDataFrom(size_t index, buffer::Buffer& data, bool end_
       bufferEncodedData(data);
       return;
     }
-    FilterDataStatus status = entry.filter_->encodeData(data, end_stream && !encode_trailers_pending_);
+    FilterDataStatus status =
+        entry.filter_->encodeData(data, end_stream && !encode_trailers_pending_);
     if (status == FilterDataStatus::Continue) {
       if (st.held_headers) {
         st.held_headers = false;
@@ -369,18 +381,24 @@ void FilterManager::encodeTrailersFromFilter(TrailerMapPtr trailers) {
   response_trailers_ = std::move(trailers);
   response_end_seen_ = true;
   encode_trailers_pending_ = true;
-  for (auto& e : encoders_) {
-    if (e->state_.stopped()) return;
-  }
   encodeTrailersFrom(0);
 }
 
+// As decodeTrailersFrom, for the response.
 void FilterManager::encodeTrailersFrom(size_t index) {
   for (size_t i = index; i < encoders_.size() && !destroyed_; ++i) {
     auto& entry = *encoders_[i];
-    if (entry.state_.stopped()) return;
+    auto& st = entry.state_;
+    if (st.trailers_done) continue;
+    if (!st.headers_done || st.stop_all || st.stopped_data || st.stopped_trailers) return;
+    st.trailers_done = true;
     if (entry.filter_->encodeTrailers(*response_trailers_) == FilterTrailersStatus::StopIteration) {
-      entry.state_.stopped_trailers = true;
+      st.stopped_trailers = true;
+      return;
+    }
+    if (destroyed_) return;
+    if (st.held_headers) {
+      continueEncoding(i);
       return;
     }
   }
@@ -394,7 +412,6 @@ void FilterManager::continueEncoding(size_t index) {
   if (destroyed_) return;
   auto& st = encoders_[index]->state_;
   bool headers_were_held = st.held_headers;
-  bool trailers_were_held = st.stopped_trailers;
   st.held_headers = st.stop_all = st.stopped_data = st.stopped_trailers = false;
   if (headers_were_held) {
     encodeHeadersFrom(index + 1);
@@ -406,15 +423,11 @@ void FilterManager::continueEncoding(size_t index) {
     encodeDataFrom(index + 1, data, response_end_seen_ && !encode_trailers_pending_);
     if (destroyed_) return;
   }
-  if (encode_trailers_pending_) {
-    bool still_stopped = false;
-    for (size_t i = 0; i <= index; ++i) still_stopped |= encoders_[i]->state_.stopped();
-    if (!still_stopped) encodeTrailersFrom(trailers_were_held ? index + 1 : 0);
-  }
+  if (encode_trailers_pending_ && response_trailers_) encodeTrailersFrom(0);
 }
 
-void FilterManager::sendLocalReply(uint32_t code, std::string_view body, const ModifyHeadersCb& modify,
-                                   std::string_view details) {
+void FilterManager::sendLocalReply(uint32_t code, std::string_view body,
+                                   const ModifyHeadersCb& modify, std::string_view details) {
   if (destroyed_) return;
   stream_info_.response_code_details = std::string(details);
   if (response_started_) {

@@ -47,6 +47,10 @@ class Scripted : public StreamFilter {
     log_.push_back(name_ + ".data " + data.toString() + (end_stream ? " end" : ""));
     return data_status;
   }
+  FilterTrailersStatus decodeTrailers(TrailerMap&) override {
+    log_.push_back(name_ + ".trailers");
+    return trailers_status;
+  }
   FilterHeadersStatus encodeHeaders(ResponseHeaderMap&, bool) override {
     log_.push_back(name_ + ".encodeHeaders");
     return FilterHeadersStatus::Continue;
@@ -57,6 +61,7 @@ class Scripted : public StreamFilter {
 
   FilterHeadersStatus headers_status = FilterHeadersStatus::Continue;
   FilterDataStatus data_status = FilterDataStatus::Continue;
+  FilterTrailersStatus trailers_status = FilterTrailersStatus::Continue;
   StreamDecoderFilterCallbacks* decoder = nullptr;
   StreamEncoderFilterCallbacks* encoder = nullptr;
 
@@ -114,7 +119,60 @@ TEST_F(FilterManagerTest, PlainStopIterationStillSeesDataAndContinueFromDataResu
   buffer::Buffer d;
   d.add("z");
   fm->decodeData(d, true);
-  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "a.data z end", "b.headers", "b.data z end"}));
+  EXPECT_EQ(log_,
+            (std::vector<std::string>{"a.headers", "a.data z end", "b.headers", "b.data z end"}));
+}
+
+// A filter that keeps the headers to itself (as the router does) still gets the body and the
+// trailers: StopIteration stops the headers going further, not the request reaching it.
+TEST_F(FilterManagerTest, TrailersReachAFilterThatHeldTheHeaders) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto router = std::make_shared<Scripted>("router", log_);
+  router->headers_status = FilterHeadersStatus::StopIteration;
+  router->data_status = FilterDataStatus::StopIterationNoBuffer;
+  router->trailers_status = FilterTrailersStatus::StopIteration;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(router);
+  fm->decodeHeaders(request(), false);
+  buffer::Buffer d;
+  d.add("body");
+  fm->decodeData(d, false);
+  fm->decodeTrailers(std::make_unique<TrailerMap>());
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "router.headers", "a.data body",
+                                            "router.data body", "a.trailers", "router.trailers"}));
+}
+
+// Continue on the trailers from a filter that held the headers resumes the chain behind it.
+TEST_F(FilterManagerTest, ContinueOnTrailersResumesHeldHeaders) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  a->headers_status = FilterHeadersStatus::StopIteration;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->decodeHeaders(request(), false);
+  fm->decodeTrailers(std::make_unique<TrailerMap>());
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "a.trailers", "b.headers", "b.trailers"}));
+}
+
+// Trailers wait behind data a filter is still buffering, and follow it on continueDecoding.
+TEST_F(FilterManagerTest, TrailersWaitForBufferedData) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  a->data_status = FilterDataStatus::StopIterationAndBuffer;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->decodeHeaders(request(), false);
+  buffer::Buffer d;
+  d.add("xy");
+  fm->decodeData(d, false);
+  fm->decodeTrailers(std::make_unique<TrailerMap>());
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "b.headers", "a.data xy"}));
+  a->decoder->continueDecoding();
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "b.headers", "a.data xy", "b.data xy",
+                                            "a.trailers", "b.trailers"}));
 }
 
 TEST_F(FilterManagerTest, BufferOverflowAnswers413ThroughEncoders) {
