@@ -20,7 +20,8 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
     : upstream_cx_total(counter(s, "cluster." + name + ".", "upstream_cx_total")),
       upstream_cx_active(gauge(s, "cluster." + name + ".", "upstream_cx_active")),
       upstream_cx_connect_fail(counter(s, "cluster." + name + ".", "upstream_cx_connect_fail")),
-      upstream_cx_connect_timeout(counter(s, "cluster." + name + ".", "upstream_cx_connect_timeout")),
+      upstream_cx_connect_timeout(
+          counter(s, "cluster." + name + ".", "upstream_cx_connect_timeout")),
       upstream_cx_connect_attempts_exceeded(
           counter(s, "cluster." + name + ".", "upstream_cx_connect_attempts_exceeded")),
       upstream_cx_none_healthy(counter(s, "cluster." + name + ".", "upstream_cx_none_healthy")),
@@ -36,20 +37,26 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
       upstream_cx_http1_total(counter(s, "cluster." + name + ".", "upstream_cx_http1_total")),
       upstream_cx_max_requests(counter(s, "cluster." + name + ".", "upstream_cx_max_requests")),
       upstream_cx_idle_timeout(counter(s, "cluster." + name + ".", "upstream_cx_idle_timeout")),
-      upstream_cx_destroy_with_active_rq(counter(s, "cluster." + name + ".", "upstream_cx_destroy_with_active_rq")),
+      upstream_cx_max_duration_reached(
+          counter(s, "cluster." + name + ".", "upstream_cx_max_duration_reached")),
+      upstream_cx_destroy_with_active_rq(
+          counter(s, "cluster." + name + ".", "upstream_cx_destroy_with_active_rq")),
       upstream_rq_total(counter(s, "cluster." + name + ".", "upstream_rq_total")),
       upstream_rq_active(gauge(s, "cluster." + name + ".", "upstream_rq_active")),
       upstream_rq_pending_total(counter(s, "cluster." + name + ".", "upstream_rq_pending_total")),
       upstream_rq_pending_active(gauge(s, "cluster." + name + ".", "upstream_rq_pending_active")),
-      upstream_rq_pending_failure_eject(counter(s, "cluster." + name + ".", "upstream_rq_pending_failure_eject")),
+      upstream_rq_pending_failure_eject(
+          counter(s, "cluster." + name + ".", "upstream_rq_pending_failure_eject")),
       upstream_rq_cancelled(counter(s, "cluster." + name + ".", "upstream_rq_cancelled")),
       upstream_rq_timeout(counter(s, "cluster." + name + ".", "upstream_rq_timeout")),
-      upstream_rq_per_try_timeout(counter(s, "cluster." + name + ".", "upstream_rq_per_try_timeout")),
+      upstream_rq_per_try_timeout(
+          counter(s, "cluster." + name + ".", "upstream_rq_per_try_timeout")),
       upstream_rq_rx_reset(counter(s, "cluster." + name + ".", "upstream_rq_rx_reset")),
       upstream_rq_tx_reset(counter(s, "cluster." + name + ".", "upstream_rq_tx_reset")),
       upstream_rq_retry(counter(s, "cluster." + name + ".", "upstream_rq_retry")),
       upstream_rq_retry_success(counter(s, "cluster." + name + ".", "upstream_rq_retry_success")),
-      upstream_rq_retry_limit_exceeded(counter(s, "cluster." + name + ".", "upstream_rq_retry_limit_exceeded")),
+      upstream_rq_retry_limit_exceeded(
+          counter(s, "cluster." + name + ".", "upstream_rq_retry_limit_exceeded")),
       membership_total(gauge(s, "cluster." + name + ".", "membership_total")),
       membership_healthy(gauge(s, "cluster." + name + ".", "membership_healthy")),
       membership_change(counter(s, "cluster." + name + ".", "membership_change")),
@@ -67,7 +74,8 @@ stats::Counter& ClusterStats::codeCounter(const std::string& name, size_t slot) 
     std::lock_guard<std::mutex> guard(code_counters_lock_);
     if (!code_counters_) {
       code_counters_ = std::make_unique<std::atomic<stats::Counter*>[]>(2 * kCodeSlots);
-      for (size_t i = 0; i < 2 * kCodeSlots; ++i) code_counters_[i].store(nullptr, std::memory_order_relaxed);
+      for (size_t i = 0; i < 2 * kCodeSlots; ++i)
+        code_counters_[i].store(nullptr, std::memory_order_relaxed);
       code_counters_ready_.store(true, std::memory_order_release);
     }
   }
@@ -85,7 +93,9 @@ void ClusterStats::chargeResponse(uint32_t code, bool retried) {
     std::string scope = pass == 0 ? "" : "retry.";
     size_t base = pass == 0 ? 0 : kCodeSlots;
     codeCounter(scope + "upstream_rq_" + std::to_string(code), base + code).inc();
-    codeCounter(scope + "upstream_rq_" + std::to_string(code / 100) + "xx", base + 600 + code / 100 - 1).inc();
+    codeCounter(scope + "upstream_rq_" + std::to_string(code / 100) + "xx",
+                base + 600 + code / 100 - 1)
+        .inc();
     codeCounter(scope + "upstream_rq_completed", base + 605).inc();
   }
 }
@@ -93,15 +103,18 @@ void ClusterStats::chargeResponse(uint32_t code, bool retried) {
 Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store)
     : proto_(proto), name_(proto.name()), stats_(store, proto.name()) {
   using ProtoCluster = envoy::config::cluster::v3::Cluster;
-  type_ = proto.type() == ProtoCluster::ORIGINAL_DST ? ClusterType::OriginalDst : ClusterType::Static;
+  type_ =
+      proto.type() == ProtoCluster::ORIGINAL_DST ? ClusterType::OriginalDst : ClusterType::Static;
   lb_policy_ = proto.lb_policy() == ProtoCluster::CLUSTER_PROVIDED ? LbPolicy::ClusterProvided
-                                                                    : LbPolicy::RoundRobin;
+                                                                   : LbPolicy::RoundRobin;
   // Envoy's default connect_timeout is 5s.
-  connect_timeout_ = proto.has_connect_timeout()
-                         ? std::chrono::milliseconds(
-                               google::protobuf::util::TimeUtil::DurationToMilliseconds(proto.connect_timeout()))
-                         : std::chrono::milliseconds(5000);
-  auto options = proto.typed_extension_protocol_options().find("envoy.extensions.upstreams.http.v3.HttpProtocolOptions");
+  connect_timeout_ =
+      proto.has_connect_timeout()
+          ? std::chrono::milliseconds(
+                google::protobuf::util::TimeUtil::DurationToMilliseconds(proto.connect_timeout()))
+          : std::chrono::milliseconds(5000);
+  auto options = proto.typed_extension_protocol_options().find(
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions");
   if (options != proto.typed_extension_protocol_options().end()) {
     envoy::extensions::upstreams::http::v3::HttpProtocolOptions http_options;
     if (options->second.UnpackTo(&http_options)) {
@@ -113,6 +126,14 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
         auto ms = google::protobuf::util::TimeUtil::DurationToMilliseconds(common.idle_timeout());
         idle_timeout_ = ms > 0 ? std::optional(std::chrono::milliseconds(ms)) : std::nullopt;
       }
+      if (common.has_max_headers_count()) max_headers_count_ = common.max_headers_count().value();
+      if (common.has_max_connection_duration()) {
+        auto ms = google::protobuf::util::TimeUtil::DurationToMilliseconds(
+            common.max_connection_duration());
+        if (ms > 0) max_connection_duration_ = std::chrono::milliseconds(ms);
+      }
+      enable_trailers_ =
+          http_options.explicit_http_config().http_protocol_options().enable_trailers();
     }
   }
   buffer_limit_ = proto.has_per_connection_buffer_limit_bytes()
@@ -128,9 +149,8 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
       const auto& sa = lb_endpoint.endpoint().address().socket_address();
       auto address = net::Address::parse(sa.address(), static_cast<uint16_t>(sa.port_value()));
       RELEASE_ASSERT(address.ok(), "cluster endpoint address was validated at load");
-      uint32_t weight = lb_endpoint.has_load_balancing_weight()
-                            ? lb_endpoint.load_balancing_weight().value()
-                            : 1;
+      uint32_t weight =
+          lb_endpoint.has_load_balancing_weight() ? lb_endpoint.load_balancing_weight().value() : 1;
       max_weight = std::max(max_weight, weight);
       hosts_.push_back(std::make_shared<Host>(*address, weight, lb_endpoint.endpoint().hostname()));
       if (locality.priority() == lb_priority) lb_hosts_.push_back(hosts_.back());

@@ -32,6 +32,7 @@ struct ClusterStats {
   stats::Counter& upstream_cx_http1_total;
   stats::Counter& upstream_cx_max_requests;
   stats::Counter& upstream_cx_idle_timeout;
+  stats::Counter& upstream_cx_max_duration_reached;
   stats::Counter& upstream_cx_destroy_with_active_rq;
   stats::Counter& upstream_rq_total;
   stats::Gauge& upstream_rq_active;
@@ -84,6 +85,14 @@ class Cluster {
   uint32_t maxRequestsPerConnection() const { return max_requests_per_connection_; }
   // Idle upstream connections close after this (default 1 h, as Envoy; absent: never).
   std::optional<std::chrono::milliseconds> idleTimeout() const { return idle_timeout_; }
+  // Upstream HTTP/1 codec settings from the same HttpProtocolOptions: the response header count
+  // limit (default 100) and whether trailers pass (explicit_http_config, default off).
+  uint32_t maxResponseHeadersCount() const { return max_headers_count_; }
+  // Connections close once this old: idle ones at once, busy ones after their response.
+  std::optional<std::chrono::milliseconds> maxConnectionDuration() const {
+    return max_connection_duration_;
+  }
+  bool enableTrailers() const { return enable_trailers_; }
   // Every configured host, all priorities (what /clusters shows).
   const HostVector& hosts() const { return hosts_; }
   // The hosts that take traffic: the lowest priority level that has any. Without health
@@ -101,6 +110,9 @@ class Cluster {
   uint32_t buffer_limit_;
   uint32_t max_requests_per_connection_ = 0;
   std::optional<std::chrono::milliseconds> idle_timeout_ = std::chrono::hours(1);
+  uint32_t max_headers_count_ = 100;
+  std::optional<std::chrono::milliseconds> max_connection_duration_;
+  bool enable_trailers_ = false;
   HostVector hosts_;
   HostVector lb_hosts_;
   mutable ClusterStats stats_;

@@ -9,7 +9,8 @@
 namespace remora::upstream {
 
 struct Http1ConnPool::PendingRequest final : public Cancellable {
-  PendingRequest(Http1ConnPool& pool, http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks)
+  PendingRequest(Http1ConnPool& pool, http::ResponseDecoder& decoder,
+                 ConnectionPoolCallbacks& callbacks)
       : pool_(pool), decoder_(decoder), callbacks_(callbacks) {}
   void cancel() override {
     pool_.cluster_->stats().upstream_rq_cancelled.inc();
@@ -34,8 +35,9 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   // net::ReadFilter: upstream bytes go to the codec.
   void initializeReadFilterCallbacks(net::ReadFilterCallbacks&) override {}
   net::FilterStatus onData(buffer::Buffer& data, bool) override {
-    http::CodecStatus status = codec_->dispatch(data);
-    if (!status.ok) connection_->close(net::ConnectionCloseType::NoFlush);
+    // On a protocol error the codec has closed the connection itself, and this client may
+    // already be retired (onClientClosed): nothing more to do here.
+    codec_->dispatch(data);
     return net::FilterStatus::StopIteration;
   }
   // net::ConnectionCallbacks
@@ -43,6 +45,10 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     if (event == net::ConnectionEvent::Connected) {
       connecting_ = false;
       connect_timer_->disableTimer();
+      if (auto max = pool_.cluster_->maxConnectionDuration()) {
+        duration_timer_ = pool_.dispatcher_.createTimer([this] { pool_.onMaxDuration(*this); });
+        duration_timer_->enableTimer(*max);
+      }
       pool_.onClientReady(*this);
       return;
     }
@@ -51,12 +57,17 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     if (connect_timer_) connect_timer_->disableTimer();
     if (idle_timer_) idle_timer_->disableTimer();
     if (ready_timer_) ready_timer_->disableTimer();
+    if (duration_timer_) duration_timer_->disableTimer();
     // The codec resets the stream in flight, if any (ConnectionTermination).
     codec_->onConnectionClosed();
     pool_.onClientClosed(*this, was_connecting, event);
   }
-  void onAboveWriteBufferHighWatermark() override { codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark(); }
-  void onBelowWriteBufferLowWatermark() override { codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark(); }
+  void onAboveWriteBufferHighWatermark() override {
+    codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark();
+  }
+  void onBelowWriteBufferLowWatermark() override {
+    codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark();
+  }
 
   // http::ResponseDecoder: pass everything to the request's decoder, noting the end.
   void decode1xxHeaders(http::ResponseHeaderMapPtr headers) override {
@@ -98,7 +109,8 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     }
     // Decide after the decoder has seen the end, outside the codec's dispatch: a zero timer runs
     // on this loop's next iteration without a syscall.
-    if (!ready_timer_) ready_timer_ = pool_.dispatcher_.createTimer([this] { pool_.onClientReady(*this); });
+    if (!ready_timer_)
+      ready_timer_ = pool_.dispatcher_.createTimer([this] { pool_.onClientReady(*this); });
     ready_timer_->enableTimer(std::chrono::milliseconds(0));
   }
 
@@ -111,14 +123,17 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   bool connecting_ = true;
   bool rq_active_ = false;
   bool timed_out_ = false;
+  bool expired_ = false;  // max_connection_duration passed: no new requests
   uint32_t requests_ = 0;
   event::TimerPtr connect_timer_;
   event::TimerPtr idle_timer_;
   event::TimerPtr ready_timer_;
+  event::TimerPtr duration_timer_;
   std::list<std::unique_ptr<ActiveClient>>::iterator position_;
 };
 
-Http1ConnPool::Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host, ClusterConstSharedPtr cluster)
+Http1ConnPool::Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host,
+                             ClusterConstSharedPtr cluster)
     : dispatcher_(dispatcher), host_(std::move(host)), cluster_(std::move(cluster)) {}
 
 Http1ConnPool::~Http1ConnPool() {
@@ -128,9 +143,11 @@ Http1ConnPool::~Http1ConnPool() {
 
 bool Http1ConnPool::idle() const { return clients_.empty() && pending_.empty(); }
 
-Cancellable* Http1ConnPool::newStream(http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks) {
+Cancellable* Http1ConnPool::newStream(http::ResponseDecoder& decoder,
+                                      ConnectionPoolCallbacks& callbacks) {
   for (auto& client : clients_) {
-    if (!client->connecting_ && !client->busy() && client->connection_->state() == net::Connection::State::Open) {
+    if (!client->connecting_ && !client->busy() && !client->expired_ &&
+        client->connection_->state() == net::Connection::State::Open) {
       client->assign(decoder, callbacks);
       return nullptr;
     }
@@ -164,7 +181,8 @@ void Http1ConnPool::createClient() {
     failPending(PoolFailureReason::LocalConnectionFailure, fd.status().message());
     return;
   }
-  auto connection = std::make_unique<net::ConnectionImpl>(dispatcher_, *fd, net::rawBufferSocketFactory()->create(), false);
+  auto connection = std::make_unique<net::ConnectionImpl>(
+      dispatcher_, *fd, net::rawBufferSocketFactory()->create(), false);
   auto client = std::make_unique<ActiveClient>(*this, std::move(connection));
   ActiveClient& ref = *client;
   clients_.push_back(std::move(client));
@@ -176,7 +194,10 @@ void Http1ConnPool::createClient() {
   byte_stats.rx_total = &stats.upstream_cx_rx_bytes_total;
   byte_stats.tx_total = &stats.upstream_cx_tx_bytes_total;
   ref.connection_->setByteStats(byte_stats);
-  ref.codec_ = std::make_unique<http::codec1::ClientCodecImpl>(*ref.connection_);
+  http::codec1::ClientCodecOptions codec_options;
+  codec_options.max_headers_count = cluster_->maxResponseHeadersCount();
+  codec_options.enable_trailers = cluster_->enableTrailers();
+  ref.codec_ = std::make_unique<http::codec1::ClientCodecImpl>(*ref.connection_, codec_options);
   ref.connection_->addConnectionCallbacks(ref);
   // The read filter is the client itself; the connection must not own it.
   ref.connection_->addReadFilter(std::shared_ptr<net::ReadFilter>(std::shared_ptr<void>(), &ref));
@@ -195,6 +216,10 @@ void Http1ConnPool::onConnectTimeout(ActiveClient& client) {
 
 void Http1ConnPool::onClientReady(ActiveClient& client) {
   if (client.busy() || client.connection_->state() != net::Connection::State::Open) return;
+  if (client.expired_) {
+    client.connection_->close(net::ConnectionCloseType::NoFlush);
+    return;
+  }
   uint32_t max_requests = cluster_->maxRequestsPerConnection();
   if (max_requests > 0 && client.requests_ >= max_requests) {
     cluster_->stats().upstream_cx_max_requests.inc();
@@ -223,11 +248,21 @@ void Http1ConnPool::onClientReady(ActiveClient& client) {
   }
 }
 
-void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting, net::ConnectionEvent event) {
+void Http1ConnPool::onMaxDuration(ActiveClient& client) {
+  cluster_->stats().upstream_cx_max_duration_reached.inc();
+  client.expired_ = true;
+  // A request in flight finishes first (onClientReady closes the connection after it).
+  if (!client.busy()) client.connection_->close(net::ConnectionCloseType::NoFlush);
+}
+
+void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting,
+                                   net::ConnectionEvent event) {
   auto& stats = cluster_->stats();
   stats.upstream_cx_active.dec();
   stats.upstream_cx_destroy.inc();
-  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote : stats.upstream_cx_destroy_local).inc();
+  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote
+                                              : stats.upstream_cx_destroy_local)
+      .inc();
   host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
   if (client.rq_active_) {
     client.rq_active_ = false;
@@ -237,12 +272,12 @@ void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting, ne
   bool timed_out = client.timed_out_;
   std::unique_ptr<ActiveClient> owned = std::move(*client.position_);
   clients_.erase(client.position_);
+  // Deferred: we are inside the connection's close callback. The client owns its connection, so
+  // a caller further up the stack still finds both intact.
   struct Holder : event::DeferredDeletable {
     std::unique_ptr<ActiveClient> client;
-    net::ClientConnectionPtr connection;
   };
   auto holder = std::make_unique<Holder>();
-  holder->connection = std::move(owned->connection_);
   holder->client = std::move(owned);
   dispatcher_.deferredDelete(std::move(holder));
   if (was_connecting) {
