@@ -53,6 +53,9 @@ class RequestEncoder {
   virtual void encodeData(buffer::Buffer& data, bool end_stream) = 0;
   virtual void encodeTrailers(const TrailerMap& trailers) = 0;
   virtual Stream& getStream() = 0;
+  // True once any byte of this request has reached the network (the socket accepted it). When a
+  // reused connection turns out closed with nothing sent, any request may go again elsewhere.
+  virtual bool requestBytesSent() const = 0;
 };
 
 // Sends a response (server side of a codec).

@@ -66,11 +66,11 @@ using ReadFilterSharedPtr = std::shared_ptr<ReadFilter>;
 
 // What the accept path and listener filters learned about a downstream connection.
 struct ConnectionInfo {
-  Address local_address;   // the original destination once original_dst restored it
+  Address local_address;  // the original destination once original_dst restored it
   Address remote_address;
   bool local_address_restored = false;
-  std::string requested_server_name;  // SNI, from tls_inspector
-  std::string transport_protocol;     // "raw_buffer" or "tls"
+  std::string requested_server_name;               // SNI, from tls_inspector
+  std::string transport_protocol;                  // "raw_buffer" or "tls"
   std::vector<std::string> application_protocols;  // ALPN offers / http_inspector
 };
 
@@ -110,6 +110,8 @@ class Connection : public event::DeferredDeletable {
   virtual ConnectionInfo& info() = 0;
   virtual const ConnectionInfo& info() const = 0;
   virtual bool aboveHighWatermark() const = 0;
+  // Bytes the socket has accepted from write() so far (not those still buffered).
+  virtual uint64_t bytesSent() const = 0;
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
 

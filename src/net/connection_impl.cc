@@ -103,7 +103,8 @@ void ConnectionImpl::onFileEvent(uint32_t events) {
 void ConnectionImpl::onConnectComplete() {
   int err = socketError(fd_);
   if (err != 0) {
-    LOG_DEBUG("[C{}] connect to {} failed: {}", id_, info_.remote_address.asString(), strerror(err));
+    LOG_DEBUG("[C{}] connect to {} failed: {}", id_, info_.remote_address.asString(),
+              strerror(err));
     closeSocket(ConnectionEvent::RemoteClose);
     return;
   }
@@ -176,6 +177,7 @@ void ConnectionImpl::onWriteReady() { flushWrites(); }
 void ConnectionImpl::flushWrites() {
   while (!write_buffer_.empty()) {
     buffer::IoResult result = transport_->doWrite(write_buffer_);
+    bytes_sent_ += result.bytes;
     if (result.bytes > 0 && byte_stats_.tx_total) byte_stats_.tx_total->inc(result.bytes);
     if (result.failed()) {
       LOG_DEBUG("[C{}] write error: {}", id_, strerror(result.error));

@@ -15,7 +15,8 @@ class ConnectionImpl : public ClientConnection,
  public:
   // Takes ownership of `fd`, an accepted socket (connected == true) or one whose non-blocking
   // connect has started (connected == false; call connect() to watch it complete).
-  ConnectionImpl(event::Dispatcher& dispatcher, int fd, TransportSocketPtr transport, bool connected);
+  ConnectionImpl(event::Dispatcher& dispatcher, int fd, TransportSocketPtr transport,
+                 bool connected);
   ~ConnectionImpl() override;
 
   // Connection
@@ -36,6 +37,7 @@ class ConnectionImpl : public ClientConnection,
   ConnectionInfo& info() override { return info_; }
   const ConnectionInfo& info() const override { return info_; }
   bool aboveHighWatermark() const override { return write_buffer_.aboveHighWatermark(); }
+  uint64_t bytesSent() const override { return bytes_sent_; }
 
   // ClientConnection
   void connect(const Address& remote) override;
@@ -69,9 +71,9 @@ class ConnectionImpl : public ClientConnection,
   // first short read, since no further edge will announce it.
   bool peer_closed_seen_ = false;
   bool half_close_ = false;
-  bool read_end_stream_ = false;    // peer's FIN seen
-  bool write_end_stream_ = false;   // end_stream queued by write()
-  bool write_shutdown_ = false;     // our FIN sent
+  bool read_end_stream_ = false;   // peer's FIN seen
+  bool write_end_stream_ = false;  // end_stream queued by write()
+  bool write_shutdown_ = false;    // our FIN sent
   uint32_t read_disable_count_ = 0;
   uint32_t buffer_limit_ = 1024 * 1024;
   buffer::Buffer read_buffer_;
@@ -81,6 +83,7 @@ class ConnectionImpl : public ClientConnection,
   size_t next_filter_ = 0;  // where continueReading() resumes onNewConnection
   bool filters_initialized_ = false;
   ConnectionByteStats byte_stats_;
+  uint64_t bytes_sent_ = 0;
   ConnectionInfo info_;
 };
 

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,8 +45,9 @@ struct TestResponse : public ResponseDecoder, public StreamCallbacks {
 
 class ClientCodecTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    codec_ = std::make_unique<ClientCodecImpl>(*h_.connection);
+  void SetUp() override { init({}); }
+  void init(ClientCodecOptions options) {
+    codec_ = std::make_unique<ClientCodecImpl>(*h_.connection, options);
     h_.attach(*codec_);
   }
   // Sends a request; returns its encoder.
@@ -89,6 +91,9 @@ TEST_F(ClientCodecTest, GetWithContentLengthResponse) {
 }
 
 TEST_F(ClientCodecTest, ChunkedRequestAndChunkedResponseWithTrailers) {
+  ClientCodecOptions options;
+  options.enable_trailers = true;
+  init(options);
   TestResponse r;
   RequestEncoder& encoder = send(r, "POST", false);
   buffer::Buffer body;
@@ -109,6 +114,66 @@ TEST_F(ClientCodecTest, ChunkedRequestAndChunkedResponseWithTrailers) {
   ASSERT_NE(r.trailers, nullptr);
   EXPECT_EQ(*r.trailers->get("grpc-status"), "0");
   EXPECT_TRUE(codec_->reusable());
+}
+
+// Envoy's default: trailers are neither sent upstream nor passed on from the response.
+TEST_F(ClientCodecTest, TrailersDroppedByDefault) {
+  TestResponse r;
+  RequestEncoder& encoder = send(r, "POST", false);
+  buffer::Buffer body;
+  body.add("abc");
+  encoder.encodeData(body, false);
+  HeaderMap trailers;
+  trailers.add("x-t", "1");
+  encoder.encodeTrailers(trailers);
+  ASSERT_TRUE(waitRequest("0\r\n\r\n"));
+  EXPECT_EQ(h_.received,
+            "POST /x HTTP/1.1\r\nhost: svc.local\r\ntransfer-encoding: chunked\r\n\r\n"
+            "3\r\nabc\r\n0\r\n\r\n");
+  h_.peerWrite(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nw\r\n0\r\nX-R: 1\r\n\r\n");
+  ASSERT_TRUE(h_.runUntil([&] { return r.ended; }));
+  EXPECT_EQ(r.body, "w");
+  EXPECT_EQ(r.trailers, nullptr);
+  EXPECT_TRUE(codec_->reusable());
+}
+
+// The keep-alive race: whether any request byte reached the socket decides if a non-idempotent
+// request may be sent again after the connection turns out closed.
+TEST_F(ClientCodecTest, RequestBytesSentOnlyOnceTheSocketTookThem) {
+  ::signal(SIGPIPE, SIG_IGN);  // as the server does: a write to the closed peer is EPIPE
+  TestResponse first;
+  send(first, "GET");
+  ASSERT_TRUE(waitRequest("\r\n\r\n"));
+  h_.peerWrite("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_TRUE(h_.runUntil([&] { return first.ended; }));
+  // The peer goes away; the next request is queued but never flushed.
+  h_.peerClose();
+  TestResponse second;
+  RequestEncoder& encoder = send(second, "POST");
+  EXPECT_FALSE(encoder.requestBytesSent());
+  bool sent_at_reset = true;
+  struct Probe : StreamCallbacks {
+    RequestEncoder* encoder;
+    bool* sent;
+    void onResetStream(StreamResetReason, std::string_view) override {
+      *sent = encoder->requestBytesSent();
+    }
+    void onAboveWriteBufferHighWatermark() override {}
+    void onBelowWriteBufferLowWatermark() override {}
+  } probe;
+  probe.encoder = &encoder;
+  probe.sent = &sent_at_reset;
+  encoder.getStream().addCallbacks(probe);
+  ASSERT_TRUE(h_.runUntil([&] { return second.reset; }));
+  EXPECT_FALSE(sent_at_reset);
+}
+
+TEST_F(ClientCodecTest, RequestBytesSentAfterFlush) {
+  TestResponse r;
+  RequestEncoder& encoder = send(r, "POST");
+  ASSERT_TRUE(waitRequest("\r\n\r\n"));
+  EXPECT_TRUE(encoder.requestBytesSent());
 }
 
 TEST_F(ClientCodecTest, PostWithoutBodyGetsContentLengthZero) {

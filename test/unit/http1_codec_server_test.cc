@@ -136,7 +136,9 @@ TEST_F(ServerCodecTest, PostWithContentLengthBody) {
 }
 
 TEST_F(ServerCodecTest, ChunkedUploadWithTrailers) {
-  init();
+  ServerCodecOptions options;
+  options.enable_trailers = true;
+  init(options);
   h_.peerWrite("PUT /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
   ASSERT_TRUE(h_.runUntil([&] { return !streams_.empty() && stream().body == "hello"; }));
   h_.peerWrite("6;ext=1\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n");
@@ -144,6 +146,46 @@ TEST_F(ServerCodecTest, ChunkedUploadWithTrailers) {
   EXPECT_EQ(stream().body, "hello world");
   ASSERT_NE(stream().trailers, nullptr);
   EXPECT_EQ(*stream().trailers->get("x-checksum"), "abc");
+}
+
+// Envoy's HTTP/1 codec drops trailers unless enable_trailers: the body still ends properly.
+TEST_F(ServerCodecTest, TrailersDroppedByDefault) {
+  init();
+  h_.peerWrite(
+      "PUT /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+      "X-Checksum: abc\r\n\r\n");
+  ASSERT_TRUE(h_.runUntil([&] { return !streams_.empty() && stream().ended; }));
+  EXPECT_EQ(stream().body, "hello");
+  EXPECT_EQ(stream().trailers, nullptr);
+  HeaderMap rh;
+  rh.add(":status", "200");
+  stream().encoder->encodeHeaders(rh, false);
+  buffer::Buffer data;
+  data.add("ok");
+  stream().encoder->encodeData(data, false);
+  HeaderMap trailers;
+  trailers.add("x-t", "1");
+  stream().encoder->encodeTrailers(trailers);
+  ASSERT_TRUE(h_.runUntil([&] { return h_.received.find("0\r\n\r\n") != std::string::npos; }));
+  EXPECT_EQ(h_.received,
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+}
+
+TEST_F(ServerCodecTest, ResponseTrailersWrittenWhenEnabled) {
+  ServerCodecOptions options;
+  options.enable_trailers = true;
+  init(options);
+  h_.peerWrite("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_TRUE(h_.runUntil([&] { return !streams_.empty() && stream().ended; }));
+  HeaderMap rh;
+  rh.add(":status", "200");
+  stream().encoder->encodeHeaders(rh, false);
+  HeaderMap trailers;
+  trailers.add("x-t", "1");
+  stream().encoder->encodeTrailers(trailers);
+  ASSERT_TRUE(h_.runUntil([&] { return h_.received.find("x-t: 1\r\n\r\n") != std::string::npos; }));
+  EXPECT_EQ(h_.received,
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\nx-t: 1\r\n\r\n");
 }
 
 TEST_F(ServerCodecTest, PipelinedRequestsAnsweredInOrder) {
@@ -200,13 +242,15 @@ TEST_F(ServerCodecTest, NoContentAndNotModifiedCarryNoBody) {
   init();
   h_.peerWrite("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
   ASSERT_TRUE(h_.runUntil([&] { return !streams_.empty() && stream().ended; }));
-  respond(stream(0), 204, "ignored");
+  // An upstream's Content-Length on a 204 is not repeated (RFC 9110 §8.6); a 304 keeps it.
+  respond(stream(0), 204, "ignored", {{"content-length", "7"}});
   ASSERT_TRUE(h_.runUntil([&] { return streams_.size() == 2 && stream(1).ended; }));
-  respond(stream(1), 304, "ignored", {{"etag", "\"x\""}});
+  respond(stream(1), 304, "ignored", {{"etag", "\"x\""}, {"content-length", "7"}});
   ASSERT_TRUE(h_.runUntil([&] { return h_.received.find("304") != std::string::npos; }));
   h_.runFor(3);
   EXPECT_EQ(h_.received,
-            "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\netag: \"x\"\r\n\r\n");
+            "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\netag: \"x\"\r\n"
+            "content-length: 7\r\n\r\n");
 }
 
 TEST_F(ServerCodecTest, ExpectContinueIsPassedThrough) {
@@ -244,7 +288,8 @@ TEST_F(ServerCodecTest, Http10AcceptedWhenEnabled) {
   data.add("body");
   stream().encoder->encodeData(data, true);
   ASSERT_TRUE(h_.runUntil([&] { return h_.peer_eof; }));
-  EXPECT_EQ(h_.received, "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nbody");
+  // Answered in the request's version, as Envoy does.
+  EXPECT_EQ(h_.received, "HTTP/1.0 200 OK\r\nconnection: close\r\n\r\nbody");
 }
 
 TEST_F(ServerCodecTest, AbsoluteFormTakesAuthorityFromUrl) {

@@ -80,6 +80,19 @@ TEST(ResponseParserTest, HostileFramingIsRejected) {
   expectError("HTTP/1.1 100 Continue\r\nContent-Length: 3\r\n\r\n");
 }
 
+// A 204 announcing a length still ends at the blank line; the connection is not reused.
+TEST(ResponseParserTest, NoContentWithContentLengthEndsAtHeadAndIsNotReused) {
+  ResponseParser parser;
+  ASSERT_EQ(parser.parse("HTTP/1.1 204 No Content\r\nContent-Length: 12\r\n\r\n").status,
+            ParseStatus::Done);
+  EXPECT_EQ(parser.head().status, 204);
+  EXPECT_FALSE(parser.head().keep_alive);
+  ResponseParser zero;
+  ASSERT_EQ(zero.parse("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").status,
+            ParseStatus::Done);
+  EXPECT_TRUE(zero.head().keep_alive);
+}
+
 TEST(ResponseParserTest, MalformedLinesAreRejected) {
   expectError("HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n");
   expectError("HTTP/1.1 200 OK\r\nNoColon\r\n\r\n");

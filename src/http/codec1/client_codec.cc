@@ -50,6 +50,8 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
   void encodeHeaders(const RequestHeaderMap& headers, bool end_stream) override {
     if (reset_ || headers_sent_) return;
     headers_sent_ = true;
+    // Whatever the socket accepted before this point belongs to earlier requests.
+    wire_mark_ = codec_.connection_.bytesSent();
     const std::string_view method = headers.method();
     head_request_ = method == "HEAD";
     std::string head;
@@ -99,7 +101,7 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
     if (reset_ || request_complete_ || !headers_sent_) return;
     if (chunked_) {
       std::string tail = "0\r\n";
-      appendHeaderLines(trailers, tail);
+      if (codec_.options_.enable_trailers) appendHeaderLines(trailers, tail);
       tail.append("\r\n");
       buffer::Buffer out;
       out.add(tail);
@@ -109,6 +111,9 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
   }
 
   Stream& getStream() override { return *this; }
+  bool requestBytesSent() const override {
+    return headers_sent_ && codec_.connection_.bytesSent() > wire_mark_;
+  }
 
   // Stream
   void addCallbacks(StreamCallbacks& callbacks) override { callbacks_.push_back(&callbacks); }
@@ -160,6 +165,7 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
   bool request_complete_ = false;
   bool chunked_ = false;
   bool reset_ = false;
+  uint64_t wire_mark_ = 0;  // the connection's bytesSent() when this request began
   uint32_t read_disables_ = 0;
   std::vector<StreamCallbacks*> callbacks_;
 };
@@ -271,7 +277,7 @@ CodecStatus ClientCodecImpl::readBody() {
     if (!data.empty()) decoder.decodeData(data, false);
     return {};
   }
-  const bool has_trailers = !body_.trailers().empty();
+  const bool has_trailers = !body_.trailers().empty() && options_.enable_trailers;
   TrailerMapPtr trailers;
   if (has_trailers) {
     trailers = std::make_unique<HeaderMap>();

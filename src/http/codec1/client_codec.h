@@ -15,6 +15,9 @@ struct ClientCodecOptions {
   uint32_t max_response_headers_kb = 60;
   uint32_t max_headers_count = 100;
   uint32_t buffer_limit = 1024 * 1024;  // Stream::bufferLimit()
+  // Http1ProtocolOptions.enable_trailers: off (Envoy's default), response trailers are parsed and
+  // dropped and request trailers are not written.
+  bool enable_trailers = false;
 };
 
 // HTTP/1.1 upstream codec: one request at a time (no pipelining upstream, as Envoy). Request

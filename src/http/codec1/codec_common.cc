@@ -107,10 +107,14 @@ std::string_view reasonPhrase(uint32_t code) {
   }
 }
 
-void appendHeaderLines(const HeaderMap& headers, std::string& out, std::string_view skip) {
+void appendHeaderLines(const HeaderMap& headers, std::string& out, std::string_view skip,
+                       std::string_view skip2) {
   for (const auto& e : headers) {
     if (e.key.empty() || e.key[0] == ':') continue;
-    if (e.key == headers::kTransferEncoding || (!skip.empty() && e.key == skip)) continue;
+    if (e.key == headers::kTransferEncoding || (!skip.empty() && e.key == skip) ||
+        (!skip2.empty() && e.key == skip2)) {
+      continue;
+    }
     out.append(e.key);
     out.append(": ");
     out.append(e.value);

@@ -18,9 +18,10 @@ namespace remora::http::codec1 {
 std::string_view reasonPhrase(uint32_t code);
 
 // Appends "name: value\r\n" for every regular header (pseudo-headers skipped). Headers the codec
-// frames itself (transfer-encoding, and `skip` when non-empty) are left out, because writing the
-// map's copy next to the codec's own would declare the framing twice.
-void appendHeaderLines(const HeaderMap& headers, std::string& out, std::string_view skip = {});
+// frames itself (transfer-encoding, and `skip`/`skip2` when non-empty) are left out, because
+// writing the map's copy next to the codec's own would declare the framing twice.
+void appendHeaderLines(const HeaderMap& headers, std::string& out, std::string_view skip = {},
+                       std::string_view skip2 = {});
 
 // True when a Connection header value lists `token` (case-insensitive).
 bool connectionHas(const HeaderMap& headers, std::string_view token);

@@ -71,7 +71,8 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
     const uint32_t status = headers.status();
     std::string head;
     head.reserve(256);
-    head.append("HTTP/1.1 ");
+    // An HTTP/1.0 request is answered in its own version, as Envoy does with accept_http_10.
+    head.append(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ");
     head.append(std::to_string(status));
     head.push_back(' ');
     head.append(reasonPhrase(status));
@@ -84,7 +85,10 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
         connectionHas(headers, "close")) {
       close_after_ = true;
     }
-    appendHeaderLines(headers, head, headers::kConnection);
+    // RFC 9110 §8.6: no Content-Length in a 1xx or 204 response, whatever the upstream sent.
+    const bool no_length = status < 200 || status == 204;
+    appendHeaderLines(headers, head, headers::kConnection,
+                      no_length ? headers::kContentLength : std::string_view());
     if (!headers.has(headers::kContentLength)) {
       if (end_stream) {
         if (!bodiless_) head.append("content-length: 0\r\n");
@@ -138,7 +142,7 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
     if (reset_ || response_complete_ || !response_started_) return;
     if (chunked_) {
       std::string tail = "0\r\n";
-      appendHeaderLines(trailers, tail);
+      if (codec_.options_.enable_trailers) appendHeaderLines(trailers, tail);
       tail.append("\r\n");
       buffer::Buffer out;
       out.add(tail);
@@ -376,7 +380,7 @@ CodecStatus ServerCodecImpl::readBody() {
   }
   state_ = State::Complete;
   active_->request_complete_ = true;
-  if (body_.trailers().empty()) {
+  if (body_.trailers().empty() || !options_.enable_trailers) {
     decoder->decodeData(data, true);
     return {};
   }

@@ -20,6 +20,9 @@ struct ServerCodecOptions {
   bool accept_http_10 = false;
   std::string default_host_for_http_10;  // :authority for a 1.0 request without Host
   bool allow_absolute_url = true;
+  // Http1ProtocolOptions.enable_trailers: off (Envoy's default), request trailers are parsed and
+  // dropped and response trailers are not written (the body still ends properly).
+  bool enable_trailers = false;
   // Stream::bufferLimit(), and how many bytes of pipelined requests may wait behind the current
   // one before the connection stops reading.
   uint32_t buffer_limit = 1024 * 1024;

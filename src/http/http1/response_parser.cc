@@ -175,16 +175,23 @@ ParseResult ResponseParser::onHeadComplete(std::string_view data, size_t end) {
     }
     if (head_.version_minor == 0) return fail("Transfer-Encoding in HTTP/1.0 response");
   }
-  // RFC 9110 §8.6/§6.1: 1xx and 204 carry no body; announcing one means the peer's framing is
-  // not what we would assume.
+  // RFC 9110 §8.6/§6.1: 1xx and 204 carry no body. A chunked one, or a 1xx with a length, means
+  // the peer's framing is not what we would assume. A 204 with a Content-Length is common enough
+  // to be answered (RFC 9112 §6.3: it ends at the blank line regardless), but the connection is
+  // not trusted with another request: a body the server might still send would desynchronize it.
+  bool suspect_framing = false;
   if (head_.status < 200 || head_.status == 204) {
     if (saw_transfer_encoding_) return fail("Transfer-Encoding on a bodiless status");
-    if (head_.content_length.value_or(0) != 0) return fail("Content-Length on a bodiless status");
+    if (head_.content_length.value_or(0) != 0) {
+      if (head_.status != 204) return fail("Content-Length on a bodiless status");
+      suspect_framing = true;
+    }
   }
   head_.reason = reason_.in(data);
   head_.headers.reserve(fields_.size());
   for (const auto& f : fields_) head_.headers.push_back({f.name.in(data), f.value.in(data)});
-  head_.keep_alive = !connection_close_ && (head_.version_minor == 1 || connection_keep_alive_);
+  head_.keep_alive = !connection_close_ && !suspect_framing &&
+                     (head_.version_minor == 1 || connection_keep_alive_);
   result_ = ParseResult::done(end);
   return result_;
 }

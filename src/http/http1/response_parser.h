@@ -36,8 +36,9 @@ struct ResponseParserLimits {
 // contiguous; views are built at Done). Framing that two peers could read differently is an
 // error: Content-Length with Transfer-Encoding (RFC 9112 lets TE win, Envoy treats it as an
 // upstream protocol error and so do we), conflicting Content-Lengths, codings other than a single
-// chunked, Transfer-Encoding in HTTP/1.0, and a body announced on 1xx/204. Errors carry code 502:
-// what a proxy answers its client when the upstream misbehaves.
+// chunked, Transfer-Encoding in HTTP/1.0, and a body announced on 1xx or a chunked 204 (a 204 with
+// a Content-Length ends at its head, and its connection is not reused). Errors carry code 502: what
+// a proxy answers its client when the upstream misbehaves.
 class ResponseParser {
  public:
   explicit ResponseParser(ResponseParserLimits limits = {});

@@ -55,17 +55,23 @@ struct HcmStats {
 // The connection manager's config, built once on the main thread.
 class HcmConfig {
  public:
-  using Proto = envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+  using Proto =
+      envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
 
   static StatusOr<std::shared_ptr<const HcmConfig>> create(
-      const Proto& proto, stats::Store& store, const std::set<std::string, std::less<>>& cluster_names);
+      const Proto& proto, stats::Store& store,
+      const std::set<std::string, std::less<>>& cluster_names);
 
   HcmStats& stats() const { return stats_; }
   const std::string& statPrefix() const { return stat_prefix_; }
   const std::string& serverName() const { return server_name_; }
   const std::shared_ptr<const router::RouteConfig>& routeConfig() const { return route_config_; }
-  const std::vector<filters::http::FilterFactoryCb>& filterFactories() const { return filter_factories_; }
-  const std::vector<std::shared_ptr<const access_log::Instance>>& accessLogs() const { return access_logs_; }
+  const std::vector<filters::http::FilterFactoryCb>& filterFactories() const {
+    return filter_factories_;
+  }
+  const std::vector<std::shared_ptr<const access_log::Instance>>& accessLogs() const {
+    return access_logs_;
+  }
 
   bool useRemoteAddress() const { return proto_.use_remote_address().value(); }
   uint32_t xffNumTrustedHops() const { return proto_.xff_num_trusted_hops(); }
@@ -76,16 +82,23 @@ class HcmConfig {
   const std::string& defaultHostForHttp10() const {
     return proto_.http_protocol_options().default_host_for_http_10();
   }
+  bool enableTrailers() const { return proto_.http_protocol_options().enable_trailers(); }
   uint32_t maxRequestHeadersKb() const { return max_request_headers_kb_; }
   uint32_t maxHeadersCount() const { return max_headers_count_; }
   // Requests served on one downstream connection before it is closed; 0 means unlimited.
   uint32_t maxRequestsPerConnection() const { return max_requests_per_connection_; }
   // Absent means disabled.
   std::optional<std::chrono::milliseconds> idleTimeout() const { return idle_timeout_; }
-  std::optional<std::chrono::milliseconds> maxConnectionDuration() const { return max_connection_duration_; }
-  std::optional<std::chrono::milliseconds> streamIdleTimeout() const { return stream_idle_timeout_; }
+  std::optional<std::chrono::milliseconds> maxConnectionDuration() const {
+    return max_connection_duration_;
+  }
+  std::optional<std::chrono::milliseconds> streamIdleTimeout() const {
+    return stream_idle_timeout_;
+  }
   std::optional<std::chrono::milliseconds> requestTimeout() const { return request_timeout_; }
-  std::optional<std::chrono::milliseconds> requestHeadersTimeout() const { return request_headers_timeout_; }
+  std::optional<std::chrono::milliseconds> requestHeadersTimeout() const {
+    return request_headers_timeout_;
+  }
   // Per-stream buffer limit for filters that buffer (the listener's connection buffer limit).
   uint32_t bufferLimit() const { return 1024 * 1024; }
   bool websocketUpgradeEnabled() const { return websocket_upgrade_; }
