@@ -2,8 +2,8 @@
 
 #include <charconv>
 
-#include "common/random.h"
 #include "common/logger.h"
+#include "common/random.h"
 #include "router/route_config.h"
 
 namespace remora::router {
@@ -12,7 +12,6 @@ namespace h = http::headers;
 using stream_info::ResponseFlag;
 
 namespace {
-
 
 std::optional<uint64_t> headerNumber(const http::HeaderMap& headers, std::string_view name) {
   const std::string* v = headers.get(name);
@@ -43,9 +42,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     if (encoder_) encoder_->getStream().removeCallbacks(*this);
   }
 
-  void start(upstream::Http1ConnPool& pool) {
-    pool_handle_ = pool.newStream(*this, *this);
-  }
+  void start(upstream::Http1ConnPool& pool) { pool_handle_ = pool.newStream(*this, *this); }
 
   // Sends request data that arrives while the attempt is live.
   void encodeData(buffer::Buffer& data, bool end_stream) {
@@ -54,7 +51,6 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
       pending_end_stream_ = end_stream;
       return;
     }
-    request_written_ = true;
     encoder_->encodeData(data, end_stream);
   }
   void encodeTrailers(const http::TrailerMap& trailers) {
@@ -86,22 +82,24 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     http::StreamResetReason reset = reason == upstream::PoolFailureReason::Overflow
                                         ? http::StreamResetReason::Overflow
                                         : http::StreamResetReason::ConnectionFailure;
-    parent_.onUpstreamReset(reset, details, reset == http::StreamResetReason::ConnectionFailure, false, false);
+    parent_.onUpstreamReset(reset, details, reset == http::StreamResetReason::ConnectionFailure,
+                            false, false);
   }
-  void onPoolReady(http::RequestEncoder& encoder, const upstream::HostConstSharedPtr&, bool reused) override {
+  void onPoolReady(http::RequestEncoder& encoder, const upstream::HostConstSharedPtr&,
+                   bool reused) override {
     pool_handle_ = nullptr;
     encoder_ = &encoder;
     reused_ = reused;
     encoder.getStream().addCallbacks(*this);
     auto& info = parent_.callbacks_->streamInfo();
-    if (!info.first_upstream_tx_byte_sent) info.first_upstream_tx_byte_sent = info.sinceStart(std::chrono::steady_clock::now());
-    bool headers_only = parent_.downstream_end_stream_ && pending_body_.empty() && !pending_trailers_ &&
-                        parent_.retry_body_.empty();
+    if (!info.first_upstream_tx_byte_sent)
+      info.first_upstream_tx_byte_sent = info.sinceStart(std::chrono::steady_clock::now());
+    bool headers_only = parent_.downstream_end_stream_ && pending_body_.empty() &&
+                        !pending_trailers_ && parent_.retry_body_.empty();
     // A retry re-sends the body copy; a first attempt sends what queued while connecting.
     encoder.encodeHeaders(*parent_.request_headers_, headers_only);
     if (headers_only) return;
-    request_written_ = true;
-    if (!parent_.retry_body_.empty() && parent_.attempts_ > 1) {
+    if (!parent_.retry_body_.empty() && parent_.resending()) {
       buffer::Buffer copy;
       copy.add(parent_.retry_body_.toString());
       pending_body_.drain(pending_body_.length());
@@ -135,9 +133,12 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
 
   // StreamCallbacks
   void onResetStream(http::StreamResetReason reason, std::string_view details) override {
+    // Whether the upstream may have seen any of the request: bytes that never reached the
+    // socket cannot have been acted on, whatever the method.
+    const bool written = encoder_ != nullptr && encoder_->requestBytesSent();
     encoder_ = nullptr;
     if (done_) return;
-    parent_.onUpstreamReset(reason, details, false, reused_ && !response_started_, request_written_);
+    parent_.onUpstreamReset(reason, details, false, reused_ && !response_started_, written);
   }
   void onAboveWriteBufferHighWatermark() override {
     parent_.callbacks_->onDecoderFilterAboveWriteBufferHighWatermark();
@@ -154,7 +155,6 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   bool pending_end_stream_ = false;
   bool pending_trailers_ = false;
   bool reused_ = false;
-  bool request_written_ = false;
   bool response_started_ = false;
   bool done_ = false;
   event::TimerPtr per_try_timer_;
@@ -176,7 +176,8 @@ void RouterFilter::onDestroy() {
   if (callbacks_) callbacks_->removeDownstreamWatermarkCallbacks(*this);
 }
 
-http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& headers, bool end_stream) {
+http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& headers,
+                                                      bool end_stream) {
   request_headers_ = &headers;
   downstream_end_stream_ = end_stream;
   auto& info = callbacks_->streamInfo();
@@ -188,21 +189,21 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   }
   info.route_name = route->name();
   if (const auto* direct = route->directResponse()) {
-    callbacks_->sendLocalReply(direct->status, direct->body,
-                               [route, &info](http::ResponseHeaderMap& out) {
-                                 route->finalizeResponseHeaders(out, info);
-                               },
-                               "direct_response");
+    callbacks_->sendLocalReply(
+        direct->status, direct->body,
+        [route, &info](http::ResponseHeaderMap& out) { route->finalizeResponseHeaders(out, info); },
+        "direct_response");
     return http::FilterHeadersStatus::StopIteration;
   }
   if (const auto* redirect = route->redirect()) {
     std::string location = route->redirectLocation(headers);
-    callbacks_->sendLocalReply(redirect->responseCode(), "",
-                               [route, &info, location](http::ResponseHeaderMap& out) {
-                                 out.set("location", location);
-                                 route->finalizeResponseHeaders(out, info);
-                               },
-                               "direct_response");
+    callbacks_->sendLocalReply(
+        redirect->responseCode(), "",
+        [route, &info, location](http::ResponseHeaderMap& out) {
+          out.set("location", location);
+          route->finalizeResponseHeaders(out, info);
+        },
+        "direct_response");
     return http::FilterHeadersStatus::StopIteration;
   }
   route_entry_ = route->routeEntry();
@@ -226,7 +227,8 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   headers.remove(h::kEnvoyUpstreamRqPerTryTimeoutMs);
   headers.remove(h::kEnvoyRetryOn);
   headers.remove(h::kEnvoyMaxRetries);
-  auto expected = retry_state_ && retry_state_->perTryTimeout() ? retry_state_->perTryTimeout() : timeout_;
+  auto expected =
+      retry_state_ && retry_state_->perTryTimeout() ? retry_state_->perTryTimeout() : timeout_;
   if (expected) headers.set(h::kEnvoyExpectedRqTimeoutMs, std::to_string(expected->count()));
   route_entry_->finalizeRequestHeaders(headers, info, true);
 
@@ -244,7 +246,9 @@ upstream::HostConstSharedPtr RouterFilter::chooseHost() {
   auto* entry = worker_.clusters.get(cluster_->name());
   if (entry == nullptr) return nullptr;
   upstream::LoadBalancerContext context{&callbacks_->connection()->info()};
-  uint32_t tries = retry_state_ && retry_state_->avoidPreviousHosts() ? retry_state_->hostSelectionMaxAttempts() : 1;
+  uint32_t tries = retry_state_ && retry_state_->avoidPreviousHosts()
+                       ? retry_state_->hostSelectionMaxAttempts()
+                       : 1;
   upstream::HostConstSharedPtr host;
   for (uint32_t i = 0; i < std::max<uint32_t>(tries, 1); ++i) {
     host = entry->lb->chooseHost(context);
@@ -272,7 +276,8 @@ void RouterFilter::startAttempt() {
   auto* entry = worker_.clusters.get(cluster_->name());
   upstream_request_ = std::make_unique<UpstreamRequest>(*this, host);
   if (retry_state_ && retry_state_->perTryTimeout()) {
-    upstream_request_->per_try_timer_ = callbacks_->dispatcher().createTimer([this] { onPerTryTimeout(); });
+    upstream_request_->per_try_timer_ =
+        callbacks_->dispatcher().createTimer([this] { onPerTryTimeout(); });
     upstream_request_->per_try_timer_->enableTimer(*retry_state_->perTryTimeout());
   }
   upstream_request_->start(entry->httpConnPool(host, worker_.dispatcher));
@@ -280,8 +285,10 @@ void RouterFilter::startAttempt() {
 
 http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_stream) {
   downstream_end_stream_ = end_stream;
-  // Keep a copy for retries while it fits in the buffer limit; past it, retries are off.
-  if (retry_state_ && !retry_body_overflowed_) {
+  // Keep a copy for retries, or for re-sending after the keep-alive race, while it fits in the
+  // buffer limit and no response has started; past the limit, neither can happen.
+  if ((retry_state_ || !keepalive_race_retried_) && !retry_body_overflowed_ &&
+      !downstream_response_started_) {
     if (retry_body_.length() + data.length() > callbacks_->decoderBufferLimit()) {
       retry_body_overflowed_ = true;
       retry_body_.drain(retry_body_.length());
@@ -313,7 +320,8 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
   auto& info = callbacks_->streamInfo();
   info.first_upstream_rx_byte_received = info.sinceStart(std::chrono::steady_clock::now());
   uint32_t status = headers->status();
-  if (upstream_request_ && upstream_request_->per_try_timer_) upstream_request_->per_try_timer_->disableTimer();
+  if (upstream_request_ && upstream_request_->per_try_timer_)
+    upstream_request_->per_try_timer_->disableTimer();
   if (retry_state_ && retry_state_->wouldRetryOnStatus(status)) {
     if (retry_state_->takeRetry()) {
       cluster_->stats().chargeResponse(status, attempts_ > 1);
@@ -325,7 +333,8 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
   }
   cluster_->stats().chargeResponse(status, attempts_ > 1);
   if (attempts_ > 1 && status < 500) cluster_->stats().upstream_rq_retry_success.inc();
-  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - upstream_start_);
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - upstream_start_);
   headers->set(h::kEnvoyUpstreamServiceTime, std::to_string(elapsed.count()));
   route_entry_->finalizeResponseHeaders(*headers, info);
   downstream_response_started_ = true;
@@ -364,7 +373,9 @@ void RouterFilter::onUpstreamReset(http::StreamResetReason reason, std::string_v
   }
   // The keep-alive race: a reused connection closed by the upstream before any response byte.
   // Safe to send again on a fresh connection if nothing was written or the method is idempotent.
-  bool safe = !request_written || idempotent(request_headers_->method());
+  // A body too large to keep cannot be sent again.
+  bool safe =
+      (!request_written || idempotent(request_headers_->method())) && !retry_body_overflowed_;
   if (reused && safe && !keepalive_race_retried_ &&
       (reason == http::StreamResetReason::ConnectionTermination ||
        reason == http::StreamResetReason::RemoteReset)) {
@@ -374,21 +385,25 @@ void RouterFilter::onUpstreamReset(http::StreamResetReason reason, std::string_v
     startAttempt();
     return;
   }
-  if (retry_state_ && retry_state_->wouldRetryOnReset(reason, connect_failure) && retry_state_->takeRetry()) {
+  if (retry_state_ && retry_state_->wouldRetryOnReset(reason, connect_failure) &&
+      retry_state_->takeRetry()) {
     scheduleRetry();
     return;
   }
   sendUpstreamFailureReply(reason, details, connect_failure);
 }
 
-void RouterFilter::sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details,
-                                            bool connect_failure) {
+void RouterFilter::sendUpstreamFailureReply(http::StreamResetReason reason,
+                                            std::string_view details, bool connect_failure) {
   auto& info = callbacks_->streamInfo();
   ResponseFlag flag = connect_failure ? ResponseFlag::UpstreamConnectionFailure
-                      : reason == http::StreamResetReason::Overflow       ? ResponseFlag::UpstreamOverflow
-                      : reason == http::StreamResetReason::RemoteReset    ? ResponseFlag::UpstreamRemoteReset
-                      : reason == http::StreamResetReason::LocalReset     ? ResponseFlag::LocalReset
-                                                                          : ResponseFlag::UpstreamConnectionTermination;
+                      : reason == http::StreamResetReason::Overflow ? ResponseFlag::UpstreamOverflow
+                      : reason == http::StreamResetReason::RemoteReset
+                          ? ResponseFlag::UpstreamRemoteReset
+                      : reason == http::StreamResetReason::LocalReset ? ResponseFlag::LocalReset
+                      : reason == http::StreamResetReason::ProtocolError
+                          ? ResponseFlag::UpstreamProtocolError
+                          : ResponseFlag::UpstreamConnectionTermination;
   info.setResponseFlag(flag);
   if (retry_state_ && retry_state_->exhausted() && attempts_ > 1) {
     info.setResponseFlag(ResponseFlag::UpstreamRetryLimitExceeded);
@@ -412,7 +427,8 @@ void RouterFilter::scheduleRetry() {
   cluster_->stats().upstream_rq_retry.inc();
   cleanupUpstream();
   auto backoff = retry_state_->nextBackOff();
-  if (!retry_timer_) retry_timer_ = callbacks_->dispatcher().createTimer([this] { startAttempt(); });
+  if (!retry_timer_)
+    retry_timer_ = callbacks_->dispatcher().createTimer([this] { startAttempt(); });
   retry_timer_->enableTimer(backoff);
 }
 

@@ -18,12 +18,14 @@ class RouteEntry;
 // route, sends it upstream through the worker's connection pool, streams the response back, and
 // owns timeouts (route and per-try), retries with back-off, and Envoy's local replies and
 // response flags for upstream failures.
-class RouterFilter final : public http::StreamDecoderFilter, private http::DownstreamWatermarkCallbacks {
+class RouterFilter final : public http::StreamDecoderFilter,
+                           private http::DownstreamWatermarkCallbacks {
  public:
   explicit RouterFilter(server::WorkerContext& worker);
   ~RouterFilter() override;
 
-  http::FilterHeadersStatus decodeHeaders(http::RequestHeaderMap& headers, bool end_stream) override;
+  http::FilterHeadersStatus decodeHeaders(http::RequestHeaderMap& headers,
+                                          bool end_stream) override;
   http::FilterDataStatus decodeData(buffer::Buffer& data, bool end_stream) override;
   http::FilterTrailersStatus decodeTrailers(http::TrailerMap& trailers) override;
   void setDecoderFilterCallbacks(http::StreamDecoderFilterCallbacks& callbacks) override {
@@ -44,15 +46,19 @@ class RouterFilter final : public http::StreamDecoderFilter, private http::Downs
   void onUpstreamData(buffer::Buffer& data, bool end_stream);
   void onUpstreamTrailers(http::TrailerMapPtr trailers);
   void onUpstream1xxHeaders(http::ResponseHeaderMapPtr headers);
-  void onUpstreamReset(http::StreamResetReason reason, std::string_view details, bool connect_failure,
-                       bool reused, bool request_written);
+  void onUpstreamReset(http::StreamResetReason reason, std::string_view details,
+                       bool connect_failure, bool reused, bool request_written);
   void onPerTryTimeout();
   void onGlobalTimeout();
   void scheduleRetry();
   void cleanupUpstream();
-  void sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details, bool connect_failure);
+  void sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details,
+                                bool connect_failure);
   upstream::HostConstSharedPtr chooseHost();
   void onResponseComplete();
+  // The current attempt sends the request again (a retry or the keep-alive race): the body
+  // comes from retry_body_.
+  bool resending() const { return attempts_ > 1 || keepalive_race_retried_; }
 
   server::WorkerContext& worker_;
   http::StreamDecoderFilterCallbacks* callbacks_ = nullptr;
@@ -61,7 +67,7 @@ class RouterFilter final : public http::StreamDecoderFilter, private http::Downs
   http::RequestHeaderMap* request_headers_ = nullptr;
   http::TrailerMap* request_trailers_ = nullptr;
   bool downstream_end_stream_ = false;
-  buffer::Buffer retry_body_;           // a copy of the request body while retries are possible
+  buffer::Buffer retry_body_;  // a copy of the request body while retries are possible
   bool retry_body_overflowed_ = false;
   std::optional<RetryState> retry_state_;
   std::vector<upstream::HostConstSharedPtr> attempted_hosts_;

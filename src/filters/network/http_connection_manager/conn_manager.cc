@@ -1,9 +1,8 @@
 #include "filters/network/http_connection_manager/conn_manager.h"
 
-
 #include "access_log/access_log_config.h"
-#include "common/random.h"
 #include "common/logger.h"
+#include "common/random.h"
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 #include "http/codec1/server_codec.h"
 #include "router/route_config.h"
@@ -29,7 +28,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
       : parent_(parent),
         encoder_(encoder),
         id_(id),
-        filter_manager_(*this, parent.worker_.dispatcher, stream_info_, parent.config_->bufferLimit()) {
+        filter_manager_(*this, parent.worker_.dispatcher, stream_info_,
+                        parent.config_->bufferLimit()) {
     auto& stats = parent_.config_->stats();
     stats.downstream_rq_total.inc();
     stats.downstream_rq_http1_total.inc();
@@ -64,7 +64,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     if (headers_timer_) headers_timer_->disableTimer();
     resetIdleTimer();
     stream_info_.protocol = parent_.codec_->protocol();
-    if (end_stream) stream_info_.last_downstream_rx_byte_received = sinceStart();
+    if (end_stream) onRequestReceived();
     const HcmConfig& config = *parent_.config_;
     stream_info_.downstream_remote_address = ConnectionManagerUtility::mutateRequestHeaders(
         *headers, parent_.connection().info().remote_address, config);
@@ -96,13 +96,13 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
 
   void decodeData(buffer::Buffer& data, bool end_stream) override {
     resetIdleTimer();
-    if (end_stream) stream_info_.last_downstream_rx_byte_received = sinceStart();
+    if (end_stream) onRequestReceived();
     filter_manager_.decodeData(data, end_stream);
   }
 
   void decodeTrailers(remora::http::TrailerMapPtr trailers) override {
     resetIdleTimer();
-    stream_info_.last_downstream_rx_byte_received = sinceStart();
+    onRequestReceived();
     filter_manager_.decodeTrailers(std::move(trailers));
   }
 
@@ -134,19 +134,28 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     }
     finish();
   }
-  void onAboveWriteBufferHighWatermark() override { filter_manager_.onDownstreamAboveWriteBufferHighWatermark(); }
-  void onBelowWriteBufferLowWatermark() override { filter_manager_.onDownstreamBelowWriteBufferLowWatermark(); }
+  void onAboveWriteBufferHighWatermark() override {
+    filter_manager_.onDownstreamAboveWriteBufferHighWatermark();
+  }
+  void onBelowWriteBufferLowWatermark() override {
+    filter_manager_.onDownstreamBelowWriteBufferLowWatermark();
+  }
 
   // ---- FilterManagerCallbacks ----
-  void encode1xxHeaders(remora::http::ResponseHeaderMap& headers) override { encoder_.encode1xxHeaders(headers); }
+  void encode1xxHeaders(remora::http::ResponseHeaderMap& headers) override {
+    encoder_.encode1xxHeaders(headers);
+  }
 
   void encodeHeaders(remora::http::ResponseHeaderMap& headers, bool end_stream) override {
     resetIdleTimer();
+    // request_timeout bounds receiving the request; once the response starts it is moot.
+    if (request_timer_) request_timer_->disableTimer();
     ConnectionManagerUtility::mutateResponseHeaders(headers, *parent_.config_);
     if (parent_.close_after_response_) headers.set(h::kConnection, "close");
     uint32_t status = headers.status();
     stream_info_.response_code = status;
-    if (status >= 100 && status < 600) parent_.config_->stats().downstream_rq_xx[status / 100 - 1]->inc();
+    if (status >= 100 && status < 600)
+      parent_.config_->stats().downstream_rq_xx[status / 100 - 1]->inc();
     response_headers_ = &headers;
     stream_info_.first_downstream_tx_byte_sent = sinceStart();
     encoder_.encodeHeaders(headers, end_stream);
@@ -168,8 +177,9 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   const router::Route* route() override {
     if (!route_cached_) {
       route_cached_ = true;
-      route_ = request_headers_ ? parent_.config_->routeConfig()->route(*request_headers_, randomU64())
-                                : nullptr;
+      route_ = request_headers_
+                   ? parent_.config_->routeConfig()->route(*request_headers_, randomU64())
+                   : nullptr;
     }
     return route_;
   }
@@ -183,8 +193,12 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     if (done_) return;
     encoder_.getStream().resetStream(remora::http::StreamResetReason::LocalReset);
   }
-  void onDecoderFilterAboveWriteBufferHighWatermark() override { encoder_.getStream().readDisable(true); }
-  void onDecoderFilterBelowWriteBufferLowWatermark() override { encoder_.getStream().readDisable(false); }
+  void onDecoderFilterAboveWriteBufferHighWatermark() override {
+    encoder_.getStream().readDisable(true);
+  }
+  void onDecoderFilterBelowWriteBufferLowWatermark() override {
+    encoder_.getStream().readDisable(false);
+  }
 
   remora::http::ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body) override {
     auto headers = std::make_unique<remora::http::ResponseHeaderMap>();
@@ -226,6 +240,13 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     if (idle_timer_) idle_timer_->enableTimer(*parent_.config_->streamIdleTimeout());
   }
 
+  // The request's last byte arrived: request_timeout (Envoy: "the entire request to be
+  // received") is satisfied, however long the response takes.
+  void onRequestReceived() {
+    stream_info_.last_downstream_rx_byte_received = sinceStart();
+    if (request_timer_) request_timer_->disableTimer();
+  }
+
   void onResponseComplete() {
     stream_info_.last_downstream_tx_byte_sent = sinceStart();
     // A response that ends before its request would leave unread request bytes on an HTTP/1
@@ -238,7 +259,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     parent_.config_->stats().downstream_rq_header_timeout.inc();
     parent_.close_after_response_ = true;
     installFilters();
-    filter_manager_.sendLocalReply(408, "request headers timeout", nullptr, "request_header_timeout");
+    filter_manager_.sendLocalReply(408, "request headers timeout", nullptr,
+                                   "request_header_timeout");
   }
 
   void onStreamIdleTimeout() {
@@ -293,19 +315,28 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
 namespace {
 std::string_view reasonFor(uint32_t code) {
   switch (code) {
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 426: return "Upgrade Required";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "";
+    case 400:
+      return "Bad Request";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 426:
+      return "Upgrade Required";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "";
   }
 }
 }  // namespace
 
-ConnectionManager::ConnectionManager(std::shared_ptr<const HcmConfig> config, server::WorkerContext& worker)
+ConnectionManager::ConnectionManager(std::shared_ptr<const HcmConfig> config,
+                                     server::WorkerContext& worker)
     : config_(std::move(config)), worker_(worker) {}
 
 ConnectionManager::~ConnectionManager() = default;
@@ -330,8 +361,10 @@ net::FilterStatus ConnectionManager::onNewConnection() {
   options.max_headers_count = config_->maxHeadersCount();
   options.accept_http_10 = config_->acceptHttp10();
   options.default_host_for_http_10 = config_->defaultHostForHttp10();
+  options.enable_trailers = config_->enableTrailers();
   remora::http::ServerConnectionCallbacks& callbacks = *this;
-  codec_ = std::make_unique<remora::http::codec1::ServerCodecImpl>(connection(), callbacks, options);
+  codec_ =
+      std::make_unique<remora::http::codec1::ServerCodecImpl>(connection(), callbacks, options);
   if (config_->idleTimeout()) {
     idle_timer_ = worker_.dispatcher.createTimer([this] { onIdleTimeout(); });
     idle_timer_->enableTimer(*config_->idleTimeout());
@@ -360,7 +393,8 @@ net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool) {
 remora::http::RequestDecoder& ConnectionManager::newStream(remora::http::ResponseEncoder& encoder) {
   static thread_local uint64_t next_id = 1;
   ++requests_served_;
-  if (config_->maxRequestsPerConnection() != 0 && requests_served_ >= config_->maxRequestsPerConnection()) {
+  if (config_->maxRequestsPerConnection() != 0 &&
+      requests_served_ >= config_->maxRequestsPerConnection()) {
     close_after_response_ = true;
   }
   auto stream = std::make_unique<ActiveStream>(*this, encoder, next_id++);
@@ -415,7 +449,9 @@ void ConnectionManager::onEvent(net::ConnectionEvent event) {
   (remote ? stats.downstream_cx_destroy_remote : stats.downstream_cx_destroy_local).inc();
   if (!streams_.empty()) {
     stats.downstream_cx_destroy_active_rq.inc();
-    (remote ? stats.downstream_cx_destroy_remote_active_rq : stats.downstream_cx_destroy_local_active_rq).inc();
+    (remote ? stats.downstream_cx_destroy_remote_active_rq
+            : stats.downstream_cx_destroy_local_active_rq)
+        .inc();
   }
   if (idle_timer_) idle_timer_->disableTimer();
   if (max_duration_timer_) max_duration_timer_->disableTimer();

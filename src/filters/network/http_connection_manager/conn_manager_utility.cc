@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <vector>
 
 #include "common/random.h"
@@ -17,7 +18,8 @@ std::vector<std::string> splitComma(std::string_view value) {
   size_t start = 0;
   while (start <= value.size()) {
     size_t comma = value.find(',', start);
-    std::string_view part = value.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    std::string_view part = value.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
     while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
     if (!part.empty()) out.emplace_back(part);
@@ -61,8 +63,8 @@ void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers) {
 
 bool ConnectionManagerUtility::isInternalAddress(const net::Address& address) {
   static const std::pair<const char*, uint32_t> kInternal[] = {
-      {"10.0.0.0", 8}, {"172.16.0.0", 12}, {"192.168.0.0", 16}, {"127.0.0.0", 8},
-      {"fd00::", 8},   {"::1", 128}};
+      {"10.0.0.0", 8},  {"172.16.0.0", 12}, {"192.168.0.0", 16},
+      {"127.0.0.0", 8}, {"fd00::", 8},      {"::1", 128}};
   for (const auto& [prefix, len] : kInternal) {
     auto p = net::Address::parse(prefix, 0);
     if (p.ok() && address.inCidr(*p, len)) return true;
@@ -77,56 +79,84 @@ std::string ConnectionManagerUtility::randomUuid() {
   char buf[37];
   std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<uint32_t>(hi >> 32),
                 static_cast<uint32_t>((hi >> 16) & 0xffff), static_cast<uint32_t>(hi & 0xffff),
-                static_cast<uint32_t>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+                static_cast<uint32_t>(lo >> 48),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return buf;
 }
+
+namespace {
+
+// The address `skip` entries from the right end of x-forwarded-for (Envoy's
+// getLastAddressFromXFF). `single` is true when it is the header's only entry and nothing was
+// skipped: only then may it make a request internal.
+struct XffAddress {
+  net::Address address;
+  bool single;
+};
+std::optional<XffAddress> addressFromXff(std::string_view xff, uint32_t skip) {
+  for (uint32_t i = 0; i < skip; ++i) {
+    const size_t comma = xff.rfind(',');
+    if (comma == std::string_view::npos) return std::nullopt;
+    xff = xff.substr(0, comma);
+  }
+  const size_t comma = xff.rfind(',');
+  std::string_view entry = comma == std::string_view::npos ? xff : xff.substr(comma + 1);
+  while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) entry.remove_prefix(1);
+  while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.remove_suffix(1);
+  auto parsed = net::Address::parse(std::string(entry), 0);
+  if (!parsed.ok()) return std::nullopt;
+  return XffAddress{*parsed, comma == std::string_view::npos && skip == 0};
+}
+
+}  // namespace
 
 net::Address ConnectionManagerUtility::mutateRequestHeaders(remora::http::RequestHeaderMap& headers,
                                                             const net::Address& peer,
                                                             const HcmConfig& config) {
   stripHopByHop(headers, true);
-  net::Address client = peer;
-  bool internal;
+  // The trusted client address and whether it may decide "internal", by Envoy's rules (docs:
+  // x-forwarded-for), computed before anything is appended to XFF.
+  const uint32_t trusted_hops = config.xffNumTrustedHops();
+  const std::string* xff = headers.get(h::kForwardedFor);
+  std::optional<net::Address> client;
+  bool trusted_checks = false;
   if (config.useRemoteAddress()) {
-    // We are the edge: the peer is the client; append it for the next hop.
-    const std::string* xff = headers.get(h::kForwardedFor);
-    std::string value = xff ? *xff + "," + peer.ip() : peer.ip();
-    headers.set(h::kForwardedFor, value);
-    internal = isInternalAddress(peer);
-    if (!internal) headers.set(h::kEnvoyExternalAddress, peer.ip());
-    headers.set(h::kForwardedProto, "http");
-  } else {
-    // Trust xff_num_trusted_hops addresses from the right of x-forwarded-for.
-    if (const std::string* xff = headers.get(h::kForwardedFor)) {
-      auto hops = splitComma(*xff);
-      size_t trusted = config.xffNumTrustedHops();
-      if (hops.size() > trusted) {
-        auto parsed = net::Address::parse(hops[hops.size() - 1 - trusted], 0);
-        if (parsed.ok()) client = *parsed;
-      }
+    // We are the edge: the peer is the client, unless trusted proxies in front of us named one.
+    trusted_checks = xff == nullptr;
+    if (trusted_hops > 0 && xff != nullptr) {
+      if (auto from_xff = addressFromXff(*xff, trusted_hops - 1)) client = from_xff->address;
     }
-    internal = isInternalAddress(client);
-    if (!headers.has(h::kForwardedProto)) headers.set(h::kForwardedProto, "http");
+    if (!client) client = peer;
+    headers.set(h::kForwardedFor, xff != nullptr ? *xff + "," + peer.ip() : peer.ip());
+    // x-forwarded-proto from an untrusted hop is overwritten.
+    if (trusted_hops == 0) headers.set(h::kForwardedProto, "http");
+  } else if (xff != nullptr) {
+    // The previous hop appended the client: trust the entry after xff_num_trusted_hops.
+    if (auto from_xff = addressFromXff(*xff, trusted_hops)) {
+      client = from_xff->address;
+      trusted_checks = from_xff->single;
+    }
   }
+  if (!headers.has(h::kForwardedProto)) headers.set(h::kForwardedProto, "http");
+  // Internal: a single internal address in XFF, or (edge) no XFF and an internal peer. Without
+  // XFF and use_remote_address, even an internal peer makes an external request.
+  const bool internal = trusted_checks && client && isInternalAddress(*client);
+  if (!client) client = peer;
+  const bool edge = config.useRemoteAddress() && !internal;
   if (internal) {
     headers.set(h::kEnvoyInternal, "true");
   } else {
     headers.remove(h::kEnvoyInternal);
-    if (config.useRemoteAddress()) {
-      // Control headers from outside the mesh must not steer it (x-envoy-retry-on, ...).
-      std::string keep_external = headers.get(h::kEnvoyExternalAddress)
-                                      ? *headers.get(h::kEnvoyExternalAddress)
-                                      : std::string();
-      headers.removePrefix("x-envoy-");
-      if (!keep_external.empty()) headers.set(h::kEnvoyExternalAddress, keep_external);
-    }
+    // Control headers from outside the mesh must not steer it (x-envoy-retry-on, ...).
+    if (edge) headers.removePrefix("x-envoy-");
   }
-  if (config.generateRequestId()) {
-    bool edge_external = config.useRemoteAddress() && !internal;
-    if (!headers.has(h::kRequestId) || edge_external) headers.set(h::kRequestId, randomUuid());
+  // The first ingress point into the trusted network records who the client was.
+  if (edge) headers.set(h::kEnvoyExternalAddress, client->ip());
+  if (config.generateRequestId() && (edge || !headers.has(h::kRequestId))) {
+    headers.set(h::kRequestId, randomUuid());
   }
   if (!headers.has(h::kScheme)) headers.set(h::kScheme, "http");
-  return client;
+  return *client;
 }
 
 void ConnectionManagerUtility::mutateResponseHeaders(remora::http::ResponseHeaderMap& headers,
@@ -136,7 +166,8 @@ void ConnectionManagerUtility::mutateResponseHeaders(remora::http::ResponseHeade
   headers.set(h::kDate, httpDate());
 }
 
-bool ConnectionManagerUtility::normalizePath(remora::http::RequestHeaderMap& headers, const HcmConfig& config) {
+bool ConnectionManagerUtility::normalizePath(remora::http::RequestHeaderMap& headers,
+                                             const HcmConfig& config) {
   if (!config.normalizePath() && !config.mergeSlashes()) return true;
   std::string_view full = headers.path();
   size_t query = full.find('?');
@@ -147,10 +178,12 @@ bool ConnectionManagerUtility::normalizePath(remora::http::RequestHeaderMap& hea
     // Decode %-escapes of unreserved characters only (RFC 3986 §6.2.2.2), then drop dot-segments.
     std::string decoded;
     for (size_t i = 0; i < path.size(); ++i) {
-      if (path[i] == '%' && i + 2 < path.size() && std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
+      if (path[i] == '%' && i + 2 < path.size() &&
+          std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
           std::isxdigit(static_cast<unsigned char>(path[i + 2]))) {
         char c = static_cast<char>(std::stoi(path.substr(i + 1, 2), nullptr, 16));
-        if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~') {
+        if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
+            c == '~') {
           decoded += c;
           i += 2;
           continue;
@@ -167,7 +200,8 @@ bool ConnectionManagerUtility::normalizePath(remora::http::RequestHeaderMap& hea
     size_t pos = 1;
     while (pos <= decoded.size()) {
       size_t slash = decoded.find('/', pos);
-      std::string segment = decoded.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+      std::string segment =
+          decoded.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
       bool last = slash == std::string::npos;
       if (segment == "..") {
         if (!segments.empty()) segments.pop_back();
