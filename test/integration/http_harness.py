@@ -188,3 +188,304 @@ class HttpBackend:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+# --------------------------------------------------------------------------------------------
+# A raw HTTP/1.1 client: sends exactly the bytes a test gives it (hostile ones included) and
+# parses what comes back strictly enough to notice a second, smuggled response.
+
+
+class RawResponse:
+    def __init__(self, version, status, reason, headers, body, trailers):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # [(lower-cased name, value)] in arrival order
+        self.body = body
+        self.trailers = trailers
+
+    def header(self, name, default=None):
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return default
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k == name]
+
+    def __repr__(self):
+        return f"RawResponse({self.version} {self.status}, {self.headers}, {self.body[:200]!r})"
+
+
+class RawHttp:
+    """One client connection to remora speaking raw bytes."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        """Sends data; False when the peer already closed or reset the connection."""
+        try:
+            self.sock.sendall(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+
+    def _fill(self):
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            raise EOFError("connection closed")
+        self.buf += chunk
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[:i + 2]
+                return line
+            self._fill()
+
+    def _exactly(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def _fields(self):
+        fields = []
+        while True:
+            line = self._line()
+            if not line:
+                return fields
+            name, sep, value = line.decode("latin-1").partition(":")
+            assert sep and name == name.strip(), f"malformed header line {line!r}"
+            fields.append((name.lower(), value.strip()))
+
+    def read_head(self, keep_1xx=False):
+        """Reads one response head (1xx skipped unless keep_1xx): a RawResponse without body;
+        None on EOF before any byte."""
+        try:
+            while True:
+                status_line = self._line().decode("latin-1")
+                version, status, reason = (status_line.split(" ", 2) + [""])[:3]
+                status = int(status)
+                headers = self._fields()
+                if 100 <= status < 200 and not keep_1xx:
+                    continue
+                return RawResponse(version, status, reason, headers, b"", [])
+        except EOFError:
+            if not self.buf:
+                return None
+            raise
+
+    def stream_body(self, nbytes, chunk=1 << 20, pace=None):
+        """Reads exactly nbytes of a Content-Length body without keeping it: (sha256, count).
+        pace(count) runs after each read (a slow reader sleeps there)."""
+        h = hashlib.sha256()
+        count = 0
+        if self.buf:
+            take = bytes(self.buf[:nbytes])
+            del self.buf[:len(take)]
+            h.update(take)
+            count = len(take)
+        view = memoryview(bytearray(chunk))
+        while count < nbytes:
+            n = self.sock.recv_into(view[:min(chunk, nbytes - count)])
+            if n == 0:
+                break
+            h.update(view[:n])
+            count += n
+            if pace:
+                pace(count)
+        return h.hexdigest(), count
+
+    def read_response(self, method="GET", keep_1xx=False):
+        """Reads one response (1xx skipped unless keep_1xx); None on EOF before any byte."""
+        head = self.read_head(keep_1xx)
+        if head is None:
+            return None
+        status, headers = head.status, head.headers
+        body, trailers = b"", []
+        names = dict(headers)
+        if method == "HEAD" or status < 200 or status in (204, 304):
+            pass
+        elif names.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int(self._line().split(b";")[0], 16)
+                if size == 0:
+                    trailers = self._fields()
+                    break
+                parts.append(self._exactly(size))
+                assert self._exactly(2) == b"\r\n", "chunk not followed by CRLF"
+            body = b"".join(parts)
+        elif "content-length" in names:
+            body = self._exactly(int(names["content-length"]))
+        else:
+            body = self.read_to_close()
+        head.body, head.trailers = body, trailers
+        return head
+
+    def read_to_close(self, timeout=10.0):
+        """Everything until the peer closes (EOF or reset); raises if it stays open."""
+        deadline = time.monotonic() + timeout
+        out = bytes(self.buf)
+        self.buf.clear()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"connection still open after {timeout}s (got {out[:200]!r})")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                return out
+            except socket.timeout:
+                continue
+            if not chunk:
+                return out
+            out += chunk
+
+    def is_open(self, wait=0.2):
+        """True when the peer neither closed nor sent anything within `wait` seconds."""
+        if self.buf:
+            return True
+        self.sock.settimeout(wait)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            return True
+        except ConnectionResetError:
+            return False
+        finally:
+            self.sock.settimeout(10.0)
+        if chunk:
+            self.buf += chunk
+            return True
+        return False
+
+
+def request_bytes(method="GET", path="/", headers=(), body=b"", host="test", version="HTTP/1.1"):
+    """A well-formed request; headers is a list of (name, value)."""
+    lines = [f"{method} {path} {version}"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    lines += [f"{k}: {v}" for k, v in headers]
+    if body and not any(k.lower() in ("content-length", "transfer-encoding") for k, _ in headers):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def single_route_proxy(remora, backend, admin=True, hcm_extra=None, cluster_extra=None,
+                       route_extra=None, log_level="info", **listener_extra):
+    """remora with one HTTP listener routing everything to `backend` (cluster named after it).
+    Returns (proc, listener_port)."""
+    from conftest import bootstrap, free_ports, static_cluster
+    listener_port, admin_port = free_ports(2)
+    name = getattr(backend, "name", "backend")
+    rc = {"virtual_hosts": [vhost(routes=[route(cluster=name, **(route_extra or {}))])]}
+    cfg = bootstrap([http_listener("http", listener_port, rc, hcm_extra=hcm_extra, **listener_extra)],
+                    [static_cluster(name, [backend.port], **(cluster_extra or {}))],
+                    admin_port if admin else None)
+    return remora(cfg, log_level=log_level), listener_port
+
+
+class RawRequestReader:
+    """The server side of a raw backend: reads requests off an accepted socket, strictly enough
+    to see exactly what remora sent (framing, trailers), so tests can script odd upstreams."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.buf = bytearray()
+
+    def _fill(self):
+        chunk = self.conn.recv(65536)
+        if not chunk:
+            raise EOFError("peer closed")
+        self.buf += chunk
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[:i + 2]
+                return line
+            self._fill()
+
+    def _exactly(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def read_head(self):
+        """(method, path, [(name, value)]) of the next request; None on a clean EOF."""
+        try:
+            request_line = self._line().decode("latin-1")
+        except EOFError:
+            if not self.buf:
+                return None
+            raise
+        method, path, _ = request_line.split(" ", 2)
+        headers = []
+        while True:
+            line = self._line()
+            if not line:
+                return method, path, headers
+            name, _, value = line.decode("latin-1").partition(":")
+            headers.append((name.lower(), value.strip()))
+
+    def read_body(self, headers):
+        """(body, trailers, chunked) for a request head's framing."""
+        names = dict(headers)
+        if names.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int(self._line().split(b";")[0], 16)
+                if size == 0:
+                    trailers = []
+                    while True:
+                        line = self._line()
+                        if not line:
+                            return b"".join(parts), trailers, True
+                        name, _, value = line.decode("latin-1").partition(":")
+                        trailers.append((name.lower(), value.strip()))
+                parts.append(self._exactly(size))
+                assert self._exactly(2) == b"\r\n"
+        return self._exactly(int(names.get("content-length", "0"))), [], False
+
+    def read_request(self):
+        """A whole request as a dict, or None on a clean EOF between requests."""
+        head = self.read_head()
+        if head is None:
+            return None
+        method, path, headers = head
+        body, trailers, chunked = self.read_body(headers)
+        return {"method": method, "path": path, "headers": dict(headers), "body": body,
+                "trailers": dict(trailers), "chunked": chunked}
+
+
+def raw_response(status=200, body=b"", headers=(), reason="OK"):
+    lines = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers]
+    if not any(k.lower() in ("content-length", "transfer-encoding") for k, _ in headers):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
