@@ -266,14 +266,19 @@ def test_http10_served_when_accepted(remora, http_backends):
     assert seen["path"] == "/old"
     assert seen["headers"]["host"] == "legacy.example"
     # With keep-alive the connection stays open for the next request; Host wins over the default.
+    # No 100 Continue to an HTTP/1.0 client (RFC 9110 §15.2): straight to the answer.
+    with RawHttp(port) as c:
+        c.send(b"POST /e HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi")
+        resp = c.read_response(keep_1xx=True)
+        assert resp.status == 200 and resp.version == "HTTP/1.0", resp
     with RawHttp(port) as c:
         c.send(b"GET /ka HTTP/1.0\r\nHost: given\r\nConnection: keep-alive\r\n\r\n")
         resp = c.read_response()
         assert resp.status == 200 and resp.header("connection") == "keep-alive", resp
         c.send(b"GET /ka2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
         assert c.read_response().status == 200
-    reqs = backend.wait_requests(3)
-    assert [(r["path"], r["headers"]["host"]) for r in reqs[1:]] == [
+    reqs = backend.wait_requests(4)
+    assert [(r["path"], r["headers"]["host"]) for r in reqs[2:]] == [
         ("/ka", "given"), ("/ka2", "legacy.example")]
     assert proc.stat("http.ingress_http.downstream_cx_protocol_error") == 0
 

@@ -248,6 +248,27 @@ def test_upstream_connection_close(remora, http_backends):
     assert stats["http.ingress_http.downstream_cx_total"] == 1
 
 
+def test_early_upstream_response_to_an_upload(remora, backends):
+    """The upstream refuses an upload before reading it (413, then closes): the client gets the
+    413, not a 503, and the connection closes since the request body was never read."""
+    def handler(conn):
+        RawRequestReader(conn).read_head()
+        conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close"
+                     b"\r\n\r\nnope")
+    backend = backends(handler)
+    proc, port = single_route_proxy(remora, backend)
+    with RawHttp(port) as c:
+        c.send(b"POST /big HTTP/1.1\r\nHost: test\r\nContent-Length: 20000000\r\n\r\n")
+        for _ in range(20):
+            if not c.send(b"x" * 65536):
+                break
+        resp = c.read_response()
+        assert resp.status == 413 and resp.body == b"nope", resp
+        assert resp.header("connection") == "close"
+        c.read_to_close()
+    assert proc.stat("http.ingress_http.downstream_rq_4xx") == 1
+
+
 def trailer_backend(served):
     """Answers every request with a chunked body and a trailer; records what it received."""
     def handler(conn):
@@ -376,7 +397,7 @@ def test_xff_and_internal_request(remora, http_backends, tmp_path, remote, hops,
         "use_remote_address": remote, "xff_num_trusted_hops": hops,
         "access_log": file_log(log, "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%\n")})
     headers = [("x-envoy-internal", "true"), ("x-request-id", "caller-chosen-id"),
-               ("x-envoy-downstream-service-cluster", "spoofed")]
+               ("x-envoy-downstream-service-cluster", "spoofed"), ("x-forwarded-proto", "https")]
     if xff is not None:
         headers.append(("X-Forwarded-For", xff))
     with RawHttp(port) as c:
@@ -392,7 +413,8 @@ def test_xff_and_internal_request(remora, http_backends, tmp_path, remote, hops,
     else:
         assert got["x-request-id"] == "caller-chosen-id"
         assert got["x-envoy-downstream-service-cluster"] == "spoofed"
-    assert got["x-forwarded-proto"] == "http"
+    # x-forwarded-proto is trusted from trusted hops only; else it is how the client came in.
+    assert got["x-forwarded-proto"] == ("https" if hops else "http")
     assert log_lines(log, 1) == [client]
 
 
@@ -437,6 +459,9 @@ PATH_CASES = [
     (True, True, "/a/../b//c/./d?x=//y", "/b/c/d?x=//y"),
     (True, False, "/%61%2e%2E/x/%2F", "/a../x/%2F"),
     (True, False, "/../../etc", "/etc"),
+    # Fragments never reach routing or the upstream (Envoy strips them).
+    (False, False, "/a/b#/../frag", "/a/b"),
+    (True, True, "/a//b?q=1#x", "/a/b?q=1"),
 ]
 
 
@@ -507,6 +532,13 @@ def test_connection_idle_timeout(remora, http_backends):
         assert c.read_to_close(timeout=5) == b""
         assert 0.3 < time.monotonic() - started < 3
     assert proc.stat("http.ingress_http.downstream_cx_idle_timeout") == 1
+    # Bytes that begin no request (empty lines between requests) do not keep it open.
+    with RawHttp(port) as c:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and c.send(b"\r\n") and c.is_open(wait=0.1):
+            pass
+        assert c.read_to_close(timeout=1) == b""
+        assert time.monotonic() < deadline, "CRLFs kept an idle connection open"
     # A connection busy with a slow request is not idle.
     with RawHttp(port) as c:
         assert get(c, headers=[("x-backend-delay-ms", "700")]).status == 200
@@ -540,6 +572,7 @@ def test_max_requests_per_connection_downstream(remora, http_backends):
         assert [r.header("connection") for r in resps] == [None, None, "close"], resps
         assert c.read_to_close() == b""
     assert [r["path"] for r in backend.requests] == ["/1", "/2", "/3"]
+    assert proc.stat("http.ingress_http.downstream_cx_max_requests_reached") == 1
 
 
 def test_max_requests_per_connection_upstream(remora, http_backends):

@@ -53,7 +53,8 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
 
   // ResponseEncoder
   void encode1xxHeaders(const ResponseHeaderMap& headers) override {
-    if (reset_ || response_started_) return;
+    // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client.
+    if (reset_ || response_started_ || http10_) return;
     const uint32_t status = headers.status();
     std::string head = "HTTP/1.1 " + std::to_string(status) + " ";
     head.append(reasonPhrase(status));

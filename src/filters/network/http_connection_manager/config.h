@@ -38,6 +38,7 @@ struct HcmStats {
   stats::Counter& downstream_cx_tx_bytes_total;
   stats::Counter& downstream_cx_idle_timeout;
   stats::Counter& downstream_cx_max_duration_reached;
+  stats::Counter& downstream_cx_max_requests_reached;
   stats::Counter& downstream_rq_total;
   stats::Counter& downstream_rq_http1_total;
   stats::Gauge& downstream_rq_active;

@@ -69,6 +69,12 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     stream_info_.downstream_remote_address = ConnectionManagerUtility::mutateRequestHeaders(
         *headers, parent_.connection().info().remote_address, config);
     request_headers_ = headers.get();
+    // A fragment is the client's business, never the server's: Envoy strips it, so it takes no
+    // part in routing (a "/admin#/public" must not match differently upstream and here).
+    if (size_t hash = headers->path().find('#'); hash != std::string_view::npos) {
+      std::string path(headers->path().substr(0, hash));
+      headers->set(h::kPath, path);
+    }
     if (headers->path().empty() || headers->path()[0] != '/') {
       // Envoy answers an absolute or empty path it cannot route with 404.
       config.stats().downstream_rq_non_relative_path.inc();
@@ -381,7 +387,6 @@ net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool) {
     data.drain(data.length());
     return net::FilterStatus::StopIteration;
   }
-  if (idle_timer_) idle_timer_->disableTimer();
   remora::http::CodecStatus status = codec_->dispatch(data);
   if (!status.ok && !closed_) {
     // The stream has its error response queued; close once it is written.
@@ -392,9 +397,13 @@ net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool) {
 
 remora::http::RequestDecoder& ConnectionManager::newStream(remora::http::ResponseEncoder& encoder) {
   static thread_local uint64_t next_id = 1;
+  // idle_timeout counts time without streams: bytes that begin no request (stray CRLFs) do not
+  // hold the connection open.
+  if (idle_timer_) idle_timer_->disableTimer();
   ++requests_served_;
   if (config_->maxRequestsPerConnection() != 0 &&
-      requests_served_ >= config_->maxRequestsPerConnection()) {
+      requests_served_ == config_->maxRequestsPerConnection()) {
+    config_->stats().downstream_cx_max_requests_reached.inc();
     close_after_response_ = true;
   }
   auto stream = std::make_unique<ActiveStream>(*this, encoder, next_id++);
