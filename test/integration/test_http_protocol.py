@@ -153,6 +153,42 @@ def test_expect_100_continue_raw(remora, http_backends):
     assert resp.status == 200 and seen(resp)["body_bytes"] == 5
 
 
+def test_upstream_informational_responses_are_not_forwarded(remora, backends):
+    """Remora answers Expect itself (case-insensitively) and, like Envoy without
+    proxy_100_continue, drops the upstream's own 1xx: the client sees exactly one 100."""
+    def handler(conn):
+        reader = RawRequestReader(conn)
+        while (req := reader.read_request()) is not None:
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\n"
+                         + raw_response(body=req["body"]))
+    backend = backends(handler)
+    proc, port = single_route_proxy(remora, backend)
+    with RawHttp(port) as c:
+        c.send(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n")
+        first = c.read_response(keep_1xx=True)
+        assert first.status == 100, first
+        c.send(b"abc")
+        final = c.read_response(keep_1xx=True)
+        assert final.status == 200 and final.body == b"abc", final
+        assert get(c).status == 200
+
+
+def test_close_delimited_upstream_response(remora, backends):
+    """An upstream body that ends with its connection (no length, no chunking) reaches the
+    client chunked, complete, on a connection that stays open."""
+    def handler(conn):
+        RawRequestReader(conn).read_head()
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"z" * 100000)
+    backend = backends(handler)
+    proc, port = single_route_proxy(remora, backend)
+    with RawHttp(port) as c:
+        resp = get(c)
+        assert resp.status == 200 and resp.body == b"z" * 100000, resp
+        assert resp.header("transfer-encoding") == "chunked"
+        assert get(c).body == b"z" * 100000
+    assert backend.accepted == 2
+
+
 def test_head_204_304_are_bodiless(remora, http_backends):
     """The upstream announces Content-Length on HEAD, 204 and 304 but sends no body: remora must
     not wait for one, must not send one, and both connections stay in sync for the next request."""

@@ -5,6 +5,7 @@
 #include "common/random.h"
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 #include "http/codec1/server_codec.h"
+#include "http/http1/chars.h"
 #include "router/route_config.h"
 
 namespace remora::filters::network::http_connection_manager {
@@ -85,7 +86,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     }
     bool path_ok = ConnectionManagerUtility::normalizePath(*headers, config);
     // Expect: 100-continue is answered here, as Envoy does unless proxy_100_continue is set.
-    if (const std::string* expect = headers->get(h::kExpect); expect && *expect == "100-continue") {
+    if (const std::string* expect = headers->get(h::kExpect);
+        expect && remora::http::http1::equalsIgnoreCase(*expect, "100-continue")) {
       headers->remove(h::kExpect);
       remora::http::ResponseHeaderMap continue_headers;
       continue_headers.set(h::kStatus, "100");
@@ -148,9 +150,9 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   }
 
   // ---- FilterManagerCallbacks ----
-  void encode1xxHeaders(remora::http::ResponseHeaderMap& headers) override {
-    encoder_.encode1xxHeaders(headers);
-  }
+  // Without proxy_100_continue (not supported) Envoy answers Expect itself and drops the
+  // upstream's informational responses: a client must not see a second 100 Continue.
+  void encode1xxHeaders(remora::http::ResponseHeaderMap&) override {}
 
   void encodeHeaders(remora::http::ResponseHeaderMap& headers, bool end_stream) override {
     resetIdleTimer();
