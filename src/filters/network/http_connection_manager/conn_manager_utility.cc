@@ -66,12 +66,16 @@ void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers) {
 }  // namespace
 
 bool ConnectionManagerUtility::isInternalAddress(const net::Address& address) {
-  static const std::pair<const char*, uint32_t> kInternal[] = {
-      {"10.0.0.0", 8}, {"172.16.0.0", 12}, {"192.168.0.0", 16}, {"127.0.0.0", 8},
-      {"fd00::", 8},   {"::1", 128}};
-  for (const auto& [prefix, len] : kInternal) {
-    auto p = net::Address::parse(prefix, 0);
-    if (p.ok() && address.inCidr(*p, len)) return true;
+  // RFC 1918, loopback and unique-local ranges, as Envoy's internal-address default; parsed once.
+  static const auto* kInternal = [] {
+    auto* ranges = new std::vector<std::pair<net::Address, uint32_t>>();
+    const std::pair<const char*, uint32_t> text[] = {{"10.0.0.0", 8},   {"172.16.0.0", 12}, {"192.168.0.0", 16},
+                                                     {"127.0.0.0", 8},  {"fd00::", 8},      {"::1", 128}};
+    for (const auto& [prefix, len] : text) ranges->emplace_back(*net::Address::parse(prefix, 0), len);
+    return ranges;
+  }();
+  for (const auto& [prefix, len] : *kInternal) {
+    if (address.inCidr(prefix, len)) return true;
   }
   return false;
 }
