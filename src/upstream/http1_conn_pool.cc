@@ -34,10 +34,13 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
 
   // net::ReadFilter: upstream bytes go to the codec.
   void initializeReadFilterCallbacks(net::ReadFilterCallbacks&) override {}
-  net::FilterStatus onData(buffer::Buffer& data, bool) override {
+  net::FilterStatus onData(buffer::Buffer& data, bool end_stream) override {
     // On a protocol error the codec has closed the connection itself, and this client may
     // already be retired (onClientClosed): nothing more to do here.
-    codec_->dispatch(data);
+    http::CodecStatus status = codec_->dispatch(data);
+    if (status.ok && end_stream) {
+      codec_->onPeerHalfClose();  // only an upgraded connection enables half-close
+    }
     return net::FilterStatus::StopIteration;
   }
   // net::ConnectionCallbacks
@@ -75,6 +78,9 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   }
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     auto* decoder = decoder_;
+    // The codec passes a 101 here only for an upgrade it accepted: from now on the connection
+    // belongs to that exchange and never returns to the pool; it closes when both sides end.
+    if (headers->status() == 101) upgraded_ = true;
     if (end_stream) onResponseComplete();
     if (decoder) decoder->decodeHeaders(std::move(headers), end_stream);
   }
@@ -107,6 +113,7 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
       rq_active_ = false;
       pool_.cluster_->stats().upstream_rq_active.dec();
     }
+    if (upgraded_) return;  // the request direction may still be open: never reused
     // Decide after the decoder has seen the end, outside the codec's dispatch: a zero timer runs
     // on this loop's next iteration without a syscall.
     if (!ready_timer_)
@@ -114,7 +121,7 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     ready_timer_->enableTimer(std::chrono::milliseconds(0));
   }
 
-  bool busy() const { return decoder_ != nullptr || rq_active_; }
+  bool busy() const { return decoder_ != nullptr || rq_active_ || upgraded_; }
 
   Http1ConnPool& pool_;
   net::ClientConnectionPtr connection_;
@@ -124,6 +131,7 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   bool rq_active_ = false;
   bool timed_out_ = false;
   bool expired_ = false;  // max_connection_duration passed: no new requests
+  bool upgraded_ = false;
   uint32_t requests_ = 0;
   event::TimerPtr connect_timer_;
   event::TimerPtr idle_timer_;

@@ -4,6 +4,7 @@
 
 #include "common/logger.h"
 #include "common/random.h"
+#include "filters/http/router/shadow_request.h"
 #include "router/route_config.h"
 
 namespace remora::router {
@@ -173,6 +174,12 @@ void RouterFilter::onDestroy() {
     upstream_request_->resetStream();
     upstream_request_.reset();
   }
+  // A mirror whose request body is complete carries on alone; one still waiting for body bytes
+  // that will never come is aborted.
+  for (auto& weak : shadows_) {
+    if (auto shadow = weak.lock()) shadow->abort();
+  }
+  shadows_.clear();
   if (callbacks_) callbacks_->removeDownstreamWatermarkCallbacks(*this);
 }
 
@@ -222,7 +229,10 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   if (auto ms = headerNumber(headers, h::kEnvoyUpstreamRqTimeoutMs)) {
     timeout_ = *ms > 0 ? std::optional(std::chrono::milliseconds(*ms)) : std::nullopt;
   }
-  retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
+  // The connection manager leaves Upgrade in place only for an upgrade it accepted. Its bytes
+  // flow for as long as the connection lives: no retries, no mirrors.
+  upgrade_ = headers.has(h::kUpgrade);
+  if (!upgrade_) retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
   headers.remove(h::kEnvoyUpstreamRqTimeoutMs);
   headers.remove(h::kEnvoyUpstreamRqPerTryTimeoutMs);
   headers.remove(h::kEnvoyRetryOn);
@@ -231,6 +241,7 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
       retry_state_ && retry_state_->perTryTimeout() ? retry_state_->perTryTimeout() : timeout_;
   if (expected) headers.set(h::kEnvoyExpectedRqTimeoutMs, std::to_string(expected->count()));
   route_entry_->finalizeRequestHeaders(headers, info, true);
+  if (!upgrade_ && !route_entry_->mirrorPolicies().empty()) startShadows(end_stream);
 
   callbacks_->addDownstreamWatermarkCallbacks(*this);
   upstream_start_ = std::chrono::steady_clock::now();
@@ -240,6 +251,21 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   }
   startAttempt();
   return http::FilterHeadersStatus::StopIteration;
+}
+
+void RouterFilter::startShadows(bool end_stream) {
+  ShadowRequest::Options options{callbacks_->decoderBufferLimit(), timeout_};
+  const net::ConnectionInfo* downstream =
+      callbacks_->connection() != nullptr ? &callbacks_->connection()->info() : nullptr;
+  for (const MirrorPolicy& policy : route_entry_->mirrorPolicies()) {
+    if (!policy.enabled(randomU64())) continue;
+    const std::string cluster = policy.clusterFor(*request_headers_);
+    if (cluster.empty()) continue;
+    http::RequestHeaderMap headers = *request_headers_;
+    if (policy.append_host_suffix) headers.set(h::kAuthority, shadowHost(headers.host()));
+    auto shadow = ShadowRequest::start(worker_, cluster, headers, end_stream, options, downstream);
+    if (!end_stream && !shadow.expired()) shadows_.push_back(std::move(shadow));
+  }
 }
 
 upstream::HostConstSharedPtr RouterFilter::chooseHost() {
@@ -297,6 +323,10 @@ http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_s
       data.forEachSlice([this](std::string_view s) { retry_body_.add(s); });
     }
   }
+  for (auto& weak : shadows_) {
+    if (auto shadow = weak.lock()) shadow->encodeData(data, end_stream);
+  }
+  if (end_stream) shadows_.clear();
   if (upstream_request_) {
     upstream_request_->encodeData(data, end_stream);
   } else {
@@ -308,6 +338,10 @@ http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_s
 http::FilterTrailersStatus RouterFilter::decodeTrailers(http::TrailerMap& trailers) {
   request_trailers_ = &trailers;
   downstream_end_stream_ = true;
+  for (auto& weak : shadows_) {
+    if (auto shadow = weak.lock()) shadow->encodeTrailers(trailers);
+  }
+  shadows_.clear();
   if (upstream_request_) upstream_request_->encodeTrailers(trailers);
   return http::FilterTrailersStatus::StopIteration;
 }
@@ -333,6 +367,9 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
   }
   cluster_->stats().chargeResponse(status, attempts_ > 1);
   if (attempts_ > 1 && status < 500) cluster_->stats().upstream_rq_retry_success.inc();
+  // Upgraded: the route timeout covered the handshake; the tunnel lives until either side ends
+  // it (or the stream idle timeout).
+  if (upgrade_ && status == 101 && global_timer_) global_timer_->disableTimer();
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - upstream_start_);
   headers->set(h::kEnvoyUpstreamServiceTime, std::to_string(elapsed.count()));

@@ -13,6 +13,7 @@
 namespace remora::router {
 
 class RouteEntry;
+class ShadowRequest;
 
 // envoy.filters.http.router: the terminal filter. Picks the cluster and host for the request's
 // route, sends it upstream through the worker's connection pool, streams the response back, and
@@ -59,6 +60,8 @@ class RouterFilter final : public http::StreamDecoderFilter,
   // The current attempt sends the request again (a retry or the keep-alive race): the body
   // comes from retry_body_.
   bool resending() const { return attempts_ > 1 || keepalive_race_retried_; }
+  // Starts the route's request mirrors for this request (headers already finalized).
+  void startShadows(bool end_stream);
 
   server::WorkerContext& worker_;
   http::StreamDecoderFilterCallbacks* callbacks_ = nullptr;
@@ -72,12 +75,15 @@ class RouterFilter final : public http::StreamDecoderFilter,
   std::optional<RetryState> retry_state_;
   std::vector<upstream::HostConstSharedPtr> attempted_hosts_;
   std::unique_ptr<UpstreamRequest> upstream_request_;
+  // Mirrors still taking the request body; they own themselves and may be gone.
+  std::vector<std::weak_ptr<ShadowRequest>> shadows_;
   event::TimerPtr global_timer_;
   event::TimerPtr retry_timer_;
   std::optional<std::chrono::milliseconds> timeout_;
   std::chrono::steady_clock::time_point upstream_start_;
   uint32_t attempts_ = 0;
   bool keepalive_race_retried_ = false;
+  bool upgrade_ = false;  // an accepted upgrade (WebSocket) request
   bool downstream_response_started_ = false;
   bool above_downstream_watermark_ = false;
   bool destroyed_ = false;

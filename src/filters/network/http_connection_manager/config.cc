@@ -50,6 +50,8 @@ HcmStats::HcmStats(stats::Store& s, const std::string& p)
       downstream_cx_idle_timeout(s.counter(p + "downstream_cx_idle_timeout")),
       downstream_cx_max_duration_reached(s.counter(p + "downstream_cx_max_duration_reached")),
       downstream_cx_max_requests_reached(s.counter(p + "downstream_cx_max_requests_reached")),
+      downstream_cx_upgrades_total(s.counter(p + "downstream_cx_upgrades_total")),
+      downstream_cx_upgrades_active(s.gauge(p + "downstream_cx_upgrades_active")),
       downstream_rq_total(s.counter(p + "downstream_rq_total")),
       downstream_rq_http1_total(s.counter(p + "downstream_rq_http1_total")),
       downstream_rq_active(s.gauge(p + "downstream_rq_active")),
@@ -63,12 +65,24 @@ HcmStats::HcmStats(stats::Store& s, const std::string& p)
       downstream_rq_idle_timeout(s.counter(p + "downstream_rq_idle_timeout")),
       downstream_rq_timeout(s.counter(p + "downstream_rq_timeout")),
       downstream_rq_header_timeout(s.counter(p + "downstream_rq_header_timeout")),
-      downstream_rq_non_relative_path(s.counter(p + "downstream_rq_non_relative_path")) {}
+      downstream_rq_non_relative_path(s.counter(p + "downstream_rq_non_relative_path")),
+      downstream_rq_ws_on_non_ws_route(s.counter(p + "downstream_rq_ws_on_non_ws_route")) {}
 
 HcmConfig::HcmConfig(const Proto& proto, stats::Store& store)
     : proto_(proto),
       stat_prefix_("http." + proto.stat_prefix() + "."),
       stats_(store, stat_prefix_) {}
+
+std::optional<bool> HcmConfig::upgradeEnabled(std::string_view upgrade_type) const {
+  constexpr std::string_view kWebsocket = "websocket";
+  if (upgrade_type.size() != kWebsocket.size()) return std::nullopt;
+  for (size_t i = 0; i < kWebsocket.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(upgrade_type[i])) != kWebsocket[i]) {
+      return std::nullopt;
+    }
+  }
+  return websocket_upgrade_;
+}
 
 StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
     const Proto& proto, stats::Store& store,
@@ -104,8 +118,11 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
       return Status::error("upgrade_configs[" + std::to_string(i) +
                            "].upgrade_type: not supported by remora: " + upgrade.upgrade_type());
     }
-    bool enabled = !upgrade.has_enabled() || upgrade.enabled().value();
-    if (enabled) config->websocket_upgrade_ = true;
+    // filters (a separate filter chain for upgrades) is not supported: rejected at load by the
+    // supported-fields table. Envoy uses the first config naming a type.
+    if (!config->websocket_upgrade_) {
+      config->websocket_upgrade_ = !upgrade.has_enabled() || upgrade.enabled().value();
+    }
   }
 
   auto route_config = router::RouteConfig::create(proto.route_config(), &cluster_names);

@@ -39,6 +39,8 @@ struct HcmStats {
   stats::Counter& downstream_cx_idle_timeout;
   stats::Counter& downstream_cx_max_duration_reached;
   stats::Counter& downstream_cx_max_requests_reached;
+  stats::Counter& downstream_cx_upgrades_total;
+  stats::Gauge& downstream_cx_upgrades_active;
   stats::Counter& downstream_rq_total;
   stats::Counter& downstream_rq_http1_total;
   stats::Gauge& downstream_rq_active;
@@ -51,6 +53,7 @@ struct HcmStats {
   stats::Counter& downstream_rq_timeout;
   stats::Counter& downstream_rq_header_timeout;
   stats::Counter& downstream_rq_non_relative_path;
+  stats::Counter& downstream_rq_ws_on_non_ws_route;
 };
 
 // The connection manager's config, built once on the main thread.
@@ -102,7 +105,9 @@ class HcmConfig {
   }
   // Per-stream buffer limit for filters that buffer (the listener's connection buffer limit).
   uint32_t bufferLimit() const { return 1024 * 1024; }
-  bool websocketUpgradeEnabled() const { return websocket_upgrade_; }
+  // upgrade_configs for `upgrade_type` (the Upgrade header, case-insensitive): absent when none
+  // names it, else whether it is enabled. Only "websocket" can be configured.
+  std::optional<bool> upgradeEnabled(std::string_view upgrade_type) const;
 
  private:
   HcmConfig(const Proto& proto, stats::Store& store);
@@ -115,7 +120,7 @@ class HcmConfig {
   uint32_t max_request_headers_kb_ = 60;
   uint32_t max_headers_count_ = 100;
   uint32_t max_requests_per_connection_ = 0;
-  bool websocket_upgrade_ = false;
+  std::optional<bool> websocket_upgrade_;
   std::optional<std::chrono::milliseconds> idle_timeout_ = std::chrono::hours(1);
   std::optional<std::chrono::milliseconds> max_connection_duration_;
   std::optional<std::chrono::milliseconds> stream_idle_timeout_ = std::chrono::minutes(5);

@@ -4,6 +4,7 @@
 #include "common/logger.h"
 #include "common/random.h"
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
+#include "http/codec1/codec_common.h"
 #include "http/codec1/server_codec.h"
 #include "http/http1/chars.h"
 #include "router/route_config.h"
@@ -67,6 +68,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     stream_info_.protocol = parent_.codec_->protocol();
     if (end_stream) onRequestReceived();
     const HcmConfig& config = *parent_.config_;
+    // Before the hop-by-hop headers go: they say whether this is an upgrade.
+    const bool upgrade = remora::http::codec1::isUpgrade(*headers);
     stream_info_.downstream_remote_address = ConnectionManagerUtility::mutateRequestHeaders(
         *headers, parent_.connection().info().remote_address, config);
     request_headers_ = headers.get();
@@ -99,6 +102,11 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
       filter_manager_.sendLocalReply(400, "Bad Request", nullptr, "path_normalization_failed");
       return;
     }
+    if (upgrade && !acceptUpgrade(*headers)) {
+      filter_manager_.decodeHeaders(std::move(headers), end_stream);
+      filter_manager_.sendLocalReply(403, "", nullptr, "upgrade_failed");
+      return;
+    }
     filter_manager_.decodeHeaders(std::move(headers), end_stream);
   }
 
@@ -106,6 +114,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     resetIdleTimer();
     if (end_stream) onRequestReceived();
     filter_manager_.decodeData(data, end_stream);
+    // An upgraded stream whose response already ended was waiting for the client's direction.
+    if (end_stream && awaiting_request_end_) finish();
   }
 
   void decodeTrailers(remora::http::TrailerMapPtr trailers) override {
@@ -151,16 +161,19 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
 
   // ---- FilterManagerCallbacks ----
   // Without proxy_100_continue (not supported) Envoy answers Expect itself and drops the
-  // upstream's informational responses: a client must not see a second 100 Continue.
+  // upstream's informational responses: a client must not see a second 100 Continue. (A 101
+  // for an accepted upgrade is a final response: it comes through encodeHeaders.)
   void encode1xxHeaders(remora::http::ResponseHeaderMap&) override {}
 
   void encodeHeaders(remora::http::ResponseHeaderMap& headers, bool end_stream) override {
     resetIdleTimer();
-    // request_timeout bounds receiving the request; once the response starts it is moot.
+    // Envoy disarms request_timeout once the response starts (a long download, an upgraded
+    // stream, must not be cut by it).
     if (request_timer_) request_timer_->disableTimer();
-    ConnectionManagerUtility::mutateResponseHeaders(headers, *parent_.config_);
-    if (parent_.close_after_response_) headers.set(h::kConnection, "close");
     uint32_t status = headers.status();
+    upgraded_ = upgrade_accepted_ && status == 101;
+    ConnectionManagerUtility::mutateResponseHeaders(headers, *parent_.config_, upgraded_);
+    if (parent_.close_after_response_ && !upgraded_) headers.set(h::kConnection, "close");
     stream_info_.response_code = status;
     if (status >= 100 && status < 600)
       parent_.config_->stats().downstream_rq_xx[status / 100 - 1]->inc();
@@ -257,10 +270,38 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
 
   void onResponseComplete() {
     stream_info_.last_downstream_tx_byte_sent = sinceStart();
+    if (upgraded_ && !filter_manager_.remoteDecodeComplete()) {
+      // The upstream's direction ended; the client's may still carry bytes upstream.
+      awaiting_request_end_ = true;
+      return;
+    }
     // A response that ends before its request would leave unread request bytes on an HTTP/1
     // connection: the connection cannot be reused.
     if (!filter_manager_.remoteDecodeComplete()) parent_.close_after_response_ = true;
     finish();
+  }
+
+  // Envoy's upgrade decision: the route's upgrade_configs entry for the type wins, else the
+  // connection manager's; without a route the router answers 404 as for any request. A refused
+  // upgrade is answered 403 and, like an accepted one, ends HTTP on this connection.
+  bool acceptUpgrade(const remora::http::RequestHeaderMap& headers) {
+    const router::Route* matched = route();
+    if (matched == nullptr) return true;
+    auto& stats = parent_.config_->stats();
+    parent_.close_after_response_ = true;
+    const std::string_view type = *headers.get(h::kUpgrade);
+    std::optional<bool> enabled;
+    if (const router::RouteEntry* entry = matched->routeEntry())
+      enabled = entry->upgradeEnabled(type);
+    if (!enabled) enabled = parent_.config_->upgradeEnabled(type);
+    if (!enabled.value_or(false)) {
+      stats.downstream_rq_ws_on_non_ws_route.inc();
+      return false;
+    }
+    upgrade_accepted_ = true;
+    stats.downstream_cx_upgrades_total.inc();
+    stats.downstream_cx_upgrades_active.inc();
+    return true;
   }
 
   void onRequestHeadersTimeout() {
@@ -300,6 +341,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     auto& stats = parent_.config_->stats();
     stats.downstream_rq_active.dec();
     stats.downstream_rq_completed.inc();
+    if (upgrade_accepted_) stats.downstream_cx_upgrades_active.dec();
     parent_.onStreamDone(*this);
   }
 
@@ -314,6 +356,9 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   const router::Route* route_ = nullptr;
   bool route_cached_ = false;
   bool filters_installed_ = false;
+  bool upgrade_accepted_ = false;      // an upgrade request this route allows
+  bool upgraded_ = false;              // ... answered with 101: bytes both ways until both end
+  bool awaiting_request_end_ = false;  // upgraded, response done, the client's side still open
   bool done_ = false;
   event::TimerPtr headers_timer_;
   event::TimerPtr idle_timer_;
@@ -384,7 +429,7 @@ net::FilterStatus ConnectionManager::onNewConnection() {
   return net::FilterStatus::StopIteration;
 }
 
-net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool) {
+net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool end_stream) {
   if (closed_) {
     data.drain(data.length());
     return net::FilterStatus::StopIteration;
@@ -393,6 +438,8 @@ net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool) {
   if (!status.ok && !closed_) {
     // The stream has its error response queued; close once it is written.
     connection().close(net::ConnectionCloseType::FlushWrite);
+  } else if (end_stream && !closed_) {
+    codec_->onPeerHalfClose();  // the codec enables half-close only for an upgraded stream
   }
   return net::FilterStatus::StopIteration;
 }

@@ -1,11 +1,13 @@
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <optional>
 #include <vector>
 
 #include "common/random.h"
+#include "http/codec1/codec_common.h"
 
 namespace remora::filters::network::http_connection_manager {
 
@@ -29,28 +31,38 @@ std::vector<std::string> splitComma(std::string_view value) {
   return out;
 }
 
-// RFC 7231 IMF-fixdate, as the Date header wants it.
-std::string httpDate() {
+// RFC 7231 IMF-fixdate, as the Date header wants it; formatted once per second per thread.
+const std::string& httpDate() {
+  thread_local std::time_t cached_second = -1;
+  thread_local std::string cached;
   std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
+  if (now != cached_second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = buf;
+    cached_second = now;
+  }
+  return cached;
 }
 
-void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers) {
+// `keep_upgrade`: an upgrade passes through with its Connection and Upgrade headers.
+void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers, bool keep_upgrade) {
   // Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1).
   if (const std::string* connection = headers.get(h::kConnection)) {
-    for (const auto& name : splitComma(*connection)) {
+    for (auto name : splitComma(*connection)) {
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       if (name != "close" && name != "keep-alive" && name != "upgrade") headers.remove(name);
     }
   }
-  headers.remove(h::kConnection);
+  if (!keep_upgrade) {
+    headers.remove(h::kConnection);
+    headers.remove(h::kUpgrade);
+  }
   headers.remove(h::kKeepAlive);
   headers.remove(h::kProxyConnection);
   headers.remove(h::kTransferEncoding);
-  headers.remove(h::kUpgrade);
   if (const std::string* te = headers.get(h::kTe)) {
     // Only "te: trailers" may cross a proxy (gRPC needs it).
     bool trailers = keep_te_trailers && te->find("trailers") != std::string::npos;
@@ -62,12 +74,16 @@ void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers) {
 }  // namespace
 
 bool ConnectionManagerUtility::isInternalAddress(const net::Address& address) {
-  static const std::pair<const char*, uint32_t> kInternal[] = {
-      {"10.0.0.0", 8},  {"172.16.0.0", 12}, {"192.168.0.0", 16},
-      {"127.0.0.0", 8}, {"fd00::", 8},      {"::1", 128}};
-  for (const auto& [prefix, len] : kInternal) {
-    auto p = net::Address::parse(prefix, 0);
-    if (p.ok() && address.inCidr(*p, len)) return true;
+  // RFC 1918, loopback and unique-local ranges, as Envoy's internal-address default; parsed once.
+  static const auto* kInternal = [] {
+    auto* ranges = new std::vector<std::pair<net::Address, uint32_t>>();
+    const std::pair<const char*, uint32_t> text[] = {{"10.0.0.0", 8},   {"172.16.0.0", 12}, {"192.168.0.0", 16},
+                                                     {"127.0.0.0", 8},  {"fd00::", 8},      {"::1", 128}};
+    for (const auto& [prefix, len] : text) ranges->emplace_back(*net::Address::parse(prefix, 0), len);
+    return ranges;
+  }();
+  for (const auto& [prefix, len] : *kInternal) {
+    if (address.inCidr(prefix, len)) return true;
   }
   return false;
 }
@@ -76,12 +92,23 @@ std::string ConnectionManagerUtility::randomUuid() {
   uint64_t hi = randomU64(), lo = randomU64();
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
-  char buf[37];
-  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<uint32_t>(hi >> 32),
-                static_cast<uint32_t>((hi >> 16) & 0xffff), static_cast<uint32_t>(hi & 0xffff),
-                static_cast<uint32_t>(lo >> 48),
-                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
-  return buf;
+  // 8-4-4-4-12 hex digits, written directly: this runs on every request.
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  size_t pos = 0;
+  auto put = [&](uint64_t bits, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i) out[pos++] = kHex[(bits >> (4 * i)) & 0xf];
+  };
+  put(hi >> 32, 8);
+  ++pos;
+  put(hi >> 16, 4);
+  ++pos;
+  put(hi, 4);
+  ++pos;
+  put(lo >> 48, 4);
+  ++pos;
+  put(lo, 12);
+  return out;
 }
 
 namespace {
@@ -113,7 +140,7 @@ std::optional<XffAddress> addressFromXff(std::string_view xff, uint32_t skip) {
 net::Address ConnectionManagerUtility::mutateRequestHeaders(remora::http::RequestHeaderMap& headers,
                                                             const net::Address& peer,
                                                             const HcmConfig& config) {
-  stripHopByHop(headers, true);
+  stripHopByHop(headers, true, remora::http::codec1::isUpgrade(headers));
   // The trusted client address and whether it may decide "internal", by Envoy's rules (docs:
   // x-forwarded-for), computed before anything is appended to XFF.
   const uint32_t trusted_hops = config.xffNumTrustedHops();
@@ -162,8 +189,8 @@ net::Address ConnectionManagerUtility::mutateRequestHeaders(remora::http::Reques
 }
 
 void ConnectionManagerUtility::mutateResponseHeaders(remora::http::ResponseHeaderMap& headers,
-                                                     const HcmConfig& config) {
-  stripHopByHop(headers, false);
+                                                     const HcmConfig& config, bool upgrade) {
+  stripHopByHop(headers, false, upgrade && remora::http::codec1::isUpgrade(headers));
   headers.set(h::kServer, config.serverName());
   headers.set(h::kDate, httpDate());
 }
