@@ -181,6 +181,7 @@ void ConnectionImpl::flushWrites() {
     if (result.bytes > 0 && byte_stats_.tx_total) byte_stats_.tx_total->inc(result.bytes);
     if (result.failed()) {
       LOG_DEBUG("[C{}] write error: {}", id_, strerror(result.error));
+      readBeforeReset();
       closeSocket(ConnectionEvent::RemoteClose);
       return;
     }
@@ -194,6 +195,21 @@ void ConnectionImpl::flushWrites() {
     ::shutdown(fd_, SHUT_WR);
     write_shutdown_ = true;
     maybeFinishHalfClose(ConnectionEvent::LocalClose);
+  }
+}
+
+void ConnectionImpl::readBeforeReset() {
+  // A peer that answers early and resets (an HTTP server refusing an upload with 413, then
+  // closing with the body unread) leaves its answer readable in our socket: the kernel keeps
+  // received bytes across the RST. Deliver them before reporting the close, or the answer is lost
+  // to the write error. Bounded: one buffer limit's worth, and only while reading is enabled.
+  size_t budget = buffer_limit_ > 0 ? buffer_limit_ : kReadChunk;
+  while (state_ == State::Open && read_disable_count_ == 0 && !read_end_stream_ && budget > 0) {
+    buffer::IoResult result = transport_->doRead(read_buffer_, std::min(kReadChunk, budget));
+    if (result.bytes > 0 && byte_stats_.rx_total) byte_stats_.rx_total->inc(result.bytes);
+    if (result.bytes > 0) dispatchRead(false);
+    if (result.failed() || result.end_of_stream || result.wouldBlock() || result.bytes == 0) return;
+    budget -= std::min(budget, result.bytes);
   }
 }
 

@@ -56,6 +56,7 @@ class ConnectionImpl : public ClientConnection,
   void onWriteReady();
   void dispatchRead(bool end_stream);
   void flushWrites();
+  void readBeforeReset();
   void closeSocket(ConnectionEvent event);
   void raiseEvent(ConnectionEvent event);
   void maybeFinishHalfClose(ConnectionEvent event);

@@ -6,6 +6,8 @@ timeouts and connection limits, the upstream keep-alive race, and downstream dis
 import hashlib
 import json
 import re
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -291,6 +293,9 @@ def test_early_upstream_response_to_an_upload(remora, backends):
         RawRequestReader(conn).read_head()
         conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close"
                      b"\r\n\r\nnope")
+        # Reset rather than close: remora's next write of the body fails, and the 413 it has
+        # not read yet must still reach the client.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     backend = backends(handler)
     proc, port = single_route_proxy(remora, backend)
     with RawHttp(port) as c:

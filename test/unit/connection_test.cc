@@ -1,8 +1,10 @@
-#include "net/connection_impl.h"
-
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <csignal>
+
+#include "net/connection_impl.h"
 
 namespace remora::net {
 namespace {
@@ -58,6 +60,24 @@ class ConnectionTest : public testing::Test {
   std::unique_ptr<ConnectionImpl> connection_;
   std::shared_ptr<Recorder> recorder_;
 };
+
+// A peer that answers and goes away before reading what we send (an HTTP server refusing an
+// upload early): our write fails, but its answer, already received, still reaches the filters
+// before the close is reported.
+TEST_F(ConnectionTest, AnswerReceivedBeforeAWriteErrorIsDelivered) {
+  ::signal(SIGPIPE, SIG_IGN);
+  const std::string answer = "HTTP/1.1 413 Payload Too Large\r\n\r\n";
+  ASSERT_EQ(::write(fds_[1], answer.data(), answer.size()), static_cast<ssize_t>(answer.size()));
+  ::close(fds_[1]);
+  fds_[1] = -1;
+  buffer::Buffer data;
+  data.add("body the peer will never read");
+  connection_->write(data, false);
+  runUntil([&] { return !recorder_->events.empty(); });
+  EXPECT_EQ(recorder_->received, answer);
+  ASSERT_EQ(recorder_->events.size(), 1u);
+  EXPECT_EQ(recorder_->events[0], ConnectionEvent::RemoteClose);
+}
 
 TEST_F(ConnectionTest, WriteWatermarksFollowThePeersReading) {
   connection_->setBufferLimits(64 * 1024);
