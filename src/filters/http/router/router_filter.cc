@@ -75,6 +75,9 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   void readDisable(bool disable) {
     if (encoder_) encoder_->getStream().readDisable(disable);
   }
+  // A fresh connection cannot have been closed by the upstream as idle: only a reused one (or
+  // one still to be assigned) can meet the keep-alive race.
+  bool mayMeetRace() const { return encoder_ == nullptr || reused_; }
 
   // ConnectionPoolCallbacks
   void onPoolFailure(upstream::PoolFailureReason reason, std::string_view details,
@@ -311,9 +314,12 @@ void RouterFilter::startAttempt() {
 
 http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_stream) {
   downstream_end_stream_ = end_stream;
-  // Keep a copy for retries, or for re-sending after the keep-alive race, while it fits in the
-  // buffer limit and no response has started; past the limit, neither can happen.
-  if ((retry_state_ || !keepalive_race_retried_) && !retry_body_overflowed_ &&
+  // Keep a copy for retries, or for re-sending after the keep-alive race (only a reused
+  // connection, or one not yet assigned, can meet it), while it fits in the buffer limit and no
+  // response has started; past the limit, neither can happen.
+  const bool race_possible = !keepalive_race_retried_ &&
+                             (upstream_request_ == nullptr || upstream_request_->mayMeetRace());
+  if ((retry_state_ || race_possible) && !retry_body_overflowed_ &&
       !downstream_response_started_) {
     if (retry_body_.length() + data.length() > callbacks_->decoderBufferLimit()) {
       retry_body_overflowed_ = true;
