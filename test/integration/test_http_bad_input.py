@@ -306,3 +306,38 @@ def test_many_hostile_connections_in_a_row(remora, http_backends):
     assert proc.stat("http.ingress_http.downstream_cx_protocol_error") == 2 * len(CASES)
     assert backend.requests == []
     assert_still_serving(port, backend, 0)
+
+
+@pytest.mark.parametrize("host", ["a b", "a/b", "evil.com?x", "a\\b", "a{b}", "a\"b"])
+def test_invalid_authority_is_400(remora, http_backends, host):
+    """Envoy checks :authority characters (as nghttp2 does) before any filter runs."""
+    proc, port, backend = start(remora, http_backends)
+    with RawHttp(port) as c:
+        c.send(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        resp = c.read_response()
+        assert resp.status == 400 and resp.body == b"Bad Request", resp
+        # Not a codec error: the connection carries on.
+        c.send(request_bytes(path="/after"))
+        assert c.read_response().status == 200
+    assert [r["path"] for r in backend.requests] == ["/after"]
+
+
+@pytest.mark.parametrize("request_line", [b"OPTIONS * HTTP/1.1", b"CONNECT example.com:443 HTTP/1.1"])
+def test_non_relative_path_never_reaches_a_route(remora, http_backends, request_line):
+    """Even a route matching any path at all must not see a request without an origin-form path:
+    Envoy answers 404 before the filter chain (downstream_rq_non_relative_path)."""
+    from conftest import bootstrap, free_ports, static_cluster
+    from http_harness import http_listener, route, vhost
+    backend = http_backends("nonrel")
+    port, admin = free_ports(2)
+    rc = {"virtual_hosts": [vhost(routes=[route({"safe_regex": {"regex": ".*"}}, cluster="nonrel")])]}
+    proc = remora(bootstrap([http_listener("http", port, rc)], [static_cluster("nonrel", [backend.port])],
+                            admin))
+    with RawHttp(port) as c:
+        c.send(request_line + b"\r\nHost: example.com:443\r\n\r\n")
+        resp = c.read_response()
+        assert resp.status == 404, resp
+        c.send(request_bytes(path="/after"))
+        assert c.read_response().status == 200
+    assert [r["path"] for r in backend.requests] == ["/after"]
+    assert proc.stat("http.ingress_http.downstream_rq_non_relative_path") == 1

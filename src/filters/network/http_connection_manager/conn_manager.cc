@@ -79,12 +79,14 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
       std::string path(headers->path().substr(0, hash));
       headers->set(h::kPath, path);
     }
+    if (!ConnectionManagerUtility::authorityIsValid(headers->host())) {
+      rejectBeforeFilters(std::move(headers), 400, "Bad Request", "http.invalid_authority");
+      return;
+    }
     if (headers->path().empty() || headers->path()[0] != '/') {
       // Envoy answers an absolute or empty path it cannot route with 404.
       config.stats().downstream_rq_non_relative_path.inc();
-      installFilters();
-      filter_manager_.decodeHeaders(std::move(headers), end_stream);
-      filter_manager_.sendLocalReply(404, "", nullptr, "absolute_path_rejected");
+      rejectBeforeFilters(std::move(headers), 404, "", "absolute_path_rejected");
       return;
     }
     bool path_ok = ConnectionManagerUtility::normalizePath(*headers, config);
@@ -96,17 +98,15 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
       continue_headers.set(h::kStatus, "100");
       encoder_.encode1xxHeaders(continue_headers);
     }
-    installFilters();
     if (!path_ok) {
-      filter_manager_.decodeHeaders(std::move(headers), end_stream);
-      filter_manager_.sendLocalReply(400, "Bad Request", nullptr, "path_normalization_failed");
+      rejectBeforeFilters(std::move(headers), 400, "Bad Request", "path_normalization_failed");
       return;
     }
     if (upgrade && !acceptUpgrade(*headers)) {
-      filter_manager_.decodeHeaders(std::move(headers), end_stream);
-      filter_manager_.sendLocalReply(403, "", nullptr, "upgrade_failed");
+      rejectBeforeFilters(std::move(headers), 403, "", "upgrade_failed");
       return;
     }
+    installFilters();
     filter_manager_.decodeHeaders(std::move(headers), end_stream);
   }
 
@@ -261,23 +261,33 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     if (idle_timer_) idle_timer_->enableTimer(*parent_.config_->streamIdleTimeout());
   }
 
+  // Answers a request the filter chain must never see (Envoy checks these before building it):
+  // no filter, the router least of all, may act on it. The headers stay for the access log.
+  void rejectBeforeFilters(remora::http::RequestHeaderMapPtr headers, uint32_t code,
+                           std::string_view body, std::string_view details) {
+    rejected_headers_ = std::move(headers);
+    request_headers_ = rejected_headers_.get();
+    filter_manager_.sendLocalReply(code, body, nullptr, details);
+  }
+
   // The request's last byte arrived: request_timeout (Envoy: "the entire request to be
   // received") is satisfied, however long the response takes.
   void onRequestReceived() {
+    request_received_ = true;
     stream_info_.last_downstream_rx_byte_received = sinceStart();
     if (request_timer_) request_timer_->disableTimer();
   }
 
   void onResponseComplete() {
     stream_info_.last_downstream_tx_byte_sent = sinceStart();
-    if (upgraded_ && !filter_manager_.remoteDecodeComplete()) {
+    if (upgraded_ && !request_received_) {
       // The upstream's direction ended; the client's may still carry bytes upstream.
       awaiting_request_end_ = true;
       return;
     }
     // A response that ends before its request would leave unread request bytes on an HTTP/1
     // connection: the connection cannot be reused.
-    if (!filter_manager_.remoteDecodeComplete()) parent_.close_after_response_ = true;
+    if (!request_received_) parent_.close_after_response_ = true;
     finish();
   }
 
@@ -351,6 +361,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   stream_info::StreamInfo stream_info_;
   FilterManager filter_manager_;
   remora::http::RequestHeaderMap* request_headers_ = nullptr;  // owned by the filter manager
+  remora::http::RequestHeaderMapPtr rejected_headers_;         // ... or here (rejectBeforeFilters)
+  bool request_received_ = false;  // the codec delivered the request's end
   remora::http::ResponseHeaderMap* response_headers_ = nullptr;
   remora::http::TrailerMap* response_trailers_ = nullptr;
   const router::Route* route_ = nullptr;

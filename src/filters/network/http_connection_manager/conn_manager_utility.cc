@@ -1,5 +1,6 @@
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <ctime>
@@ -73,13 +74,30 @@ void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers, bool
 
 }  // namespace
 
+bool ConnectionManagerUtility::authorityIsValid(std::string_view authority) {
+  static constexpr auto kValid = [] {
+    std::array<bool, 256> t{};
+    for (int c = '0'; c <= '9'; ++c) t[c] = true;
+    for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+    for (char c : std::string_view("-._~%!$&'()*+,;=:@[]")) t[static_cast<uint8_t>(c)] = true;
+    return t;
+  }();
+  for (char c : authority) {
+    if (!kValid[static_cast<uint8_t>(c)]) return false;
+  }
+  return true;
+}
+
 bool ConnectionManagerUtility::isInternalAddress(const net::Address& address) {
   // RFC 1918, loopback and unique-local ranges, as Envoy's internal-address default; parsed once.
   static const auto* kInternal = [] {
     auto* ranges = new std::vector<std::pair<net::Address, uint32_t>>();
-    const std::pair<const char*, uint32_t> text[] = {{"10.0.0.0", 8},   {"172.16.0.0", 12}, {"192.168.0.0", 16},
-                                                     {"127.0.0.0", 8},  {"fd00::", 8},      {"::1", 128}};
-    for (const auto& [prefix, len] : text) ranges->emplace_back(*net::Address::parse(prefix, 0), len);
+    const std::pair<const char*, uint32_t> text[] = {{"10.0.0.0", 8},     {"172.16.0.0", 12},
+                                                     {"192.168.0.0", 16}, {"127.0.0.0", 8},
+                                                     {"fd00::", 8},       {"::1", 128}};
+    for (const auto& [prefix, len] : text)
+      ranges->emplace_back(*net::Address::parse(prefix, 0), len);
     return ranges;
   }();
   for (const auto& [prefix, len] : *kInternal) {

@@ -26,6 +26,9 @@ class ConnectionManagerUtility {
   // RFC 3986 dot-segment removal (normalize_path) and slash merging (merge_slashes) on :path;
   // false when the path cannot be normalized (Envoy answers 400).
   static bool normalizePath(remora::http::RequestHeaderMap& headers, const HcmConfig& config);
+  // Envoy's (nghttp2's) authority check: host and port characters only (RFC 3986 reg-name,
+  // IP literals, userinfo, %-escapes); empty is valid (an HTTP/1.0 request without Host).
+  static bool authorityIsValid(std::string_view authority);
   // A random version-4 UUID, the form of Envoy's x-request-id.
   static std::string randomUuid();
   // True for loopback and RFC 1918 / RFC 4193 addresses: Envoy's notion of an internal request.
