@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIG, MiB, SANITIZED, pattern, pattern_digest, send_pattern
+from conftest import BIG, MiB, SANITIZED, pattern, pattern_digest, send_pattern, wait_until
 from http_harness import RawHttp, RawRequestReader, raw_response, single_route_proxy
 
 RSS_LIMIT_KIB = 64 * 1024
@@ -159,4 +159,29 @@ def test_slow_upstream_does_not_make_remora_buffer_the_upload(remora, backends):
     assert json.loads(resp.body) == {"sha": sent, "missing": 0}
     print(f"max upload bytes held in remora {box['gap']}")
     assert box["gap"] < 4 * MiB, f"remora held {box['gap']} bytes of the upload"
+    assert_rss_bounded(proc)
+
+
+def test_client_gone_mid_download_resets_the_upstream(remora, http_backends, tmp_path):
+    """A client that reads the first MiB of a large download and disconnects: the upstream
+    request is reset (its connection closed with the request active), logged 200 DC."""
+    backend = http_backends("abandoned")
+    log = tmp_path / "access.log"
+    proc, port = single_route_proxy(remora, backend, hcm_extra={"access_log": [{
+        "name": "envoy.access_loggers.file", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": str(log),
+            "log_format": {"text_format_source": {"inline_string": "%RESPONSE_CODE% %RESPONSE_FLAGS%\n"}}}}]})
+    with RawHttp(port, timeout=60) as c:
+        c.send(b"GET /big HTTP/1.1\r\nHost: test\r\nx-backend-body-bytes: %d\r\n\r\n" % (256 * MiB))
+        assert c.read_head().status == 200
+        _, count = c.stream_body(MiB)
+        assert count == MiB
+    proc.wait_stat("cluster.abandoned.upstream_cx_destroy_with_active_rq", lambda v: v == 1)
+    wait_until(lambda: log.exists() and log.read_text() == "200 DC\n", 5, what="the DC log line")
+    stats = proc.stats()
+    assert stats["http.ingress_http.downstream_rq_active"] == 0
+    assert stats["cluster.abandoned.upstream_rq_active"] == 0
+    # Far less than the whole response went through remora.
+    assert stats["cluster.abandoned.upstream_cx_rx_bytes_total"] < 64 * MiB
     assert_rss_bounded(proc)
