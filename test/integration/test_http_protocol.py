@@ -149,6 +149,50 @@ def test_random_pipelined_mix_arrives_byte_exact(remora, http_backends):
         expected
 
 
+def test_random_upstream_framings_reach_the_client_byte_exact(remora, backends):
+    """The upstream answers with seeded random framings (Content-Length, chunked with odd chunk
+    sizes and extensions, trailers) written in random pieces: every body reaches the client
+    byte-exact on one keep-alive connection each way."""
+    rng = random.Random(7)
+    plan = []
+    for i in range(50):
+        body = rng.randbytes(rng.choice([0, 1, 5, 1000, 65535, 65536, 200003]))
+        chunked = bool(body) and rng.random() < 0.6
+        plan.append((body, chunked))
+
+    def handler(conn):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = RawRequestReader(conn)
+        local = random.Random(8)
+        while (req := reader.read_request()) is not None:
+            body, chunked = plan[int(req["path"][1:])]
+            if chunked:
+                out, pos = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"], 0
+                while pos < len(body):
+                    n = local.choice([1, 9, 4096, 70000])
+                    piece = body[pos:pos + n]
+                    out.append(b"%X" % len(piece) + local.choice([b"", b" ;a=b"]) + b"\r\n" + piece
+                               + b"\r\n")
+                    pos += n
+                out.append(b"0\r\n" + local.choice([b"", b"x-t: y\r\n"]) + b"\r\n")
+                data = b"".join(out)
+            else:
+                data = raw_response(body=body)
+            pos = 0
+            while pos < len(data):
+                n = local.choice([1, 13, 1500, 65536])
+                conn.sendall(data[pos:pos + n])
+                pos += n
+    backend = backends(handler)
+    proc, port = single_route_proxy(remora, backend)
+    with RawHttp(port, timeout=60) as c:
+        for i, (body, _) in enumerate(plan):
+            resp = get(c, f"/{i}")
+            assert resp.status == 200 and resp.body == body, (i, len(resp.body), len(body))
+    assert backend.accepted == 1
+    assert proc.stat("http.ingress_http.downstream_cx_total") == 1
+
+
 def test_wrk_keep_alive_load(remora, http_backends):
     """wrk, 16 keep-alive connections for two seconds: no errors, every request counted."""
     backend = http_backends("wrk")
