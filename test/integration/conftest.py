@@ -161,10 +161,14 @@ class AdminResponse:
         return f"AdminResponse({self.status}, {self.headers}, {self.body[:200]!r})"
 
 
-def curl(url, method="GET", timeout=5.0):
-    """Runs curl; returns AdminResponse, or None when the connection failed."""
+def curl(url, method="GET", timeout=5.0, headers=None):
+    """Runs curl (with extra request headers, a dict); returns AdminResponse, or None when the
+    connection failed."""
+    extra = []
+    for name, value in (headers or {}).items():
+        extra += ["-H", f"{name}: {value}"]
     proc = subprocess.run(
-        ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method, url],
+        ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method] + extra + [url],
         capture_output=True, timeout=timeout + 5,
     )
     if proc.returncode != 0:

@@ -179,6 +179,7 @@ void RouterFilter::onDestroy() {
 http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& headers, bool end_stream) {
   request_headers_ = &headers;
   downstream_end_stream_ = end_stream;
+  if (end_stream) onDownstreamRequestComplete();
   auto& info = callbacks_->streamInfo();
   const Route* route = callbacks_->route();
   if (route == nullptr) {
@@ -280,6 +281,7 @@ void RouterFilter::startAttempt() {
 
 http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_stream) {
   downstream_end_stream_ = end_stream;
+  if (end_stream) onDownstreamRequestComplete();
   // Keep a copy for retries while it fits in the buffer limit; past it, retries are off.
   if (retry_state_ && !retry_body_overflowed_) {
     if (retry_body_.length() + data.length() > callbacks_->decoderBufferLimit()) {
@@ -301,6 +303,7 @@ http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_s
 http::FilterTrailersStatus RouterFilter::decodeTrailers(http::TrailerMap& trailers) {
   request_trailers_ = &trailers;
   downstream_end_stream_ = true;
+  onDownstreamRequestComplete();
   if (upstream_request_) upstream_request_->encodeTrailers(trailers);
   return http::FilterTrailersStatus::StopIteration;
 }
@@ -343,9 +346,19 @@ void RouterFilter::onUpstreamTrailers(http::TrailerMapPtr trailers) {
   callbacks_->encodeTrailers(std::move(trailers));
 }
 
+void RouterFilter::onDownstreamRequestComplete() {
+  downstream_request_complete_at_ = callbacks_->dispatcher().now();
+}
+
 void RouterFilter::onResponseComplete() {
   auto& info = callbacks_->streamInfo();
-  info.last_upstream_rx_byte_received = info.sinceStart(std::chrono::steady_clock::now());
+  const auto now = std::chrono::steady_clock::now();
+  info.last_upstream_rx_byte_received = info.sinceStart(now);
+  // Envoy times the upstream from the end of the downstream request; a response that ends
+  // before the request did is not timed.
+  if (downstream_request_complete_at_) {
+    cluster_->stats().upstream_rq_time.recordMilliseconds(now - *downstream_request_complete_at_);
+  }
   if (global_timer_) global_timer_->disableTimer();
 }
 

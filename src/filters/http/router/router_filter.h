@@ -52,6 +52,7 @@ class RouterFilter final : public http::StreamDecoderFilter, private http::Downs
   void cleanupUpstream();
   void sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details, bool connect_failure);
   upstream::HostConstSharedPtr chooseHost();
+  void onDownstreamRequestComplete();
   void onResponseComplete();
 
   server::WorkerContext& worker_;
@@ -70,6 +71,7 @@ class RouterFilter final : public http::StreamDecoderFilter, private http::Downs
   event::TimerPtr retry_timer_;
   std::optional<std::chrono::milliseconds> timeout_;
   std::chrono::steady_clock::time_point upstream_start_;
+  std::optional<event::MonotonicTime> downstream_request_complete_at_;  // for upstream_rq_time
   uint32_t attempts_ = 0;
   bool keepalive_race_retried_ = false;
   bool downstream_response_started_ = false;
