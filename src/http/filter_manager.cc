@@ -8,10 +8,10 @@ namespace remora::http {
 
 // Per-filter iteration state, shared by both directions.
 struct FilterState {
-  bool headers_done = false;  // the filter has seen the headers
-  bool held_headers = false;  // it stopped on headers and has not continued them yet
-  bool stop_all = false;      // ... with StopAll*: data for it is buffered, not delivered
-  bool stopped_data = false;  // it stopped on data (buffering) and has not continued
+  bool headers_done = false;   // the filter has seen the headers
+  bool held_headers = false;   // it stopped on headers and has not continued them yet
+  bool stop_all = false;       // ... with StopAll*: data for it is buffered, not delivered
+  bool stopped_data = false;   // it stopped on data (buffering) and has not continued
   bool stopped_trailers = false;
   bool trailers_done = false;  // the filter has seen the trailers
   bool watermark = false;      // buffering pauses the peer instead of failing at the limit
@@ -50,8 +50,7 @@ struct FilterManager::ActiveDecoderFilter final : public StreamDecoderFilterCall
   void encode1xxHeaders(ResponseHeaderMapPtr headers) override {
     parent_.encode1xxHeadersFromFilter(std::move(headers));
   }
-  void encodeHeaders(ResponseHeaderMapPtr headers, bool end_stream,
-                     std::string_view details) override {
+  void encodeHeaders(ResponseHeaderMapPtr headers, bool end_stream, std::string_view details) override {
     parent_.encodeHeadersFromFilter(std::move(headers), end_stream, details);
   }
   void encodeData(buffer::Buffer& data, bool end_stream) override {
@@ -76,6 +75,7 @@ struct FilterManager::ActiveDecoderFilter final : public StreamDecoderFilterCall
     v.erase(std::remove(v.begin(), v.end(), &callbacks), v.end());
   }
   uint32_t decoderBufferLimit() override { return parent_.buffer_limit_; }
+  void setDecoderBufferLimit(uint32_t limit) override { parent_.buffer_limit_ = limit; }
 
   FilterManager& parent_;
   StreamDecoderFilterSharedPtr filter_;
@@ -116,10 +116,7 @@ struct FilterManager::ActiveEncoderFilter final : public StreamEncoderFilterCall
 
 FilterManager::FilterManager(FilterManagerCallbacks& callbacks, event::Dispatcher& dispatcher,
                              stream_info::StreamInfo& stream_info, uint32_t buffer_limit)
-    : callbacks_(callbacks),
-      dispatcher_(dispatcher),
-      stream_info_(stream_info),
-      buffer_limit_(buffer_limit) {}
+    : callbacks_(callbacks), dispatcher_(dispatcher), stream_info_(stream_info), buffer_limit_(buffer_limit) {}
 
 FilterManager::~FilterManager() { destroyFilters(); }
 
@@ -198,11 +195,21 @@ void FilterManager::decodeDataFrom(size_t index, buffer::Buffer& data, bool end_
   for (size_t i = index; i < decoders_.size() && !destroyed_; ++i) {
     auto& entry = *decoders_[i];
     auto& st = entry.state_;
-    if (!st.headers_done || st.stop_all || st.stopped_data || st.stopped_trailers) {
+    if (!st.headers_done || st.stop_all || st.stopped_trailers) {
       bufferDecodedData(data, st.watermark || !st.headers_done);
       return;
     }
+    // A filter buffering the body still hears every chunk (as in Envoy): it decides when the
+    // body is complete, e.g. on end_stream.
+    const bool was_buffering = st.stopped_data;
     FilterDataStatus status = entry.filter_->decodeData(data, end_stream && !trailers_pending_);
+    if (destroyed_) return;
+    if (status == FilterDataStatus::Continue && was_buffering) {
+      // The held body and this chunk go on together, behind the headers if they were held.
+      decode_buffer_.move(data);
+      continueDecoding(i);
+      return;
+    }
     if (status == FilterDataStatus::Continue) {
       if (st.held_headers) {
         st.held_headers = false;
@@ -229,6 +236,7 @@ bool FilterManager::bufferDecodedData(buffer::Buffer& data, bool watermark) {
     return true;
   }
   // Envoy answers a request that outgrows a buffering filter's limit with 413.
+  callbacks_.onRequestDataTooLarge();
   sendLocalReply(413, "Payload Too Large", nullptr, "request_payload_too_large");
   return false;
 }
@@ -241,27 +249,21 @@ void FilterManager::decodeTrailers(TrailerMapPtr trailers) {
   decodeTrailersFrom(0);
 }
 
-// Trailers go to each filter once, in order, up to the first that cannot take them yet: one
-// that has not seen the headers, stopped everything, or holds data (they must reach the filters
-// before the trailers do). A filter that only held the headers (StopIteration) still gets them,
-// as in Envoy: the router forwards trailers while it holds the headers for itself.
 void FilterManager::decodeTrailersFrom(size_t index) {
   for (size_t i = index; i < decoders_.size() && !destroyed_; ++i) {
     auto& entry = *decoders_[i];
     auto& st = entry.state_;
-    if (st.trailers_done) continue;
-    if (!st.headers_done || st.stop_all || st.stopped_data || st.stopped_trailers) return;
+    // A filter stopped for everything (or that has not seen the headers) gets the trailers
+    // after its held headers and data, when it continues.
+    if (!st.headers_done || st.stop_all || st.stopped_trailers) return;
+    const bool was_stopped = st.stopped();
     st.trailers_done = true;
     FilterTrailersStatus status = entry.filter_->decodeTrailers(*request_trailers_);
     if (destroyed_) return;
-    if (status == FilterTrailersStatus::StopIteration) {
+    if (status == FilterTrailersStatus::StopIteration || was_stopped) {
       st.stopped_trailers = true;
-      return;
-    }
-    if (st.held_headers) {
-      // Continue on trailers resumes a filter that held the headers: headers, held data and then
-      // the trailers go on to the rest of the chain.
-      continueDecoding(i);
+      // A stopped filter that continues on its trailers releases what it held, then them.
+      if (status == FilterTrailersStatus::Continue) continueDecoding(i);
       return;
     }
   }
@@ -288,7 +290,14 @@ void FilterManager::continueDecoding(size_t index) {
     decodeDataFrom(index + 1, data, remote_complete_ && !trailers_pending_);
     if (destroyed_) return;
   }
-  if (trailers_pending_ && request_trailers_) decodeTrailersFrom(0);
+  if (trailers_pending_ && request_trailers_) {
+    bool still_stopped = false;
+    for (size_t i = 0; i <= index; ++i) still_stopped |= decoders_[i]->state_.stopped();
+    // Trailers resume at the first filter that has not seen them.
+    size_t next = 0;
+    while (next < decoders_.size() && decoders_[next]->state_.trailers_done) ++next;
+    if (!still_stopped) decodeTrailersFrom(next);
+  }
 }
 
 // ---- response path ----
@@ -311,8 +320,7 @@ void FilterManager::encodeHeadersFromFilter(ResponseHeaderMapPtr headers, bool e
 }
 
 void FilterManager::encodeHeadersFrom(size_t index, bool data_follows) {
-  const bool end =
-      !data_follows && response_end_seen_ && encode_buffer_.empty() && !encode_trailers_pending_;
+  const bool end = !data_follows && response_end_seen_ && encode_buffer_.empty() && !encode_trailers_pending_;
   for (size_t i = index; i < encoders_.size() && !destroyed_; ++i) {
     auto& entry = *encoders_[i];
     entry.state_.headers_done = true;
@@ -344,8 +352,7 @@ void FilterManager::encodeDataFrom(size_t index, buffer::Buffer& data, bool end_
       bufferEncodedData(data);
       return;
     }
-    FilterDataStatus status =
-        entry.filter_->encodeData(data, end_stream && !encode_trailers_pending_);
+    FilterDataStatus status = entry.filter_->encodeData(data, end_stream && !encode_trailers_pending_);
     if (status == FilterDataStatus::Continue) {
       if (st.held_headers) {
         st.held_headers = false;
@@ -381,24 +388,18 @@ void FilterManager::encodeTrailersFromFilter(TrailerMapPtr trailers) {
   response_trailers_ = std::move(trailers);
   response_end_seen_ = true;
   encode_trailers_pending_ = true;
+  for (auto& e : encoders_) {
+    if (e->state_.stopped()) return;
+  }
   encodeTrailersFrom(0);
 }
 
-// As decodeTrailersFrom, for the response.
 void FilterManager::encodeTrailersFrom(size_t index) {
   for (size_t i = index; i < encoders_.size() && !destroyed_; ++i) {
     auto& entry = *encoders_[i];
-    auto& st = entry.state_;
-    if (st.trailers_done) continue;
-    if (!st.headers_done || st.stop_all || st.stopped_data || st.stopped_trailers) return;
-    st.trailers_done = true;
+    if (entry.state_.stopped()) return;
     if (entry.filter_->encodeTrailers(*response_trailers_) == FilterTrailersStatus::StopIteration) {
-      st.stopped_trailers = true;
-      return;
-    }
-    if (destroyed_) return;
-    if (st.held_headers) {
-      continueEncoding(i);
+      entry.state_.stopped_trailers = true;
       return;
     }
   }
@@ -412,6 +413,7 @@ void FilterManager::continueEncoding(size_t index) {
   if (destroyed_) return;
   auto& st = encoders_[index]->state_;
   bool headers_were_held = st.held_headers;
+  bool trailers_were_held = st.stopped_trailers;
   st.held_headers = st.stop_all = st.stopped_data = st.stopped_trailers = false;
   if (headers_were_held) {
     encodeHeadersFrom(index + 1);
@@ -423,11 +425,15 @@ void FilterManager::continueEncoding(size_t index) {
     encodeDataFrom(index + 1, data, response_end_seen_ && !encode_trailers_pending_);
     if (destroyed_) return;
   }
-  if (encode_trailers_pending_ && response_trailers_) encodeTrailersFrom(0);
+  if (encode_trailers_pending_) {
+    bool still_stopped = false;
+    for (size_t i = 0; i <= index; ++i) still_stopped |= encoders_[i]->state_.stopped();
+    if (!still_stopped) encodeTrailersFrom(trailers_were_held ? index + 1 : 0);
+  }
 }
 
-void FilterManager::sendLocalReply(uint32_t code, std::string_view body,
-                                   const ModifyHeadersCb& modify, std::string_view details) {
+void FilterManager::sendLocalReply(uint32_t code, std::string_view body, const ModifyHeadersCb& modify,
+                                   std::string_view details) {
   if (destroyed_) return;
   stream_info_.response_code_details = std::string(details);
   if (response_started_) {

@@ -30,6 +30,7 @@ Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstra
       dispatcher_(event::createDispatcher("main_thread")),
       stats_(std::make_unique<stats::Store>(options_.concurrency + 1)) {
   stats_->bindThread(0);
+  server_state_.local_cluster_name = bootstrap_.node().cluster();
 }
 
 Server::~Server() {
@@ -128,7 +129,7 @@ int Server::run() {
       signal_fd_, [this](uint32_t) { onSignal(); }, event::FileReadyType::Read);
 
   for (uint32_t i = 0; i < options_.concurrency; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, *stats_));
+    workers_.push_back(std::make_unique<Worker>(i, *stats_, server_state_));
   }
   for (uint32_t i = 0; i < options_.concurrency; ++i) {
     auto clusters = clusters_;
@@ -146,6 +147,12 @@ int Server::run() {
   }
   stats_timer_ = dispatcher_->createTimer([this] { updateServerStats(); });
   updateServerStats();
+  if (bootstrap_.has_stats_flush_interval()) {
+    stats_flush_interval_ = std::chrono::milliseconds(
+        TimeUtil::DurationToMilliseconds(bootstrap_.stats_flush_interval()));
+  }
+  stats_flush_timer_ = dispatcher_->createTimer([this] { flushStats(); });
+  stats_flush_timer_->enableTimer(stats_flush_interval_);
   LOG_INFO("remora started: {} worker(s), {} listener(s), {} cluster(s)", options_.concurrency,
            listeners_.size(), clusters_->size());
   dispatcher_->run();
@@ -165,6 +172,12 @@ void Server::updateServerStats() {
   stats_->gauge("server.memory_heap_size").set(static_cast<int64_t>(info.arena + info.hblkhd));
   stats_->gauge("server.total_connections").set(static_cast<int64_t>(openConnections()));
   stats_timer_->enableTimer(std::chrono::seconds(1));
+}
+
+void Server::flushStats() {
+  // Envoy's stats flush: histograms close their interval (there are no sinks to feed yet).
+  stats_->mergeHistograms();
+  stats_flush_timer_->enableTimer(stats_flush_interval_);
 }
 
 size_t Server::openConnections() const {
@@ -214,12 +227,13 @@ void Server::checkDrained() {
 void Server::shutdown() {
   // Envoy's /quitquitquit exits without a drain period; let the response go out first.
   stats_timer_->disableTimer();
+  stats_flush_timer_->disableTimer();
   drain_timer_ = dispatcher_->createTimer([this] { dispatcher_->exit(); });
   drain_timer_->enableTimer(std::chrono::milliseconds(10));
 }
 
 void Server::setHealthCheckFailed(bool failed) {
-  health_check_failed_ = failed;
+  server_state_.health_check_failed.store(failed, std::memory_order_relaxed);
   updateServerStats();
 }
 
@@ -245,7 +259,7 @@ void Server::drainListeners(bool inbound_only, bool graceful) {
 
 envoy::admin::v3::ServerInfo::State Server::state() const {
   if (!initialized_) return envoy::admin::v3::ServerInfo::PRE_INITIALIZING;
-  if (draining_ || health_check_failed_) return envoy::admin::v3::ServerInfo::DRAINING;
+  if (draining_ || healthCheckFailed()) return envoy::admin::v3::ServerInfo::DRAINING;
   return envoy::admin::v3::ServerInfo::LIVE;
 }
 

@@ -42,7 +42,9 @@ class Server final : public Instance {
   envoy::admin::v3::ConfigDump configDump() const override;
   void shutdown() override;
   void setHealthCheckFailed(bool failed) override;
-  bool healthCheckFailed() const override { return health_check_failed_; }
+  bool healthCheckFailed() const override {
+    return server_state_.health_check_failed.load(std::memory_order_relaxed);
+  }
   void drainListeners(bool inbound_only, bool graceful) override;
   void reopenAccessLogs() override;
 
@@ -54,6 +56,7 @@ class Server final : public Instance {
   void beginDrainThenExit();
   void checkDrained();
   void updateServerStats();
+  void flushStats();
   size_t openConnections() const;
 
   const Options options_;
@@ -71,10 +74,12 @@ class Server final : public Instance {
   event::FileEventPtr signal_event_;
   int signal_fd_ = -1;
   event::TimerPtr stats_timer_;
+  event::TimerPtr stats_flush_timer_;
+  std::chrono::milliseconds stats_flush_interval_{5000};  // Envoy's default
   event::TimerPtr drain_timer_;
   event::TimerPtr listener_drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
-  bool health_check_failed_ = false;
+  ServerState server_state_;  // read by the workers
   bool draining_ = false;
   bool initialized_ = false;
   // Declared last: destroyed first, while the dispatcher it runs on still exists.

@@ -161,11 +161,18 @@ class AdminResponse:
         return f"AdminResponse({self.status}, {self.headers}, {self.body[:200]!r})"
 
 
-def curl(url, method="GET", timeout=5.0):
-    """Runs curl; returns AdminResponse, or None when the connection failed."""
+def curl(url, method="GET", timeout=5.0, headers=(), data=None, extra=()):
+    """Runs curl; returns AdminResponse, or None when the connection failed. headers: ("Name: v",
+    ...) or a dict; data: a request body (bytes, sent as given); extra: more curl arguments."""
+    argv = ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method]
+    if isinstance(headers, dict):
+        headers = [f"{name}: {value}" for name, value in headers.items()]
+    for h in headers:
+        argv += ["-H", h]
+    if data is not None:
+        argv += ["--data-binary", "@-"]
     proc = subprocess.run(
-        ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method, url],
-        capture_output=True, timeout=timeout + 5,
+        argv + list(extra) + [url], input=data, capture_output=True, timeout=timeout + 5,
     )
     if proc.returncode != 0:
         return None

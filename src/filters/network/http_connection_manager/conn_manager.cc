@@ -220,6 +220,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   void onDecoderFilterBelowWriteBufferLowWatermark() override {
     encoder_.getStream().readDisable(false);
   }
+  void onRequestDataTooLarge() override { parent_.config_->stats().downstream_rq_too_large.inc(); }
 
   remora::http::ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body) override {
     auto headers = std::make_unique<remora::http::ResponseHeaderMap>();
@@ -280,6 +281,9 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
 
   void onResponseComplete() {
     stream_info_.last_downstream_tx_byte_sent = sinceStart();
+    // Envoy's request/response timespan ends with the last response byte.
+    parent_.config_->stats().downstream_rq_time.recordMilliseconds(
+        *stream_info_.last_downstream_tx_byte_sent);
     if (upgraded_ && !request_received_) {
       // The upstream's direction ended; the client's may still carry bytes upstream.
       awaiting_request_end_ = true;
@@ -416,6 +420,7 @@ void ConnectionManager::initializeReadFilterCallbacks(net::ReadFilterCallbacks& 
 }
 
 net::FilterStatus ConnectionManager::onNewConnection() {
+  connected_at_ = worker_.dispatcher.now();
   auto& stats = config_->stats();
   stats.downstream_cx_total.inc();
   stats.downstream_cx_active.inc();
@@ -512,6 +517,7 @@ void ConnectionManager::onEvent(net::ConnectionEvent event) {
   if (event == net::ConnectionEvent::Connected || closed_) return;
   closed_ = true;
   auto& stats = config_->stats();
+  stats.downstream_cx_length_ms.recordMilliseconds(worker_.dispatcher.now() - connected_at_);
   stats.downstream_cx_destroy.inc();
   stats.downstream_cx_active.dec();
   stats.downstream_cx_http1_active.dec();
