@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "stats/store.h"
@@ -51,9 +52,9 @@ struct ClusterStats {
   stats::Counter& membership_change;
   stats::Gauge& max_host_weight;
 
-  // Counts one upstream response: upstream_rq_<code>, upstream_rq_<N>xx, upstream_rq_completed,
-  // and the same under "retry." when the request was retried (Envoy's layout).
-  void chargeResponse(uint32_t code, bool retried);
+  // Counts one upstream response: upstream_rq_<code>, upstream_rq_<N>xx, upstream_rq_completed;
+  // a response that made the router retry is counted under "retry." instead (Envoy's layout).
+  void chargeResponse(uint32_t code, bool triggered_retry);
 
  private:
   stats::Store& store_;
@@ -63,7 +64,7 @@ struct ClusterStats {
   std::unique_ptr<std::atomic<stats::Counter*>[]> code_counters_;
   std::atomic<bool> code_counters_ready_{false};
   std::mutex code_counters_lock_;
-  stats::Counter& codeCounter(const std::string& name, size_t slot);
+  stats::Counter& codeCounter(std::string_view scope, uint32_t code, size_t slot);
 };
 
 enum class ClusterType { Static, OriginalDst };

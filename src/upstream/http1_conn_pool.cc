@@ -9,7 +9,8 @@
 namespace remora::upstream {
 
 struct Http1ConnPool::PendingRequest final : public Cancellable {
-  PendingRequest(Http1ConnPool& pool, http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks)
+  PendingRequest(Http1ConnPool& pool, http::ResponseDecoder& decoder,
+                 ConnectionPoolCallbacks& callbacks)
       : pool_(pool), decoder_(decoder), callbacks_(callbacks) {}
   void cancel() override {
     pool_.cluster_->stats().upstream_rq_cancelled.inc();
@@ -35,7 +36,10 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   void initializeReadFilterCallbacks(net::ReadFilterCallbacks&) override {}
   net::FilterStatus onData(buffer::Buffer& data, bool) override {
     http::CodecStatus status = codec_->dispatch(data);
-    if (!status.ok) connection_->close(net::ConnectionCloseType::NoFlush);
+    // A stream reset during dispatch (the router retrying on a 5xx head, a timeout) closes the
+    // connection from inside it: onClientClosed has then moved connection_ into the deferred
+    // delete, and there is nothing left to close.
+    if (!status.ok && connection_ != nullptr) connection_->close(net::ConnectionCloseType::NoFlush);
     return net::FilterStatus::StopIteration;
   }
   // net::ConnectionCallbacks
@@ -55,8 +59,12 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     codec_->onConnectionClosed();
     pool_.onClientClosed(*this, was_connecting, event);
   }
-  void onAboveWriteBufferHighWatermark() override { codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark(); }
-  void onBelowWriteBufferLowWatermark() override { codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark(); }
+  void onAboveWriteBufferHighWatermark() override {
+    codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark();
+  }
+  void onBelowWriteBufferLowWatermark() override {
+    codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark();
+  }
 
   // http::ResponseDecoder: pass everything to the request's decoder, noting the end.
   void decode1xxHeaders(http::ResponseHeaderMapPtr headers) override {
@@ -98,7 +106,8 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     }
     // Decide after the decoder has seen the end, outside the codec's dispatch: a zero timer runs
     // on this loop's next iteration without a syscall.
-    if (!ready_timer_) ready_timer_ = pool_.dispatcher_.createTimer([this] { pool_.onClientReady(*this); });
+    if (!ready_timer_)
+      ready_timer_ = pool_.dispatcher_.createTimer([this] { pool_.onClientReady(*this); });
     ready_timer_->enableTimer(std::chrono::milliseconds(0));
   }
 
@@ -118,7 +127,8 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   std::list<std::unique_ptr<ActiveClient>>::iterator position_;
 };
 
-Http1ConnPool::Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host, ClusterConstSharedPtr cluster)
+Http1ConnPool::Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host,
+                             ClusterConstSharedPtr cluster)
     : dispatcher_(dispatcher), host_(std::move(host)), cluster_(std::move(cluster)) {}
 
 Http1ConnPool::~Http1ConnPool() {
@@ -128,9 +138,11 @@ Http1ConnPool::~Http1ConnPool() {
 
 bool Http1ConnPool::idle() const { return clients_.empty() && pending_.empty(); }
 
-Cancellable* Http1ConnPool::newStream(http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks) {
+Cancellable* Http1ConnPool::newStream(http::ResponseDecoder& decoder,
+                                      ConnectionPoolCallbacks& callbacks) {
   for (auto& client : clients_) {
-    if (!client->connecting_ && !client->busy() && client->connection_->state() == net::Connection::State::Open) {
+    if (!client->connecting_ && !client->busy() &&
+        client->connection_->state() == net::Connection::State::Open) {
       client->assign(decoder, callbacks);
       return nullptr;
     }
@@ -164,7 +176,8 @@ void Http1ConnPool::createClient() {
     failPending(PoolFailureReason::LocalConnectionFailure, fd.status().message());
     return;
   }
-  auto connection = std::make_unique<net::ConnectionImpl>(dispatcher_, *fd, net::rawBufferSocketFactory()->create(), false);
+  auto connection = std::make_unique<net::ConnectionImpl>(
+      dispatcher_, *fd, net::rawBufferSocketFactory()->create(), false);
   auto client = std::make_unique<ActiveClient>(*this, std::move(connection));
   ActiveClient& ref = *client;
   clients_.push_back(std::move(client));
@@ -223,11 +236,14 @@ void Http1ConnPool::onClientReady(ActiveClient& client) {
   }
 }
 
-void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting, net::ConnectionEvent event) {
+void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting,
+                                   net::ConnectionEvent event) {
   auto& stats = cluster_->stats();
   stats.upstream_cx_active.dec();
   stats.upstream_cx_destroy.inc();
-  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote : stats.upstream_cx_destroy_local).inc();
+  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote
+                                              : stats.upstream_cx_destroy_local)
+      .inc();
   host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
   if (client.rq_active_) {
     client.rq_active_ = false;
@@ -235,6 +251,9 @@ void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting, ne
     stats.upstream_cx_destroy_with_active_rq.inc();
   }
   bool timed_out = client.timed_out_;
+  // Envoy's transport failure reason ("delayed connect error: Connection refused"); a connect
+  // timeout has none.
+  std::string failure_reason(client.connection_->transportFailureReason());
   std::unique_ptr<ActiveClient> owned = std::move(*client.position_);
   clients_.erase(client.position_);
   struct Holder : event::DeferredDeletable {
@@ -251,7 +270,7 @@ void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting, ne
     // Every waiting request shares the fate of the connection that was meant for them; Envoy
     // fails them all, and the router decides about retries.
     failPending(timed_out ? PoolFailureReason::Timeout : PoolFailureReason::RemoteConnectionFailure,
-                timed_out ? "connect timeout" : "connection failure");
+                timed_out ? std::string() : failure_reason);
   }
 }
 

@@ -18,12 +18,18 @@ class RouteEntry;
 // route, sends it upstream through the worker's connection pool, streams the response back, and
 // owns timeouts (route and per-try), retries with back-off, and Envoy's local replies and
 // response flags for upstream failures.
-class RouterFilter final : public http::StreamDecoderFilter, private http::DownstreamWatermarkCallbacks {
+//
+// Timers follow Envoy: the route timeout and the per-try timeout start once the downstream
+// request is complete (a slow upload does not eat the upstream's time), the per-try timeout at
+// the earliest when the attempt has a connection.
+class RouterFilter final : public http::StreamDecoderFilter,
+                           private http::DownstreamWatermarkCallbacks {
  public:
   explicit RouterFilter(server::WorkerContext& worker);
   ~RouterFilter() override;
 
-  http::FilterHeadersStatus decodeHeaders(http::RequestHeaderMap& headers, bool end_stream) override;
+  http::FilterHeadersStatus decodeHeaders(http::RequestHeaderMap& headers,
+                                          bool end_stream) override;
   http::FilterDataStatus decodeData(buffer::Buffer& data, bool end_stream) override;
   http::FilterTrailersStatus decodeTrailers(http::TrailerMap& trailers) override;
   void setDecoderFilterCallbacks(http::StreamDecoderFilterCallbacks& callbacks) override {
@@ -40,17 +46,25 @@ class RouterFilter final : public http::StreamDecoderFilter, private http::Downs
   void onBelowWriteBufferLowWatermark() override;
 
   void startAttempt();
+  // The downstream request has fully arrived: arm the route timeout (and the attempt's per-try
+  // timeout if it already has a connection).
+  void onRequestComplete();
   void onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool end_stream);
   void onUpstreamData(buffer::Buffer& data, bool end_stream);
   void onUpstreamTrailers(http::TrailerMapPtr trailers);
   void onUpstream1xxHeaders(http::ResponseHeaderMapPtr headers);
-  void onUpstreamReset(http::StreamResetReason reason, std::string_view details, bool connect_failure,
-                       bool reused, bool request_written);
+  void onUpstreamReset(http::StreamResetReason reason, std::string_view details, bool reused,
+                       bool request_written);
   void onPerTryTimeout();
   void onGlobalTimeout();
+  // Whether the retry policy takes a failed attempt (a reset, or a per-try timeout, which Envoy
+  // treats as a local reset); counts upstream_rq_retry_limit_exceeded and sets URX when it
+  // would but no retry is left.
+  bool retryOnReset(http::StreamResetReason reason);
   void scheduleRetry();
   void cleanupUpstream();
-  void sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details, bool connect_failure);
+  void sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details);
+  void sendTimeoutReply(std::string_view details);
   upstream::HostConstSharedPtr chooseHost();
   void onResponseComplete();
 
@@ -61,7 +75,7 @@ class RouterFilter final : public http::StreamDecoderFilter, private http::Downs
   http::RequestHeaderMap* request_headers_ = nullptr;
   http::TrailerMap* request_trailers_ = nullptr;
   bool downstream_end_stream_ = false;
-  buffer::Buffer retry_body_;           // a copy of the request body while retries are possible
+  buffer::Buffer retry_body_;  // a copy of the request body while retries are possible
   bool retry_body_overflowed_ = false;
   std::optional<RetryState> retry_state_;
   std::vector<upstream::HostConstSharedPtr> attempted_hosts_;
@@ -69,9 +83,11 @@ class RouterFilter final : public http::StreamDecoderFilter, private http::Downs
   event::TimerPtr global_timer_;
   event::TimerPtr retry_timer_;
   std::optional<std::chrono::milliseconds> timeout_;
-  std::chrono::steady_clock::time_point upstream_start_;
+  std::optional<std::chrono::milliseconds> per_try_timeout_;
+  std::chrono::steady_clock::time_point request_complete_time_;
   uint32_t attempts_ = 0;
   bool keepalive_race_retried_ = false;
+  bool retry_pending_ = false;  // a retry waits out its back-off
   bool downstream_response_started_ = false;
   bool above_downstream_watermark_ = false;
   bool destroyed_ = false;
