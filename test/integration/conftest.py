@@ -161,12 +161,19 @@ class AdminResponse:
         return f"AdminResponse({self.status}, {self.headers}, {self.body[:200]!r})"
 
 
-def curl(url, method="GET", timeout=5.0):
-    """Runs curl; returns AdminResponse, or None when the connection failed."""
-    proc = subprocess.run(
-        ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method, url],
-        capture_output=True, timeout=timeout + 5,
-    )
+def curl(url, method="GET", timeout=5.0, headers=(), data=None, args=()):
+    """Runs curl; returns AdminResponse, or None when the connection failed.
+
+    headers: (name, value) pairs sent as given (a "Host" pair replaces curl's); data: a request
+    body (bytes or str) sent as is; args: further curl arguments."""
+    cmd = ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method]
+    for name, value in headers:
+        cmd += ["-H", f"{name}: {value}"]
+    if data is not None:
+        cmd += ["--data-binary", "@-"]
+    cmd += list(args) + [url]
+    body = data.encode() if isinstance(data, str) else data
+    proc = subprocess.run(cmd, input=body, capture_output=True, timeout=timeout + 5)
     if proc.returncode != 0:
         return None
     raw = proc.stdout
@@ -181,10 +188,14 @@ def curl(url, method="GET", timeout=5.0):
             raw = body
             continue
         headers = {}
+        header_list = []
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        return AdminResponse(status, headers, body.decode("utf-8", "replace"))
+            header_list.append((name.strip().lower(), value.strip()))
+        resp = AdminResponse(status, headers, body.decode("utf-8", "replace"))
+        resp.header_list = header_list  # every field in order, repeated names kept
+        return resp
 
 
 def parse_text_stats(body):
