@@ -3,6 +3,7 @@ body byte for byte), response flags (NR, UH, UF, UC, UT, SI) and cluster stats f
 HTTP/1 pool's keep-alive reuse, max_requests_per_connection and idle timeout."""
 
 import http.client
+import socket
 import subprocess
 import time
 
@@ -135,6 +136,20 @@ def test_route_timeout_504_ut(remora, http_backends, tmp_path):
     assert stats["cluster.b1.upstream_rq_timeout"] == 1
     assert stats["cluster.b1.upstream_rq_504"] == 1
     assert wait_log_lines(log, 1) == ["504 UT 1 upstream_response_timeout -"]
+
+
+def test_route_timeout_starts_when_request_complete(remora, http_backends):
+    """Envoy arms the route timeout once the whole request has arrived: a slow upload does not
+    use up the upstream's time."""
+    b1 = http_backends("b1")
+    _, port = start(remora, [b1], one_route("b1", timeout="0.5s"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345")
+        time.sleep(1.0)  # pacing the upload, not synchronising: the timer must not run yet
+        s.sendall(b"67890")
+        head = s.recv(65536)
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert b1.requests[0]["body_bytes"] == 10
 
 
 def test_route_timeout_zero_disables(remora, http_backends):
