@@ -62,7 +62,7 @@ namespace {
 constexpr size_t kCodeSlots = 606;
 }  // namespace
 
-stats::Counter& ClusterStats::codeCounter(std::string_view scope, uint32_t code, size_t slot) {
+stats::Counter& ClusterStats::codeCounter(const std::function<std::string()>& name, size_t slot) {
   if (!code_counters_ready_.load(std::memory_order_acquire)) {
     std::lock_guard<std::mutex> guard(code_counters_lock_);
     if (!code_counters_) {
@@ -73,18 +73,7 @@ stats::Counter& ClusterStats::codeCounter(std::string_view scope, uint32_t code,
   }
   stats::Counter* counter = code_counters_[slot].load(std::memory_order_acquire);
   if (counter == nullptr) {
-    // First use of this slot: only now build its name (slot 605 is "completed", 600..604 the
-    // classes, below 600 the code itself).
-    size_t local = slot % kCodeSlots;
-    std::string name = prefix_ + std::string(scope) + "upstream_rq_";
-    if (local == 605) {
-      name += "completed";
-    } else if (local >= 600) {
-      name += std::to_string(code / 100) + "xx";
-    } else {
-      name += std::to_string(code);
-    }
-    counter = &store_.counter(name);
+    counter = &store_.counter(prefix_ + name());
     code_counters_[slot].store(counter, std::memory_order_release);
   }
   return *counter;
@@ -93,12 +82,15 @@ stats::Counter& ClusterStats::codeCounter(std::string_view scope, uint32_t code,
 void ClusterStats::chargeResponse(uint32_t code, bool triggered_retry) {
   if (code < 100 || code >= 600) return;
   // Envoy charges a response that makes the router retry under "retry." only, and the response
-  // the client gets (the last attempt's) under the plain names only.
-  std::string_view scope = triggered_retry ? "retry." : "";
-  size_t base = triggered_retry ? kCodeSlots : 0;
-  codeCounter(scope, code, base + code).inc();
-  codeCounter(scope, code, base + 600 + code / 100 - 1).inc();
-  codeCounter(scope, code, base + 605).inc();
+  // the client gets (the last attempt's) under the plain names only. Names are built only the
+  // first time a slot is used: this runs on every response.
+  const std::string_view scope = triggered_retry ? "retry." : "";
+  const size_t base = triggered_retry ? kCodeSlots : 0;
+  codeCounter([&] { return std::string(scope) + "upstream_rq_" + std::to_string(code); }, base + code).inc();
+  codeCounter([&] { return std::string(scope) + "upstream_rq_" + std::to_string(code / 100) + "xx"; },
+              base + 600 + code / 100 - 1)
+      .inc();
+  codeCounter([&] { return std::string(scope) + "upstream_rq_completed"; }, base + 605).inc();
 }
 
 Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store)
