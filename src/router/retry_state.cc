@@ -8,8 +8,6 @@
 namespace remora::router {
 
 namespace {
-constexpr std::string_view kEnvoyRetriableStatusCodes = "x-envoy-retriable-status-codes";
-
 std::optional<uint32_t> parseUint(const std::string* value) {
   if (value == nullptr) return std::nullopt;
   uint32_t n = 0;
@@ -69,7 +67,7 @@ std::optional<RetryState> RetryState::create(const RetryPolicy* policy,
     state.retry_on_ |= parseRetryOn(*on);
   if (auto n = parseUint(request.get(http::headers::kEnvoyMaxRetries))) state.remaining_ = *n;
   // x-envoy-retriable-status-codes adds to the policy's list (used with retriable-status-codes).
-  if (const std::string* codes = request.get(kEnvoyRetriableStatusCodes)) {
+  if (const std::string* codes = request.get(http::headers::kEnvoyRetriableStatusCodes)) {
     std::string_view list = *codes;
     while (!list.empty()) {
       size_t comma = list.find(',');

@@ -255,9 +255,13 @@ def test_retriable_status_codes_header(remora, http_backends):
     b1 = http_backends("b1")
     proc, port = start(remora, [b1], {"virtual_hosts": [vhost(routes=[route(cluster="b1")])]})
     resp = get(port, failing(418) + [("x-envoy-retry-on", "retriable-status-codes"),
-                                     ("x-envoy-retriable-status-codes", "500, 418")])
+                                     ("x-envoy-retriable-status-codes", "500, 418"),
+                                     ("x-envoy-max-retries", "1")])
     assert resp.status == 200
     assert proc.stats()["cluster.b1.upstream_rq_retry"] == 1
+    # The router consumes its control headers, as Envoy: none reaches the upstream.
+    for name in ("x-envoy-retry-on", "x-envoy-retriable-status-codes", "x-envoy-max-retries"):
+        assert all(name not in r["headers"] for r in b1.requests), name
 
 
 def test_per_try_timeout_header_retried(remora, http_backends):

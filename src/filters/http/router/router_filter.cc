@@ -303,9 +303,12 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   auto expected = per_try_timeout_ ? per_try_timeout_ : timeout_;
   if (expected) headers.set(h::kEnvoyExpectedRqTimeoutMs, std::to_string(expected->count()));
   route_entry_->finalizeRequestHeaders(headers, info, true);
-  // After the route's header mutations, as Envoy: a route may add x-envoy-retry-on. The retry
-  // headers themselves travel on upstream as they do through Envoy.
+  // After the route's header mutations, as Envoy: a route may add x-envoy-retry-on. Then the
+  // retry headers are consumed, not sent upstream (Envoy's createRetryState).
   retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
+  headers.remove(h::kEnvoyRetryOn);
+  headers.remove(h::kEnvoyMaxRetries);
+  headers.remove(h::kEnvoyRetriableStatusCodes);
 
   callbacks_->addDownstreamWatermarkCallbacks(*this);
   startAttempt();
