@@ -34,12 +34,17 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
 
   // net::ReadFilter: upstream bytes go to the codec.
   void initializeReadFilterCallbacks(net::ReadFilterCallbacks&) override {}
-  net::FilterStatus onData(buffer::Buffer& data, bool) override {
+  net::FilterStatus onData(buffer::Buffer& data, bool end_stream) override {
     http::CodecStatus status = codec_->dispatch(data);
     // A stream reset during dispatch (the router retrying on a 5xx head, a timeout) closes the
     // connection from inside it: onClientClosed has then moved connection_ into the deferred
     // delete, and there is nothing left to close.
-    if (!status.ok && connection_ != nullptr) connection_->close(net::ConnectionCloseType::NoFlush);
+    if (connection_ == nullptr) return net::FilterStatus::StopIteration;
+    if (!status.ok) {
+      connection_->close(net::ConnectionCloseType::NoFlush);
+    } else if (end_stream) {
+      codec_->onPeerHalfClose();  // only an upgraded connection enables half-close
+    }
     return net::FilterStatus::StopIteration;
   }
   // net::ConnectionCallbacks
@@ -72,6 +77,9 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   }
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     auto* decoder = decoder_;
+    // The codec passes a 101 here only for an upgrade it accepted: from now on the connection
+    // belongs to that exchange and never returns to the pool; it closes when both sides end.
+    if (headers->status() == 101) upgraded_ = true;
     if (end_stream) onResponseComplete();
     if (decoder) decoder->decodeHeaders(std::move(headers), end_stream);
   }
@@ -104,6 +112,7 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
       rq_active_ = false;
       pool_.cluster_->stats().upstream_rq_active.dec();
     }
+    if (upgraded_) return;  // the request direction may still be open: never reused
     // Decide after the decoder has seen the end, outside the codec's dispatch: a zero timer runs
     // on this loop's next iteration without a syscall.
     if (!ready_timer_)
@@ -111,7 +120,7 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     ready_timer_->enableTimer(std::chrono::milliseconds(0));
   }
 
-  bool busy() const { return decoder_ != nullptr || rq_active_; }
+  bool busy() const { return decoder_ != nullptr || rq_active_ || upgraded_; }
 
   Http1ConnPool& pool_;
   net::ClientConnectionPtr connection_;
@@ -120,6 +129,7 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   bool connecting_ = true;
   bool rq_active_ = false;
   bool timed_out_ = false;
+  bool upgraded_ = false;
   uint32_t requests_ = 0;
   event::TimerPtr connect_timer_;
   event::TimerPtr idle_timer_;

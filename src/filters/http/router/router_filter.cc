@@ -5,6 +5,7 @@
 
 #include "common/logger.h"
 #include "common/random.h"
+#include "filters/http/router/shadow_request.h"
 #include "router/route_config.h"
 
 namespace remora::router {
@@ -237,6 +238,12 @@ void RouterFilter::onDestroy() {
     upstream_request_->resetStream();
     upstream_request_.reset();
   }
+  // A mirror whose request body is complete carries on alone; one still waiting for body bytes
+  // that will never come is aborted.
+  for (auto& weak : shadows_) {
+    if (auto shadow = weak.lock()) shadow->abort();
+  }
+  shadows_.clear();
   if (callbacks_) callbacks_->removeDownstreamWatermarkCallbacks(*this);
 }
 
@@ -286,6 +293,9 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   // Timeouts as Envoy's finalTimeout: the route's (default 15 s; 0 disables), or
   // x-envoy-upstream-rq-timeout-ms; the per-try timeout from the retry policy or
   // x-envoy-upstream-rq-per-try-timeout-ms, ignored when not shorter than the route timeout.
+  // The connection manager leaves Upgrade in place only for an upgrade it accepted. Its bytes
+  // flow for as long as the connection lives: no retries, no mirrors, no per-try timeout.
+  upgrade_ = headers.has(h::kUpgrade);
   if (route_entry_->timeout().count() > 0) timeout_ = route_entry_->timeout();
   if (auto ms = headerNumber(headers, h::kEnvoyUpstreamRqTimeoutMs)) {
     timeout_ = *ms > 0 ? std::optional(std::chrono::milliseconds(*ms)) : std::nullopt;
@@ -297,7 +307,9 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   if (auto ms = headerNumber(headers, h::kEnvoyUpstreamRqPerTryTimeoutMs)) {
     per_try_timeout_ = *ms > 0 ? std::optional(std::chrono::milliseconds(*ms)) : std::nullopt;
   }
-  if (per_try_timeout_ && timeout_ && *per_try_timeout_ >= *timeout_) per_try_timeout_.reset();
+  if (upgrade_ || (per_try_timeout_ && timeout_ && *per_try_timeout_ >= *timeout_)) {
+    per_try_timeout_.reset();
+  }
   headers.remove(h::kEnvoyUpstreamRqTimeoutMs);
   headers.remove(h::kEnvoyUpstreamRqPerTryTimeoutMs);
   auto expected = per_try_timeout_ ? per_try_timeout_ : timeout_;
@@ -305,15 +317,31 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   route_entry_->finalizeRequestHeaders(headers, info, true);
   // After the route's header mutations, as Envoy: a route may add x-envoy-retry-on. Then the
   // retry headers are consumed, not sent upstream (Envoy's createRetryState).
-  retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
+  if (!upgrade_) retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
   headers.remove(h::kEnvoyRetryOn);
   headers.remove(h::kEnvoyMaxRetries);
   headers.remove(h::kEnvoyRetriableStatusCodes);
+  if (!upgrade_ && !route_entry_->mirrorPolicies().empty()) startShadows(end_stream);
 
   callbacks_->addDownstreamWatermarkCallbacks(*this);
   startAttempt();
   if (end_stream && !destroyed_) onRequestComplete();
   return http::FilterHeadersStatus::StopIteration;
+}
+
+void RouterFilter::startShadows(bool end_stream) {
+  ShadowRequest::Options options{callbacks_->decoderBufferLimit(), timeout_};
+  const net::ConnectionInfo* downstream =
+      callbacks_->connection() != nullptr ? &callbacks_->connection()->info() : nullptr;
+  for (const MirrorPolicy& policy : route_entry_->mirrorPolicies()) {
+    if (!policy.enabled(randomU64())) continue;
+    const std::string cluster = policy.clusterFor(*request_headers_);
+    if (cluster.empty()) continue;
+    http::RequestHeaderMap headers = *request_headers_;
+    if (policy.append_host_suffix) headers.set(h::kAuthority, shadowHost(headers.host()));
+    auto shadow = ShadowRequest::start(worker_, cluster, headers, end_stream, options, downstream);
+    if (!end_stream && !shadow.expired()) shadows_.push_back(std::move(shadow));
+  }
 }
 
 void RouterFilter::onRequestComplete() {
@@ -390,6 +418,10 @@ http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_s
       data.forEachSlice([this](std::string_view s) { retry_body_.add(s); });
     }
   }
+  for (auto& weak : shadows_) {
+    if (auto shadow = weak.lock()) shadow->encodeData(data, end_stream);
+  }
+  if (end_stream) shadows_.clear();
   if (upstream_request_) {
     upstream_request_->encodeData(data, end_stream);
   } else {
@@ -402,6 +434,10 @@ http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_s
 http::FilterTrailersStatus RouterFilter::decodeTrailers(http::TrailerMap& trailers) {
   request_trailers_ = &trailers;
   downstream_end_stream_ = true;
+  for (auto& weak : shadows_) {
+    if (auto shadow = weak.lock()) shadow->encodeTrailers(trailers);
+  }
+  shadows_.clear();
   if (upstream_request_) upstream_request_->encodeTrailers(trailers);
   if (!destroyed_) onRequestComplete();
   return http::FilterTrailersStatus::StopIteration;
@@ -434,6 +470,8 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
     retry_state_.reset();
   }
   stats.chargeResponse(status, false);
+  // Upgraded: the tunnel lives until either side ends it (or the stream idle timeout).
+  if (upgrade_ && status == 101 && global_timer_) global_timer_->disableTimer();
   // Envoy measures from the complete downstream request; a response that beats it carries none.
   if (downstream_end_stream_) {
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -13,6 +13,7 @@
 namespace remora::router {
 
 class RouteEntry;
+class ShadowRequest;
 
 // envoy.filters.http.router: the terminal filter. Picks the cluster and host for the request's
 // route, sends it upstream through the worker's connection pool, streams the response back, and
@@ -67,6 +68,8 @@ class RouterFilter final : public http::StreamDecoderFilter,
   void sendTimeoutReply(std::string_view details);
   upstream::HostConstSharedPtr chooseHost();
   void onResponseComplete();
+  // Starts the route's request mirrors for this request (headers already finalized).
+  void startShadows(bool end_stream);
 
   server::WorkerContext& worker_;
   http::StreamDecoderFilterCallbacks* callbacks_ = nullptr;
@@ -80,6 +83,8 @@ class RouterFilter final : public http::StreamDecoderFilter,
   std::optional<RetryState> retry_state_;
   std::vector<upstream::HostConstSharedPtr> attempted_hosts_;
   std::unique_ptr<UpstreamRequest> upstream_request_;
+  // Mirrors still taking the request body; they own themselves and may be gone.
+  std::vector<std::weak_ptr<ShadowRequest>> shadows_;
   event::TimerPtr global_timer_;
   event::TimerPtr retry_timer_;
   std::optional<std::chrono::milliseconds> timeout_;
@@ -88,6 +93,7 @@ class RouterFilter final : public http::StreamDecoderFilter,
   uint32_t attempts_ = 0;
   bool keepalive_race_retried_ = false;
   bool retry_pending_ = false;  // a retry waits out its back-off
+  bool upgrade_ = false;        // an accepted upgrade (WebSocket) request
   bool downstream_response_started_ = false;
   bool above_downstream_watermark_ = false;
   bool destroyed_ = false;
