@@ -27,6 +27,9 @@ class FilterManagerCallbacks {
   // Builds a local reply's headers and body (the connection manager owns the format: plain
   // text, or gRPC trailers-only when the request is gRPC).
   virtual ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body) = 0;
+  // A buffering filter's request body outgrew the buffer limit; a 413 follows (Envoy counts
+  // downstream_rq_too_large here).
+  virtual void onRequestDataTooLarge() {}
 };
 
 // Runs one stream's decoder filters (request, in order) and encoder filters (response, in
@@ -90,7 +93,7 @@ class FilterManager {
   FilterManagerCallbacks& callbacks_;
   event::Dispatcher& dispatcher_;
   stream_info::StreamInfo& stream_info_;
-  const uint32_t buffer_limit_;
+  uint32_t buffer_limit_;
 
   std::vector<std::unique_ptr<ActiveDecoderFilter>> decoders_;
   std::vector<std::unique_ptr<ActiveEncoderFilter>> encoders_;  // in the order they run

@@ -161,19 +161,17 @@ class AdminResponse:
         return f"AdminResponse({self.status}, {self.headers}, {self.body[:200]!r})"
 
 
-def curl(url, method="GET", timeout=5.0, headers=(), data=None, args=()):
-    """Runs curl; returns AdminResponse, or None when the connection failed.
-
-    headers: (name, value) pairs sent as given (a "Host" pair replaces curl's); data: a request
-    body (bytes or str) sent as is; args: further curl arguments."""
-    cmd = ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method]
-    for name, value in headers:
-        cmd += ["-H", f"{name}: {value}"]
+def curl(url, method="GET", timeout=5.0, headers=(), data=None, extra=()):
+    """Runs curl; returns AdminResponse, or None when the connection failed. headers: ("Name: v",
+    ...); data: a request body (bytes, sent as given); extra: more curl arguments."""
+    argv = ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method]
+    for h in headers:
+        argv += ["-H", h]
     if data is not None:
-        cmd += ["--data-binary", "@-"]
-    cmd += list(args) + [url]
-    body = data.encode() if isinstance(data, str) else data
-    proc = subprocess.run(cmd, input=body, capture_output=True, timeout=timeout + 5)
+        argv += ["--data-binary", "@-"]
+    proc = subprocess.run(
+        argv + list(extra) + [url], input=data, capture_output=True, timeout=timeout + 5,
+    )
     if proc.returncode != 0:
         return None
     raw = proc.stdout

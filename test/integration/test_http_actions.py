@@ -26,7 +26,8 @@ def get(port, path="/", host=None, headers=(), method="GET"):
     hdrs = list(headers)
     if host is not None:
         hdrs.append(("Host", host))
-    resp = curl(f"http://127.0.0.1:{port}{path}", method=method, headers=hdrs)
+    resp = curl(f"http://127.0.0.1:{port}{path}", method=method,
+                headers=[f"{k}: {v}" for k, v in hdrs])
     assert resp is not None, f"{method} {path}: connection failed"
     return resp
 

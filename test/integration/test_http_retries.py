@@ -37,7 +37,8 @@ def failing(status, times=1, key="k", **more):
 
 
 def get(port, headers=(), method="GET", data=None, path="/"):
-    resp = curl(f"http://127.0.0.1:{port}{path}", method=method, headers=list(headers), data=data,
+    resp = curl(f"http://127.0.0.1:{port}{path}", method=method,
+                headers=[f"{k}: {v}" for k, v in headers], data=data,
                 timeout=20)
     assert resp is not None, "connection failed"
     return resp

@@ -35,7 +35,7 @@ def get(port, path="/", host=None, headers=()):
     hdrs = list(headers)
     if host is not None:
         hdrs.append(("Host", host))
-    resp = curl(f"http://127.0.0.1:{port}{path}", headers=hdrs)
+    resp = curl(f"http://127.0.0.1:{port}{path}", headers=[f"{k}: {v}" for k, v in hdrs])
     assert resp is not None, f"GET {path} (Host {host}): connection failed"
     return resp
 
@@ -272,7 +272,7 @@ def header_request(port, path, value):
         return get(port, path)
     if value == "":
         # curl sends a header with an empty value for "name;".
-        return curl(f"http://127.0.0.1:{port}{path}", args=["-H", "x-v;"])
+        return curl(f"http://127.0.0.1:{port}{path}", extra=["-H", "x-v;"])
     return get(port, path, headers=[("x-v", value)])
 
 

@@ -26,9 +26,9 @@ def start(remora, clusters, route_config, log=None, **hcm_extra):
     return proc, port
 
 
-def get(port, path="/", headers=(), method="GET", timeout=10.0):
-    resp = curl(f"http://127.0.0.1:{port}{path}", method=method, headers=list(headers),
-                timeout=timeout)
+def get(port, path="/", headers=(), method="GET", timeout=10.0, data=None):
+    resp = curl(f"http://127.0.0.1:{port}{path}", method=method,
+                headers=[f"{k}: {v}" for k, v in headers], data=data, timeout=timeout)
     assert resp is not None, f"{method} {path}: connection failed"
     return resp
 
@@ -312,8 +312,8 @@ def test_keepalive_race_resent_on_fresh_connection(remora, http_backends):
     assert len(b1.requests) == 3
     # A POST with a body that was written is not safe to send twice: 503 UC instead.
     assert get(port).status == 200
-    resp = curl(f"http://127.0.0.1:{port}/", method="POST", data=b"payload",
-                headers=[("x-backend-reset", "1"), ("x-backend-fail-times", "1"),
-                         ("x-backend-fail-key", "post")])
+    resp = get(port, method="POST", data=b"payload",
+               headers=[("x-backend-reset", "1"), ("x-backend-fail-times", "1"),
+                        ("x-backend-fail-key", "post")])
     assert resp.status == 503, resp
     assert b1.fail_counts["post"] == 1

@@ -213,6 +213,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   void onDecoderFilterBelowWriteBufferLowWatermark() override {
     encoder_.getStream().readDisable(false);
   }
+  void onRequestDataTooLarge() override { parent_.config_->stats().downstream_rq_too_large.inc(); }
 
   remora::http::ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body) override {
     auto headers = std::make_unique<remora::http::ResponseHeaderMap>();
