@@ -345,7 +345,7 @@ void RouterFilter::startShadows(bool end_stream) {
 }
 
 void RouterFilter::onRequestComplete() {
-  request_complete_time_ = std::chrono::steady_clock::now();
+  downstream_request_complete_at_ = callbacks_->dispatcher().now();
   // Nothing in flight means a reply was already sent (or is being sent): no timer then.
   if (timeout_ && !downstream_response_started_ && (upstream_request_ || retry_pending_)) {
     global_timer_ = callbacks_->dispatcher().createTimer([this] { onGlobalTimeout(); });
@@ -473,9 +473,9 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
   // Upgraded: the tunnel lives until either side ends it (or the stream idle timeout).
   if (upgrade_ && status == 101 && global_timer_) global_timer_->disableTimer();
   // Envoy measures from the complete downstream request; a response that beats it carries none.
-  if (downstream_end_stream_) {
+  if (downstream_request_complete_at_) {
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - request_complete_time_);
+        std::chrono::steady_clock::now() - *downstream_request_complete_at_);
     headers->set(h::kEnvoyUpstreamServiceTime, std::to_string(elapsed.count()));
   }
   route_entry_->finalizeResponseHeaders(*headers, info);
@@ -496,7 +496,13 @@ void RouterFilter::onUpstreamTrailers(http::TrailerMapPtr trailers) {
 
 void RouterFilter::onResponseComplete() {
   auto& info = callbacks_->streamInfo();
-  info.last_upstream_rx_byte_received = info.sinceStart(std::chrono::steady_clock::now());
+  const auto now = std::chrono::steady_clock::now();
+  info.last_upstream_rx_byte_received = info.sinceStart(now);
+  // Envoy times the upstream from the end of the downstream request; a response that ends
+  // before the request did is not timed.
+  if (downstream_request_complete_at_) {
+    cluster_->stats().upstream_rq_time.recordMilliseconds(now - *downstream_request_complete_at_);
+  }
   if (global_timer_) global_timer_->disableTimer();
 }
 

@@ -89,7 +89,9 @@ class RouterFilter final : public http::StreamDecoderFilter,
   event::TimerPtr retry_timer_;
   std::optional<std::chrono::milliseconds> timeout_;
   std::optional<std::chrono::milliseconds> per_try_timeout_;
-  std::chrono::steady_clock::time_point request_complete_time_;
+  // When the downstream request ended: the route timeout, x-envoy-upstream-service-time and
+  // upstream_rq_time count from here (Envoy's downstream_request_complete_time_).
+  std::optional<event::MonotonicTime> downstream_request_complete_at_;
   uint32_t attempts_ = 0;
   bool keepalive_race_retried_ = false;
   bool retry_pending_ = false;  // a retry waits out its back-off

@@ -50,6 +50,7 @@ class ConnectionManager final : public net::ReadFilter,
   std::list<std::unique_ptr<ActiveStream>> streams_;
   event::TimerPtr idle_timer_;
   event::TimerPtr max_duration_timer_;
+  event::MonotonicTime connected_at_;  // for downstream_cx_length_ms
   uint32_t requests_served_ = 0;
   bool close_after_response_ = false;
   bool closed_ = false;
