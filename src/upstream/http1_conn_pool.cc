@@ -283,6 +283,9 @@ void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting,
     stats.upstream_cx_destroy_with_active_rq.inc();
   }
   bool timed_out = client.timed_out_;
+  // Envoy's transport failure reason ("delayed connect error: Connection refused"); a connect
+  // timeout has none.
+  std::string failure_reason(client.connection_->transportFailureReason());
   std::unique_ptr<ActiveClient> owned = std::move(*client.position_);
   clients_.erase(client.position_);
   // Deferred: we are inside the connection's close callback. The client owns its connection, so
@@ -299,7 +302,7 @@ void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting,
     // Every waiting request shares the fate of the connection that was meant for them; Envoy
     // fails them all, and the router decides about retries.
     failPending(timed_out ? PoolFailureReason::Timeout : PoolFailureReason::RemoteConnectionFailure,
-                timed_out ? "connect timeout" : "connection failure");
+                timed_out ? std::string() : failure_reason);
   }
 }
 

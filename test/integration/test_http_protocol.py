@@ -457,7 +457,7 @@ BAD_UPSTREAM = [
 
 
 @pytest.mark.parametrize("answer", [c[1] for c in BAD_UPSTREAM], ids=[c[0] for c in BAD_UPSTREAM])
-def test_malformed_upstream_response_is_503_upe(remora, backends, tmp_path, answer):
+def test_malformed_upstream_response_is_502_upe(remora, backends, tmp_path, answer):
     def handler(conn):
         reader = RawRequestReader(conn)
         req = reader.read_request()
@@ -470,12 +470,13 @@ def test_malformed_upstream_response_is_503_upe(remora, backends, tmp_path, answ
         log, "%RESPONSE_CODE% %RESPONSE_FLAGS%\n")})
     with RawHttp(port) as c:
         resp = get(c, "/bad")
-        assert resp.status == 503, resp
+        # Envoy answers an upstream protocol error with 502 (return_502_for_upstream_protocol_errors).
+        assert resp.status == 502, resp
         assert resp.body == (b"upstream connect error or disconnect/reset before headers. "
                              b"reset reason: protocol error"), resp
         # The client's connection is unharmed, and the bad upstream connection is not reused.
         assert get(c, "/good").body == b"fine"
-    assert log_lines(log, 2) == ["503 UPE", "200 -"]
+    assert log_lines(log, 2) == ["502 UPE", "200 -"]
     assert backend.accepted == 2
 
 
@@ -623,10 +624,17 @@ def test_stream_idle_timeout(remora, http_backends, tmp_path):
     with RawHttp(port) as c:
         started = time.monotonic()
         resp = get(c, headers=[("x-backend-delay-ms", "1500")])
-        assert resp.status == 408 and resp.body == b"stream timeout", resp
+        # The request was complete: Envoy answers 504 (408 while the request is still arriving).
+        assert resp.status == 504 and resp.body == b"stream timeout", resp
         assert 0.25 < time.monotonic() - started < 1.4
     assert proc.stat("http.ingress_http.downstream_rq_idle_timeout") == 1
-    assert log_lines(log, 1) == ["408 SI stream_idle_timeout"]
+    assert log_lines(log, 1) == ["504 SI stream_idle_timeout"]
+    # A request body that stops arriving: 408, and the connection closes.
+    with RawHttp(port) as c:
+        c.send(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nab")
+        resp = c.read_response()
+        assert resp.status == 408 and resp.body == b"stream timeout", resp
+        c.read_to_close()
     # Activity keeps the stream alive: a body streamed slower than the total but faster than
     # the idle timeout per chunk is fine.
     with RawHttp(port) as c:

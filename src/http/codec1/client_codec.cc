@@ -393,7 +393,9 @@ CodecStatus ClientCodecImpl::protocolError(std::string_view details) {
   if (active_ != nullptr && !active_->reset_) {
     active_->reset_ = true;
     connection_.close(net::ConnectionCloseType::NoFlush);
-    active_->runReset(StreamResetReason::ProtocolError, error_details_);
+    // A reset's details are a transport failure reason (the router prints them as Envoy's
+    // "transport failure reason"); a malformed response is not one.
+    active_->runReset(StreamResetReason::ProtocolError, "");
   } else {
     connection_.close(net::ConnectionCloseType::NoFlush);
   }
