@@ -173,6 +173,8 @@ net::Address ConnectionManagerUtility::mutateRequestHeaders(remora::http::Reques
     }
     if (!client) client = peer;
     headers.set(h::kForwardedFor, xff != nullptr ? *xff + "," + peer.ip() : peer.ip());
+    // At the edge, x-forwarded-proto from a hop we do not trust is replaced.
+    if (trusted_hops == 0) headers.set(h::kForwardedProto, "http");
   } else if (xff != nullptr) {
     // The previous hop appended the client: trust the entry after xff_num_trusted_hops.
     if (auto from_xff = addressFromXff(*xff, trusted_hops)) {
@@ -180,11 +182,8 @@ net::Address ConnectionManagerUtility::mutateRequestHeaders(remora::http::Reques
       trusted_checks = from_xff->single;
     }
   }
-  // x-forwarded-proto is only trusted from trusted hops; otherwise it says how the client reached
-  // us (Envoy's docs: x-forwarded-proto).
-  if (trusted_hops == 0 || !headers.has(h::kForwardedProto)) {
-    headers.set(h::kForwardedProto, "http");
-  }
+  // Behind another proxy (use_remote_address false) its x-forwarded-proto is kept, as Envoy does.
+  if (!headers.has(h::kForwardedProto)) headers.set(h::kForwardedProto, "http");
   // Internal: a single internal address in XFF, or (edge) no XFF and an internal peer. Without
   // XFF and use_remote_address, even an internal peer makes an external request.
   const bool internal = trusted_checks && client && isInternalAddress(*client);
