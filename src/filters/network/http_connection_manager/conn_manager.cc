@@ -447,7 +447,7 @@ net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool end_strea
   remora::http::CodecStatus status = codec_->dispatch(data);
   if (!status.ok && !closed_) {
     // The stream has its error response queued; close once it is written.
-    connection().close(net::ConnectionCloseType::FlushWrite);
+    connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
   } else if (end_stream && !closed_) {
     codec_->onPeerHalfClose();  // the codec enables half-close only for an upgraded stream
   }
@@ -477,7 +477,7 @@ void ConnectionManager::onStreamDone(ActiveStream& stream) {
   streams_.erase(stream.position_);
   worker_.dispatcher.deferredDelete(std::move(holder));
   if (close_after_response_ && !closed_) {
-    connection().close(net::ConnectionCloseType::FlushWrite);
+    connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
     return;
   }
   if (streams_.empty()) resetIdleTimer();
@@ -489,14 +489,14 @@ void ConnectionManager::resetIdleTimer() {
 
 void ConnectionManager::onIdleTimeout() {
   config_->stats().downstream_cx_idle_timeout.inc();
-  connection().close(net::ConnectionCloseType::FlushWrite);
+  connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
 }
 
 void ConnectionManager::onMaxDurationReached() {
   config_->stats().downstream_cx_max_duration_reached.inc();
   // HTTP/1 has no GOAWAY: finish what is in flight with Connection: close, or close now.
   if (streams_.empty()) {
-    connection().close(net::ConnectionCloseType::FlushWrite);
+    connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
   } else {
     close_after_response_ = true;
   }
