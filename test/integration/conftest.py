@@ -161,12 +161,13 @@ class AdminResponse:
         return f"AdminResponse({self.status}, {self.headers}, {self.body[:200]!r})"
 
 
-def curl(url, method="GET", timeout=5.0):
-    """Runs curl; returns AdminResponse, or None when the connection failed."""
-    proc = subprocess.run(
-        ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method, url],
-        capture_output=True, timeout=timeout + 5,
-    )
+def curl(url, method="GET", timeout=5.0, headers=None):
+    """Runs curl; returns AdminResponse, or None when the connection failed. `headers`: a dict of
+    request headers to send."""
+    argv = ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    proc = subprocess.run(argv + [url], capture_output=True, timeout=timeout + 5)
     if proc.returncode != 0:
         return None
     raw = proc.stdout

@@ -1,9 +1,7 @@
 #include "filters/http/router/router_filter.h"
 
-#include <charconv>
-
-#include "common/random.h"
 #include "common/logger.h"
+#include "common/random.h"
 #include "router/route_config.h"
 
 namespace remora::router {
@@ -12,16 +10,6 @@ namespace h = http::headers;
 using stream_info::ResponseFlag;
 
 namespace {
-
-
-std::optional<uint64_t> headerNumber(const http::HeaderMap& headers, std::string_view name) {
-  const std::string* v = headers.get(name);
-  if (v == nullptr) return std::nullopt;
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || end != v->data() + v->size()) return std::nullopt;
-  return n;
-}
 
 bool idempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
@@ -121,16 +109,26 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   }
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     response_started_ = true;
-    if (end_stream) done_ = true;
+    if (end_stream) onResponseDone();
     parent_.onUpstreamHeaders(std::move(headers), end_stream);
   }
   void decodeData(buffer::Buffer& data, bool end_stream) override {
-    if (end_stream) done_ = true;
+    if (end_stream) onResponseDone();
     parent_.onUpstreamData(data, end_stream);
   }
   void decodeTrailers(http::TrailerMapPtr trailers) override {
-    done_ = true;
+    onResponseDone();
     parent_.onUpstreamTrailers(std::move(trailers));
+  }
+  // The upstream stream is finished and the codec frees it after this event: let go of it now.
+  // The downstream may finish much later (an encoder filter can hold the response end), and must
+  // not reach a freed stream, or one reused by another request.
+  void onResponseDone() {
+    done_ = true;
+    if (encoder_) {
+      encoder_->getStream().removeCallbacks(*this);
+      encoder_ = nullptr;
+    }
   }
 
   // StreamCallbacks
@@ -218,7 +216,7 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
 
   // Timeouts: the route's (default 15 s), or x-envoy-upstream-rq-timeout-ms.
   if (route_entry_->timeout().count() > 0) timeout_ = route_entry_->timeout();
-  if (auto ms = headerNumber(headers, h::kEnvoyUpstreamRqTimeoutMs)) {
+  if (auto ms = headers.getUint(h::kEnvoyUpstreamRqTimeoutMs)) {
     timeout_ = *ms > 0 ? std::optional(std::chrono::milliseconds(*ms)) : std::nullopt;
   }
   retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
