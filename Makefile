@@ -49,8 +49,10 @@ fuzz: deps
 demo: build
 	bash scripts/demo.sh $(BUILD)/bin/remora
 
+# L4 bulk throughput, then HTTP/1.1 requests/s, CPU per request and fixed-rate p99 (docs/benchmarks.md).
 bench: build
 	bash bench/run.sh $(BUILD)/bin/remora
+	bash bench/http.sh $(BUILD)/bin/remora
 
 tidy: build
 	clang-tidy-16 -p $(BUILD) --quiet $$(git ls-files 'src/*.cc' | grep -v '^src/main.cc')

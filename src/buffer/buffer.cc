@@ -48,6 +48,16 @@ void returnBlock(uint8_t* b) {
 
 }  // namespace
 
+void Buffer::SliceQueue::grow() {
+  const size_t capacity = capacity_ * 2;
+  auto* data = new Slice[capacity];
+  for (size_t i = 0; i < size_; ++i) data[i] = (*this)[i];
+  if (data_ != inline_) delete[] data_;
+  data_ = data;
+  capacity_ = capacity;
+  head_ = 0;
+}
+
 Buffer::~Buffer() {
   for (auto& s : slices_) freeSlice(s);
 }

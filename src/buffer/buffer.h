@@ -2,7 +2,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 
@@ -54,7 +53,7 @@ class Buffer {
   // Calls fn(std::string_view) for each slice in order, without copying.
   template <class Fn>
   void forEachSlice(Fn&& fn) const {
-    for (const auto& s : slices_) fn(std::string_view(reinterpret_cast<const char*>(s.base + s.start), s.end - s.start));
+    for (const Slice& s : slices_) fn(std::string_view(reinterpret_cast<const char*>(s.base + s.start), s.end - s.start));
   }
 
   // Reads up to `max_length` bytes from `fd` into new space at the end.
@@ -79,11 +78,67 @@ class Buffer {
     size_t reservable() const { return capacity - end; }
   };
 
+  // A FIFO of slices in a power-of-two ring. The first kInline slices live inside the Buffer, so
+  // the many short-lived buffers of a request (a header block, a small body) never allocate for
+  // their bookkeeping; std::deque allocates even when empty.
+  class SliceQueue {
+   public:
+    SliceQueue() = default;
+    ~SliceQueue() {
+      if (data_ != inline_) delete[] data_;
+    }
+    SliceQueue(const SliceQueue&) = delete;
+    SliceQueue& operator=(const SliceQueue&) = delete;
+
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    Slice& operator[](size_t i) { return data_[(head_ + i) & (capacity_ - 1)]; }
+    const Slice& operator[](size_t i) const { return data_[(head_ + i) & (capacity_ - 1)]; }
+    Slice& front() { return (*this)[0]; }
+    Slice& back() { return (*this)[size_ - 1]; }
+    void push_back(const Slice& slice) {
+      if (size_ == capacity_) grow();
+      (*this)[size_++] = slice;
+    }
+    void pop_front() {
+      head_ = (head_ + 1) & (capacity_ - 1);
+      --size_;
+    }
+    void clear() { head_ = size_ = 0; }
+
+    // Range-for support, front to back.
+    template <class Queue, class Value>
+    struct Iterator {
+      Queue* queue;
+      size_t index;
+      Value& operator*() const { return (*queue)[index]; }
+      Iterator& operator++() {
+        ++index;
+        return *this;
+      }
+      bool operator!=(const Iterator& other) const { return index != other.index; }
+    };
+    Iterator<SliceQueue, Slice> begin() { return {this, 0}; }
+    Iterator<SliceQueue, Slice> end() { return {this, size_}; }
+    Iterator<const SliceQueue, const Slice> begin() const { return {this, 0}; }
+    Iterator<const SliceQueue, const Slice> end() const { return {this, size_}; }
+
+   private:
+    static constexpr size_t kInline = 4;
+    void grow();
+
+    Slice inline_[kInline];
+    Slice* data_ = inline_;
+    size_t capacity_ = kInline;
+    size_t head_ = 0;
+    size_t size_ = 0;
+  };
+
   static Slice newSlice(size_t min_capacity);
   static void freeSlice(Slice& slice);
   void checkWatermarks();
 
-  std::deque<Slice> slices_;
+  SliceQueue slices_;
   size_t length_ = 0;
   size_t high_ = 0;
   size_t low_ = 0;

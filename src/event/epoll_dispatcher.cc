@@ -60,15 +60,15 @@ void EpollFileEvent::activate(uint32_t events) {
 }
 
 void EpollTimer::enableTimer(std::chrono::milliseconds duration) {
+  const MonotonicTime deadline = dispatcher_.now_ + duration;
+  deadline_ = deadline;
+  if (inHeap() && deadline >= filed_at) return;
   disableTimer();
-  position_ = dispatcher_.timers_.emplace(dispatcher_.now_ + duration, this);
-  armed_ = true;
+  dispatcher_.timers_.push(this, deadline);
 }
 
 void EpollTimer::disableTimer() {
-  if (!armed_) return;
-  dispatcher_.timers_.erase(position_);
-  armed_ = false;
+  if (inHeap()) dispatcher_.timers_.remove(this);
 }
 
 EpollDispatcher::EpollDispatcher(std::string name)
@@ -120,7 +120,7 @@ void EpollDispatcher::exit() {
 int EpollDispatcher::nextTimeoutMs() const {
   if (!activated_.empty() || !to_delete_.empty()) return 0;
   if (timers_.empty()) return -1;
-  auto wait = timers_.begin()->first - std::chrono::steady_clock::now();
+  auto wait = timers_.top()->filed_at - std::chrono::steady_clock::now();
   if (wait <= std::chrono::steady_clock::duration::zero()) return 0;
   // Round up so a timer never fires early.
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
@@ -180,10 +180,13 @@ void EpollDispatcher::runActivated() {
 
 void EpollDispatcher::runTimers() {
   now_ = std::chrono::steady_clock::now();
-  while (!timers_.empty() && timers_.begin()->first <= now_) {
-    EpollTimer* timer = timers_.begin()->second;
-    timers_.erase(timers_.begin());
-    timer->armed_ = false;
+  while (!timers_.empty() && timers_.top()->filed_at <= now_) {
+    auto* timer = static_cast<EpollTimer*>(timers_.top());
+    timers_.remove(timer);
+    if (timer->deadline_ > now_) {  // pushed back since it was filed: file it again
+      timers_.push(timer, timer->deadline_);
+      continue;
+    }
     timer->cb_();
   }
 }

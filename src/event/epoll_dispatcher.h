@@ -3,12 +3,12 @@
 #include <sys/epoll.h>
 
 #include <atomic>
-#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "event/dispatcher.h"
+#include "event/timer_heap.h"
 
 namespace remora::event {
 
@@ -28,20 +28,22 @@ class EpollFileEvent final : public FileEvent {
   uint32_t injected_ = 0;  // bits pending from activate(), delivered next iteration
 };
 
-class EpollTimer final : public Timer {
+class EpollTimer final : public Timer, private HeapTimer {
  public:
   EpollTimer(EpollDispatcher& dispatcher, TimerCb cb) : dispatcher_(dispatcher), cb_(std::move(cb)) {}
   ~EpollTimer() override { disableTimer(); }
   void enableTimer(std::chrono::milliseconds duration) override;
   void disableTimer() override;
-  bool enabled() const override { return armed_; }
+  bool enabled() const override { return inHeap(); }
 
  private:
   friend class EpollDispatcher;
   EpollDispatcher& dispatcher_;
   TimerCb cb_;
-  bool armed_ = false;
-  std::multimap<MonotonicTime, EpollTimer*>::iterator position_;
+  // When the timer should really fire. Pushing an armed timer later (an idle timeout reset on
+  // every read) only moves `deadline_`; the heap entry (filed_at) is moved when it comes due, so
+  // the common reset costs no heap operations.
+  MonotonicTime deadline_;
 };
 
 class EpollDispatcher final : public Dispatcher {
@@ -76,7 +78,7 @@ class EpollDispatcher final : public Dispatcher {
   std::thread::id thread_id_;
   MonotonicTime now_;
 
-  std::multimap<MonotonicTime, EpollTimer*> timers_;
+  TimerHeap timers_;
   std::vector<EpollFileEvent*> activated_;
   // The batch being dispatched: a callback may destroy an event later in the same batch, so
   // destruction scrubs it from here (see EpollFileEvent::~EpollFileEvent).

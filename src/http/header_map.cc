@@ -6,17 +6,29 @@
 namespace remora::http {
 
 namespace {
+char lowerChar(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
 std::string lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
+  for (char& c : out) c = lowerChar(c);
   return out;
 }
+
+// Stored keys are lower-case; `key` may be in any case. No allocation: lookups are on every
+// request's path.
+bool keyEquals(const std::string& stored, std::string_view key) {
+  return stored.size() == key.size() &&
+         std::equal(stored.begin(), stored.end(), key.begin(), [](char a, char b) { return a == lowerChar(b); });
+}
+
 bool isPseudo(std::string_view key) { return !key.empty() && key[0] == ':'; }
+
+// Most requests and responses carry fewer headers than this: one allocation for the entry array.
+constexpr size_t kTypicalHeaderCount = 16;
 }  // namespace
 
 void HeaderMap::add(std::string_view key, std::string_view value) {
+  if (entries_.capacity() == 0) entries_.reserve(kTypicalHeaderCount);
   Entry entry{lower(key), std::string(value)};
   if (isPseudo(entry.key)) {
     auto first_regular = std::find_if(entries_.begin(), entries_.end(),
@@ -28,20 +40,19 @@ void HeaderMap::add(std::string_view key, std::string_view value) {
 }
 
 void HeaderMap::set(std::string_view key, std::string_view value) {
-  std::string k = lower(key);
-  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.key == k; });
+  auto matches = [&](const Entry& e) { return keyEquals(e.key, key); };
+  auto it = std::find_if(entries_.begin(), entries_.end(), matches);
   if (it == entries_.end()) {
-    add(k, value);
+    add(key, value);
     return;
   }
-  it->value = std::string(value);
-  auto rest = std::remove_if(it + 1, entries_.end(), [&](const Entry& e) { return e.key == k; });
+  it->value.assign(value);
+  auto rest = std::remove_if(it + 1, entries_.end(), matches);
   entries_.erase(rest, entries_.end());
 }
 
 size_t HeaderMap::remove(std::string_view key) {
-  std::string k = lower(key);
-  auto rest = std::remove_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.key == k; });
+  auto rest = std::remove_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return keyEquals(e.key, key); });
   size_t removed = static_cast<size_t>(entries_.end() - rest);
   entries_.erase(rest, entries_.end());
   return removed;
@@ -59,21 +70,15 @@ size_t HeaderMap::removePrefix(std::string_view prefix) {
 const std::string* HeaderMap::get(std::string_view key) const {
   // Keys are stored lower-case; callers pass lower-case names (headers:: constants).
   for (const auto& e : entries_) {
-    if (e.key.size() == key.size() &&
-        std::equal(e.key.begin(), e.key.end(), key.begin(), [](char a, char b) {
-          return a == ((b >= 'A' && b <= 'Z') ? static_cast<char>(b - 'A' + 'a') : b);
-        })) {
-      return &e.value;
-    }
+    if (keyEquals(e.key, key)) return &e.value;
   }
   return nullptr;
 }
 
 std::vector<std::string_view> HeaderMap::getAll(std::string_view key) const {
-  std::string k = lower(key);
   std::vector<std::string_view> out;
   for (const auto& e : entries_) {
-    if (e.key == k) out.emplace_back(e.value);
+    if (keyEquals(e.key, key)) out.emplace_back(e.value);
   }
   return out;
 }

@@ -62,7 +62,7 @@ namespace {
 constexpr size_t kCodeSlots = 606;
 }  // namespace
 
-stats::Counter& ClusterStats::codeCounter(const std::string& name, size_t slot) {
+stats::Counter& ClusterStats::codeCounter(const std::function<std::string()>& name, size_t slot) {
   if (!code_counters_ready_.load(std::memory_order_acquire)) {
     std::lock_guard<std::mutex> guard(code_counters_lock_);
     if (!code_counters_) {
@@ -73,7 +73,7 @@ stats::Counter& ClusterStats::codeCounter(const std::string& name, size_t slot) 
   }
   stats::Counter* counter = code_counters_[slot].load(std::memory_order_acquire);
   if (counter == nullptr) {
-    counter = &store_.counter(prefix_ + name);
+    counter = &store_.counter(prefix_ + name());
     code_counters_[slot].store(counter, std::memory_order_release);
   }
   return *counter;
@@ -82,11 +82,14 @@ stats::Counter& ClusterStats::codeCounter(const std::string& name, size_t slot) 
 void ClusterStats::chargeResponse(uint32_t code, bool retried) {
   if (code < 100 || code >= 600) return;
   for (int pass = 0; pass < (retried ? 2 : 1); ++pass) {
-    std::string scope = pass == 0 ? "" : "retry.";
-    size_t base = pass == 0 ? 0 : kCodeSlots;
-    codeCounter(scope + "upstream_rq_" + std::to_string(code), base + code).inc();
-    codeCounter(scope + "upstream_rq_" + std::to_string(code / 100) + "xx", base + 600 + code / 100 - 1).inc();
-    codeCounter(scope + "upstream_rq_completed", base + 605).inc();
+    // Names are built only the first time a slot is used: this runs on every response.
+    const std::string_view scope = pass == 0 ? "" : "retry.";
+    const size_t base = pass == 0 ? 0 : kCodeSlots;
+    codeCounter([&] { return std::string(scope) + "upstream_rq_" + std::to_string(code); }, base + code).inc();
+    codeCounter([&] { return std::string(scope) + "upstream_rq_" + std::to_string(code / 100) + "xx"; },
+                base + 600 + code / 100 - 1)
+        .inc();
+    codeCounter([&] { return std::string(scope) + "upstream_rq_completed"; }, base + 605).inc();
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -63,7 +64,7 @@ struct ClusterStats {
   std::unique_ptr<std::atomic<stats::Counter*>[]> code_counters_;
   std::atomic<bool> code_counters_ready_{false};
   std::mutex code_counters_lock_;
-  stats::Counter& codeCounter(const std::string& name, size_t slot);
+  stats::Counter& codeCounter(const std::function<std::string()>& name, size_t slot);
 };
 
 enum class ClusterType { Static, OriginalDst };

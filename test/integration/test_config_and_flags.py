@@ -150,8 +150,9 @@ def test_good_config_validates_and_binds_nothing(tmp_path):
     assert not is_listening(listener_port) and not is_listening(admin_port)
 
 
-def test_validate_example_config():
-    proc = run_remora(["--mode", "validate", "-c", str(REPO / "examples" / "tcp_proxy.yaml")])
+@pytest.mark.parametrize("example", sorted(p.name for p in (REPO / "examples").glob("*.yaml")))
+def test_validate_example_config(example):
+    proc = run_remora(["--mode", "validate", "-c", str(REPO / "examples" / example)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -27,14 +27,20 @@ std::vector<std::string> splitComma(std::string_view value) {
   return out;
 }
 
-// RFC 7231 IMF-fixdate, as the Date header wants it.
-std::string httpDate() {
+// RFC 7231 IMF-fixdate, as the Date header wants it; formatted once per second per thread.
+const std::string& httpDate() {
+  thread_local std::time_t cached_second = -1;
+  thread_local std::string cached;
   std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
+  if (now != cached_second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = buf;
+    cached_second = now;
+  }
+  return cached;
 }
 
 void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers) {
@@ -60,12 +66,16 @@ void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers) {
 }  // namespace
 
 bool ConnectionManagerUtility::isInternalAddress(const net::Address& address) {
-  static const std::pair<const char*, uint32_t> kInternal[] = {
-      {"10.0.0.0", 8}, {"172.16.0.0", 12}, {"192.168.0.0", 16}, {"127.0.0.0", 8},
-      {"fd00::", 8},   {"::1", 128}};
-  for (const auto& [prefix, len] : kInternal) {
-    auto p = net::Address::parse(prefix, 0);
-    if (p.ok() && address.inCidr(*p, len)) return true;
+  // RFC 1918, loopback and unique-local ranges, as Envoy's internal-address default; parsed once.
+  static const auto* kInternal = [] {
+    auto* ranges = new std::vector<std::pair<net::Address, uint32_t>>();
+    const std::pair<const char*, uint32_t> text[] = {{"10.0.0.0", 8},   {"172.16.0.0", 12}, {"192.168.0.0", 16},
+                                                     {"127.0.0.0", 8},  {"fd00::", 8},      {"::1", 128}};
+    for (const auto& [prefix, len] : text) ranges->emplace_back(*net::Address::parse(prefix, 0), len);
+    return ranges;
+  }();
+  for (const auto& [prefix, len] : *kInternal) {
+    if (address.inCidr(prefix, len)) return true;
   }
   return false;
 }
@@ -74,11 +84,23 @@ std::string ConnectionManagerUtility::randomUuid() {
   uint64_t hi = randomU64(), lo = randomU64();
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
-  char buf[37];
-  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<uint32_t>(hi >> 32),
-                static_cast<uint32_t>((hi >> 16) & 0xffff), static_cast<uint32_t>(hi & 0xffff),
-                static_cast<uint32_t>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
-  return buf;
+  // 8-4-4-4-12 hex digits, written directly: this runs on every request.
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  size_t pos = 0;
+  auto put = [&](uint64_t bits, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i) out[pos++] = kHex[(bits >> (4 * i)) & 0xf];
+  };
+  put(hi >> 32, 8);
+  ++pos;
+  put(hi >> 16, 4);
+  ++pos;
+  put(hi, 4);
+  ++pos;
+  put(lo >> 48, 4);
+  ++pos;
+  put(lo, 12);
+  return out;
 }
 
 net::Address ConnectionManagerUtility::mutateRequestHeaders(remora::http::RequestHeaderMap& headers,
