@@ -238,7 +238,7 @@ def test_downstream_cluster_stats_can_be_disabled(remora, http_backends, tmp_pat
 
 def test_max_active_faults_overflow(remora, http_backends, tmp_path):
     s = Setup(remora, http_backends, tmp_path, {
-        "delay": {"fixed_delay": "1.5s", "percentage": percent(100)}, "max_active_faults": 1})
+        "delay": {"fixed_delay": "2.5s", "percentage": percent(100)}, "max_active_faults": 1})
     first = {}
 
     def slow():
@@ -253,18 +253,18 @@ def test_max_active_faults_overflow(remora, http_backends, tmp_path):
         started = time.monotonic()
         resp = s.get("/second")
         assert resp.status == 200
-        assert time.monotonic() - started < 1.0  # not delayed: the one active fault is the limit
+        assert time.monotonic() - started < 2.0  # not delayed: the one active fault is the limit
         assert s.proc.stat("http.ingress_http.fault.faults_overflow") == 1
     finally:
         t.join(10)
-    assert first["resp"].status == 200 and first["elapsed"] >= 1.5
+    assert first["resp"].status == 200 and first["elapsed"] >= 2.5
     lines = s.log_lines(2)
     assert lines == ["200 - via_upstream /second", "200 DI via_upstream /first"]
     s.proc.wait_stat("http.ingress_http.fault.active_faults", lambda v: v == 0)
 
 
 def test_client_leaving_mid_delay_cancels_it(remora, http_backends, tmp_path):
-    s = Setup(remora, http_backends, tmp_path, {"delay": {"fixed_delay": "3s", "percentage": percent(100)}})
+    s = Setup(remora, http_backends, tmp_path, {"delay": {"fixed_delay": "5s", "percentage": percent(100)}})
     sock = socket.create_connection(("127.0.0.1", s.port), timeout=5)
     try:
         sock.sendall(b"GET /gone HTTP/1.1\r\nhost: x\r\n\r\n")
@@ -273,8 +273,8 @@ def test_client_leaving_mid_delay_cancels_it(remora, http_backends, tmp_path):
         sock.close()
     # The stream is torn down at once: the gauge drops well before the delay would have ended.
     started = time.monotonic()
-    s.proc.wait_stat("http.ingress_http.fault.active_faults", lambda v: v == 0, timeout=2.0)
-    assert time.monotonic() - started < 2.0
+    s.proc.wait_stat("http.ingress_http.fault.active_faults", lambda v: v == 0, timeout=3.5)
+    assert time.monotonic() - started < 3.5
     line = s.log_lines(1)[0]
     assert line.split()[1] == "DI,DC", line
     # The timer never fires into the finished stream: the request never reaches the backend.
@@ -311,7 +311,7 @@ def test_response_rate_limit_throttles_the_body(remora, http_backends, tmp_path)
     # curl fails on a short body, so a response means all of content-length arrived.
     assert resp.status == 200
     assert int(resp.headers["content-length"]) == 192 * 1024
-    assert 1.7 <= elapsed <= 4.0, elapsed
+    assert 1.7 <= elapsed <= 6.0, elapsed
     stats = s.proc.stats()
     assert stats["http.ingress_http.fault.response_rl_injected"] == 1
     assert stats["http.ingress_http.fault.active_faults"] == 0
@@ -320,9 +320,9 @@ def test_response_rate_limit_throttles_the_body(remora, http_backends, tmp_path)
 def test_response_rate_limit_from_header(remora, http_backends, tmp_path):
     s = Setup(remora, http_backends, tmp_path, {
         "response_rate_limit": {"header_limit": {}, "percentage": percent(100)}})
-    started = time.monotonic()
-    fast = s.get(headers={"x-backend-body-bytes": str(64 * 1024)})
-    assert fast.status == 200 and time.monotonic() - started < 1.0
+    # Without the header there is nothing to limit.
+    assert s.get(headers={"x-backend-body-bytes": str(64 * 1024)}).status == 200
+    assert s.proc.stat("http.ingress_http.fault.response_rl_injected") == 0
     started = time.monotonic()
     slow = s.get(headers={"x-backend-body-bytes": str(48 * 1024), "x-envoy-fault-throughput-response": "16"})
     assert slow.status == 200
