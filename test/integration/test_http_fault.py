@@ -264,10 +264,12 @@ def test_max_active_faults_overflow(remora, http_backends, tmp_path):
 
 
 def test_client_leaving_mid_delay_cancels_it(remora, http_backends, tmp_path):
-    s = Setup(remora, http_backends, tmp_path, {"delay": {"fixed_delay": "5s", "percentage": percent(100)}})
+    s = Setup(remora, http_backends, tmp_path, {
+        "delay": {"fixed_delay": "5s", "percentage": percent(100)},
+        "headers": [{"name": "x-slow", "present_match": True}]})
     sock = socket.create_connection(("127.0.0.1", s.port), timeout=5)
     try:
-        sock.sendall(b"GET /gone HTTP/1.1\r\nhost: x\r\n\r\n")
+        sock.sendall(b"GET /gone HTTP/1.1\r\nhost: x\r\nx-slow: 1\r\n\r\n")
         s.proc.wait_stat("http.ingress_http.fault.active_faults", lambda v: v == 1)
     finally:
         sock.close()

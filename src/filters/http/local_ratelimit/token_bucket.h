@@ -45,7 +45,9 @@ class TokenBucket : public remora::http::ConnectionFilterState::Object {
   const uint32_t tokens_per_fill_;
   const std::chrono::milliseconds fill_interval_;
   const event::MonotonicTime start_;
-  std::atomic<uint64_t> state_;
+  // On a cache line of its own: every worker writes it, and the fields above (read by every
+  // worker on every request) must not bounce with it.
+  alignas(64) std::atomic<uint64_t> state_;
 };
 
 }  // namespace remora::filters::http::local_ratelimit
