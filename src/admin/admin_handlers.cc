@@ -50,6 +50,7 @@ AdminHandlers::AdminHandlers(server::Instance& server) : server_(server) {
       {"/listeners", "print listener info", false, &AdminHandlers::listeners},
       {"/logging", "query/change logging levels", true, &AdminHandlers::logging},
       {"/quitquitquit", "exit the server", true, &AdminHandlers::quitQuitQuit},
+      {"/reopen_logs", "reopen access logs", true, &AdminHandlers::reopenLogs},
       {"/ready", "print server state, return 200 if LIVE, otherwise return 503", false,
        &AdminHandlers::ready},
       {"/server_info", "print server version/status information", false,
@@ -146,6 +147,11 @@ AdminResponse AdminHandlers::healthcheckOk(const QueryParams&) {
 
 AdminResponse AdminHandlers::drainListeners(const QueryParams& params) {
   server_.drainListeners(params.has("inboundonly"), params.has("graceful"));
+  return text(200, "OK\n");
+}
+
+AdminResponse AdminHandlers::reopenLogs(const QueryParams&) {
+  server_.reopenAccessLogs();
   return text(200, "OK\n");
 }
 

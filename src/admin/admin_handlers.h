@@ -45,6 +45,7 @@ class AdminHandlers {
   AdminResponse healthcheckOk(const QueryParams&);
   AdminResponse drainListeners(const QueryParams&);
   AdminResponse logging(const QueryParams&);
+  AdminResponse reopenLogs(const QueryParams&);
 
   server::Instance& server_;
   std::vector<Handler> handlers_;  // sorted by path

@@ -117,6 +117,9 @@ class CodecConnection {
   virtual void onUnderlyingConnectionBelowWriteBufferLowWatermark() = 0;
   // The network connection closed: reset what is in flight with ConnectionTermination.
   virtual void onConnectionClosed() = 0;
+  // The peer sent FIN on a half-close connection. Codecs enable half-close only once a stream is
+  // upgraded (WebSocket): its incoming direction ends here (end_stream), the other stays open.
+  virtual void onPeerHalfClose() = 0;
 };
 
 class ServerCodec : public CodecConnection {};

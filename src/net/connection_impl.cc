@@ -165,6 +165,8 @@ void ConnectionImpl::write(buffer::Buffer& data, bool end_stream) {
     return;
   }
   write_buffer_.move(data);
+  // A watermark callback fired by the move may have closed the connection.
+  if (state_ == State::Closed) return;
   if (end_stream) write_end_stream_ = true;
   // Flushed once the current event batch is done, so a response's headers and body written in
   // separate calls leave in one writev.

@@ -44,6 +44,14 @@ StatusOr<FilterConfigMap> toFilterConfigMap(
   return out;
 }
 
+std::optional<bool> RouteEntry::upgradeEnabled(std::string_view upgrade_type) const {
+  const std::string type = toLower(upgrade_type);
+  for (const auto& [name, enabled] : upgrades_) {
+    if (name == type) return enabled;
+  }
+  return std::nullopt;
+}
+
 std::string RouteEntry::clusterName(const http::HeaderMap& request, uint64_t random) const {
   if (weighted_) return weighted_->pick(random);
   if (!cluster_header_.empty()) {
@@ -202,13 +210,38 @@ Status Route::buildAction(const envoy::config::route::v3::RouteAction& proto,
   for (int i = 0; i < proto.request_mirror_policies_size(); ++i) {
     const auto& mirror = proto.request_mirror_policies(i);
     const std::string m_path = path + ".request_mirror_policies[" + std::to_string(i) + "]";
-    if (mirror.cluster().empty()) return Status::error(m_path + ".cluster: required");
-    RETURN_IF_ERROR(checkCluster(known_clusters, mirror.cluster(), m_path + ".cluster"));
-    MirrorPolicy policy{mirror.cluster(), {}};
+    // Envoy: exactly one of cluster and cluster_header.
+    if (mirror.cluster().empty() == mirror.cluster_header().empty()) {
+      return Status::error(m_path + ": exactly one of cluster and cluster_header is required");
+    }
+    MirrorPolicy policy;
+    if (!mirror.cluster().empty()) {
+      RETURN_IF_ERROR(checkCluster(known_clusters, mirror.cluster(), m_path + ".cluster"));
+      policy.cluster = mirror.cluster();
+    } else {
+      policy.cluster_header = toLower(mirror.cluster_header());
+    }
+    policy.append_host_suffix = !mirror.disable_shadow_host_suffix_append();
     if (mirror.has_runtime_fraction()) {
       policy.fraction = FractionalPercent::create(mirror.runtime_fraction());
     }
     entry.mirrors_.push_back(std::move(policy));
+  }
+  for (int i = 0; i < proto.upgrade_configs_size(); ++i) {
+    const auto& upgrade = proto.upgrade_configs(i);
+    const std::string u_path = path + ".upgrade_configs[" + std::to_string(i) + "]";
+    std::string type = toLower(upgrade.upgrade_type());
+    // Only WebSocket is proxied (CONNECT arrives with HTTP/2), as in the connection manager.
+    if (type != "websocket") {
+      return Status::error("not supported by remora: " + u_path +
+                           ".upgrade_type: " + upgrade.upgrade_type());
+    }
+    for (const auto& [seen, enabled] : entry.upgrades_) {
+      if (seen == type)
+        return Status::error(u_path + ": duplicate upgrade " + upgrade.upgrade_type());
+    }
+    entry.upgrades_.emplace_back(std::move(type),
+                                 !upgrade.has_enabled() || upgrade.enabled().value());
   }
   entry_ = std::move(entry);
   return Status();

@@ -52,6 +52,9 @@ class RouteEntry {
   // nullptr when the route has no retry_policy (no retries).
   const RetryPolicy* retryPolicy() const { return retry_ ? &*retry_ : nullptr; }
   const std::vector<MirrorPolicy>& mirrorPolicies() const { return mirrors_; }
+  // RouteAction.upgrade_configs for `upgrade_type` (case-insensitive): absent when the route
+  // does not name it (the connection manager's setting applies), else enabled or not.
+  std::optional<bool> upgradeEnabled(std::string_view upgrade_type) const;
   // auto_host_rewrite: the router sets :authority to the chosen host's hostname.
   bool autoHostRewrite() const { return auto_host_rewrite_; }
   const std::string& hostRewriteLiteral() const { return host_rewrite_literal_; }
@@ -80,6 +83,7 @@ class RouteEntry {
   std::optional<std::chrono::milliseconds> idle_timeout_;
   std::optional<RetryPolicy> retry_;
   std::vector<MirrorPolicy> mirrors_;
+  std::vector<std::pair<std::string, bool>> upgrades_;  // lower-cased type, enabled
 };
 
 // One envoy.config.route.v3.Route: a matcher and one action (forward, redirect or direct

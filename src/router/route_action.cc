@@ -57,6 +57,12 @@ StatusOr<RetryPolicy> RetryPolicy::create(const envoy::config::route::v3::RetryP
   return p;
 }
 
+std::string MirrorPolicy::clusterFor(const http::HeaderMap& request) const {
+  if (cluster_header.empty()) return cluster;
+  const std::string* value = request.get(cluster_header);
+  return value != nullptr ? *value : std::string();
+}
+
 StatusOr<RegexRewrite> RegexRewrite::create(
     const envoy::type::matcher::v3::RegexMatchAndSubstitute& proto, const std::string& path) {
   RegexRewrite r;

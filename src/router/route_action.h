@@ -34,9 +34,13 @@ struct RetryPolicy {
 
 // envoy.config.route.v3.RouteAction.RequestMirrorPolicy: shadow a fraction of requests.
 struct MirrorPolicy {
-  std::string cluster;
-  FractionalPercent fraction;  // 100% unless runtime_fraction is set
+  std::string cluster;             // the mirror cluster, or empty with cluster_header
+  std::string cluster_header;      // lower-cased; its first value names the cluster
+  FractionalPercent fraction;      // 100% unless runtime_fraction is set
+  bool append_host_suffix = true;  // ":authority" gets "-shadow" unless disabled
   bool enabled(uint64_t random) const { return fraction.enabled(random); }
+  // The cluster to mirror `request` to; empty when cluster_header names no value.
+  std::string clusterFor(const http::HeaderMap& request) const;
 };
 
 // envoy.config.route.v3.RegexMatchAndSubstitute: RE2 GlobalReplace over the path (no query).

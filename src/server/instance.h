@@ -39,6 +39,9 @@ class Instance {
   // POST /drain_listeners[?inboundonly][&graceful]: stop listeners (inbound only: those with
   // traffic_direction INBOUND), draining their connections first when graceful.
   virtual void drainListeners(bool inbound_only, bool graceful) = 0;
+  // POST /reopen_logs (and SIGUSR1): every file access log reopens its path, so lines land in a
+  // new file after logrotate moved the old one away.
+  virtual void reopenAccessLogs() = 0;
 };
 
 }  // namespace remora::server

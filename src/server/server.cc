@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "access_log/access_log_file.h"
 #include "admin/admin_listener.h"
 #include "common/logger.h"
 #include "net/socket.h"
@@ -58,7 +59,8 @@ Status Server::initialize() {
   stats_->counter("cluster_manager.cluster_added").inc(clusters_->size());
   stats_->gauge("cluster_manager.active_clusters").set(static_cast<int64_t>(clusters_->size()));
   stats_->counter("listener_manager.listener_added").inc(listeners_.size());
-  stats_->gauge("listener_manager.total_listeners_active").set(static_cast<int64_t>(listeners_.size()));
+  stats_->gauge("listener_manager.total_listeners_active")
+      .set(static_cast<int64_t>(listeners_.size()));
   initialized_ = true;
   return {};
 }
@@ -102,7 +104,8 @@ Status Server::bindListeners() {
     for (uint32_t w = 0; w < options_.concurrency; ++w) {
       auto fd = net::createListenSocket(address, true,
                                         listener->proto().address().socket_address().ipv4_compat());
-      if (!fd.ok()) return Status::error("listener '" + listener->name() + "': " + fd.status().message());
+      if (!fd.ok())
+        return Status::error("listener '" + listener->name() + "': " + fd.status().message());
       listen_fds_.back()[w] = *fd;
       // Port 0: the kernel chose one; the other workers must share it.
       if (w == 0 && address.port() == 0) address = net::localAddress(*fd);
@@ -117,11 +120,12 @@ int Server::run() {
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-  signal_event_ = dispatcher_->createFileEvent(signal_fd_, [this](uint32_t) { onSignal(); },
-                                               event::FileReadyType::Read);
+  signal_event_ = dispatcher_->createFileEvent(
+      signal_fd_, [this](uint32_t) { onSignal(); }, event::FileReadyType::Read);
 
   for (uint32_t i = 0; i < options_.concurrency; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, *stats_));
@@ -133,11 +137,11 @@ int Server::run() {
       listeners.emplace_back(listeners_[l], listen_fds_[l][i]);
       listen_fds_[l][i] = -1;  // the worker owns it now
     }
-    workers_[i]->post([clusters, listeners](ConnectionHandler& handler,
-                                            upstream::ThreadLocalClusterManager& cm) {
-      cm.update(clusters);
-      for (const auto& [config, fd] : listeners) handler.addListener(config, fd);
-    });
+    workers_[i]->post(
+        [clusters, listeners](ConnectionHandler& handler, upstream::ThreadLocalClusterManager& cm) {
+          cm.update(clusters);
+          for (const auto& [config, fd] : listeners) handler.addListener(config, fd);
+        });
     workers_[i]->start();
   }
   stats_timer_ = dispatcher_->createTimer([this] { updateServerStats(); });
@@ -153,7 +157,8 @@ int Server::run() {
 void Server::updateServerStats() {
   stats_->gauge("server.live").set(state() == envoy::admin::v3::ServerInfo::LIVE ? 1 : 0);
   stats_->gauge("server.state").set(static_cast<int64_t>(state()));
-  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - start_time_);
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
+                                                                 start_time_);
   stats_->gauge("server.uptime").set(uptime.count());
   struct mallinfo2 info = mallinfo2();
   stats_->gauge("server.memory_allocated").set(static_cast<int64_t>(info.uordblks + info.hblkhd));
@@ -171,8 +176,14 @@ size_t Server::openConnections() const {
 void Server::onSignal() {
   signalfd_siginfo info;
   while (::read(signal_fd_, &info, sizeof(info)) == sizeof(info)) {
-    LOG_INFO("caught signal {}: draining for up to {}s", strsignal(static_cast<int>(info.ssi_signo)),
-             options_.drain_time.count());
+    if (info.ssi_signo == SIGUSR1) {
+      // Envoy's log-rotation signal: reopen the access logs, keep serving.
+      LOG_INFO("caught SIGUSR1: reopening access logs");
+      reopenAccessLogs();
+      continue;
+    }
+    LOG_INFO("caught signal {}: draining for up to {}s",
+             strsignal(static_cast<int>(info.ssi_signo)), options_.drain_time.count());
     beginDrainThenExit();
   }
 }
@@ -212,6 +223,8 @@ void Server::setHealthCheckFailed(bool failed) {
   updateServerStats();
 }
 
+void Server::reopenAccessLogs() { access_log::AccessLogFileManager::get().reopenAll(); }
+
 void Server::drainListeners(bool inbound_only, bool graceful) {
   auto stop = [this, inbound_only] {
     for (auto& w : workers_) {
@@ -226,7 +239,8 @@ void Server::drainListeners(bool inbound_only, bool graceful) {
   }
   // Graceful: keep accepting through the drain period, then stop (Envoy's behaviour).
   listener_drain_timer_ = dispatcher_->createTimer(stop);
-  listener_drain_timer_->enableTimer(std::chrono::duration_cast<std::chrono::milliseconds>(options_.drain_time));
+  listener_drain_timer_->enableTimer(
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.drain_time));
 }
 
 envoy::admin::v3::ServerInfo::State Server::state() const {
@@ -239,7 +253,8 @@ envoy::admin::v3::ServerInfo Server::serverInfo() const {
   envoy::admin::v3::ServerInfo info;
   info.set_version(remoraVersion());
   info.set_state(state());
-  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - start_time_);
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
+                                                                 start_time_);
   *info.mutable_uptime_current_epoch() = TimeUtil::SecondsToDuration(uptime.count());
   *info.mutable_uptime_all_epochs() = TimeUtil::SecondsToDuration(uptime.count());
   info.set_hot_restart_version("disabled");
@@ -252,7 +267,8 @@ envoy::admin::v3::ServerInfo Server::serverInfo() const {
   cli->set_service_node(options_.service_node);
   cli->set_service_zone(options_.service_zone);
   *cli->mutable_drain_time() = TimeUtil::SecondsToDuration(options_.drain_time.count());
-  *cli->mutable_parent_shutdown_time() = TimeUtil::SecondsToDuration(options_.parent_shutdown_time.count());
+  *cli->mutable_parent_shutdown_time() =
+      TimeUtil::SecondsToDuration(options_.parent_shutdown_time.count());
   cli->set_mode(options_.mode == Mode::Validate ? envoy::admin::v3::CommandLineOptions::Validate
                                                 : envoy::admin::v3::CommandLineOptions::Serve);
   cli->set_disable_hot_restart(true);
@@ -275,11 +291,13 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
         auto* m = hs->add_stats();
         m->set_name(metric_name);
         m->set_value(value);
-        m->set_type(gauge ? envoy::admin::v3::SimpleMetric::GAUGE : envoy::admin::v3::SimpleMetric::COUNTER);
+        m->set_type(gauge ? envoy::admin::v3::SimpleMetric::GAUGE
+                          : envoy::admin::v3::SimpleMetric::COUNTER);
       };
       metric("cx_connect_fail", host->stats.cx_connect_fail.load(std::memory_order_relaxed), false);
       metric("cx_total", host->stats.cx_total.load(std::memory_order_relaxed), false);
-      metric("cx_active", static_cast<uint64_t>(std::max<int64_t>(0, host->stats.cx_active.load())), true);
+      metric("cx_active", static_cast<uint64_t>(std::max<int64_t>(0, host->stats.cx_active.load())),
+             true);
       hs->mutable_health_status()->set_eds_health_status(envoy::config::core::v3::HEALTHY);
       hs->set_weight(host->weight);
       hs->set_hostname(host->hostname);
@@ -293,7 +311,8 @@ envoy::admin::v3::Listeners Server::listenerStatuses() const {
   for (size_t i = 0; i < listeners_.size(); ++i) {
     auto* status = out.add_listener_statuses();
     status->set_name(listeners_[i]->name());
-    const net::Address& address = i < bound_addresses_.size() ? bound_addresses_[i] : listeners_[i]->address();
+    const net::Address& address =
+        i < bound_addresses_.size() ? bound_addresses_[i] : listeners_[i]->address();
     auto* sa = status->mutable_local_address()->mutable_socket_address();
     sa->set_address(address.ip());
     sa->set_port_value(address.port());

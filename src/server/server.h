@@ -44,6 +44,7 @@ class Server final : public Instance {
   void setHealthCheckFailed(bool failed) override;
   bool healthCheckFailed() const override { return health_check_failed_; }
   void drainListeners(bool inbound_only, bool graceful) override;
+  void reopenAccessLogs() override;
 
  private:
   Status buildClusters();

@@ -9,7 +9,8 @@
 namespace remora::upstream {
 
 struct Http1ConnPool::PendingRequest final : public Cancellable {
-  PendingRequest(Http1ConnPool& pool, http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks)
+  PendingRequest(Http1ConnPool& pool, http::ResponseDecoder& decoder,
+                 ConnectionPoolCallbacks& callbacks)
       : pool_(pool), decoder_(decoder), callbacks_(callbacks) {}
   void cancel() override {
     pool_.cluster_->stats().upstream_rq_cancelled.inc();
@@ -33,9 +34,13 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
 
   // net::ReadFilter: upstream bytes go to the codec.
   void initializeReadFilterCallbacks(net::ReadFilterCallbacks&) override {}
-  net::FilterStatus onData(buffer::Buffer& data, bool) override {
+  net::FilterStatus onData(buffer::Buffer& data, bool end_stream) override {
     http::CodecStatus status = codec_->dispatch(data);
-    if (!status.ok) connection_->close(net::ConnectionCloseType::NoFlush);
+    if (!status.ok) {
+      connection_->close(net::ConnectionCloseType::NoFlush);
+    } else if (end_stream) {
+      codec_->onPeerHalfClose();  // only an upgraded connection enables half-close
+    }
     return net::FilterStatus::StopIteration;
   }
   // net::ConnectionCallbacks
@@ -55,8 +60,12 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     codec_->onConnectionClosed();
     pool_.onClientClosed(*this, was_connecting, event);
   }
-  void onAboveWriteBufferHighWatermark() override { codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark(); }
-  void onBelowWriteBufferLowWatermark() override { codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark(); }
+  void onAboveWriteBufferHighWatermark() override {
+    codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark();
+  }
+  void onBelowWriteBufferLowWatermark() override {
+    codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark();
+  }
 
   // http::ResponseDecoder: pass everything to the request's decoder, noting the end.
   void decode1xxHeaders(http::ResponseHeaderMapPtr headers) override {
@@ -64,6 +73,9 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   }
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     auto* decoder = decoder_;
+    // The codec passes a 101 here only for an upgrade it accepted: from now on the connection
+    // belongs to that exchange and never returns to the pool; it closes when both sides end.
+    if (headers->status() == 101) upgraded_ = true;
     if (end_stream) onResponseComplete();
     if (decoder) decoder->decodeHeaders(std::move(headers), end_stream);
   }
@@ -96,13 +108,15 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
       rq_active_ = false;
       pool_.cluster_->stats().upstream_rq_active.dec();
     }
+    if (upgraded_) return;  // the request direction may still be open: never reused
     // Decide after the decoder has seen the end, outside the codec's dispatch: a zero timer runs
     // on this loop's next iteration without a syscall.
-    if (!ready_timer_) ready_timer_ = pool_.dispatcher_.createTimer([this] { pool_.onClientReady(*this); });
+    if (!ready_timer_)
+      ready_timer_ = pool_.dispatcher_.createTimer([this] { pool_.onClientReady(*this); });
     ready_timer_->enableTimer(std::chrono::milliseconds(0));
   }
 
-  bool busy() const { return decoder_ != nullptr || rq_active_; }
+  bool busy() const { return decoder_ != nullptr || rq_active_ || upgraded_; }
 
   Http1ConnPool& pool_;
   net::ClientConnectionPtr connection_;
@@ -111,6 +125,7 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   bool connecting_ = true;
   bool rq_active_ = false;
   bool timed_out_ = false;
+  bool upgraded_ = false;
   uint32_t requests_ = 0;
   event::TimerPtr connect_timer_;
   event::TimerPtr idle_timer_;
@@ -118,7 +133,8 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   std::list<std::unique_ptr<ActiveClient>>::iterator position_;
 };
 
-Http1ConnPool::Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host, ClusterConstSharedPtr cluster)
+Http1ConnPool::Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host,
+                             ClusterConstSharedPtr cluster)
     : dispatcher_(dispatcher), host_(std::move(host)), cluster_(std::move(cluster)) {}
 
 Http1ConnPool::~Http1ConnPool() {
@@ -128,9 +144,11 @@ Http1ConnPool::~Http1ConnPool() {
 
 bool Http1ConnPool::idle() const { return clients_.empty() && pending_.empty(); }
 
-Cancellable* Http1ConnPool::newStream(http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks) {
+Cancellable* Http1ConnPool::newStream(http::ResponseDecoder& decoder,
+                                      ConnectionPoolCallbacks& callbacks) {
   for (auto& client : clients_) {
-    if (!client->connecting_ && !client->busy() && client->connection_->state() == net::Connection::State::Open) {
+    if (!client->connecting_ && !client->busy() &&
+        client->connection_->state() == net::Connection::State::Open) {
       client->assign(decoder, callbacks);
       return nullptr;
     }
@@ -164,7 +182,8 @@ void Http1ConnPool::createClient() {
     failPending(PoolFailureReason::LocalConnectionFailure, fd.status().message());
     return;
   }
-  auto connection = std::make_unique<net::ConnectionImpl>(dispatcher_, *fd, net::rawBufferSocketFactory()->create(), false);
+  auto connection = std::make_unique<net::ConnectionImpl>(
+      dispatcher_, *fd, net::rawBufferSocketFactory()->create(), false);
   auto client = std::make_unique<ActiveClient>(*this, std::move(connection));
   ActiveClient& ref = *client;
   clients_.push_back(std::move(client));
@@ -223,11 +242,14 @@ void Http1ConnPool::onClientReady(ActiveClient& client) {
   }
 }
 
-void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting, net::ConnectionEvent event) {
+void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting,
+                                   net::ConnectionEvent event) {
   auto& stats = cluster_->stats();
   stats.upstream_cx_active.dec();
   stats.upstream_cx_destroy.inc();
-  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote : stats.upstream_cx_destroy_local).inc();
+  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote
+                                              : stats.upstream_cx_destroy_local)
+      .inc();
   host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
   if (client.rq_active_) {
     client.rq_active_ = false;

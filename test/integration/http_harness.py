@@ -1,5 +1,6 @@
-"""HTTP pieces of the integration harness: bootstrap builders for the HTTP connection manager and a
-real HTTP/1.1 keep-alive backend whose behaviour each request can steer.
+"""HTTP pieces of the integration harness: bootstrap builders for the HTTP connection manager, a
+real HTTP/1.1 keep-alive backend whose behaviour each request can steer, and a minimal RFC 6455
+WebSocket client and echo server (WsEchoServer, ws_connect, ws_frame, ws_read_frame).
 
 The backend is Python's http.server (HTTP/1.1, one thread per connection). A request steers it with
 headers, so a test needs no per-test server code:
@@ -10,20 +11,23 @@ headers, so a test needs no per-test server code:
   x-backend-body-bytes: N       answer with N bytes of pattern (streamed in 64 KiB writes)
   x-backend-close: 1            answer, then close the connection
 Every answer is JSON (unless body-bytes is set) describing what arrived: the backend's name, the
-method, path, headers (lower-cased names), body length and sha256 — and every request is recorded in
+method, path, headers (lower-cased names), the length and sha256 of the body that arrived — and every request is recorded in
 HttpBackend.requests, so tests can also assert what never reached the upstream.
 """
 
+import base64
 import hashlib
 import json
+import os
 import re
 import socket
+import struct
 import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import pattern, socket_address, wait_until, BLOCK
+from conftest import pattern, send_pattern, socket_address, wait_until, BLOCK
 
 HCM_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
             "HttpConnectionManager")
@@ -166,6 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             h.update(chunk)
             remaining -= len(chunk)
+        length -= remaining  # what actually arrived, should the sender stop short
         headers = {k.lower(): v for k, v in self.headers.items()}
         record = {"backend": backend.name, "method": self.command, "path": self.path,
                   "headers": headers, "body_bytes": length, "body_sha": h.hexdigest()}
@@ -243,3 +248,185 @@ class HttpBackend:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+# --------------------------------------------------------------------------------------------
+# WebSocket (RFC 6455), minimal and real: the handshake with Sec-WebSocket-Accept, masked frames
+# from the client, unmasked from the server, 16- and 64-bit lengths, close frames.
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+WS_TEXT, WS_BINARY, WS_CLOSE = 0x1, 0x2, 0x8
+
+
+def ws_accept(key):
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 §4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()).decode()
+
+
+def ws_frame_header(opcode, n, mask):
+    """The header of one final frame with an n-byte payload (without the masking key)."""
+    head = bytearray([0x80 | opcode])
+    mask_bit = 0x80 if mask else 0
+    if n < 126:
+        head.append(mask_bit | n)
+    elif n < 1 << 16:
+        head.append(mask_bit | 126)
+        head += struct.pack("!H", n)
+    else:
+        head.append(mask_bit | 127)
+        head += struct.pack("!Q", n)
+    return bytes(head)
+
+
+def ws_frame(opcode, payload, mask):
+    """One final frame; masked (with a random key) when sent by a client."""
+    head = ws_frame_header(opcode, len(payload), mask)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + _ws_mask(payload, key)
+
+
+def _ws_mask(payload, key):
+    # XOR with the key repeated: done on whole integers, fast enough for MiB payloads.
+    n = len(payload)
+    repeated = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(n, "big")
+
+
+def _recv_exact(sock, n):
+    out = bytearray()
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise EOFError(f"connection closed after {len(out)} of {n} bytes")
+        out += chunk
+    return bytes(out)
+
+
+def ws_read_frame(sock):
+    """Reads one frame; returns (opcode, payload), unmasking a client's frame."""
+    b0, b1 = _recv_exact(sock, 2)
+    opcode = b0 & 0x0F
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", _recv_exact(sock, 2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", _recv_exact(sock, 8))[0]
+    key = _recv_exact(sock, 4) if b1 & 0x80 else None
+    payload = _recv_exact(sock, n)
+    return opcode, (_ws_mask(payload, key) if key else payload)
+
+
+def _read_head(sock):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise EOFError(f"closed during the HTTP head: {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return lines[0], headers, rest
+
+
+class WsEchoServer:
+    """A WebSocket echo server on loopback (one thread per connection): answers the handshake
+    with 101 and the computed Sec-WebSocket-Accept, echoes each data frame, answers a close frame
+    with a close frame, and when the client half-closes (EOF) sends a final text frame "bye"
+    before closing. A text message "flood N" is answered with one binary message of N bytes of
+    conftest.pattern(seed=9), sent as fast as the path takes it (`flood_sent` counts progress).
+    `handshakes` records each handshake's request line and headers."""
+
+    def __init__(self):
+        self.handshakes = []
+        self.flood_sent = 0
+        self.errors = []
+        self._conns = []
+        self._stop = threading.Event()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+
+    def _accept_loop(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, BlockingIOError):
+                continue
+            except OSError:
+                return
+            conn.settimeout(60)
+            self._conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            request_line, headers, rest = _read_head(conn)
+            self.handshakes.append((request_line, headers))
+            assert not rest, "client bytes before the handshake completed"
+            conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                          f"{ws_accept(headers['sec-websocket-key'])}\r\n\r\n").encode())
+            while True:
+                try:
+                    opcode, payload = ws_read_frame(conn)
+                except EOFError:
+                    conn.sendall(ws_frame(WS_TEXT, b"bye", mask=False))
+                    break
+                if opcode == WS_CLOSE:
+                    conn.sendall(ws_frame(WS_CLOSE, payload, mask=False))
+                    break
+                if opcode == WS_TEXT and payload.startswith(b"flood "):
+                    self._flood(conn, int(payload.split()[1]))
+                    continue
+                conn.sendall(ws_frame(opcode, payload, mask=False))
+        except Exception as e:  # surfaced by tests through .errors
+            self.errors.append(repr(e))
+        finally:
+            conn.close()
+
+    def _flood(self, conn, n):
+        conn.sendall(ws_frame_header(WS_BINARY, n, mask=False))
+        self.flood_sent = 0
+
+        def progress():
+            self.flood_sent = min(n, self.flood_sent + CHUNK)
+
+        CHUNK = 256 * 1024
+        send_pattern(conn, n, seed=9, chunk=CHUNK, pace=progress)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+        for c in self._conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def ws_connect(port, path="/ws", host="example.com", timeout=30.0):
+    """Opens a WebSocket through remora; returns (socket, status, headers). The socket is in
+    WebSocket mode only when status is 101 (and the accept key was checked)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    status_line, headers, rest = _read_head(sock)
+    status = int(status_line.split()[1])
+    if status == 101:
+        assert headers.get("sec-websocket-accept") == ws_accept(key), headers
+        assert not rest, rest
+    return sock, status, headers

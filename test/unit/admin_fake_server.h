@@ -26,6 +26,8 @@ class FakeServer : public server::Instance {
     drain_graceful_ = graceful;
   }
 
+  void reopenAccessLogs() override { ++reopens_; }
+
   event::DispatcherPtr dispatcher_;
   stats::Store stats_;
   server::Options options_;
@@ -39,6 +41,7 @@ class FakeServer : public server::Instance {
   int drains_ = 0;
   bool drain_inbound_only_ = false;
   bool drain_graceful_ = false;
+  int reopens_ = 0;
 };
 
 }  // namespace remora::admin

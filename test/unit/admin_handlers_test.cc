@@ -120,8 +120,8 @@ TEST_F(AdminHandlersTest, ConfigDumpPrintsAnyWithType) {
 }
 
 TEST_F(AdminHandlersTest, PostOnlyEndpoints) {
-  for (const char* path :
-       {"/quitquitquit", "/healthcheck/fail", "/healthcheck/ok", "/drain_listeners", "/logging"}) {
+  for (const char* path : {"/quitquitquit", "/healthcheck/fail", "/healthcheck/ok",
+                           "/drain_listeners", "/logging", "/reopen_logs"}) {
     AdminResponse r = handlers_.handle("GET", path);
     EXPECT_EQ(r.code, 405) << path;
     EXPECT_EQ(r.body, "Method GET not allowed, POST required.") << path;
@@ -146,6 +146,10 @@ TEST_F(AdminHandlersTest, PostOnlyEndpoints) {
   handlers_.handle("POST", "/drain_listeners");
   EXPECT_FALSE(server_.drain_inbound_only_);
   EXPECT_EQ(server_.drains_, 2);
+
+  EXPECT_EQ(server_.reopens_, 0);
+  EXPECT_EQ(handlers_.handle("POST", "/reopen_logs").body, "OK\n");
+  EXPECT_EQ(server_.reopens_, 1);
 }
 
 TEST_F(AdminHandlersTest, Logging) {

@@ -223,5 +223,67 @@ TEST_F(ClientCodecTest, EarlyCloseResetsWithConnectionTermination) {
   EXPECT_EQ(r.reason, StreamResetReason::ConnectionTermination);
 }
 
+// Upgrades (WebSocket): unframed request, held early bytes, 101 switches to raw bytes both ways
+// with half-close; the connection is never reusable afterwards.
+TEST_F(ClientCodecTest, UpgradeSwitchesToRawBytesWithHalfClose) {
+  TestResponse r;
+  RequestEncoder& encoder =
+      send(r, "GET", false, {{"connection", "Upgrade"}, {"upgrade", "websocket"}});
+  ASSERT_TRUE(waitRequest("\r\n\r\n"));
+  EXPECT_EQ(
+      h_.received,
+      "GET /x HTTP/1.1\r\nhost: svc.local\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n");
+  buffer::Buffer early;
+  early.add("early");
+  encoder.encodeData(early, false);
+  h_.runFor(5);
+  EXPECT_EQ(h_.received.find("early"), std::string::npos);  // held until the 101
+  h_.peerWrite(
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nSRV");
+  ASSERT_TRUE(h_.runUntil([&] { return r.headers != nullptr && r.body == "SRV"; }));
+  EXPECT_EQ(r.headers->status(), 101u);
+  EXPECT_TRUE(r.informational.empty());
+  EXPECT_FALSE(r.ended);
+  ASSERT_TRUE(waitRequest("early"));
+  // Bytes that look like HTTP are just bytes now.
+  h_.peerWrite("HTTP/1.1 200 OK\r\n\r\n");
+  ASSERT_TRUE(h_.runUntil([&] { return r.body == "SRVHTTP/1.1 200 OK\r\n\r\n"; }));
+  // The upstream's FIN ends its direction only; ours stays open.
+  h_.peerShutdownWrite();
+  ASSERT_TRUE(h_.runUntil([&] { return r.ended; }));
+  EXPECT_FALSE(r.reset);
+  buffer::Buffer last;
+  last.add("last");
+  encoder.encodeData(last, true);
+  ASSERT_TRUE(h_.runUntil([&] { return h_.peer_eof; }));
+  EXPECT_TRUE(h_.received.ends_with("earlylast"));
+  EXPECT_FALSE(codec_->reusable());
+  EXPECT_FALSE(h_.glue->failed);
+}
+
+TEST_F(ClientCodecTest, RefusedUpgradeIsAnOrdinaryResponseAndDropsHeldBytes) {
+  TestResponse r;
+  RequestEncoder& encoder =
+      send(r, "GET", false, {{"connection", "upgrade"}, {"upgrade", "websocket"}});
+  buffer::Buffer early;
+  early.add("GET /smuggled HTTP/1.1\r\n\r\n");
+  encoder.encodeData(early, false);
+  h_.peerWrite("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno");
+  ASSERT_TRUE(h_.runUntil([&] { return r.ended; }));
+  EXPECT_EQ(r.headers->status(), 404u);
+  EXPECT_EQ(r.body, "no");
+  h_.runFor(5);
+  EXPECT_EQ(h_.received.find("smuggled"), std::string::npos);
+  EXPECT_FALSE(codec_->reusable());
+}
+
+TEST_F(ClientCodecTest, SwitchingProtocolsWithoutUpgradeRequestIsAnError) {
+  TestResponse r;
+  send(r, "GET");
+  h_.peerWrite("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+  ASSERT_TRUE(h_.runUntil([&] { return r.reset; }));
+  EXPECT_EQ(r.reason, StreamResetReason::ProtocolError);
+}
+
 }  // namespace
 }  // namespace remora::http::codec1

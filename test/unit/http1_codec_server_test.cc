@@ -376,5 +376,75 @@ TEST_F(ServerCodecTest, WriteWatermarksReachTheStream) {
   EXPECT_EQ(stream().below, 1);
 }
 
+// Upgrades (WebSocket): after an upgrade head every byte is request data until the client's FIN;
+// a 101 goes out as is and is followed by raw bytes; the connection never parses HTTP again.
+TEST_F(ServerCodecTest, UpgradePassesBytesThroughWithHalfClose) {
+  init();
+  h_.peerWrite(
+      "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nEARLY");
+  ASSERT_TRUE(h_.runUntil([&] { return !streams_.empty() && stream().body == "EARLY"; }));
+  EXPECT_FALSE(stream().ended);
+  EXPECT_EQ(*stream().headers->get("upgrade"), "websocket");
+  EXPECT_EQ(*stream().headers->get("connection"), "Upgrade");
+  HeaderMap switching;
+  switching.add(":status", "101");
+  switching.add("connection", "Upgrade");
+  switching.add("upgrade", "websocket");
+  stream().encoder->encodeHeaders(switching, false);
+  buffer::Buffer out;
+  out.add("from-server");
+  stream().encoder->encodeData(out, false);
+  ASSERT_TRUE(h_.runUntil([&] { return h_.received.ends_with("from-server"); }));
+  EXPECT_EQ(h_.received,
+            "HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n"
+            "from-server");
+  // An HTTP request now is just bytes of the upgraded protocol.
+  h_.peerWrite("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(h_.runUntil([&] { return stream().body.size() > 5; }));
+  EXPECT_EQ(stream().body, "EARLYGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(streams_.size(), 1u);
+  // The client's FIN ends its direction only: the server can still send.
+  h_.peerShutdownWrite();
+  ASSERT_TRUE(h_.runUntil([&] { return stream().ended; }));
+  EXPECT_FALSE(stream().reset);
+  EXPECT_FALSE(h_.peer_eof);
+  buffer::Buffer last;
+  last.add("bye");
+  stream().encoder->encodeData(last, true);
+  ASSERT_TRUE(h_.runUntil([&] { return h_.peer_eof; }));
+  EXPECT_TRUE(h_.received.ends_with("from-serverbye"));
+  EXPECT_FALSE(stream().reset);
+}
+
+TEST_F(ServerCodecTest, RefusedUpgradeClosesAfterTheResponse) {
+  init();
+  h_.peerWrite("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+  ASSERT_TRUE(h_.runUntil([&] { return !streams_.empty() && stream().headers != nullptr; }));
+  respond(stream(), 403, "");
+  ASSERT_TRUE(h_.runUntil([&] { return h_.peer_eof; }));
+  EXPECT_EQ(h_.received,
+            "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+  EXPECT_EQ(streams_.size(), 1u);
+}
+
+TEST_F(ServerCodecTest, H2cAndUpgradeWithBodyArePlainRequests) {
+  init();
+  h_.peerWrite(
+      "GET /a HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+      "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n");
+  ASSERT_TRUE(h_.runUntil([&] { return !streams_.empty() && stream().ended; }));
+  EXPECT_FALSE(stream().headers->has("upgrade"));
+  EXPECT_FALSE(stream().headers->has("http2-settings"));
+  EXPECT_FALSE(stream().headers->has("connection"));
+  respond(stream(), 200, "ok");
+  h_.peerWrite(
+      "POST /b HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, upgrade\r\nUpgrade: websocket\r\n"
+      "Content-Length: 3\r\n\r\nabc");
+  ASSERT_TRUE(h_.runUntil([&] { return streams_.size() == 2 && stream(1).ended; }));
+  EXPECT_EQ(stream(1).body, "abc");
+  EXPECT_FALSE(stream(1).headers->has("upgrade"));
+  EXPECT_EQ(*stream(1).headers->get("connection"), "keep-alive");
+}
+
 }  // namespace
 }  // namespace remora::http::codec1

@@ -18,11 +18,13 @@ namespace remora::http::codec1::testing {
 class CodecGlue : public net::ReadFilter, public net::ConnectionCallbacks {
  public:
   void initializeReadFilterCallbacks(net::ReadFilterCallbacks&) override {}
-  net::FilterStatus onData(buffer::Buffer& data, bool) override {
+  net::FilterStatus onData(buffer::Buffer& data, bool end_stream) override {
     CodecStatus s = codec->dispatch(data);
     if (!s.ok) {
       failed = true;
       details = s.details;
+    } else if (end_stream) {
+      codec->onPeerHalfClose();
     }
     return net::FilterStatus::StopIteration;
   }
@@ -72,6 +74,8 @@ class SocketPairHarness {
     ::close(fds_[1]);
     fds_[1] = -1;
   }
+  // The peer half-closes (FIN): it can still read.
+  void peerShutdownWrite() { ::shutdown(fds_[1], SHUT_WR); }
   // Reads what the peer has received so far into `received`; notes EOF.
   void peerRead() {
     char buf[16384];

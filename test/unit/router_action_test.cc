@@ -194,6 +194,51 @@ TEST(RouterActionTest, MirrorPolicies) {
             "cluster 'shadow'");
 }
 
+TEST(RouterActionTest, MirrorClusterHeaderAndHostSuffix) {
+  const auto config = build(action(R"({"prefix":"/"})", R"("route":{"cluster":"c",
+      "request_mirror_policies":[{"cluster_header":"X-Mirror-To",
+                                  "disable_shadow_host_suffix_append":true}]})"));
+  const Route* route = only(config);
+  ASSERT_NE(route, nullptr);
+  const auto& mirrors = route->routeEntry()->mirrorPolicies();
+  ASSERT_EQ(mirrors.size(), 1u);
+  EXPECT_FALSE(mirrors[0].append_host_suffix);
+  EXPECT_TRUE(mirrors[0].enabled(12345));  // no runtime_fraction: every request
+  auto headers = request("a", "/");
+  EXPECT_EQ(mirrors[0].clusterFor(headers), "");
+  headers.add("x-mirror-to", "shadow");
+  EXPECT_EQ(mirrors[0].clusterFor(headers), "shadow");
+  // Envoy: exactly one of cluster and cluster_header.
+  EXPECT_EQ(buildError(action(R"({"prefix":"/"})", R"("route":{"cluster":"c",
+      "request_mirror_policies":[{"cluster":"c","cluster_header":"x"}]})")),
+            "virtual_hosts[0].routes[0].route.request_mirror_policies[0]: exactly one of cluster "
+            "and cluster_header is required");
+  EXPECT_EQ(buildError(action(R"({"prefix":"/"})", R"("route":{"cluster":"c",
+      "request_mirror_policies":[{}]})")),
+            "virtual_hosts[0].routes[0].route.request_mirror_policies[0]: exactly one of cluster "
+            "and cluster_header is required");
+}
+
+TEST(RouterActionTest, UpgradeConfigs) {
+  const auto config = build(action(R"({"prefix":"/"})", R"("route":{"cluster":"c",
+      "upgrade_configs":[{"upgrade_type":"WebSocket","enabled":false}]})"));
+  const Route* route = only(config);
+  ASSERT_NE(route, nullptr);
+  EXPECT_EQ(route->routeEntry()->upgradeEnabled("websocket"), std::optional<bool>(false));
+  EXPECT_EQ(route->routeEntry()->upgradeEnabled("WEBSOCKET"), std::optional<bool>(false));
+  EXPECT_EQ(route->routeEntry()->upgradeEnabled("h2c"), std::nullopt);
+  const auto plain = build(action(R"({"prefix":"/"})", R"("route":{"cluster":"c",
+      "upgrade_configs":[{"upgrade_type":"websocket"}]})"));
+  EXPECT_EQ(only(plain)->routeEntry()->upgradeEnabled("websocket"), std::optional<bool>(true));
+  EXPECT_EQ(buildError(action(R"({"prefix":"/"})", R"("route":{"cluster":"c",
+      "upgrade_configs":[{"upgrade_type":"CONNECT"}]})")),
+            "not supported by remora: virtual_hosts[0].routes[0].route.upgrade_configs[0]."
+            "upgrade_type: CONNECT");
+  EXPECT_EQ(buildError(action(R"({"prefix":"/"})", R"("route":{"cluster":"c",
+      "upgrade_configs":[{"upgrade_type":"websocket"},{"upgrade_type":"WebSocket"}]})")),
+            "virtual_hosts[0].routes[0].route.upgrade_configs[1]: duplicate upgrade WebSocket");
+}
+
 TEST(RouterActionTest, DirectResponse) {
   const auto config = build(oneVhost(
       R"({"match":{"path":"/s"},"direct_response":{"status":503,"body":{"inline_string":"down"}}},

@@ -64,7 +64,10 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
       head.append("\r\n");
     }
     appendHeaderLines(headers, head, headers::kHost);
-    if (!headers.has(headers::kContentLength)) {
+    upgrade_ = isUpgrade(headers);
+    if (upgrade_) {
+      // Unframed: what follows the head is the upgraded protocol's, once the upstream agrees.
+    } else if (!headers.has(headers::kContentLength)) {
       if (!end_stream) {
         chunked_ = true;
         head.append("transfer-encoding: chunked\r\n");
@@ -84,6 +87,10 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
       data.drain(data.length());
       return;
     }
+    if (upgrade_) {
+      encodeUpgradeData(data, end_stream);
+      return;
+    }
     buffer::Buffer out;
     if (chunked_) {
       if (!data.empty()) appendChunk(out, data);
@@ -97,6 +104,11 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
 
   void encodeTrailers(const TrailerMap& trailers) override {
     if (reset_ || request_complete_ || !headers_sent_) return;
+    if (upgrade_) {
+      buffer::Buffer none;
+      encodeUpgradeData(none, true);
+      return;
+    }
     if (chunked_) {
       std::string tail = "0\r\n";
       appendHeaderLines(trailers, tail);
@@ -153,8 +165,40 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
     for (; read_disables_ > 0; --read_disables_) codec_.connection_.readDisable(false);
   }
 
+  // Request bytes of an upgrade: held until the 101, then written raw; the end is our FIN.
+  void encodeUpgradeData(buffer::Buffer& data, bool end_stream) {
+    if (!upgraded_) {
+      held_.move(data);
+      held_end_ = end_stream;
+      if (held_.length() > codec_.options_.buffer_limit) {
+        // A client that streams before the handshake completes is not a WebSocket client.
+        resetStream(StreamResetReason::LocalReset);
+      }
+      return;
+    }
+    codec_.connection_.write(data, end_stream);
+    if (end_stream) {
+      request_complete_ = true;
+      codec_.maybeFinishUpgrade();
+    }
+  }
+
+  // The 101 arrived: what the client sent meanwhile goes out now.
+  void flushHeld() {
+    if (held_.empty() && !held_end_) return;
+    const bool end = held_end_;
+    held_end_ = false;
+    codec_.connection_.write(held_, end);
+    if (end) request_complete_ = true;
+  }
+
   ClientCodecImpl& codec_;
   ResponseDecoder& decoder_;
+  bool upgrade_ = false;         // an upgrade request
+  bool upgraded_ = false;        // ... answered with 101
+  bool response_ended_ = false;  // the upstream's FIN after the 101
+  buffer::Buffer held_;
+  bool held_end_ = false;
   bool head_request_ = false;
   bool headers_sent_ = false;
   bool request_complete_ = false;
@@ -217,6 +261,12 @@ CodecStatus ClientCodecImpl::process() {
       if (!s.ok) return s;
       continue;
     }
+    if (state_ == State::Upgraded) {
+      buffer::Buffer data;
+      data.move(pending_);
+      if (!active_->response_ended_) active_->decoder_.decodeData(data, false);
+      break;
+    }
     CodecStatus s = readBody();
     if (!s.ok) return s;
     if (active_ != nullptr && state_ == State::Body) break;
@@ -226,11 +276,15 @@ CodecStatus ClientCodecImpl::process() {
 }
 
 CodecStatus ClientCodecImpl::onHead(const http1::ResponseHead& head) {
-  // Upgrades (101) are not supported: the bytes after it are no longer HTTP/1.
-  if (head.status == 101) return protocolError("http1.codec_error");
   auto map = std::make_unique<HeaderMap>();
   map->add(headers::kStatus, std::to_string(head.status));
   addFields(head.headers, *map);
+  if (head.status == 101) {
+    // Only an upgrade request may be switched; otherwise the bytes after it are not HTTP/1.
+    if (!active_->upgrade_) return protocolError("http1.codec_error");
+    onUpgraded(std::move(map));
+    return {};
+  }
   ActiveRequest& request = *active_;
   if (head.informational()) {
     parser_.reset();
@@ -297,6 +351,36 @@ void ClientCodecImpl::onResponseComplete() {
   state_ = State::Head;
 }
 
+void ClientCodecImpl::onUpgraded(ResponseHeaderMapPtr headers) {
+  state_ = State::Upgraded;
+  keep_alive_ = false;  // the connection belongs to this exchange for good
+  ActiveRequest& request = *active_;
+  request.upgraded_ = true;
+  // The upstream's FIN must end its direction only, not the connection.
+  connection_.enableHalfClose(true);
+  request.flushHeld();
+  request.decoder_.decodeHeaders(std::move(headers), false);
+}
+
+void ClientCodecImpl::onPeerHalfClose() {
+  if (state_ != State::Upgraded || active_ == nullptr || active_->reset_ ||
+      active_->response_ended_) {
+    return;
+  }
+  active_->response_ended_ = true;
+  buffer::Buffer none;
+  active_->decoder_.decodeData(none, true);
+  maybeFinishUpgrade();
+}
+
+void ClientCodecImpl::maybeFinishUpgrade() {
+  if (active_ == nullptr || !active_->response_ended_ || !active_->request_complete_) return;
+  // Both directions are done; the connection closes itself once our FIN is out (half-close).
+  active_->reset_ = true;  // late encodes and resets from the router are ignored
+  active_->undoReadDisables();
+  connection_.dispatcher().deferredDelete(std::move(active_));
+}
+
 CodecStatus ClientCodecImpl::protocolError(std::string_view details) {
   error_ = true;
   error_details_ = std::string(details);
@@ -323,6 +407,10 @@ void ClientCodecImpl::onUnderlyingConnectionBelowWriteBufferLowWatermark() {
 void ClientCodecImpl::onConnectionClosed() {
   closed_ = true;
   if (active_ == nullptr || active_->reset_) return;
+  if (state_ == State::Upgraded) {
+    active_->runReset(StreamResetReason::ConnectionTermination, "");
+    return;
+  }
   if (state_ == State::Body && body_.mode() == BodyReader::Mode::CloseDelimited && !error_) {
     // The close is this response's end.
     buffer::Buffer data;

@@ -21,6 +21,12 @@ struct ClientCodecOptions {
 // framing is chosen here: the map's Content-Length when present, otherwise chunked when a body
 // follows; transfer-encoding in the map is never copied. Responses are framed by RFC 9112 §6.3:
 // HEAD, 1xx, 204 and 304 carry no body, then chunked, Content-Length, or until the close.
+//
+// Upgrades: an upgrade request (Upgrade + Connection: upgrade) is sent unframed. Bytes the
+// client sends before the answer are held (up to the buffer limit; RFC 6455 clients send none),
+// so an upstream that refuses cannot read them as another request. A 101 switches the
+// connection to raw bytes both ways (response data, then the upstream's FIN as end_stream; the
+// request's end as our FIN) and it is never reused; any other answer is an ordinary response.
 class ClientCodecImpl : public ClientCodec {
  public:
   ClientCodecImpl(net::Connection& connection, ClientCodecOptions options = {});
@@ -32,6 +38,7 @@ class ClientCodecImpl : public ClientCodec {
   void onUnderlyingConnectionAboveWriteBufferHighWatermark() override;
   void onUnderlyingConnectionBelowWriteBufferLowWatermark() override;
   void onConnectionClosed() override;
+  void onPeerHalfClose() override;
 
   // ClientCodec
   RequestEncoder& newStream(ResponseDecoder& decoder) override;
@@ -39,13 +46,17 @@ class ClientCodecImpl : public ClientCodec {
 
  private:
   class ActiveRequest;
-  enum class State { Head, Body };
+  enum class State { Head, Body, Upgraded };
 
   CodecStatus process();
   CodecStatus onHead(const http1::ResponseHead& head);
   CodecStatus readBody();
   CodecStatus protocolError(std::string_view details);
   void onResponseComplete();
+  // A 101 answered the upgrade request: switch to raw bytes.
+  void onUpgraded(ResponseHeaderMapPtr headers);
+  // Both directions of an upgraded exchange ended: retire the request.
+  void maybeFinishUpgrade();
 
   net::Connection& connection_;
   const ClientCodecOptions options_;

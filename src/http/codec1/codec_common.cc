@@ -129,6 +129,31 @@ bool connectionHas(const HeaderMap& headers, std::string_view token) {
   return found;
 }
 
+bool isUpgrade(const HeaderMap& headers) {
+  return headers.has(headers::kUpgrade) && connectionHas(headers, "upgrade");
+}
+
+void removeUpgrade(HeaderMap& headers) {
+  headers.remove(headers::kUpgrade);
+  headers.remove("http2-settings");
+  std::string kept;
+  for (std::string_view value : headers.getAll(headers::kConnection)) {
+    http1::forEachListElement(value, [&](std::string_view element) {
+      if (!http1::equalsIgnoreCase(element, "upgrade") &&
+          !http1::equalsIgnoreCase(element, "http2-settings")) {
+        if (!kept.empty()) kept.append(", ");
+        kept.append(element);
+      }
+      return true;
+    });
+  }
+  if (kept.empty()) {
+    headers.remove(headers::kConnection);
+  } else {
+    headers.set(headers::kConnection, kept);
+  }
+}
+
 void addFields(const std::vector<http1::HeaderField>& fields, HeaderMap& map) {
   for (const auto& f : fields) map.add(f.name, f.value);
 }

@@ -25,6 +25,14 @@ void appendHeaderLines(const HeaderMap& headers, std::string& out, std::string_v
 // True when a Connection header value lists `token` (case-insensitive).
 bool connectionHas(const HeaderMap& headers, std::string_view token);
 
+// An HTTP/1.1 upgrade request or response (RFC 9110 §7.8): an Upgrade header and "upgrade" in
+// Connection. Envoy's Utility::isUpgrade.
+bool isUpgrade(const HeaderMap& headers);
+
+// Turns an upgrade request into a plain one: drops Upgrade (and HTTP2-Settings) and the
+// "upgrade" and "http2-settings" tokens of Connection.
+void removeUpgrade(HeaderMap& headers);
+
 // Copies parsed fields into `map` (keys are lower-cased by HeaderMap).
 void addFields(const std::vector<http1::HeaderField>& fields, HeaderMap& map);
 

@@ -69,6 +69,10 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
     if (reset_ || response_started_) return;
     response_started_ = true;
     const uint32_t status = headers.status();
+    if (status == 101 && upgrade_request_) {
+      encodeUpgradeHeaders(headers, end_stream);
+      return;
+    }
     std::string head;
     head.reserve(256);
     head.append("HTTP/1.1 ");
@@ -114,6 +118,12 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
       data.drain(data.length());
       return;
     }
+    if (upgraded_) {
+      // The upgraded protocol's bytes, unframed; its end is our FIN (half-close).
+      codec_.connection_.write(data, end_stream);
+      if (end_stream) onEncodeComplete();
+      return;
+    }
     buffer::Buffer out;
     if (bodiless_) {
       data.drain(data.length());
@@ -136,6 +146,11 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
 
   void encodeTrailers(const TrailerMap& trailers) override {
     if (reset_ || response_complete_ || !response_started_) return;
+    if (upgraded_) {
+      buffer::Buffer none;
+      encodeData(none, true);
+      return;
+    }
     if (chunked_) {
       std::string tail = "0\r\n";
       appendHeaderLines(trailers, tail);
@@ -195,6 +210,8 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
 
   ServerCodecImpl& codec_;
   RequestDecoder* decoder_ = nullptr;
+  bool upgrade_request_ = false;  // the codec is in upgrade mode for this request
+  bool upgraded_ = false;         // ... and a 101 went out: raw bytes both ways from here
   bool head_request_ = false;
   bool http10_ = false;
   bool request_keep_alive_ = true;
@@ -209,6 +226,20 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
   std::vector<StreamCallbacks*> callbacks_;
 
  private:
+  // 101 Switching Protocols: the response head as the upstream sent it (Connection and Upgrade
+  // included), no framing; the connection never carries HTTP again.
+  void encodeUpgradeHeaders(const ResponseHeaderMap& headers, bool end_stream) {
+    upgraded_ = true;
+    close_after_ = true;
+    std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
+    appendHeaderLines(headers, head);
+    head.append("\r\n");
+    buffer::Buffer out;
+    out.add(head);
+    codec_.connection_.write(out, end_stream);
+    if (end_stream) onEncodeComplete();
+  }
+
   void onEncodeComplete() {
     response_complete_ = true;
     codec_.onResponseComplete();
@@ -281,6 +312,10 @@ CodecStatus ServerCodecImpl::process() {
       if (state_ == State::Body) break;  // waiting for more body bytes
       continue;
     }
+    if (state_ == State::Upgrade) {
+      passUpgradeBytes();
+      break;
+    }
     // State::Complete: the next request waits until this response is done.
     if (active_ != nullptr && !active_->response_complete_) break;
     retireStream();
@@ -347,6 +382,22 @@ CodecStatus ServerCodecImpl::onHead(const http1::RequestHead& head) {
   stream.http10_ = head.version_minor == 0;
   stream.request_keep_alive_ = head.keep_alive;
   RequestDecoder* decoder = stream.decoder_;
+  if (isUpgrade(*map)) {
+    // h2c is not supported, and an upgrade request with a body would leave the upgraded bytes
+    // ambiguous: both become plain requests, as Envoy does for h2c.
+    const bool h2c = http1::equalsIgnoreCase(*map->get(headers::kUpgrade), "h2c");
+    if (h2c || head.chunked || head.content_length.value_or(0) > 0) {
+      removeUpgrade(*map);
+    } else {
+      body_.start(BodyReader::Mode::None);
+      state_ = State::Upgrade;
+      stream.upgrade_request_ = true;
+      // The client's FIN must end its direction only, not the connection.
+      connection_.enableHalfClose(true);
+      decoder->decodeHeaders(std::move(map), false);
+      return {};
+    }
+  }
   // CONNECT tunnels are not decoded here yet: its head is a complete request.
   if (head.chunked) {
     body_.start(BodyReader::Mode::Chunked);
@@ -387,6 +438,33 @@ CodecStatus ServerCodecImpl::readBody() {
   return {};
 }
 
+void ServerCodecImpl::passUpgradeBytes() {
+  if (pending_.empty()) return;
+  if (active_ == nullptr || active_->request_complete_ || active_->reset_) {
+    pending_.drain(pending_.length());
+    return;
+  }
+  buffer::Buffer data;
+  data.move(pending_);
+  active_->decoder_->decodeData(data, false);
+}
+
+void ServerCodecImpl::onPeerHalfClose() {
+  if (state_ != State::Upgrade || active_ == nullptr || active_->request_complete_ ||
+      active_->reset_) {
+    return;
+  }
+  passUpgradeBytes();
+  if (active_ == nullptr || active_->reset_) return;
+  active_->request_complete_ = true;
+  buffer::Buffer none;
+  active_->decoder_->decodeData(none, true);
+  if (active_ != nullptr && active_->response_complete_ && !closing_) {
+    closing_ = true;
+    connection_.close(net::ConnectionCloseType::FlushWrite);
+  }
+}
+
 CodecStatus ServerCodecImpl::protocolError(uint32_t code, std::string_view details) {
   error_ = true;
   error_details_ = std::string(details);
@@ -401,6 +479,8 @@ CodecStatus ServerCodecImpl::protocolError(uint32_t code, std::string_view detai
 }
 
 void ServerCodecImpl::onResponseComplete() {
+  // An upgraded stream lives on until the client's direction ends too (its FIN).
+  if (active_->upgraded_ && !active_->request_complete_) return;
   if (active_->close_after_) {
     closing_ = true;
     connection_.close(net::ConnectionCloseType::FlushWrite);
@@ -452,7 +532,8 @@ void ServerCodecImpl::onUnderlyingConnectionBelowWriteBufferLowWatermark() {
 
 void ServerCodecImpl::onConnectionClosed() {
   closing_ = true;
-  if (active_ != nullptr && !active_->reset_ && !active_->response_complete_) {
+  if (active_ != nullptr && !active_->reset_ &&
+      (!active_->response_complete_ || (active_->upgraded_ && !active_->request_complete_))) {
     active_->runReset(StreamResetReason::ConnectionTermination, "");
   }
 }

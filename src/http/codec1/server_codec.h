@@ -28,6 +28,14 @@ struct ServerCodecOptions {
 // HTTP/1.1 downstream codec. One stream at a time: pipelined requests wait (undecoded, in the
 // codec's buffer) until the current response is complete, as HTTP/1 ordering demands.
 //
+// Upgrades (RFC 9110 §7.8, WebSocket): a bodiless request with Upgrade and Connection: upgrade
+// puts the codec in upgrade mode, as Envoy's codec does: the request never ends by framing; the
+// bytes after its head are request data, and the client's FIN (half-close) ends it. A 101
+// answer is written as is (Connection and Upgrade kept) and followed by raw response bytes; any
+// other answer is an ordinary response after which the connection closes. h2c upgrades, and
+// upgrade requests that carry a body, lose their upgrade headers and are served as plain
+// requests.
+//
 // Header policy: the request map carries :method, :path, :authority (absolute-form URL, else
 // Host), :scheme and every other header as received, Host excluded. Connection-specific headers
 // (connection, keep-alive, proxy-connection, transfer-encoding, upgrade) are left in the map for
@@ -45,15 +53,19 @@ class ServerCodecImpl : public ServerCodec {
   void onUnderlyingConnectionAboveWriteBufferHighWatermark() override;
   void onUnderlyingConnectionBelowWriteBufferLowWatermark() override;
   void onConnectionClosed() override;
+  void onPeerHalfClose() override;
 
  private:
   class ActiveStream;
-  enum class State { Idle, Head, Body, Complete };
+  // Upgrade: the head was an upgrade request; everything after it is the upgraded protocol's
+  // bytes, passed on as request data until the client's FIN, and never parsed as HTTP again.
+  enum class State { Idle, Head, Body, Complete, Upgrade };
 
   CodecStatus process();
   void beginStream();
   CodecStatus onHead(const http1::RequestHead& head);
   CodecStatus readBody();
+  void passUpgradeBytes();
   CodecStatus protocolError(uint32_t code, std::string_view details);
   // The response ended (called by the stream); the stream may be retired.
   void onResponseComplete();

@@ -2,6 +2,7 @@
 
 #include "common/logger.h"
 #include "common/random.h"
+#include "filters/http/router/shadow_request.h"
 #include "router/route_config.h"
 
 namespace remora::router {
@@ -31,9 +32,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     if (encoder_) encoder_->getStream().removeCallbacks(*this);
   }
 
-  void start(upstream::Http1ConnPool& pool) {
-    pool_handle_ = pool.newStream(*this, *this);
-  }
+  void start(upstream::Http1ConnPool& pool) { pool_handle_ = pool.newStream(*this, *this); }
 
   // Sends request data that arrives while the attempt is live.
   void encodeData(buffer::Buffer& data, bool end_stream) {
@@ -44,6 +43,8 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     }
     request_written_ = true;
     encoder_->encodeData(data, end_stream);
+    // An upgraded stream is done once both directions have ended.
+    if (end_stream && upgraded_ && done_) release();
   }
   void encodeTrailers(const http::TrailerMap& trailers) {
     if (encoder_ == nullptr) {
@@ -74,17 +75,20 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     http::StreamResetReason reset = reason == upstream::PoolFailureReason::Overflow
                                         ? http::StreamResetReason::Overflow
                                         : http::StreamResetReason::ConnectionFailure;
-    parent_.onUpstreamReset(reset, details, reset == http::StreamResetReason::ConnectionFailure, false, false);
+    parent_.onUpstreamReset(reset, details, reset == http::StreamResetReason::ConnectionFailure,
+                            false, false);
   }
-  void onPoolReady(http::RequestEncoder& encoder, const upstream::HostConstSharedPtr&, bool reused) override {
+  void onPoolReady(http::RequestEncoder& encoder, const upstream::HostConstSharedPtr&,
+                   bool reused) override {
     pool_handle_ = nullptr;
     encoder_ = &encoder;
     reused_ = reused;
     encoder.getStream().addCallbacks(*this);
     auto& info = parent_.callbacks_->streamInfo();
-    if (!info.first_upstream_tx_byte_sent) info.first_upstream_tx_byte_sent = info.sinceStart(std::chrono::steady_clock::now());
-    bool headers_only = parent_.downstream_end_stream_ && pending_body_.empty() && !pending_trailers_ &&
-                        parent_.retry_body_.empty();
+    if (!info.first_upstream_tx_byte_sent)
+      info.first_upstream_tx_byte_sent = info.sinceStart(std::chrono::steady_clock::now());
+    bool headers_only = parent_.downstream_end_stream_ && pending_body_.empty() &&
+                        !pending_trailers_ && parent_.retry_body_.empty();
     // A retry re-sends the body copy; a first attempt sends what queued while connecting.
     encoder.encodeHeaders(*parent_.request_headers_, headers_only);
     if (headers_only) return;
@@ -109,6 +113,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   }
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     response_started_ = true;
+    upgraded_ = headers->status() == 101;
     if (end_stream) onResponseDone();
     parent_.onUpstreamHeaders(std::move(headers), end_stream);
   }
@@ -120,11 +125,15 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     onResponseDone();
     parent_.onUpstreamTrailers(std::move(trailers));
   }
-  // The upstream stream is finished and the codec frees it after this event: let go of it now.
-  // The downstream may finish much later (an encoder filter can hold the response end), and must
-  // not reach a freed stream, or one reused by another request.
+  // The response has ended. Once the request has too (a plain response ends the exchange; an
+  // upgraded stream carries the client's bytes until its FIN), the codec frees the stream after
+  // this event: let go of it now. The downstream may finish much later (an encoder filter can
+  // hold the response end), and must not reach a freed stream, or one reused by another request.
   void onResponseDone() {
     done_ = true;
+    if (!upgraded_ || parent_.downstream_end_stream_) release();
+  }
+  void release() {
     if (encoder_) {
       encoder_->getStream().removeCallbacks(*this);
       encoder_ = nullptr;
@@ -135,7 +144,8 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   void onResetStream(http::StreamResetReason reason, std::string_view details) override {
     encoder_ = nullptr;
     if (done_) return;
-    parent_.onUpstreamReset(reason, details, false, reused_ && !response_started_, request_written_);
+    parent_.onUpstreamReset(reason, details, false, reused_ && !response_started_,
+                            request_written_);
   }
   void onAboveWriteBufferHighWatermark() override {
     parent_.callbacks_->onDecoderFilterAboveWriteBufferHighWatermark();
@@ -155,6 +165,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   bool request_written_ = false;
   bool response_started_ = false;
   bool done_ = false;
+  bool upgraded_ = false;  // answered 101: both directions stream until both have ended
   event::TimerPtr per_try_timer_;
 };
 
@@ -171,10 +182,17 @@ void RouterFilter::onDestroy() {
     upstream_request_->resetStream();
     upstream_request_.reset();
   }
+  // A mirror whose request body is complete carries on alone; one still waiting for body bytes
+  // that will never come is aborted.
+  for (auto& weak : shadows_) {
+    if (auto shadow = weak.lock()) shadow->abort();
+  }
+  shadows_.clear();
   if (callbacks_) callbacks_->removeDownstreamWatermarkCallbacks(*this);
 }
 
-http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& headers, bool end_stream) {
+http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& headers,
+                                                      bool end_stream) {
   request_headers_ = &headers;
   downstream_end_stream_ = end_stream;
   auto& info = callbacks_->streamInfo();
@@ -186,21 +204,21 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   }
   info.route_name = route->name();
   if (const auto* direct = route->directResponse()) {
-    callbacks_->sendLocalReply(direct->status, direct->body,
-                               [route, &info](http::ResponseHeaderMap& out) {
-                                 route->finalizeResponseHeaders(out, info);
-                               },
-                               "direct_response");
+    callbacks_->sendLocalReply(
+        direct->status, direct->body,
+        [route, &info](http::ResponseHeaderMap& out) { route->finalizeResponseHeaders(out, info); },
+        "direct_response");
     return http::FilterHeadersStatus::StopIteration;
   }
   if (const auto* redirect = route->redirect()) {
     std::string location = route->redirectLocation(headers);
-    callbacks_->sendLocalReply(redirect->responseCode(), "",
-                               [route, &info, location](http::ResponseHeaderMap& out) {
-                                 out.set("location", location);
-                                 route->finalizeResponseHeaders(out, info);
-                               },
-                               "direct_response");
+    callbacks_->sendLocalReply(
+        redirect->responseCode(), "",
+        [route, &info, location](http::ResponseHeaderMap& out) {
+          out.set("location", location);
+          route->finalizeResponseHeaders(out, info);
+        },
+        "direct_response");
     return http::FilterHeadersStatus::StopIteration;
   }
   route_entry_ = route->routeEntry();
@@ -219,14 +237,19 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   if (auto ms = headers.getUint(h::kEnvoyUpstreamRqTimeoutMs)) {
     timeout_ = *ms > 0 ? std::optional(std::chrono::milliseconds(*ms)) : std::nullopt;
   }
-  retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
+  // The connection manager leaves Upgrade in place only for an upgrade it accepted. Its bytes
+  // flow for as long as the connection lives: no retries, no mirrors.
+  upgrade_ = headers.has(h::kUpgrade);
+  if (!upgrade_) retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
   headers.remove(h::kEnvoyUpstreamRqTimeoutMs);
   headers.remove(h::kEnvoyUpstreamRqPerTryTimeoutMs);
   headers.remove(h::kEnvoyRetryOn);
   headers.remove(h::kEnvoyMaxRetries);
-  auto expected = retry_state_ && retry_state_->perTryTimeout() ? retry_state_->perTryTimeout() : timeout_;
+  auto expected =
+      retry_state_ && retry_state_->perTryTimeout() ? retry_state_->perTryTimeout() : timeout_;
   if (expected) headers.set(h::kEnvoyExpectedRqTimeoutMs, std::to_string(expected->count()));
   route_entry_->finalizeRequestHeaders(headers, info, true);
+  if (!upgrade_ && !route_entry_->mirrorPolicies().empty()) startShadows(end_stream);
 
   callbacks_->addDownstreamWatermarkCallbacks(*this);
   upstream_start_ = std::chrono::steady_clock::now();
@@ -238,11 +261,28 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   return http::FilterHeadersStatus::StopIteration;
 }
 
+void RouterFilter::startShadows(bool end_stream) {
+  ShadowRequest::Options options{callbacks_->decoderBufferLimit(), timeout_};
+  const net::ConnectionInfo* downstream =
+      callbacks_->connection() != nullptr ? &callbacks_->connection()->info() : nullptr;
+  for (const MirrorPolicy& policy : route_entry_->mirrorPolicies()) {
+    if (!policy.enabled(randomU64())) continue;
+    const std::string cluster = policy.clusterFor(*request_headers_);
+    if (cluster.empty()) continue;
+    http::RequestHeaderMap headers = *request_headers_;
+    if (policy.append_host_suffix) headers.set(h::kAuthority, shadowHost(headers.host()));
+    auto shadow = ShadowRequest::start(worker_, cluster, headers, end_stream, options, downstream);
+    if (!end_stream && !shadow.expired()) shadows_.push_back(std::move(shadow));
+  }
+}
+
 upstream::HostConstSharedPtr RouterFilter::chooseHost() {
   auto* entry = worker_.clusters.get(cluster_->name());
   if (entry == nullptr) return nullptr;
   upstream::LoadBalancerContext context{&callbacks_->connection()->info()};
-  uint32_t tries = retry_state_ && retry_state_->avoidPreviousHosts() ? retry_state_->hostSelectionMaxAttempts() : 1;
+  uint32_t tries = retry_state_ && retry_state_->avoidPreviousHosts()
+                       ? retry_state_->hostSelectionMaxAttempts()
+                       : 1;
   upstream::HostConstSharedPtr host;
   for (uint32_t i = 0; i < std::max<uint32_t>(tries, 1); ++i) {
     host = entry->lb->chooseHost(context);
@@ -270,7 +310,8 @@ void RouterFilter::startAttempt() {
   auto* entry = worker_.clusters.get(cluster_->name());
   upstream_request_ = std::make_unique<UpstreamRequest>(*this, host);
   if (retry_state_ && retry_state_->perTryTimeout()) {
-    upstream_request_->per_try_timer_ = callbacks_->dispatcher().createTimer([this] { onPerTryTimeout(); });
+    upstream_request_->per_try_timer_ =
+        callbacks_->dispatcher().createTimer([this] { onPerTryTimeout(); });
     upstream_request_->per_try_timer_->enableTimer(*retry_state_->perTryTimeout());
   }
   upstream_request_->start(entry->httpConnPool(host, worker_.dispatcher));
@@ -288,6 +329,10 @@ http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_s
       data.forEachSlice([this](std::string_view s) { retry_body_.add(s); });
     }
   }
+  for (auto& weak : shadows_) {
+    if (auto shadow = weak.lock()) shadow->encodeData(data, end_stream);
+  }
+  if (end_stream) shadows_.clear();
   if (upstream_request_) {
     upstream_request_->encodeData(data, end_stream);
   } else {
@@ -299,6 +344,10 @@ http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_s
 http::FilterTrailersStatus RouterFilter::decodeTrailers(http::TrailerMap& trailers) {
   request_trailers_ = &trailers;
   downstream_end_stream_ = true;
+  for (auto& weak : shadows_) {
+    if (auto shadow = weak.lock()) shadow->encodeTrailers(trailers);
+  }
+  shadows_.clear();
   if (upstream_request_) upstream_request_->encodeTrailers(trailers);
   return http::FilterTrailersStatus::StopIteration;
 }
@@ -311,7 +360,8 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
   auto& info = callbacks_->streamInfo();
   info.first_upstream_rx_byte_received = info.sinceStart(std::chrono::steady_clock::now());
   uint32_t status = headers->status();
-  if (upstream_request_ && upstream_request_->per_try_timer_) upstream_request_->per_try_timer_->disableTimer();
+  if (upstream_request_ && upstream_request_->per_try_timer_)
+    upstream_request_->per_try_timer_->disableTimer();
   if (retry_state_ && retry_state_->wouldRetryOnStatus(status)) {
     if (retry_state_->takeRetry()) {
       cluster_->stats().chargeResponse(status, attempts_ > 1);
@@ -323,7 +373,11 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
   }
   cluster_->stats().chargeResponse(status, attempts_ > 1);
   if (attempts_ > 1 && status < 500) cluster_->stats().upstream_rq_retry_success.inc();
-  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - upstream_start_);
+  // Upgraded: the route timeout covered the handshake; the tunnel lives until either side ends
+  // it (or the stream idle timeout).
+  if (upgrade_ && status == 101 && global_timer_) global_timer_->disableTimer();
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - upstream_start_);
   headers->set(h::kEnvoyUpstreamServiceTime, std::to_string(elapsed.count()));
   route_entry_->finalizeResponseHeaders(*headers, info);
   downstream_response_started_ = true;
@@ -372,21 +426,23 @@ void RouterFilter::onUpstreamReset(http::StreamResetReason reason, std::string_v
     startAttempt();
     return;
   }
-  if (retry_state_ && retry_state_->wouldRetryOnReset(reason, connect_failure) && retry_state_->takeRetry()) {
+  if (retry_state_ && retry_state_->wouldRetryOnReset(reason, connect_failure) &&
+      retry_state_->takeRetry()) {
     scheduleRetry();
     return;
   }
   sendUpstreamFailureReply(reason, details, connect_failure);
 }
 
-void RouterFilter::sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details,
-                                            bool connect_failure) {
+void RouterFilter::sendUpstreamFailureReply(http::StreamResetReason reason,
+                                            std::string_view details, bool connect_failure) {
   auto& info = callbacks_->streamInfo();
-  ResponseFlag flag = connect_failure ? ResponseFlag::UpstreamConnectionFailure
-                      : reason == http::StreamResetReason::Overflow       ? ResponseFlag::UpstreamOverflow
-                      : reason == http::StreamResetReason::RemoteReset    ? ResponseFlag::UpstreamRemoteReset
-                      : reason == http::StreamResetReason::LocalReset     ? ResponseFlag::LocalReset
-                                                                          : ResponseFlag::UpstreamConnectionTermination;
+  ResponseFlag flag =
+      connect_failure                                  ? ResponseFlag::UpstreamConnectionFailure
+      : reason == http::StreamResetReason::Overflow    ? ResponseFlag::UpstreamOverflow
+      : reason == http::StreamResetReason::RemoteReset ? ResponseFlag::UpstreamRemoteReset
+      : reason == http::StreamResetReason::LocalReset  ? ResponseFlag::LocalReset
+                                                      : ResponseFlag::UpstreamConnectionTermination;
   info.setResponseFlag(flag);
   if (retry_state_ && retry_state_->exhausted() && attempts_ > 1) {
     info.setResponseFlag(ResponseFlag::UpstreamRetryLimitExceeded);
@@ -410,7 +466,8 @@ void RouterFilter::scheduleRetry() {
   cluster_->stats().upstream_rq_retry.inc();
   cleanupUpstream();
   auto backoff = retry_state_->nextBackOff();
-  if (!retry_timer_) retry_timer_ = callbacks_->dispatcher().createTimer([this] { startAttempt(); });
+  if (!retry_timer_)
+    retry_timer_ = callbacks_->dispatcher().createTimer([this] { startAttempt(); });
   retry_timer_->enableTimer(backoff);
 }
 

@@ -13,17 +13,20 @@
 namespace remora::router {
 
 class RouteEntry;
+class ShadowRequest;
 
 // envoy.filters.http.router: the terminal filter. Picks the cluster and host for the request's
 // route, sends it upstream through the worker's connection pool, streams the response back, and
 // owns timeouts (route and per-try), retries with back-off, and Envoy's local replies and
 // response flags for upstream failures.
-class RouterFilter final : public http::StreamDecoderFilter, private http::DownstreamWatermarkCallbacks {
+class RouterFilter final : public http::StreamDecoderFilter,
+                           private http::DownstreamWatermarkCallbacks {
  public:
   explicit RouterFilter(server::WorkerContext& worker);
   ~RouterFilter() override;
 
-  http::FilterHeadersStatus decodeHeaders(http::RequestHeaderMap& headers, bool end_stream) override;
+  http::FilterHeadersStatus decodeHeaders(http::RequestHeaderMap& headers,
+                                          bool end_stream) override;
   http::FilterDataStatus decodeData(buffer::Buffer& data, bool end_stream) override;
   http::FilterTrailersStatus decodeTrailers(http::TrailerMap& trailers) override;
   void setDecoderFilterCallbacks(http::StreamDecoderFilterCallbacks& callbacks) override {
@@ -44,15 +47,18 @@ class RouterFilter final : public http::StreamDecoderFilter, private http::Downs
   void onUpstreamData(buffer::Buffer& data, bool end_stream);
   void onUpstreamTrailers(http::TrailerMapPtr trailers);
   void onUpstream1xxHeaders(http::ResponseHeaderMapPtr headers);
-  void onUpstreamReset(http::StreamResetReason reason, std::string_view details, bool connect_failure,
-                       bool reused, bool request_written);
+  void onUpstreamReset(http::StreamResetReason reason, std::string_view details,
+                       bool connect_failure, bool reused, bool request_written);
   void onPerTryTimeout();
   void onGlobalTimeout();
   void scheduleRetry();
   void cleanupUpstream();
-  void sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details, bool connect_failure);
+  void sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details,
+                                bool connect_failure);
   upstream::HostConstSharedPtr chooseHost();
   void onResponseComplete();
+  // Starts the route's request mirrors for this request (headers already finalized).
+  void startShadows(bool end_stream);
 
   server::WorkerContext& worker_;
   http::StreamDecoderFilterCallbacks* callbacks_ = nullptr;
@@ -61,17 +67,20 @@ class RouterFilter final : public http::StreamDecoderFilter, private http::Downs
   http::RequestHeaderMap* request_headers_ = nullptr;
   http::TrailerMap* request_trailers_ = nullptr;
   bool downstream_end_stream_ = false;
-  buffer::Buffer retry_body_;           // a copy of the request body while retries are possible
+  buffer::Buffer retry_body_;  // a copy of the request body while retries are possible
   bool retry_body_overflowed_ = false;
   std::optional<RetryState> retry_state_;
   std::vector<upstream::HostConstSharedPtr> attempted_hosts_;
   std::unique_ptr<UpstreamRequest> upstream_request_;
+  // Mirrors still taking the request body; they own themselves and may be gone.
+  std::vector<std::weak_ptr<ShadowRequest>> shadows_;
   event::TimerPtr global_timer_;
   event::TimerPtr retry_timer_;
   std::optional<std::chrono::milliseconds> timeout_;
   std::chrono::steady_clock::time_point upstream_start_;
   uint32_t attempts_ = 0;
   bool keepalive_race_retried_ = false;
+  bool upgrade_ = false;  // an accepted upgrade (WebSocket) request
   bool downstream_response_started_ = false;
   bool above_downstream_watermark_ = false;
   bool destroyed_ = false;

@@ -1,8 +1,8 @@
 #include "filters/network/http_connection_manager/config.h"
 
-#include <cctype>
-
 #include <google/protobuf/util/time_util.h>
+
+#include <cctype>
 
 #include "access_log/access_log_config.h"
 #include "config/extension_registry.h"
@@ -41,13 +41,16 @@ HcmStats::HcmStats(stats::Store& s, const std::string& p)
       downstream_cx_destroy_remote(s.counter(p + "downstream_cx_destroy_remote")),
       downstream_cx_destroy_local(s.counter(p + "downstream_cx_destroy_local")),
       downstream_cx_destroy_active_rq(s.counter(p + "downstream_cx_destroy_active_rq")),
-      downstream_cx_destroy_remote_active_rq(s.counter(p + "downstream_cx_destroy_remote_active_rq")),
+      downstream_cx_destroy_remote_active_rq(
+          s.counter(p + "downstream_cx_destroy_remote_active_rq")),
       downstream_cx_destroy_local_active_rq(s.counter(p + "downstream_cx_destroy_local_active_rq")),
       downstream_cx_protocol_error(s.counter(p + "downstream_cx_protocol_error")),
       downstream_cx_rx_bytes_total(s.counter(p + "downstream_cx_rx_bytes_total")),
       downstream_cx_tx_bytes_total(s.counter(p + "downstream_cx_tx_bytes_total")),
       downstream_cx_idle_timeout(s.counter(p + "downstream_cx_idle_timeout")),
       downstream_cx_max_duration_reached(s.counter(p + "downstream_cx_max_duration_reached")),
+      downstream_cx_upgrades_total(s.counter(p + "downstream_cx_upgrades_total")),
+      downstream_cx_upgrades_active(s.gauge(p + "downstream_cx_upgrades_active")),
       downstream_rq_total(s.counter(p + "downstream_rq_total")),
       downstream_rq_http1_total(s.counter(p + "downstream_rq_http1_total")),
       downstream_rq_active(s.gauge(p + "downstream_rq_active")),
@@ -61,30 +64,46 @@ HcmStats::HcmStats(stats::Store& s, const std::string& p)
       downstream_rq_idle_timeout(s.counter(p + "downstream_rq_idle_timeout")),
       downstream_rq_timeout(s.counter(p + "downstream_rq_timeout")),
       downstream_rq_header_timeout(s.counter(p + "downstream_rq_header_timeout")),
-      downstream_rq_non_relative_path(s.counter(p + "downstream_rq_non_relative_path")) {}
+      downstream_rq_non_relative_path(s.counter(p + "downstream_rq_non_relative_path")),
+      downstream_rq_ws_on_non_ws_route(s.counter(p + "downstream_rq_ws_on_non_ws_route")) {}
 
 HcmConfig::HcmConfig(const Proto& proto, stats::Store& store)
     : proto_(proto),
       stat_prefix_("http." + proto.stat_prefix() + "."),
       stats_(store, stat_prefix_) {}
 
+std::optional<bool> HcmConfig::upgradeEnabled(std::string_view upgrade_type) const {
+  constexpr std::string_view kWebsocket = "websocket";
+  if (upgrade_type.size() != kWebsocket.size()) return std::nullopt;
+  for (size_t i = 0; i < kWebsocket.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(upgrade_type[i])) != kWebsocket[i]) {
+      return std::nullopt;
+    }
+  }
+  return websocket_upgrade_;
+}
+
 StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
-    const Proto& proto, stats::Store& store, const std::set<std::string, std::less<>>& cluster_names) {
+    const Proto& proto, stats::Store& store,
+    const std::set<std::string, std::less<>>& cluster_names) {
   std::shared_ptr<HcmConfig> config(new HcmConfig(proto, store));
   if (!proto.server_name().empty()) config->server_name_ = proto.server_name();
-  if (proto.has_generate_request_id()) config->generate_request_id_ = proto.generate_request_id().value();
+  if (proto.has_generate_request_id())
+    config->generate_request_id_ = proto.generate_request_id().value();
   if (proto.has_max_request_headers_kb()) {
     config->max_request_headers_kb_ = proto.max_request_headers_kb().value();
   }
   const auto& common = proto.common_http_protocol_options();
-  if (common.has_max_headers_count()) config->max_headers_count_ = common.max_headers_count().value();
+  if (common.has_max_headers_count())
+    config->max_headers_count_ = common.max_headers_count().value();
   if (common.has_max_requests_per_connection()) {
     config->max_requests_per_connection_ = common.max_requests_per_connection().value();
   }
   applyTimeout(common.has_idle_timeout(), common.idle_timeout(), config->idle_timeout_);
   applyTimeout(common.has_max_connection_duration(), common.max_connection_duration(),
                config->max_connection_duration_);
-  applyTimeout(proto.has_stream_idle_timeout(), proto.stream_idle_timeout(), config->stream_idle_timeout_);
+  applyTimeout(proto.has_stream_idle_timeout(), proto.stream_idle_timeout(),
+               config->stream_idle_timeout_);
   applyTimeout(proto.has_request_timeout(), proto.request_timeout(), config->request_timeout_);
   applyTimeout(proto.has_request_headers_timeout(), proto.request_headers_timeout(),
                config->request_headers_timeout_);
@@ -98,8 +117,11 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
       return Status::error("upgrade_configs[" + std::to_string(i) +
                            "].upgrade_type: not supported by remora: " + upgrade.upgrade_type());
     }
-    bool enabled = !upgrade.has_enabled() || upgrade.enabled().value();
-    if (enabled) config->websocket_upgrade_ = true;
+    // filters (a separate filter chain for upgrades) is not supported: rejected at load by the
+    // supported-fields table. Envoy uses the first config naming a type.
+    if (!config->websocket_upgrade_) {
+      config->websocket_upgrade_ = !upgrade.has_enabled() || upgrade.enabled().value();
+    }
   }
 
   auto route_config = router::RouteConfig::create(proto.route_config(), &cluster_names, &store);
@@ -113,7 +135,8 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
     const std::string path = "http_filters[" + std::to_string(i) + "]";
     std::string type(filter.typed_config().type_url());
     if (auto slash = type.rfind('/'); slash != std::string::npos) type = type.substr(slash + 1);
-    const config::Extension* extension = registry.byType(config::ExtensionCategory::HttpFilter, type);
+    const config::Extension* extension =
+        registry.byType(config::ExtensionCategory::HttpFilter, type);
     if (extension == nullptr) {
       return Status::error(path + ": not supported by remora: http filter " + type);
     }
@@ -125,11 +148,13 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
       return Status::error(path + ".typed_config: cannot unpack " + type);
     }
     const auto& factory =
-        *std::static_pointer_cast<const filters::http::NamedHttpFilterConfigFactory>(extension->factory);
+        *std::static_pointer_cast<const filters::http::NamedHttpFilterConfigFactory>(
+            extension->factory);
     bool last = i == proto.http_filters_size() - 1;
     if (factory.isTerminalFilter() != last) {
-      return Status::error(path + ": " + (last ? "the last http filter must be terminal (the router)"
-                                               : "a terminal filter must be the last http filter"));
+      return Status::error(path + ": " +
+                           (last ? "the last http filter must be terminal (the router)"
+                                 : "a terminal filter must be the last http filter"));
     }
     auto cb = factory.createFilterFactory(*message, context);
     if (!cb.ok()) return cb.status().withPrefix(path + ".typed_config");

@@ -38,6 +38,8 @@ struct HcmStats {
   stats::Counter& downstream_cx_tx_bytes_total;
   stats::Counter& downstream_cx_idle_timeout;
   stats::Counter& downstream_cx_max_duration_reached;
+  stats::Counter& downstream_cx_upgrades_total;
+  stats::Gauge& downstream_cx_upgrades_active;
   stats::Counter& downstream_rq_total;
   stats::Counter& downstream_rq_http1_total;
   stats::Gauge& downstream_rq_active;
@@ -50,22 +52,29 @@ struct HcmStats {
   stats::Counter& downstream_rq_timeout;
   stats::Counter& downstream_rq_header_timeout;
   stats::Counter& downstream_rq_non_relative_path;
+  stats::Counter& downstream_rq_ws_on_non_ws_route;
 };
 
 // The connection manager's config, built once on the main thread.
 class HcmConfig {
  public:
-  using Proto = envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+  using Proto =
+      envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
 
   static StatusOr<std::shared_ptr<const HcmConfig>> create(
-      const Proto& proto, stats::Store& store, const std::set<std::string, std::less<>>& cluster_names);
+      const Proto& proto, stats::Store& store,
+      const std::set<std::string, std::less<>>& cluster_names);
 
   HcmStats& stats() const { return stats_; }
   const std::string& statPrefix() const { return stat_prefix_; }
   const std::string& serverName() const { return server_name_; }
   const std::shared_ptr<const router::RouteConfig>& routeConfig() const { return route_config_; }
-  const std::vector<filters::http::FilterFactoryCb>& filterFactories() const { return filter_factories_; }
-  const std::vector<std::shared_ptr<const access_log::Instance>>& accessLogs() const { return access_logs_; }
+  const std::vector<filters::http::FilterFactoryCb>& filterFactories() const {
+    return filter_factories_;
+  }
+  const std::vector<std::shared_ptr<const access_log::Instance>>& accessLogs() const {
+    return access_logs_;
+  }
 
   bool useRemoteAddress() const { return proto_.use_remote_address().value(); }
   uint32_t xffNumTrustedHops() const { return proto_.xff_num_trusted_hops(); }
@@ -82,13 +91,21 @@ class HcmConfig {
   uint32_t maxRequestsPerConnection() const { return max_requests_per_connection_; }
   // Absent means disabled.
   std::optional<std::chrono::milliseconds> idleTimeout() const { return idle_timeout_; }
-  std::optional<std::chrono::milliseconds> maxConnectionDuration() const { return max_connection_duration_; }
-  std::optional<std::chrono::milliseconds> streamIdleTimeout() const { return stream_idle_timeout_; }
+  std::optional<std::chrono::milliseconds> maxConnectionDuration() const {
+    return max_connection_duration_;
+  }
+  std::optional<std::chrono::milliseconds> streamIdleTimeout() const {
+    return stream_idle_timeout_;
+  }
   std::optional<std::chrono::milliseconds> requestTimeout() const { return request_timeout_; }
-  std::optional<std::chrono::milliseconds> requestHeadersTimeout() const { return request_headers_timeout_; }
+  std::optional<std::chrono::milliseconds> requestHeadersTimeout() const {
+    return request_headers_timeout_;
+  }
   // Per-stream buffer limit for filters that buffer (the listener's connection buffer limit).
   uint32_t bufferLimit() const { return 1024 * 1024; }
-  bool websocketUpgradeEnabled() const { return websocket_upgrade_; }
+  // upgrade_configs for `upgrade_type` (the Upgrade header, case-insensitive): absent when none
+  // names it, else whether it is enabled. Only "websocket" can be configured.
+  std::optional<bool> upgradeEnabled(std::string_view upgrade_type) const;
 
  private:
   HcmConfig(const Proto& proto, stats::Store& store);
@@ -101,7 +118,7 @@ class HcmConfig {
   uint32_t max_request_headers_kb_ = 60;
   uint32_t max_headers_count_ = 100;
   uint32_t max_requests_per_connection_ = 0;
-  bool websocket_upgrade_ = false;
+  std::optional<bool> websocket_upgrade_;
   std::optional<std::chrono::milliseconds> idle_timeout_ = std::chrono::hours(1);
   std::optional<std::chrono::milliseconds> max_connection_duration_;
   std::optional<std::chrono::milliseconds> stream_idle_timeout_ = std::chrono::minutes(5);

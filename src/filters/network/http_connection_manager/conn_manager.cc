@@ -4,6 +4,7 @@
 #include "common/logger.h"
 #include "common/random.h"
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
+#include "http/codec1/codec_common.h"
 #include "http/codec1/server_codec.h"
 #include "http/grpc.h"
 #include "router/route_config.h"
@@ -29,7 +30,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
       : parent_(parent),
         encoder_(encoder),
         id_(id),
-        filter_manager_(*this, parent.worker_.dispatcher, stream_info_, parent.config_->bufferLimit()) {
+        filter_manager_(*this, parent.worker_.dispatcher, stream_info_,
+                        parent.config_->bufferLimit()) {
     auto& stats = parent_.config_->stats();
     stats.downstream_rq_total.inc();
     stats.downstream_rq_http1_total.inc();
@@ -66,6 +68,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     stream_info_.protocol = parent_.codec_->protocol();
     if (end_stream) stream_info_.last_downstream_rx_byte_received = sinceStart();
     const HcmConfig& config = *parent_.config_;
+    // Before the hop-by-hop headers go: they say whether this is an upgrade.
+    const bool upgrade = remora::http::codec1::isUpgrade(*headers);
     stream_info_.downstream_remote_address = ConnectionManagerUtility::mutateRequestHeaders(
         *headers, parent_.connection().info().remote_address, config);
     request_headers_ = headers.get();
@@ -91,6 +95,11 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
       filter_manager_.sendLocalReply(400, "Bad Request", nullptr, "path_normalization_failed");
       return;
     }
+    if (upgrade && !acceptUpgrade(*headers)) {
+      filter_manager_.decodeHeaders(std::move(headers), end_stream);
+      filter_manager_.sendLocalReply(403, "", nullptr, "upgrade_failed");
+      return;
+    }
     filter_manager_.decodeHeaders(std::move(headers), end_stream);
   }
 
@@ -98,6 +107,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     resetIdleTimer();
     if (end_stream) stream_info_.last_downstream_rx_byte_received = sinceStart();
     filter_manager_.decodeData(data, end_stream);
+    // An upgraded stream whose response already ended was waiting for the client's direction.
+    if (end_stream && awaiting_request_end_) finish();
   }
 
   void decodeTrailers(remora::http::TrailerMapPtr trailers) override {
@@ -134,19 +145,30 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     }
     finish();
   }
-  void onAboveWriteBufferHighWatermark() override { filter_manager_.onDownstreamAboveWriteBufferHighWatermark(); }
-  void onBelowWriteBufferLowWatermark() override { filter_manager_.onDownstreamBelowWriteBufferLowWatermark(); }
+  void onAboveWriteBufferHighWatermark() override {
+    filter_manager_.onDownstreamAboveWriteBufferHighWatermark();
+  }
+  void onBelowWriteBufferLowWatermark() override {
+    filter_manager_.onDownstreamBelowWriteBufferLowWatermark();
+  }
 
   // ---- FilterManagerCallbacks ----
-  void encode1xxHeaders(remora::http::ResponseHeaderMap& headers) override { encoder_.encode1xxHeaders(headers); }
+  void encode1xxHeaders(remora::http::ResponseHeaderMap& headers) override {
+    encoder_.encode1xxHeaders(headers);
+  }
 
   void encodeHeaders(remora::http::ResponseHeaderMap& headers, bool end_stream) override {
     resetIdleTimer();
-    ConnectionManagerUtility::mutateResponseHeaders(headers, *parent_.config_);
-    if (parent_.close_after_response_) headers.set(h::kConnection, "close");
+    // Envoy disarms request_timeout once the response starts (a long download, an upgraded
+    // stream, must not be cut by it).
+    if (request_timer_) request_timer_->disableTimer();
     uint32_t status = headers.status();
+    upgraded_ = upgrade_accepted_ && status == 101;
+    ConnectionManagerUtility::mutateResponseHeaders(headers, *parent_.config_, upgraded_);
+    if (parent_.close_after_response_ && !upgraded_) headers.set(h::kConnection, "close");
     stream_info_.response_code = status;
-    if (status >= 100 && status < 600) parent_.config_->stats().downstream_rq_xx[status / 100 - 1]->inc();
+    if (status >= 100 && status < 600)
+      parent_.config_->stats().downstream_rq_xx[status / 100 - 1]->inc();
     response_headers_ = &headers;
     stream_info_.first_downstream_tx_byte_sent = sinceStart();
     encoder_.encodeHeaders(headers, end_stream);
@@ -168,8 +190,9 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   const router::Route* route() override {
     if (!route_cached_) {
       route_cached_ = true;
-      route_ = request_headers_ ? parent_.config_->routeConfig()->route(*request_headers_, randomU64())
-                                : nullptr;
+      route_ = request_headers_
+                   ? parent_.config_->routeConfig()->route(*request_headers_, randomU64())
+                   : nullptr;
     }
     return route_;
   }
@@ -186,8 +209,12 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     if (done_) return;
     encoder_.getStream().resetStream(remora::http::StreamResetReason::LocalReset);
   }
-  void onDecoderFilterAboveWriteBufferHighWatermark() override { encoder_.getStream().readDisable(true); }
-  void onDecoderFilterBelowWriteBufferLowWatermark() override { encoder_.getStream().readDisable(false); }
+  void onDecoderFilterAboveWriteBufferHighWatermark() override {
+    encoder_.getStream().readDisable(true);
+  }
+  void onDecoderFilterBelowWriteBufferLowWatermark() override {
+    encoder_.getStream().readDisable(false);
+  }
 
   remora::http::ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body,
                                                     std::optional<uint32_t> grpc_status) override {
@@ -245,17 +272,46 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
 
   void onResponseComplete() {
     stream_info_.last_downstream_tx_byte_sent = sinceStart();
+    if (upgraded_ && !filter_manager_.remoteDecodeComplete()) {
+      // The upstream's direction ended; the client's may still carry bytes upstream.
+      awaiting_request_end_ = true;
+      return;
+    }
     // A response that ends before its request would leave unread request bytes on an HTTP/1
     // connection: the connection cannot be reused.
     if (!filter_manager_.remoteDecodeComplete()) parent_.close_after_response_ = true;
     finish();
   }
 
+  // Envoy's upgrade decision: the route's upgrade_configs entry for the type wins, else the
+  // connection manager's; without a route the router answers 404 as for any request. A refused
+  // upgrade is answered 403 and, like an accepted one, ends HTTP on this connection.
+  bool acceptUpgrade(const remora::http::RequestHeaderMap& headers) {
+    const router::Route* matched = route();
+    if (matched == nullptr) return true;
+    auto& stats = parent_.config_->stats();
+    parent_.close_after_response_ = true;
+    const std::string_view type = *headers.get(h::kUpgrade);
+    std::optional<bool> enabled;
+    if (const router::RouteEntry* entry = matched->routeEntry())
+      enabled = entry->upgradeEnabled(type);
+    if (!enabled) enabled = parent_.config_->upgradeEnabled(type);
+    if (!enabled.value_or(false)) {
+      stats.downstream_rq_ws_on_non_ws_route.inc();
+      return false;
+    }
+    upgrade_accepted_ = true;
+    stats.downstream_cx_upgrades_total.inc();
+    stats.downstream_cx_upgrades_active.inc();
+    return true;
+  }
+
   void onRequestHeadersTimeout() {
     parent_.config_->stats().downstream_rq_header_timeout.inc();
     parent_.close_after_response_ = true;
     installFilters();
-    filter_manager_.sendLocalReply(408, "request headers timeout", nullptr, "request_header_timeout");
+    filter_manager_.sendLocalReply(408, "request headers timeout", nullptr,
+                                   "request_header_timeout");
   }
 
   void onStreamIdleTimeout() {
@@ -287,6 +343,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     auto& stats = parent_.config_->stats();
     stats.downstream_rq_active.dec();
     stats.downstream_rq_completed.inc();
+    if (upgrade_accepted_) stats.downstream_cx_upgrades_active.dec();
     parent_.onStreamDone(*this);
   }
 
@@ -301,6 +358,9 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   const router::Route* route_ = nullptr;
   bool route_cached_ = false;
   bool filters_installed_ = false;
+  bool upgrade_accepted_ = false;      // an upgrade request this route allows
+  bool upgraded_ = false;              // ... answered with 101: bytes both ways until both end
+  bool awaiting_request_end_ = false;  // upgraded, response done, the client's side still open
   bool done_ = false;
   event::TimerPtr headers_timer_;
   event::TimerPtr idle_timer_;
@@ -310,19 +370,28 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
 namespace {
 std::string_view reasonFor(uint32_t code) {
   switch (code) {
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 426: return "Upgrade Required";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "";
+    case 400:
+      return "Bad Request";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 426:
+      return "Upgrade Required";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "";
   }
 }
 }  // namespace
 
-ConnectionManager::ConnectionManager(std::shared_ptr<const HcmConfig> config, server::WorkerContext& worker)
+ConnectionManager::ConnectionManager(std::shared_ptr<const HcmConfig> config,
+                                     server::WorkerContext& worker)
     : config_(std::move(config)), worker_(worker) {}
 
 ConnectionManager::~ConnectionManager() = default;
@@ -348,7 +417,8 @@ net::FilterStatus ConnectionManager::onNewConnection() {
   options.accept_http_10 = config_->acceptHttp10();
   options.default_host_for_http_10 = config_->defaultHostForHttp10();
   remora::http::ServerConnectionCallbacks& callbacks = *this;
-  codec_ = std::make_unique<remora::http::codec1::ServerCodecImpl>(connection(), callbacks, options);
+  codec_ =
+      std::make_unique<remora::http::codec1::ServerCodecImpl>(connection(), callbacks, options);
   if (config_->idleTimeout()) {
     idle_timer_ = worker_.dispatcher.createTimer([this] { onIdleTimeout(); });
     idle_timer_->enableTimer(*config_->idleTimeout());
@@ -360,7 +430,7 @@ net::FilterStatus ConnectionManager::onNewConnection() {
   return net::FilterStatus::StopIteration;
 }
 
-net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool) {
+net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool end_stream) {
   if (closed_) {
     data.drain(data.length());
     return net::FilterStatus::StopIteration;
@@ -370,6 +440,8 @@ net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool) {
   if (!status.ok && !closed_) {
     // The stream has its error response queued; close once it is written.
     connection().close(net::ConnectionCloseType::FlushWrite);
+  } else if (end_stream && !closed_) {
+    codec_->onPeerHalfClose();  // the codec enables half-close only for an upgraded stream
   }
   return net::FilterStatus::StopIteration;
 }
@@ -377,7 +449,8 @@ net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool) {
 remora::http::RequestDecoder& ConnectionManager::newStream(remora::http::ResponseEncoder& encoder) {
   static thread_local uint64_t next_id = 1;
   ++requests_served_;
-  if (config_->maxRequestsPerConnection() != 0 && requests_served_ >= config_->maxRequestsPerConnection()) {
+  if (config_->maxRequestsPerConnection() != 0 &&
+      requests_served_ >= config_->maxRequestsPerConnection()) {
     close_after_response_ = true;
   }
   auto stream = std::make_unique<ActiveStream>(*this, encoder, next_id++);
@@ -432,7 +505,9 @@ void ConnectionManager::onEvent(net::ConnectionEvent event) {
   (remote ? stats.downstream_cx_destroy_remote : stats.downstream_cx_destroy_local).inc();
   if (!streams_.empty()) {
     stats.downstream_cx_destroy_active_rq.inc();
-    (remote ? stats.downstream_cx_destroy_remote_active_rq : stats.downstream_cx_destroy_local_active_rq).inc();
+    (remote ? stats.downstream_cx_destroy_remote_active_rq
+            : stats.downstream_cx_destroy_local_active_rq)
+        .inc();
   }
   if (idle_timer_) idle_timer_->disableTimer();
   if (max_duration_timer_) max_duration_timer_->disableTimer();

@@ -1,10 +1,12 @@
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <vector>
 
 #include "common/random.h"
+#include "http/codec1/codec_common.h"
 
 namespace remora::filters::network::http_connection_manager {
 
@@ -17,7 +19,8 @@ std::vector<std::string> splitComma(std::string_view value) {
   size_t start = 0;
   while (start <= value.size()) {
     size_t comma = value.find(',', start);
-    std::string_view part = value.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    std::string_view part = value.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
     while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
     if (!part.empty()) out.emplace_back(part);
@@ -43,18 +46,22 @@ const std::string& httpDate() {
   return cached;
 }
 
-void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers) {
+// `keep_upgrade`: an upgrade passes through with its Connection and Upgrade headers.
+void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers, bool keep_upgrade) {
   // Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1).
   if (const std::string* connection = headers.get(h::kConnection)) {
-    for (const auto& name : splitComma(*connection)) {
+    for (auto name : splitComma(*connection)) {
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       if (name != "close" && name != "keep-alive" && name != "upgrade") headers.remove(name);
     }
   }
-  headers.remove(h::kConnection);
+  if (!keep_upgrade) {
+    headers.remove(h::kConnection);
+    headers.remove(h::kUpgrade);
+  }
   headers.remove(h::kKeepAlive);
   headers.remove(h::kProxyConnection);
   headers.remove(h::kTransferEncoding);
-  headers.remove(h::kUpgrade);
   if (const std::string* te = headers.get(h::kTe)) {
     // Only "te: trailers" may cross a proxy (gRPC needs it).
     bool trailers = keep_te_trailers && te->find("trailers") != std::string::npos;
@@ -106,7 +113,7 @@ std::string ConnectionManagerUtility::randomUuid() {
 net::Address ConnectionManagerUtility::mutateRequestHeaders(remora::http::RequestHeaderMap& headers,
                                                             const net::Address& peer,
                                                             const HcmConfig& config) {
-  stripHopByHop(headers, true);
+  stripHopByHop(headers, true, remora::http::codec1::isUpgrade(headers));
   net::Address client = peer;
   bool internal;
   if (config.useRemoteAddress()) {
@@ -152,13 +159,14 @@ net::Address ConnectionManagerUtility::mutateRequestHeaders(remora::http::Reques
 }
 
 void ConnectionManagerUtility::mutateResponseHeaders(remora::http::ResponseHeaderMap& headers,
-                                                     const HcmConfig& config) {
-  stripHopByHop(headers, false);
+                                                     const HcmConfig& config, bool upgrade) {
+  stripHopByHop(headers, false, upgrade && remora::http::codec1::isUpgrade(headers));
   headers.set(h::kServer, config.serverName());
   headers.set(h::kDate, httpDate());
 }
 
-bool ConnectionManagerUtility::normalizePath(remora::http::RequestHeaderMap& headers, const HcmConfig& config) {
+bool ConnectionManagerUtility::normalizePath(remora::http::RequestHeaderMap& headers,
+                                             const HcmConfig& config) {
   if (!config.normalizePath() && !config.mergeSlashes()) return true;
   std::string_view full = headers.path();
   size_t query = full.find('?');
@@ -169,10 +177,12 @@ bool ConnectionManagerUtility::normalizePath(remora::http::RequestHeaderMap& hea
     // Decode %-escapes of unreserved characters only (RFC 3986 §6.2.2.2), then drop dot-segments.
     std::string decoded;
     for (size_t i = 0; i < path.size(); ++i) {
-      if (path[i] == '%' && i + 2 < path.size() && std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
+      if (path[i] == '%' && i + 2 < path.size() &&
+          std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
           std::isxdigit(static_cast<unsigned char>(path[i + 2]))) {
         char c = static_cast<char>(std::stoi(path.substr(i + 1, 2), nullptr, 16));
-        if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~') {
+        if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
+            c == '~') {
           decoded += c;
           i += 2;
           continue;
@@ -189,7 +199,8 @@ bool ConnectionManagerUtility::normalizePath(remora::http::RequestHeaderMap& hea
     size_t pos = 1;
     while (pos <= decoded.size()) {
       size_t slash = decoded.find('/', pos);
-      std::string segment = decoded.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+      std::string segment =
+          decoded.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
       bool last = slash == std::string::npos;
       if (segment == "..") {
         if (!segments.empty()) segments.pop_back();

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "access_log/access_log_config.h"
 #include "config/extension_registry.h"
 #include "filters/network/factory.h"
 #include "filters/network/tcp_proxy/tcp_proxy.h"
@@ -21,8 +22,9 @@ TcpProxyStats::TcpProxyStats(stats::Store& s, const std::string& prefix)
           s.counter(prefix + "downstream_flow_control_resumed_reading_total")),
       idle_timeout(s.counter(prefix + "idle_timeout")) {}
 
-TcpProxyConfig::TcpProxyConfig(const ProtoTcpProxy& proto, stats::Store& store)
-    : stats_(store, "tcp." + proto.stat_prefix() + ".") {
+TcpProxyConfig::TcpProxyConfig(const ProtoTcpProxy& proto, stats::Store& store,
+                               std::vector<access_log::InstanceSharedPtr> access_logs)
+    : stats_(store, "tcp." + proto.stat_prefix() + "."), access_logs_(std::move(access_logs)) {
   if (proto.has_weighted_clusters()) {
     for (const auto& c : proto.weighted_clusters().clusters()) {
       clusters_.push_back({c.name(), c.weight()});
@@ -39,7 +41,8 @@ TcpProxyConfig::TcpProxyConfig(const ProtoTcpProxy& proto, stats::Store& store)
     auto ms = google::protobuf::util::TimeUtil::DurationToMilliseconds(proto.idle_timeout());
     if (ms > 0) idle_timeout_ = std::chrono::milliseconds(ms);
   }
-  max_connect_attempts_ = proto.has_max_connect_attempts() ? proto.max_connect_attempts().value() : 1;
+  max_connect_attempts_ =
+      proto.has_max_connect_attempts() ? proto.max_connect_attempts().value() : 1;
 }
 
 const std::string& TcpProxyConfig::pickCluster(uint64_t random) const {
@@ -73,7 +76,13 @@ class TcpProxyFactory final : public NamedNetworkFilterConfigFactory {
     } else {
       RETURN_IF_ERROR(check(proto.cluster(), "cluster"));
     }
-    auto config = std::make_shared<const TcpProxyConfig>(proto, context.stats);
+    std::vector<access_log::InstanceSharedPtr> logs;
+    for (int i = 0; i < proto.access_log_size(); ++i) {
+      auto log = access_log::createAccessLog(proto.access_log(i));
+      if (!log.ok()) return log.status().withPrefix("access_log[" + std::to_string(i) + "]");
+      logs.push_back(std::move(*log));
+    }
+    auto config = std::make_shared<const TcpProxyConfig>(proto, context.stats, std::move(logs));
     return FilterFactoryCb([config](net::Connection& connection, server::WorkerContext& worker) {
       connection.addReadFilter(std::make_shared<TcpProxyFilter>(config, worker));
     });

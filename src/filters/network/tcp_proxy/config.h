@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "access_log/access_log.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 #include "stats/store.h"
 
@@ -31,13 +32,15 @@ class TcpProxyConfig {
   };
 
   TcpProxyConfig(const envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy& proto,
-                 stats::Store& store);
+                 stats::Store& store, std::vector<access_log::InstanceSharedPtr> access_logs = {});
 
   // Picks the cluster for a new connection (weighted clusters by weight), given a random draw.
   const std::string& pickCluster(uint64_t random) const;
   std::optional<std::chrono::milliseconds> idleTimeout() const { return idle_timeout_; }
   uint32_t maxConnectAttempts() const { return max_connect_attempts_; }
   TcpProxyStats& stats() const { return stats_; }
+  // access_log: one line per proxied connection, written when the downstream connection closes.
+  const std::vector<access_log::InstanceSharedPtr>& accessLogs() const { return access_logs_; }
 
  private:
   std::vector<WeightedCluster> clusters_;
@@ -45,6 +48,7 @@ class TcpProxyConfig {
   std::optional<std::chrono::milliseconds> idle_timeout_;
   uint32_t max_connect_attempts_;
   mutable TcpProxyStats stats_;
+  std::vector<access_log::InstanceSharedPtr> access_logs_;
 };
 
 }  // namespace remora::filters::network::tcp_proxy

@@ -1,15 +1,11 @@
 #include "filters/network/tcp_proxy/tcp_proxy.h"
 
-
-#include "common/random.h"
 #include "common/logger.h"
+#include "common/random.h"
 #include "net/connection_impl.h"
 #include "net/socket.h"
 
 namespace remora::filters::network::tcp_proxy {
-
-namespace {
-}  // namespace
 
 TcpProxyFilter::TcpProxyFilter(std::shared_ptr<const TcpProxyConfig> config,
                                server::WorkerContext& worker)
@@ -30,10 +26,19 @@ void TcpProxyFilter::initializeReadFilterCallbacks(net::ReadFilterCallbacks& cal
 
 net::FilterStatus TcpProxyFilter::onNewConnection() {
   config_->stats().downstream_cx_total.inc();
+  stream_info_.start_time = std::chrono::system_clock::now();
+  stream_info_.start_monotonic = std::chrono::steady_clock::now();
+  const auto& info = downstream().info();
+  stream_info_.downstream_local_address = info.local_address;
+  stream_info_.downstream_remote_address = info.remote_address;
+  stream_info_.downstream_direct_remote_address = info.remote_address;
+  stream_info_.requested_server_name = info.requested_server_name;
   const std::string& cluster_name = config_->pickCluster(randomU64());
+  stream_info_.upstream_cluster = cluster_name;
   auto* entry = worker_.clusters.get(cluster_name);
   if (entry == nullptr) {
     config_->stats().downstream_cx_no_route.inc();
+    stream_info_.setResponseFlag(stream_info::NoClusterFound);
     downstream().close(net::ConnectionCloseType::NoFlush);
     return net::FilterStatus::StopIteration;
   }
@@ -52,11 +57,14 @@ void TcpProxyFilter::connectUpstream() {
   auto& cluster_stats = cluster_->stats();
   if (host_ == nullptr) {
     cluster_stats.upstream_cx_none_healthy.inc();
+    stream_info_.setResponseFlag(stream_info::NoHealthyUpstream);
     downstream().close(net::ConnectionCloseType::NoFlush);
     return;
   }
   cluster_stats.upstream_cx_total.inc();
   host_->stats.cx_total.fetch_add(1, std::memory_order_relaxed);
+  stream_info_.upstream_host = host_->address;
+  stream_info_.attempt_count = connect_attempts_;
   auto fd = net::startConnect(host_->address);
   if (!fd.ok()) {
     LOG_DEBUG("tcp_proxy: {}", fd.status().message());
@@ -65,8 +73,8 @@ void TcpProxyFilter::connectUpstream() {
     onUpstreamConnectFailed();
     return;
   }
-  upstream_ = std::make_unique<net::ConnectionImpl>(worker_.dispatcher, *fd,
-                                                    std::make_unique<net::RawBufferSocket>(), false);
+  upstream_ = std::make_unique<net::ConnectionImpl>(
+      worker_.dispatcher, *fd, std::make_unique<net::RawBufferSocket>(), false);
   upstream_callbacks_ = std::make_shared<UpstreamCallbacks>(*this, cluster_, host_);
   upstream_callbacks_->dispatcher_ = &worker_.dispatcher;
   upstream_->enableHalfClose(true);
@@ -79,7 +87,8 @@ void TcpProxyFilter::connectUpstream() {
   upstream_->addReadFilter(upstream_callbacks_);
   upstream_->initializeReadFilters();
   upstream_->connect(host_->address);
-  if (!connect_timer_) connect_timer_ = worker_.dispatcher.createTimer([this] { onConnectTimeout(); });
+  if (!connect_timer_)
+    connect_timer_ = worker_.dispatcher.createTimer([this] { onConnectTimeout(); });
   connect_timer_->enableTimer(cluster_->connectTimeout());
 }
 
@@ -89,18 +98,21 @@ net::FilterStatus TcpProxyFilter::onData(buffer::Buffer& data, bool end_stream) 
     return net::FilterStatus::StopIteration;
   }
   resetIdleTimer();
+  stream_info_.bytes_received += data.length();
   upstream_->write(data, end_stream);
   return net::FilterStatus::StopIteration;
 }
 
 void TcpProxyFilter::onUpstreamData(buffer::Buffer& data, bool end_stream) {
   resetIdleTimer();
+  stream_info_.bytes_sent += data.length();
   downstream().write(data, end_stream);
 }
 
 void TcpProxyFilter::onUpstreamConnected() {
   connected_ = true;
   connect_timer_->disableTimer();
+  stream_info_.upstream_local_address = upstream_->info().local_address;
   resetIdleTimer();
   downstream().readDisable(false);
 }
@@ -120,11 +132,15 @@ void TcpProxyFilter::onUpstreamClosed(net::ConnectionEvent event) {
 
 void TcpProxyFilter::onUpstreamConnectFailed() {
   if (connect_timer_) connect_timer_->disableTimer();
+  stream_info_.setResponseFlag(stream_info::UpstreamConnectionFailure);
   if (connect_attempts_ < config_->maxConnectAttempts()) {
     connectUpstream();
     return;
   }
-  if (config_->maxConnectAttempts() > 1) cluster_->stats().upstream_cx_connect_attempts_exceeded.inc();
+  // Envoy marks a connection whose every attempt failed with URX too ("UF,URX").
+  stream_info_.setResponseFlag(stream_info::UpstreamRetryLimitExceeded);
+  if (config_->maxConnectAttempts() > 1)
+    cluster_->stats().upstream_cx_connect_attempts_exceeded.inc();
   downstream().close(net::ConnectionCloseType::NoFlush);
 }
 
@@ -163,12 +179,21 @@ void TcpProxyFilter::releaseUpstream(net::ConnectionCloseType close_type) {
 }
 
 void TcpProxyFilter::onEvent(net::ConnectionEvent event) {
-  if (event == net::ConnectionEvent::Connected) return;
+  if (event == net::ConnectionEvent::Connected || downstream_closed_) return;
   downstream_closed_ = true;
+  logConnection();
   if (connect_timer_) connect_timer_->disableTimer();
   if (idle_timer_) idle_timer_->disableTimer();
   releaseUpstream(event == net::ConnectionEvent::RemoteClose ? net::ConnectionCloseType::FlushWrite
                                                              : net::ConnectionCloseType::NoFlush);
+}
+
+void TcpProxyFilter::logConnection() {
+  if (config_->accessLogs().empty()) return;
+  stream_info_.request_complete = stream_info_.sinceStart(std::chrono::steady_clock::now());
+  for (const auto& log : config_->accessLogs()) {
+    log->log(nullptr, nullptr, nullptr, stream_info_);
+  }
 }
 
 void TcpProxyFilter::onAboveWriteBufferHighWatermark() {

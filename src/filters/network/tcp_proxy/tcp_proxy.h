@@ -6,6 +6,7 @@
 #include "filters/network/tcp_proxy/config.h"
 #include "net/connection.h"
 #include "server/worker_context.h"
+#include "stream_info/stream_info.h"
 #include "upstream/cluster.h"
 
 namespace remora::filters::network::tcp_proxy {
@@ -60,6 +61,8 @@ class TcpProxyFilter final : public net::ReadFilter, private net::ConnectionCall
   void resetIdleTimer();
   // Closes the upstream (flushing or not); a flushing connection is handed to its callbacks.
   void releaseUpstream(net::ConnectionCloseType close_type);
+  // Writes the access log lines for this connection (once, when the downstream closes).
+  void logConnection();
   net::Connection& downstream() { return read_callbacks_->connection(); }
 
   std::shared_ptr<const TcpProxyConfig> config_;
@@ -71,6 +74,8 @@ class TcpProxyFilter final : public net::ReadFilter, private net::ConnectionCall
   std::shared_ptr<UpstreamCallbacks> upstream_callbacks_;
   event::TimerPtr connect_timer_;
   event::TimerPtr idle_timer_;
+  // What the access log reports: addresses, the upstream, byte counts and response flags.
+  stream_info::StreamInfo stream_info_;
   uint32_t connect_attempts_ = 0;
   bool connected_ = false;
   bool downstream_closed_ = false;
