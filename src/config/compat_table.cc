@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -80,11 +81,30 @@ void collectReachable(const std::vector<std::string>& roots, std::vector<std::st
   }
 }
 
+// A word of explanation under a message's table, where a field's status alone would mislead.
+const std::map<std::string, std::string, std::less<>>& notes() {
+  static const auto* notes = new std::map<std::string, std::string, std::less<>>{
+      {"envoy.config.route.v3.VirtualHost",
+       "The deprecated `cors` field is not supported: configure CORS with the "
+       "`envoy.filters.http.cors` filter and a `CorsPolicy` in `typed_per_filter_config`."},
+      {"envoy.config.route.v3.RouteAction",
+       "The deprecated `cors` field is not supported: configure CORS with the "
+       "`envoy.filters.http.cors` filter and a `CorsPolicy` in the route's "
+       "`typed_per_filter_config`."},
+      {"envoy.extensions.filters.http.health_check.v3.HealthCheck",
+       "As in Envoy, `cluster_min_healthy_percentages` applies only without `pass_through_mode`. "
+       "Every host counts as healthy until active health checking exists; a cluster without "
+       "hosts fails the check unless its minimum is 0, a cluster that does not exist fails it."},
+  };
+  return *notes;
+}
+
 void renderMessage(std::ostringstream& out, const std::string& name) {
   const Descriptor* d = lookup(name);
   if (d == nullptr) return;
   const MessageSupport* support = SupportedFields::get().find(name);
   out << "### " << name << "\n\n";
+  if (auto note = notes().find(name); note != notes().end()) out << note->second << "\n\n";
   if (d->field_count() == 0) {
     out << "No fields.\n\n";
     return;

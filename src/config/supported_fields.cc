@@ -150,6 +150,18 @@ const std::vector<Entry>& builtinTable() {
         "max_requests_per_connection"}},
       {"envoy.config.core.v3.Http1ProtocolOptions", {"accept_http_10", "default_host_for_http_10"}},
       {"envoy.extensions.filters.http.router.v3.Router", {}},
+      // CORS (src/filters/http/cors/): the filter config is empty, the policy comes per route.
+      // RouteAction.cors and VirtualHost.cors (deprecated) stay unsupported.
+      {"envoy.extensions.filters.http.cors.v3.Cors", {}},
+      {"envoy.extensions.filters.http.cors.v3.CorsPolicy",
+       {"allow_origin_string_match", "allow_methods", "allow_headers", "expose_headers", "max_age",
+        "allow_credentials", "filter_enabled", "shadow_enabled", "allow_private_network_access",
+        "forward_not_matching_preflights"}},
+      {"envoy.extensions.filters.http.health_check.v3.HealthCheck",
+       {"pass_through_mode", "cache_time", "cluster_min_healthy_percentages", "headers"}},
+      {"envoy.type.v3.Percent", {"value"}},
+      {"envoy.extensions.filters.http.buffer.v3.Buffer", {"max_request_bytes"}},
+      {"envoy.extensions.filters.http.buffer.v3.BufferPerRoute", {"disabled", "buffer"}},
       // envoy.filters.http.fault (src/filters/http/fault/). No runtime layer: the *_runtime keys
       // are accepted and the config's values apply, as in Envoy when the keys are not set.
       {"envoy.extensions.filters.http.fault.v3.HTTPFault",

@@ -31,7 +31,9 @@ enum class FilterHeadersStatus {
 
 enum class FilterDataStatus {
   Continue,                   // pass the data on (and any headers held back)
-  StopIterationAndBuffer,     // keep the data in the filter manager's buffer (up to the limit)
+  StopIterationAndBuffer,     // keep the data in the filter manager's buffer (up to the limit);
+                              // the filter still hears each later chunk and the trailers, and
+                              // Continue from any of them passes the whole body on
   StopIterationAndWatermark,  // buffer, pausing the peer above the limit instead of failing
   StopIterationNoBuffer,      // the filter took the data itself
 };
@@ -96,6 +98,9 @@ class StreamDecoderFilterCallbacks : public StreamFilterCallbacks {
   virtual void addDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& callbacks) = 0;
   virtual void removeDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& callbacks) = 0;
   virtual uint32_t decoderBufferLimit() = 0;
+  // Changes how much this stream may buffer (both directions, as Envoy's setDecoderBufferLimit):
+  // a filter that buffers a whole body sets its own limit (e.g. buffer's max_request_bytes).
+  virtual void setDecoderBufferLimit(uint32_t limit) = 0;
 };
 
 class StreamEncoderFilterCallbacks : public StreamFilterCallbacks {

@@ -13,6 +13,7 @@ struct FilterState {
   bool stop_all = false;       // ... with StopAll*: data for it is buffered, not delivered
   bool stopped_data = false;   // it stopped on data (buffering) and has not continued
   bool stopped_trailers = false;
+  bool trailers_done = false;  // the filter has seen the trailers
   bool watermark = false;      // buffering pauses the peer instead of failing at the limit
   bool stopped() const { return held_headers || stopped_data || stopped_trailers; }
 };
@@ -77,6 +78,7 @@ struct FilterManager::ActiveDecoderFilter final : public StreamDecoderFilterCall
     v.erase(std::remove(v.begin(), v.end(), &callbacks), v.end());
   }
   uint32_t decoderBufferLimit() override { return parent_.buffer_limit_; }
+  void setDecoderBufferLimit(uint32_t limit) override { parent_.buffer_limit_ = limit; }
 
   FilterManager& parent_;
   StreamDecoderFilterSharedPtr filter_;
@@ -209,11 +211,21 @@ void FilterManager::decodeDataFrom(size_t index, buffer::Buffer& data, bool end_
   for (size_t i = index; i < decoders_.size() && !destroyed_; ++i) {
     auto& entry = *decoders_[i];
     auto& st = entry.state_;
-    if (!st.headers_done || st.stop_all || st.stopped_data || st.stopped_trailers) {
+    if (!st.headers_done || st.stop_all || st.stopped_trailers) {
       bufferDecodedData(data, st.watermark || !st.headers_done);
       return;
     }
+    // A filter buffering the body still hears every chunk (as in Envoy): it decides when the
+    // body is complete, e.g. on end_stream.
+    const bool was_buffering = st.stopped_data;
     FilterDataStatus status = entry.filter_->decodeData(data, end_stream && !trailers_pending_);
+    if (destroyed_) return;
+    if (status == FilterDataStatus::Continue && was_buffering) {
+      // The held body and this chunk go on together, behind the headers if they were held.
+      decode_buffer_.move(data);
+      continueDecoding(i);
+      return;
+    }
     if (status == FilterDataStatus::Continue) {
       if (st.held_headers) {
         st.held_headers = false;
@@ -240,6 +252,7 @@ bool FilterManager::bufferDecodedData(buffer::Buffer& data, bool watermark) {
     return true;
   }
   // Envoy answers a request that outgrows a buffering filter's limit with 413.
+  callbacks_.onRequestDataTooLarge();
   sendLocalReply(413, "Payload Too Large", nullptr, "request_payload_too_large");
   return false;
 }
@@ -249,20 +262,24 @@ void FilterManager::decodeTrailers(TrailerMapPtr trailers) {
   request_trailers_ = std::move(trailers);
   remote_complete_ = true;
   trailers_pending_ = true;
-  // Data still held for a stopped filter must reach the filters before the trailers do.
-  for (auto& d : decoders_) {
-    if (d->state_.stopped()) return;
-  }
   decodeTrailersFrom(0);
 }
 
 void FilterManager::decodeTrailersFrom(size_t index) {
   for (size_t i = index; i < decoders_.size() && !destroyed_; ++i) {
     auto& entry = *decoders_[i];
-    if (entry.state_.stopped()) return;
+    auto& st = entry.state_;
+    // A filter stopped for everything (or that has not seen the headers) gets the trailers
+    // after its held headers and data, when it continues.
+    if (!st.headers_done || st.stop_all || st.stopped_trailers) return;
+    const bool was_stopped = st.stopped();
+    st.trailers_done = true;
     FilterTrailersStatus status = entry.filter_->decodeTrailers(*request_trailers_);
-    if (status == FilterTrailersStatus::StopIteration) {
-      entry.state_.stopped_trailers = true;
+    if (destroyed_) return;
+    if (status == FilterTrailersStatus::StopIteration || was_stopped) {
+      st.stopped_trailers = true;
+      // A stopped filter that continues on its trailers releases what it held, then them.
+      if (status == FilterTrailersStatus::Continue) continueDecoding(i);
       return;
     }
   }
@@ -273,7 +290,6 @@ void FilterManager::continueDecoding(size_t index) {
   if (destroyed_) return;
   auto& st = decoders_[index]->state_;
   bool headers_were_held = st.held_headers;
-  bool trailers_were_held = st.stopped_trailers;
   st.held_headers = st.stop_all = st.stopped_data = st.stopped_trailers = false;
   if (headers_were_held) {
     // Headers go on with end_stream only when nothing else will follow them.
@@ -290,10 +306,13 @@ void FilterManager::continueDecoding(size_t index) {
     decodeDataFrom(index + 1, data, remote_complete_ && !trailers_pending_);
     if (destroyed_) return;
   }
-  if (trailers_pending_ && (trailers_were_held || request_trailers_)) {
+  if (trailers_pending_ && request_trailers_) {
     bool still_stopped = false;
     for (size_t i = 0; i <= index; ++i) still_stopped |= decoders_[i]->state_.stopped();
-    if (!still_stopped) decodeTrailersFrom(trailers_were_held ? index + 1 : 0);
+    // Trailers resume at the first filter that has not seen them.
+    size_t next = 0;
+    while (next < decoders_.size() && decoders_[next]->state_.trailers_done) ++next;
+    if (!still_stopped) decodeTrailersFrom(next);
   }
 }
 

@@ -29,6 +29,9 @@ class FilterManagerCallbacks {
   // text, or gRPC trailers-only when the request is gRPC, with `grpc_status` if given).
   virtual ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body,
                                               std::optional<uint32_t> grpc_status) = 0;
+  // A buffering filter's request body outgrew the buffer limit; a 413 follows (Envoy counts
+  // downstream_rq_too_large here).
+  virtual void onRequestDataTooLarge() {}
 };
 
 // Runs one stream's decoder filters (request, in order) and encoder filters (response, in
@@ -97,7 +100,7 @@ class FilterManager {
   FilterManagerCallbacks& callbacks_;
   event::Dispatcher& dispatcher_;
   stream_info::StreamInfo& stream_info_;
-  const uint32_t buffer_limit_;
+  uint32_t buffer_limit_;
 
   std::vector<std::unique_ptr<ActiveDecoderFilter>> decoders_;
   std::vector<std::unique_ptr<ActiveEncoderFilter>> encoders_;  // in the order they run

@@ -104,6 +104,11 @@ inline constexpr std::string_view kEnvoyOverloaded = "x-envoy-overloaded";
 inline constexpr std::string_view kEnvoyRateLimited = "x-envoy-ratelimited";
 inline constexpr std::string_view kEnvoyInternal = "x-envoy-internal";
 inline constexpr std::string_view kEnvoyExternalAddress = "x-envoy-external-address";
+inline constexpr std::string_view kEnvoyImmediateHealthCheckFail =
+    "x-envoy-immediate-health-check-fail";
+inline constexpr std::string_view kEnvoyUpstreamHealthCheckedCluster =
+    "x-envoy-upstream-healthchecked-cluster";
+inline constexpr std::string_view kEnvoyDegraded = "x-envoy-degraded";
 }  // namespace headers
 
 }  // namespace remora::http

@@ -103,12 +103,18 @@ std::string Route::redirectLocation(const http::HeaderMap& request) const {
 }
 
 const RouteSpecificFilterConfig* Route::perFilterConfig(std::string_view filter_name) const {
+  return perFilterConfigLevels(filter_name)[0];
+}
+
+Route::PerFilterConfigLevels Route::perFilterConfigLevels(std::string_view filter_name) const {
+  PerFilterConfigLevels out{};
+  size_t n = 0;
   for (const FilterConfigMap* map : {&per_filter_config_, &vhost_->perFilterConfig(),
                                      &vhost_->routeConfig().perFilterConfig()}) {
     auto it = map->find(filter_name);
-    if (it != map->end()) return it->second.get();
+    if (it != map->end()) out[n++] = it->second.get();
   }
-  return nullptr;
+  return out;
 }
 
 StatusOr<std::unique_ptr<Route>> Route::create(const envoy::config::route::v3::Route& proto,

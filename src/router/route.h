@@ -2,6 +2,7 @@
 
 #include <google/protobuf/any.pb.h>
 
+#include <array>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -116,6 +117,11 @@ class Route {
   const T* perFilterConfigAs(std::string_view filter_name) const {
     return dynamic_cast<const T*>(perFilterConfig(filter_name));
   }
+  // Every level's typed_per_filter_config for `filter_name`, most specific first (route, virtual
+  // host, route configuration), for filters that merge levels field by field (cors); the
+  // levels that set none are skipped, and the unused tail is nullptr.
+  using PerFilterConfigLevels = std::array<const RouteSpecificFilterConfig*, 3>;
+  PerFilterConfigLevels perFilterConfigLevels(std::string_view filter_name) const;
   const RouteMatcher& matcher() const { return matcher_; }
   const HeaderMutations& requestMutations() const { return request_mutations_; }
   const HeaderMutations& responseMutations() const { return response_mutations_; }

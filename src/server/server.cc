@@ -30,6 +30,7 @@ Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstra
       dispatcher_(event::createDispatcher("main_thread")),
       stats_(std::make_unique<stats::Store>(options_.concurrency + 1)) {
   stats_->bindThread(0);
+  server_state_.local_cluster_name = bootstrap_.node().cluster();
 }
 
 Server::~Server() {
@@ -128,7 +129,7 @@ int Server::run() {
       signal_fd_, [this](uint32_t) { onSignal(); }, event::FileReadyType::Read);
 
   for (uint32_t i = 0; i < options_.concurrency; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, *stats_));
+    workers_.push_back(std::make_unique<Worker>(i, *stats_, server_state_));
   }
   for (uint32_t i = 0; i < options_.concurrency; ++i) {
     auto clusters = clusters_;
@@ -219,7 +220,7 @@ void Server::shutdown() {
 }
 
 void Server::setHealthCheckFailed(bool failed) {
-  health_check_failed_ = failed;
+  server_state_.health_check_failed.store(failed, std::memory_order_relaxed);
   updateServerStats();
 }
 
@@ -245,7 +246,7 @@ void Server::drainListeners(bool inbound_only, bool graceful) {
 
 envoy::admin::v3::ServerInfo::State Server::state() const {
   if (!initialized_) return envoy::admin::v3::ServerInfo::PRE_INITIALIZING;
-  if (draining_ || health_check_failed_) return envoy::admin::v3::ServerInfo::DRAINING;
+  if (draining_ || healthCheckFailed()) return envoy::admin::v3::ServerInfo::DRAINING;
   return envoy::admin::v3::ServerInfo::LIVE;
 }
 

@@ -42,7 +42,9 @@ class Server final : public Instance {
   envoy::admin::v3::ConfigDump configDump() const override;
   void shutdown() override;
   void setHealthCheckFailed(bool failed) override;
-  bool healthCheckFailed() const override { return health_check_failed_; }
+  bool healthCheckFailed() const override {
+    return server_state_.health_check_failed.load(std::memory_order_relaxed);
+  }
   void drainListeners(bool inbound_only, bool graceful) override;
   void reopenAccessLogs() override;
 
@@ -74,7 +76,7 @@ class Server final : public Instance {
   event::TimerPtr drain_timer_;
   event::TimerPtr listener_drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
-  bool health_check_failed_ = false;
+  ServerState server_state_;  // read by the workers
   bool draining_ = false;
   bool initialized_ = false;
   // Declared last: destroyed first, while the dispatcher it runs on still exists.

@@ -4,11 +4,11 @@
 
 namespace remora::server {
 
-Worker::Worker(uint32_t index, stats::Store& stats)
+Worker::Worker(uint32_t index, stats::Store& stats, const ServerState& server)
     : index_(index),
       stats_(stats),
       dispatcher_(event::createDispatcher("worker_" + std::to_string(index))),
-      context_{*dispatcher_, clusters_, stats} {
+      context_{*dispatcher_, clusters_, stats, server} {
   handler_ = std::make_unique<ConnectionHandler>(context_);
 }
 

@@ -14,7 +14,7 @@ namespace remora::server {
 // cluster view. Everything else reaches it only through post().
 class Worker {
  public:
-  Worker(uint32_t index, stats::Store& stats);
+  Worker(uint32_t index, stats::Store& stats, const ServerState& server);
   ~Worker();
 
   // Starts the thread; `on_started` runs on it once its loop is about to run.

@@ -161,13 +161,17 @@ class AdminResponse:
         return f"AdminResponse({self.status}, {self.headers}, {self.body[:200]!r})"
 
 
-def curl(url, method="GET", timeout=5.0, headers=None):
-    """Runs curl; returns AdminResponse, or None when the connection failed. `headers`: a dict of
-    request headers to send."""
+def curl(url, method="GET", timeout=5.0, headers=(), data=None, extra=()):
+    """Runs curl; returns AdminResponse, or None when the connection failed. headers: ("Name: v",
+    ...); data: a request body (bytes, sent as given); extra: more curl arguments."""
     argv = ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method]
-    for name, value in (headers or {}).items():
-        argv += ["-H", f"{name}: {value}"]
-    proc = subprocess.run(argv + [url], capture_output=True, timeout=timeout + 5)
+    for h in headers:
+        argv += ["-H", h]
+    if data is not None:
+        argv += ["--data-binary", "@-"]
+    proc = subprocess.run(
+        argv + list(extra) + [url], input=data, capture_output=True, timeout=timeout + 5,
+    )
     if proc.returncode != 0:
         return None
     raw = proc.stdout

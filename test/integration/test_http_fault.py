@@ -50,7 +50,8 @@ class Setup:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def get(self, path="/", headers=None, timeout=5.0):
-        resp = curl(self.url(path), headers=headers, timeout=timeout)
+        lines = [f"{name}: {value}" for name, value in (headers or {}).items()]
+        resp = curl(self.url(path), headers=lines, timeout=timeout)
         assert resp is not None, "no response\n" + self.proc.log()
         return resp
 
@@ -193,8 +194,8 @@ def test_virtual_host_override(remora, http_backends, tmp_path):
                              [fault_filter(abort={"http_status": 500, "percentage": percent(100)})])
     proc = remora(bootstrap([listener], [static_cluster("b1", [backend.port])], admin_port))
     url = f"http://127.0.0.1:{listener_port}/"
-    assert curl(url, headers={"host": "calm.test"}).status == 200
-    assert curl(url, headers={"host": "other.test"}).status == 500
+    assert curl(url, headers=["host: calm.test"]).status == 200
+    assert curl(url, headers=["host: other.test"]).status == 500
     assert proc.stat("http.ingress_http.fault.aborts_injected") == 1
 
 

@@ -51,7 +51,8 @@ class Setup:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def get(self, path="/", headers=None):
-        resp = curl(self.url(path), headers=headers)
+        lines = [f"{name}: {value}" for name, value in (headers or {}).items()]
+        resp = curl(self.url(path), headers=lines)
         assert resp is not None, "no response\n" + self.proc.log()
         return resp
 

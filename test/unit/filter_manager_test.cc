@@ -48,6 +48,10 @@ class Scripted : public StreamFilter {
     log_.push_back(name_ + ".data " + data.toString() + (end_stream ? " end" : ""));
     return data_status;
   }
+  FilterTrailersStatus decodeTrailers(TrailerMap&) override {
+    log_.push_back(name_ + ".trailers");
+    return FilterTrailersStatus::Continue;
+  }
   FilterHeadersStatus encodeHeaders(ResponseHeaderMap&, bool) override {
     log_.push_back(name_ + ".encodeHeaders");
     return FilterHeadersStatus::Continue;
@@ -137,6 +141,78 @@ TEST_F(FilterManagerTest, BufferOverflowAnswers413ThroughEncoders) {
   fm->decodeData(d, false);
   EXPECT_EQ(owner_.events.front(), "headers 413");
   EXPECT_EQ(info_.response_code_details, "request_payload_too_large");
+}
+
+TEST_F(FilterManagerTest, BufferingFilterHearsEveryChunkAndContinuesWithTheWholeBody) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  a->headers_status = FilterHeadersStatus::StopIteration;
+  a->data_status = FilterDataStatus::StopIterationAndBuffer;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->decodeHeaders(request(), false);
+  buffer::Buffer d1, d2, d3;
+  d1.add("x");
+  d2.add("y");
+  d3.add("z");
+  fm->decodeData(d1, false);
+  fm->decodeData(d2, false);
+  a->data_status = FilterDataStatus::Continue;
+  fm->decodeData(d3, true);
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "a.data x", "a.data y", "a.data z end",
+                                            "b.headers", "b.data xyz end"}));
+}
+
+TEST_F(FilterManagerTest, BufferingFilterContinuesOnTrailers) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  a->headers_status = FilterHeadersStatus::StopIteration;
+  a->data_status = FilterDataStatus::StopIterationAndBuffer;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->decodeHeaders(request(), false);
+  buffer::Buffer d;
+  d.add("x");
+  fm->decodeData(d, false);
+  fm->decodeTrailers(std::make_unique<TrailerMap>());
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "a.data x", "a.trailers", "b.headers",
+                                            "b.data x", "b.trailers"}));
+}
+
+TEST_F(FilterManagerTest, TrailersWaitBehindStopAllAndReachEachFilterOnce) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  auto c = std::make_shared<Scripted>("c", log_);
+  b->headers_status = FilterHeadersStatus::StopAllIterationAndBuffer;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->addStreamFilter(c);
+  fm->decodeHeaders(request(), false);
+  buffer::Buffer d;
+  d.add("x");
+  fm->decodeData(d, false);
+  fm->decodeTrailers(std::make_unique<TrailerMap>());
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "b.headers", "a.data x", "a.trailers"}));
+  b->decoder->continueDecoding();
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "b.headers", "a.data x", "a.trailers",
+                                            "c.headers", "c.data x", "b.trailers", "c.trailers"}));
+}
+
+TEST_F(FilterManagerTest, FilterRaisesTheBufferLimit) {
+  auto fm = make(4);
+  auto a = std::make_shared<Scripted>("a", log_);
+  a->data_status = FilterDataStatus::StopIterationAndBuffer;
+  fm->addStreamFilter(a);
+  fm->decodeHeaders(request(), false);
+  a->decoder->setDecoderBufferLimit(8);
+  buffer::Buffer d;
+  d.add("12345678");
+  fm->decodeData(d, false);
+  EXPECT_TRUE(owner_.events.empty());
+  EXPECT_EQ(a->decoder->decoderBufferLimit(), 8u);
 }
 
 TEST_F(FilterManagerTest, WatermarkModePausesInsteadOfFailing) {

@@ -215,6 +215,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   void onDecoderFilterBelowWriteBufferLowWatermark() override {
     encoder_.getStream().readDisable(false);
   }
+  void onRequestDataTooLarge() override { parent_.config_->stats().downstream_rq_too_large.inc(); }
 
   remora::http::ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body,
                                                     std::optional<uint32_t> grpc_status) override {
