@@ -1,13 +1,14 @@
 #include "admin/stats_render.h"
 
-#include "common/json_string.h"
-
+#include <fmt/format.h>
 #include <re2/re2.h>
 
+#include <cmath>
 #include <map>
 #include <vector>
 
 #include "admin/stat_tags.h"
+#include "common/json_string.h"
 
 namespace remora::admin {
 
@@ -47,7 +48,6 @@ std::vector<StatValue> collect(const stats::Store& store, const StatsFilter& fil
   return all;
 }
 
-
 void appendLabelValue(std::string& out, std::string_view s) {
   // Prometheus exposition escapes exactly these three in label values.
   for (char c : s) {
@@ -63,24 +63,34 @@ void appendLabelValue(std::string& out, std::string_view s) {
   }
 }
 
+// A stat's Prometheus family (envoy_ + the tag-extracted name) and its labels (without braces).
+struct PromName {
+  std::string family;
+  std::string labels;
+};
+
+PromName promName(const std::string& stat_name) {
+  TaggedName tagged = extractTags(stat_name);
+  PromName out{"envoy_" + sanitizePrometheusName(tagged.name), {}};
+  for (const auto& [tag, tag_value] : tagged.tags) {
+    if (!out.labels.empty()) out.labels.push_back(',');
+    out.labels += sanitizePrometheusName(tag);
+    out.labels += "=\"";
+    appendLabelValue(out.labels, tag_value);
+    out.labels.push_back('"');
+  }
+  return out;
+}
+
 struct PromSample {
-  std::string labels;  // without braces
+  std::string labels;
   int64_t value;
 };
 using Families = std::map<std::string, std::vector<PromSample>>;
 
 void addSample(Families& families, const std::string& stat_name, int64_t value) {
-  TaggedName tagged = extractTags(stat_name);
-  std::string family = "envoy_" + sanitizePrometheusName(tagged.name);
-  PromSample sample{{}, value};
-  for (const auto& [tag, tag_value] : tagged.tags) {
-    if (!sample.labels.empty()) sample.labels.push_back(',');
-    sample.labels += sanitizePrometheusName(tag);
-    sample.labels += "=\"";
-    appendLabelValue(sample.labels, tag_value);
-    sample.labels.push_back('"');
-  }
-  families[family].push_back(std::move(sample));
+  PromName name = promName(stat_name);
+  families[name.family].push_back({std::move(name.labels), value});
 }
 
 void renderFamilies(std::string& out, const Families& families, std::string_view type) {
@@ -98,6 +108,100 @@ void renderFamilies(std::string& out, const Families& families, std::string_view
       out += std::to_string(s.value);
       out += '\n';
     }
+  }
+}
+
+std::vector<const stats::Histogram*> collectHistograms(const stats::Store& store,
+                                                       const StatsFilter& filter) {
+  std::vector<const stats::Histogram*> out;
+  store.forEachHistogram([&](const stats::Histogram& h) {
+    if (filter.matchesName(h.name()) && filter.histogramPasses(h)) out.push_back(&h);
+  });
+  return out;
+}
+
+using Quantiles = decltype(stats::HistogramStatistics::quantiles);
+
+Quantiles cumulativeQuantiles(const stats::Histogram& h) {
+  return stats::Histogram::statisticsOf(h.cumulativeData()).quantiles;
+}
+
+// Envoy's quantileSummary(): P<100q>(interval,cumulative) with fmt's shortest form ("nan" too).
+void appendQuantileSummary(std::string& out, const stats::Histogram& h) {
+  const Quantiles& interval = h.intervalStatistics().quantiles;
+  const Quantiles cumulative = cumulativeQuantiles(h);
+  for (size_t i = 0; i < stats::kSupportedQuantiles.size(); ++i) {
+    if (i > 0) out.push_back(' ');
+    fmt::format_to(std::back_inserter(out), "P{:g}({},{})", 100 * stats::kSupportedQuantiles[i],
+                   interval[i], cumulative[i]);
+  }
+}
+
+// Envoy's JSON numbers for quantiles: printf's %g, null for NaN.
+void appendJsonQuantile(std::string& out, double value) {
+  if (std::isnan(value)) {
+    out += "null";
+  } else {
+    fmt::format_to(std::back_inserter(out), "{:g}", value);
+  }
+}
+
+void appendHistogramsJson(std::string& out,
+                          const std::vector<const stats::Histogram*>& histograms) {
+  out += "{\"histograms\":{\"supported_quantiles\":[";
+  for (size_t i = 0; i < stats::kSupportedQuantiles.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    fmt::format_to(std::back_inserter(out), "{:g}", 100 * stats::kSupportedQuantiles[i]);
+  }
+  out += "],\"computed_quantiles\":[";
+  for (size_t h = 0; h < histograms.size(); ++h) {
+    if (h > 0) out.push_back(',');
+    out += "{\"name\":";
+    appendJsonString(out, histograms[h]->name());
+    out += ",\"values\":[";
+    const Quantiles& interval = histograms[h]->intervalStatistics().quantiles;
+    const Quantiles cumulative = cumulativeQuantiles(*histograms[h]);
+    for (size_t i = 0; i < interval.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      out += "{\"cumulative\":";
+      appendJsonQuantile(out, cumulative[i]);
+      out += ",\"interval\":";
+      appendJsonQuantile(out, interval[i]);
+      out.push_back('}');
+    }
+    out += "]}";
+  }
+  out += "]}}";
+}
+
+// One Prometheus histogram: cumulative bucket counts at Envoy's default bounds (printed as Envoy
+// does, "%.32g"), +Inf, _sum and _count.
+void appendPrometheusHistogram(std::string& out, const std::string& family,
+                               const std::string& labels, const stats::Histogram& h) {
+  const stats::HistogramData data = h.cumulativeData();
+  const std::string bucket_labels = labels.empty() ? labels : labels + ",";
+  for (double bound : stats::kDefaultBucketBounds) {
+    fmt::format_to(std::back_inserter(out), "{}_bucket{{{}le=\"{:.32g}\"}} {}\n", family,
+                   bucket_labels, bound, data.countAtMost(bound));
+  }
+  fmt::format_to(std::back_inserter(out), "{}_bucket{{{}le=\"+Inf\"}} {}\n", family, bucket_labels,
+                 data.sample_count);
+  fmt::format_to(std::back_inserter(out), "{}_sum{{{}}} {}\n", family, labels, data.sample_sum);
+  fmt::format_to(std::back_inserter(out), "{}_count{{{}}} {}\n", family, labels, data.sample_count);
+}
+
+void renderHistogramFamilies(std::string& out,
+                             const std::vector<const stats::Histogram*>& histograms) {
+  std::map<std::string, std::vector<std::pair<std::string, const stats::Histogram*>>> families;
+  for (const stats::Histogram* h : histograms) {
+    PromName name = promName(h->name());
+    families[name.family].emplace_back(std::move(name.labels), h);
+  }
+  for (const auto& [family, members] : families) {
+    out += "# TYPE ";
+    out += family;
+    out += " histogram\n";
+    for (const auto& [labels, h] : members) appendPrometheusHistogram(out, family, labels, *h);
   }
 }
 
@@ -136,6 +240,10 @@ bool StatsFilter::gaugePasses(const stats::Gauge& gauge) const {
   return !used_only_ || gauge.used();
 }
 
+bool StatsFilter::histogramPasses(const stats::Histogram& histogram) const {
+  return !used_only_ || histogram.used();
+}
+
 std::string sanitizePrometheusName(std::string_view name) {
   std::string out(name);
   for (char& c : out) {
@@ -154,6 +262,16 @@ std::string renderStatsText(const stats::Store& store, const StatsFilter& filter
     out += s.counter ? std::to_string(static_cast<uint64_t>(s.value)) : std::to_string(s.value);
     out += '\n';
   }
+  for (const stats::Histogram* h : collectHistograms(store, filter)) {
+    out += h->name();
+    out += ": ";
+    if (h->used()) {
+      appendQuantileSummary(out, *h);
+    } else {
+      out += "No recorded values";
+    }
+    out += '\n';
+  }
   return out;
 }
 
@@ -169,6 +287,11 @@ std::string renderStatsJson(const stats::Store& store, const StatsFilter& filter
     out += s.counter ? std::to_string(static_cast<uint64_t>(s.value)) : std::to_string(s.value);
     out.push_back('}');
   }
+  const auto histograms = collectHistograms(store, filter);
+  if (!histograms.empty()) {
+    if (!first) out.push_back(',');
+    appendHistogramsJson(out, histograms);
+  }
   out += "]}";
   return out;
 }
@@ -182,6 +305,7 @@ std::string renderStatsPrometheus(const stats::Store& store, const StatsFilter& 
   std::string out;
   renderFamilies(out, counters, "counter");
   renderFamilies(out, gauges, "gauge");
+  renderHistogramFamilies(out, collectHistograms(store, filter));
   return out;
 }
 

@@ -18,7 +18,8 @@ struct Entry {
 // What this milestone's runtime honours. Enum restrictions name the values the runtime implements.
 const std::vector<Entry>& builtinTable() {
   static const auto* table = new std::vector<Entry>{
-      {"envoy.config.bootstrap.v3.Bootstrap", {"node", "static_resources", "admin"}},
+      {"envoy.config.bootstrap.v3.Bootstrap",
+       {"node", "static_resources", "admin", "stats_flush_interval"}},
       {"envoy.config.bootstrap.v3.Bootstrap.StaticResources", {"listeners", "clusters"}},
       {"envoy.config.bootstrap.v3.Admin", {"address"}},
       {"envoy.config.core.v3.Node", {"id", "cluster", "metadata", "locality"}},

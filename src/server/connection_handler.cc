@@ -23,7 +23,10 @@ struct ConnectionHandler::ActiveListener {
 // A downstream connection and its bookkeeping; removed when the connection closes.
 struct ConnectionHandler::ActiveConnection : public net::ConnectionCallbacks {
   ActiveConnection(ConnectionHandler& handler, ActiveListener& listener, net::ConnectionPtr connection)
-      : handler_(handler), listener_(listener), connection_(std::move(connection)) {}
+      : handler_(handler),
+        listener_(listener),
+        connection_(std::move(connection)),
+        connected_at_(handler.worker_.dispatcher.now()) {}
   void onEvent(net::ConnectionEvent event) override {
     if (event == net::ConnectionEvent::Connected) return;
     handler_.removeConnection(*this);
@@ -31,6 +34,7 @@ struct ConnectionHandler::ActiveConnection : public net::ConnectionCallbacks {
   ConnectionHandler& handler_;
   ActiveListener& listener_;
   net::ConnectionPtr connection_;
+  const event::MonotonicTime connected_at_;  // for downstream_cx_length_ms
   std::list<std::unique_ptr<ActiveConnection>>::iterator position_;
 };
 
@@ -238,6 +242,7 @@ void ConnectionHandler::newConnection(ActiveListener& listener, int fd, net::Con
 
 void ConnectionHandler::removeConnection(ActiveConnection& active) {
   const ListenerConfig& config = *active.listener_.config;
+  config.stats().downstream_cx_length_ms.recordMilliseconds(worker_.dispatcher.now() - active.connected_at_);
   config.stats().downstream_cx_active.dec();
   config.stats().downstream_cx_destroy.inc();
   --connection_count_;

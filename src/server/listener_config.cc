@@ -62,7 +62,8 @@ ListenerStats::ListenerStats(stats::Store& s, const std::string& prefix)
       no_filter_chain_match(s.counter(prefix + "no_filter_chain_match")),
       downstream_listener_filter_error(s.counter(prefix + "downstream_listener_filter_error")),
       downstream_pre_cx_timeout(s.counter(prefix + "downstream_pre_cx_timeout")),
-      downstream_pre_cx_active(s.gauge(prefix + "downstream_pre_cx_active")) {}
+      downstream_pre_cx_active(s.gauge(prefix + "downstream_pre_cx_active")),
+      downstream_cx_length_ms(s.histogram(prefix + "downstream_cx_length_ms")) {}
 
 ListenerConfig::ListenerConfig(const envoy::config::listener::v3::Listener& proto, stats::Store& store,
                                net::Address address)

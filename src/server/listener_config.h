@@ -25,6 +25,7 @@ struct ListenerStats {
   stats::Counter& downstream_listener_filter_error;
   stats::Counter& downstream_pre_cx_timeout;
   stats::Gauge& downstream_pre_cx_active;
+  stats::Histogram& downstream_cx_length_ms;
 };
 
 struct FilterChainConfig {

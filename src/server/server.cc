@@ -147,6 +147,12 @@ int Server::run() {
   }
   stats_timer_ = dispatcher_->createTimer([this] { updateServerStats(); });
   updateServerStats();
+  if (bootstrap_.has_stats_flush_interval()) {
+    stats_flush_interval_ = std::chrono::milliseconds(
+        TimeUtil::DurationToMilliseconds(bootstrap_.stats_flush_interval()));
+  }
+  stats_flush_timer_ = dispatcher_->createTimer([this] { flushStats(); });
+  stats_flush_timer_->enableTimer(stats_flush_interval_);
   LOG_INFO("remora started: {} worker(s), {} listener(s), {} cluster(s)", options_.concurrency,
            listeners_.size(), clusters_->size());
   dispatcher_->run();
@@ -166,6 +172,12 @@ void Server::updateServerStats() {
   stats_->gauge("server.memory_heap_size").set(static_cast<int64_t>(info.arena + info.hblkhd));
   stats_->gauge("server.total_connections").set(static_cast<int64_t>(openConnections()));
   stats_timer_->enableTimer(std::chrono::seconds(1));
+}
+
+void Server::flushStats() {
+  // Envoy's stats flush: histograms close their interval (there are no sinks to feed yet).
+  stats_->mergeHistograms();
+  stats_flush_timer_->enableTimer(stats_flush_interval_);
 }
 
 size_t Server::openConnections() const {
@@ -215,6 +227,7 @@ void Server::checkDrained() {
 void Server::shutdown() {
   // Envoy's /quitquitquit exits without a drain period; let the response go out first.
   stats_timer_->disableTimer();
+  stats_flush_timer_->disableTimer();
   drain_timer_ = dispatcher_->createTimer([this] { dispatcher_->exit(); });
   drain_timer_->enableTimer(std::chrono::milliseconds(10));
 }

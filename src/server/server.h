@@ -56,6 +56,7 @@ class Server final : public Instance {
   void beginDrainThenExit();
   void checkDrained();
   void updateServerStats();
+  void flushStats();
   size_t openConnections() const;
 
   const Options options_;
@@ -73,6 +74,8 @@ class Server final : public Instance {
   event::FileEventPtr signal_event_;
   int signal_fd_ = -1;
   event::TimerPtr stats_timer_;
+  event::TimerPtr stats_flush_timer_;
+  std::chrono::milliseconds stats_flush_interval_{5000};  // Envoy's default
   event::TimerPtr drain_timer_;
   event::TimerPtr listener_drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;

@@ -22,6 +22,7 @@ Store::~Store() {
 void Store::bindThread(uint32_t slot) {
   RELEASE_ASSERT(slot < thread_slots_, "stats slot out of range");
   detail::tls_slab = slabs_[slot].get();
+  detail::tls_slot = slot;
 }
 
 uint32_t Store::allocateIndex() {
@@ -31,7 +32,8 @@ uint32_t Store::allocateIndex() {
   if ((index & (kChunkSize - 1)) == 0) {
     for (auto& slab : slabs_) {
       slab->chunks[chunk] = std::make_unique<std::atomic<int64_t>[]>(kChunkSize);
-      for (uint32_t i = 0; i < kChunkSize; ++i) slab->chunks[chunk][i].store(0, std::memory_order_relaxed);
+      for (uint32_t i = 0; i < kChunkSize; ++i)
+        slab->chunks[chunk][i].store(0, std::memory_order_relaxed);
     }
   }
   return index;
@@ -57,10 +59,26 @@ Gauge& Store::gauge(std::string_view name) {
   return ref;
 }
 
+Histogram& Store::histogram(std::string_view name) {
+  std::lock_guard<std::mutex> guard(lock_);
+  auto it = histograms_.find(name);
+  if (it != histograms_.end()) return *it->second;
+  auto owned = std::make_unique<Histogram>(std::string(name), thread_slots_);
+  Histogram& ref = *owned;
+  histograms_.emplace(std::string(name), std::move(owned));
+  return ref;
+}
+
+void Store::mergeHistograms() {
+  std::lock_guard<std::mutex> guard(lock_);
+  for (auto& [name, h] : histograms_) h->merge();
+}
+
 int64_t Store::sum(uint32_t index) const {
   int64_t total = 0;
   for (const auto& slab : slabs_) {
-    total += slab->chunks[index >> kChunkBits][index & (kChunkSize - 1)].load(std::memory_order_relaxed);
+    total +=
+        slab->chunks[index >> kChunkBits][index & (kChunkSize - 1)].load(std::memory_order_relaxed);
   }
   return total;
 }

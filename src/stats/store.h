@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "stats/histogram.h"
+
 namespace remora::stats {
 
 // Each thread writes only its own slab: a counter increment is a plain load/add/store on memory no
@@ -20,7 +22,7 @@ namespace remora::stats {
 constexpr uint32_t kChunkBits = 10;
 constexpr uint32_t kChunkSize = 1u << kChunkBits;
 constexpr uint32_t kMaxChunks = 1024;  // up to ~1M stats
-constexpr uint32_t kMaxThreads = 257;   // main thread + up to 256 workers
+constexpr uint32_t kMaxThreads = 257;  // main thread + up to 256 workers
 
 struct Slab {
   std::array<std::unique_ptr<std::atomic<int64_t>[]>, kMaxChunks> chunks;
@@ -83,7 +85,7 @@ class Gauge {
 };
 
 // Owns every stat by name. Creation and lookup by name happen on the main thread; increments
-// happen anywhere the thread has bound itself with bindThread().
+// and histogram samples happen anywhere the thread has bound itself with bindThread().
 class Store {
  public:
   explicit Store(uint32_t thread_slots);
@@ -96,6 +98,7 @@ class Store {
   // Returns the stat with this name, creating it at zero on first use.
   Counter& counter(std::string_view name);
   Gauge& gauge(std::string_view name);
+  Histogram& histogram(std::string_view name);
 
   // Visits stats in name order.
   template <class Fn>
@@ -108,6 +111,15 @@ class Store {
     std::lock_guard<std::mutex> guard(lock_);
     for (const auto& [name, g] : gauges_) fn(*g);
   }
+
+  template <class Fn>
+  void forEachHistogram(Fn&& fn) const {
+    std::lock_guard<std::mutex> guard(lock_);
+    for (const auto& [name, h] : histograms_) fn(*h);
+  }
+
+  // Main thread, on each stats flush: closes every histogram's interval (Histogram::merge).
+  void mergeHistograms();
 
   int64_t sum(uint32_t index) const;
   void store(uint32_t index, int64_t value);
@@ -122,6 +134,7 @@ class Store {
   uint32_t next_index_ = 0;
   std::map<std::string, std::unique_ptr<Counter>, std::less<>> counters_;
   std::map<std::string, std::unique_ptr<Gauge>, std::less<>> gauges_;
+  std::map<std::string, std::unique_ptr<Histogram>, std::less<>> histograms_;
 };
 
 }  // namespace remora::stats

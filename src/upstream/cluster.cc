@@ -54,6 +54,9 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
       membership_healthy(gauge(s, "cluster." + name + ".", "membership_healthy")),
       membership_change(counter(s, "cluster." + name + ".", "membership_change")),
       max_host_weight(gauge(s, "cluster." + name + ".", "max_host_weight")),
+      upstream_cx_connect_ms(s.histogram("cluster." + name + ".upstream_cx_connect_ms")),
+      upstream_cx_length_ms(s.histogram("cluster." + name + ".upstream_cx_length_ms")),
+      upstream_rq_time(s.histogram("cluster." + name + ".upstream_rq_time")),
       store_(s),
       prefix_("cluster." + name + ".") {}
 

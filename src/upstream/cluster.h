@@ -51,6 +51,11 @@ struct ClusterStats {
   stats::Gauge& membership_healthy;
   stats::Counter& membership_change;
   stats::Gauge& max_host_weight;
+  // Milliseconds: connect start to connected; connection open to closed; downstream request
+  // complete to upstream response complete (the router's, as Envoy).
+  stats::Histogram& upstream_cx_connect_ms;
+  stats::Histogram& upstream_cx_length_ms;
+  stats::Histogram& upstream_rq_time;
 
   // Counts one upstream response: upstream_rq_<code>, upstream_rq_<N>xx, upstream_rq_completed,
   // and the same under "retry." when the request was retried (Envoy's layout).

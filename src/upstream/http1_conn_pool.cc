@@ -30,7 +30,7 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
                                           public http::ResponseDecoder {
  public:
   ActiveClient(Http1ConnPool& pool, net::ClientConnectionPtr connection)
-      : pool_(pool), connection_(std::move(connection)) {}
+      : pool_(pool), connection_(std::move(connection)), created_at_(pool.dispatcher_.now()) {}
 
   // net::ReadFilter: upstream bytes go to the codec.
   void initializeReadFilterCallbacks(net::ReadFilterCallbacks&) override {}
@@ -45,12 +45,16 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   }
   // net::ConnectionCallbacks
   void onEvent(net::ConnectionEvent event) override {
+    auto& stats = pool_.cluster_->stats();
+    const event::MonotonicTime now = pool_.dispatcher_.now();
     if (event == net::ConnectionEvent::Connected) {
+      stats.upstream_cx_connect_ms.recordMilliseconds(now - created_at_);
       connecting_ = false;
       connect_timer_->disableTimer();
       pool_.onClientReady(*this);
       return;
     }
+    stats.upstream_cx_length_ms.recordMilliseconds(now - created_at_);
     bool was_connecting = connecting_;
     connecting_ = false;
     if (connect_timer_) connect_timer_->disableTimer();
@@ -127,6 +131,7 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   bool timed_out_ = false;
   bool upgraded_ = false;
   uint32_t requests_ = 0;
+  const event::MonotonicTime created_at_;  // for upstream_cx_connect_ms and upstream_cx_length_ms
   event::TimerPtr connect_timer_;
   event::TimerPtr idle_timer_;
   event::TimerPtr ready_timer_;

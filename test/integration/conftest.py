@@ -163,8 +163,10 @@ class AdminResponse:
 
 def curl(url, method="GET", timeout=5.0, headers=(), data=None, extra=()):
     """Runs curl; returns AdminResponse, or None when the connection failed. headers: ("Name: v",
-    ...); data: a request body (bytes, sent as given); extra: more curl arguments."""
+    ...) or a dict; data: a request body (bytes, sent as given); extra: more curl arguments."""
     argv = ["curl", "-sS", "-i", "--max-time", str(timeout), "-X", method]
+    if isinstance(headers, dict):
+        headers = [f"{name}: {value}" for name, value in headers.items()]
     for h in headers:
         argv += ["-H", h]
     if data is not None:

@@ -93,8 +93,14 @@ def test_stats_content_type_and_format(proxied):
     assert r.headers["content-type"].startswith("text/plain")
     lines = [l for l in r.body.splitlines() if l]
     assert lines and all(re.fullmatch(r"[A-Za-z0-9_.:\-\[\]]+: .*", l) for l in lines), lines[:5]
+    # Envoy prints counters and gauges in name order, then histograms in name order.
+    histogram = [not re.fullmatch(r"-?\d+", l.split(": ", 1)[1]) for l in lines]
+    split = histogram.index(True) if True in histogram else len(lines)
+    assert not any(histogram[:split]) and all(histogram[split:]), lines
     names = [l.split(": ")[0] for l in lines]
-    assert names == sorted(names), "Envoy sorts stats by name"
+    assert names[:split] == sorted(names[:split]), "Envoy sorts stats by name"
+    assert names[split:] == sorted(names[split:])
+    assert "cluster.backend.upstream_cx_connect_ms" in names[split:]
 
 
 def test_stats_json(proxied):

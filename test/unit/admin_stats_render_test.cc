@@ -83,6 +83,133 @@ TEST_F(StatsRenderTest, Prometheus) {
       "envoy_server_state{} 0\n");
 }
 
+// Histograms as Envoy's admin shows them.
+class HistogramRenderTest : public testing::Test {
+ protected:
+  HistogramRenderTest() : store_(1) {
+    store_.bindThread(0);
+    store_.counter("cluster.local.upstream_rq_total").inc(2);
+    stats::Histogram& rq_time = store_.histogram("cluster.local.upstream_rq_time");
+    rq_time.recordValue(5);
+    rq_time.recordValue(1500);
+    store_.histogram("http.ingress.downstream_rq_time");  // never used
+    store_.histogram("server.tagless_ms").recordValue(0);
+  }
+
+  StatsFilter filter(std::string_view regex = "", bool used_only = false) {
+    auto f = StatsFilter::create(regex, used_only);
+    EXPECT_TRUE(f.ok());
+    return std::move(f).value();
+  }
+
+  static std::string summary(const std::vector<std::string>& interval,
+                             const std::vector<std::string>& cumulative) {
+    const char* labels[] = {"0", "25", "50", "75", "90", "95", "99", "99.5", "99.9", "100"};
+    std::string out;
+    for (size_t i = 0; i < 10; ++i) {
+      if (i > 0) out += ' ';
+      out += std::string("P") + labels[i] + "(" + interval[i] + "," + cumulative[i] + ")";
+    }
+    return out;
+  }
+
+  stats::Store store_;
+};
+
+TEST_F(HistogramRenderTest, TextAfterCountersWithIntervalAndCumulative) {
+  const std::vector<std::string> nan(10, "nan");
+  const std::vector<std::string> zero(10, "0");
+  // Two samples, 5 and 1500 (bucket [1488, 1503], estimated at its middle, 1495.5).
+  const std::vector<std::string> two = {"5",        "377.625",  "750.25",    "1122.875",  "1346.45",
+                                        "1420.975", "1480.595", "1488.0475", "1494.0095", "1495.5"};
+  EXPECT_EQ(renderStatsText(store_, filter()),
+            "cluster.local.upstream_rq_total: 2\n"
+            "cluster.local.upstream_rq_time: " +
+                summary(nan, two) +
+                "\n"
+                "http.ingress.downstream_rq_time: No recorded values\n"
+                "server.tagless_ms: " +
+                summary(nan, zero) + "\n");
+  store_.mergeHistograms();
+  store_.histogram("cluster.local.upstream_rq_time").recordValue(7);  // after the flush
+  EXPECT_EQ(renderStatsText(store_, filter("upstream_rq_time")),
+            "cluster.local.upstream_rq_time: " +
+                summary(two, {"5", "6", "7", "751.25", "1197.8", "1346.6499999999999", "1465.73",
+                              "1480.615", "1492.523", "1495.5"}) +
+                "\n");
+  EXPECT_EQ(renderStatsText(store_, filter("_time$", true)),
+            "cluster.local.upstream_rq_time: " +
+                summary(two, {"5", "6", "7", "751.25", "1197.8", "1346.6499999999999", "1465.73",
+                              "1480.615", "1492.523", "1495.5"}) +
+                "\n");
+}
+
+TEST_F(HistogramRenderTest, Json) {
+  std::string values_unused = "[";
+  std::string values_tagless = "[";
+  for (int i = 0; i < 10; ++i) {
+    values_unused += std::string(i ? "," : "") + R"({"cumulative":null,"interval":null})";
+    values_tagless += std::string(i ? "," : "") + R"({"cumulative":0,"interval":null})";
+  }
+  values_unused += "]";
+  values_tagless += "]";
+  EXPECT_EQ(renderStatsJson(store_, filter("^(http|server)")),
+            R"({"stats":[{"histograms":{"supported_quantiles":[0,25,50,75,90,95,99,99.5,99.9,100],)"
+            R"("computed_quantiles":[{"name":"http.ingress.downstream_rq_time","values":)" +
+                values_unused + R"(},{"name":"server.tagless_ms","values":)" + values_tagless +
+                "}]}}]}");
+  // %g, as Envoy's JSON: six significant digits.
+  store_.mergeHistograms();
+  const std::string json = renderStatsJson(store_, filter("upstream_rq_"));
+  EXPECT_NE(
+      json.find(R"({"stats":[{"name":"cluster.local.upstream_rq_total","value":2},{"histograms")"),
+      std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"({"cumulative":1122.88,"interval":1122.88})"), std::string::npos) << json;
+  EXPECT_EQ(renderStatsJson(store_, filter("nomatch")), R"({"stats":[]})");
+}
+
+TEST_F(HistogramRenderTest, Prometheus) {
+  std::string want =
+      "# TYPE envoy_cluster_upstream_rq_total counter\n"
+      "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"local\"} 2\n"
+      "# TYPE envoy_cluster_upstream_rq_time histogram\n";
+  const char* bounds[] = {"0.5",   "1",      "5",      "10",      "25",     "50",    "100",
+                          "250",   "500",    "1000",   "2500",    "5000",   "10000", "30000",
+                          "60000", "300000", "600000", "1800000", "3600000"};
+  const int counts[] = {0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2};
+  for (int i = 0; i < 19; ++i) {
+    want +=
+        std::string("envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"local\",le=\"") +
+        bounds[i] + "\"} " + std::to_string(counts[i]) + "\n";
+  }
+  want +=
+      "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"local\",le=\"+Inf\"} 2\n"
+      "envoy_cluster_upstream_rq_time_sum{envoy_cluster_name=\"local\"} 1505\n"
+      "envoy_cluster_upstream_rq_time_count{envoy_cluster_name=\"local\"} 2\n"
+      "# TYPE envoy_server_tagless_ms histogram\n";
+  for (int i = 0; i < 19; ++i) {
+    want += std::string("envoy_server_tagless_ms_bucket{le=\"") + bounds[i] + "\"} 1\n";
+  }
+  want +=
+      "envoy_server_tagless_ms_bucket{le=\"+Inf\"} 1\n"
+      "envoy_server_tagless_ms_sum{} 0\n"
+      "envoy_server_tagless_ms_count{} 1\n";
+  // ?usedonly drops the histogram without samples, as Envoy.
+  EXPECT_EQ(renderStatsPrometheus(store_, filter("", true)), want);
+  const std::string all = renderStatsPrometheus(store_, filter());
+  EXPECT_NE(
+      all.find("# TYPE envoy_http_downstream_rq_time histogram\n"
+               "envoy_http_downstream_rq_time_bucket{envoy_http_conn_manager_prefix=\"ingress\","
+               "le=\"0.5\"} 0\n"),
+      std::string::npos)
+      << all;
+  EXPECT_NE(
+      all.find(
+          "envoy_http_downstream_rq_time_count{envoy_http_conn_manager_prefix=\"ingress\"} 0\n"),
+      std::string::npos);
+}
+
 TEST(StatTagsTest, Extraction) {
   auto t = extractTags("cluster.a.b.circuit_breakers.default.cx_open");
   EXPECT_EQ(t.name, "cluster.circuit_breakers.default.cx_open");

@@ -130,7 +130,15 @@ TEST(ConfigValidationTest, KnownButUnimplementedField) {
   EXPECT_EQ(
       errorOf("static_resources: {clusters: [{name: c, circuit_breakers: {thresholds: [{}]}}]}"),
       "not supported by remora: static_resources.clusters[0].circuit_breakers");
-  EXPECT_EQ(errorOf("stats_flush_interval: 5s"), "not supported by remora: stats_flush_interval");
+  EXPECT_EQ(errorOf("stats_flush_on_admin: true"), "not supported by remora: stats_flush_on_admin");
+}
+
+TEST(ConfigValidationTest, StatsFlushIntervalWithinEnvoysBounds) {
+  EXPECT_EQ(errorOf("stats_flush_interval: 1s"), "OK");
+  EXPECT_EQ(errorOf("stats_flush_interval: 0s"),
+            "stats_flush_interval: value must be inside range [0.001s, 300s)");
+  EXPECT_EQ(errorOf("stats_flush_interval: 300s"),
+            "stats_flush_interval: value must be inside range [0.001s, 300s)");
 }
 
 TEST(ConfigValidationTest, EnumValueNotAllowed) {

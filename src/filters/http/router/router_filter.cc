@@ -195,6 +195,7 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
                                                       bool end_stream) {
   request_headers_ = &headers;
   downstream_end_stream_ = end_stream;
+  if (end_stream) onDownstreamRequestComplete();
   auto& info = callbacks_->streamInfo();
   const Route* route = callbacks_->route();
   if (route == nullptr) {
@@ -319,6 +320,7 @@ void RouterFilter::startAttempt() {
 
 http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_stream) {
   downstream_end_stream_ = end_stream;
+  if (end_stream) onDownstreamRequestComplete();
   // Keep a copy for retries while it fits in the buffer limit; past it, retries are off.
   if (retry_state_ && !retry_body_overflowed_) {
     if (retry_body_.length() + data.length() > callbacks_->decoderBufferLimit()) {
@@ -348,6 +350,7 @@ http::FilterTrailersStatus RouterFilter::decodeTrailers(http::TrailerMap& traile
     if (auto shadow = weak.lock()) shadow->encodeTrailers(trailers);
   }
   shadows_.clear();
+  onDownstreamRequestComplete();
   if (upstream_request_) upstream_request_->encodeTrailers(trailers);
   return http::FilterTrailersStatus::StopIteration;
 }
@@ -395,9 +398,19 @@ void RouterFilter::onUpstreamTrailers(http::TrailerMapPtr trailers) {
   callbacks_->encodeTrailers(std::move(trailers));
 }
 
+void RouterFilter::onDownstreamRequestComplete() {
+  downstream_request_complete_at_ = callbacks_->dispatcher().now();
+}
+
 void RouterFilter::onResponseComplete() {
   auto& info = callbacks_->streamInfo();
-  info.last_upstream_rx_byte_received = info.sinceStart(std::chrono::steady_clock::now());
+  const auto now = std::chrono::steady_clock::now();
+  info.last_upstream_rx_byte_received = info.sinceStart(now);
+  // Envoy times the upstream from the end of the downstream request; a response that ends
+  // before the request did is not timed.
+  if (downstream_request_complete_at_) {
+    cluster_->stats().upstream_rq_time.recordMilliseconds(now - *downstream_request_complete_at_);
+  }
   if (global_timer_) global_timer_->disableTimer();
 }
 

@@ -56,6 +56,7 @@ class RouterFilter final : public http::StreamDecoderFilter,
   void sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details,
                                 bool connect_failure);
   upstream::HostConstSharedPtr chooseHost();
+  void onDownstreamRequestComplete();
   void onResponseComplete();
   // Starts the route's request mirrors for this request (headers already finalized).
   void startShadows(bool end_stream);
@@ -78,6 +79,7 @@ class RouterFilter final : public http::StreamDecoderFilter,
   event::TimerPtr retry_timer_;
   std::optional<std::chrono::milliseconds> timeout_;
   std::chrono::steady_clock::time_point upstream_start_;
+  std::optional<event::MonotonicTime> downstream_request_complete_at_;  // for upstream_rq_time
   uint32_t attempts_ = 0;
   bool keepalive_race_retried_ = false;
   bool upgrade_ = false;  // an accepted upgrade (WebSocket) request

@@ -53,6 +53,8 @@ struct HcmStats {
   stats::Counter& downstream_rq_header_timeout;
   stats::Counter& downstream_rq_non_relative_path;
   stats::Counter& downstream_rq_ws_on_non_ws_route;
+  stats::Histogram& downstream_cx_length_ms;
+  stats::Histogram& downstream_rq_time;  // request start to response end, ms
 };
 
 // The connection manager's config, built once on the main thread.

@@ -273,6 +273,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
 
   void onResponseComplete() {
     stream_info_.last_downstream_tx_byte_sent = sinceStart();
+    // Envoy's request/response timespan ends with the last response byte.
+    parent_.config_->stats().downstream_rq_time.recordMilliseconds(*stream_info_.last_downstream_tx_byte_sent);
     if (upgraded_ && !filter_manager_.remoteDecodeComplete()) {
       // The upstream's direction ended; the client's may still carry bytes upstream.
       awaiting_request_end_ = true;
@@ -407,6 +409,7 @@ void ConnectionManager::initializeReadFilterCallbacks(net::ReadFilterCallbacks& 
 }
 
 net::FilterStatus ConnectionManager::onNewConnection() {
+  connected_at_ = worker_.dispatcher.now();
   auto& stats = config_->stats();
   stats.downstream_cx_total.inc();
   stats.downstream_cx_active.inc();
@@ -499,6 +502,7 @@ void ConnectionManager::onEvent(net::ConnectionEvent event) {
   if (event == net::ConnectionEvent::Connected || closed_) return;
   closed_ = true;
   auto& stats = config_->stats();
+  stats.downstream_cx_length_ms.recordMilliseconds(worker_.dispatcher.now() - connected_at_);
   stats.downstream_cx_destroy.inc();
   stats.downstream_cx_active.dec();
   stats.downstream_cx_http1_active.dec();

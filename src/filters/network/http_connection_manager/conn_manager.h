@@ -53,6 +53,7 @@ class ConnectionManager final : public net::ReadFilter,
   remora::http::ConnectionFilterState filter_state_;
   event::TimerPtr idle_timer_;
   event::TimerPtr max_duration_timer_;
+  event::MonotonicTime connected_at_;  // for downstream_cx_length_ms
   uint32_t requests_served_ = 0;
   bool close_after_response_ = false;
   bool closed_ = false;

@@ -77,6 +77,7 @@ void TcpProxyFilter::connectUpstream() {
       worker_.dispatcher, *fd, std::make_unique<net::RawBufferSocket>(), false);
   upstream_callbacks_ = std::make_shared<UpstreamCallbacks>(*this, cluster_, host_);
   upstream_callbacks_->dispatcher_ = &worker_.dispatcher;
+  upstream_callbacks_->created_at_ = worker_.dispatcher.now();
   upstream_->enableHalfClose(true);
   upstream_->setBufferLimits(cluster_->perConnectionBufferLimit());
   net::ConnectionByteStats byte_stats;
@@ -229,11 +230,14 @@ TcpProxyFilter::UpstreamCallbacks::UpstreamCallbacks(TcpProxyFilter& parent,
 }
 
 void TcpProxyFilter::UpstreamCallbacks::onEvent(net::ConnectionEvent event) {
+  auto& stats = cluster_->stats();
+  const event::MonotonicTime now = dispatcher_->now();
   if (event == net::ConnectionEvent::Connected) {
+    stats.upstream_cx_connect_ms.recordMilliseconds(now - created_at_);
     if (parent_) parent_->onUpstreamConnected();
     return;
   }
-  auto& stats = cluster_->stats();
+  stats.upstream_cx_length_ms.recordMilliseconds(now - created_at_);
   stats.upstream_cx_active.dec();
   stats.upstream_cx_destroy.inc();
   (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote

@@ -44,6 +44,7 @@ class TcpProxyFilter final : public net::ReadFilter, private net::ConnectionCall
     const upstream::HostConstSharedPtr host_;
     net::ClientConnectionPtr draining_;
     event::Dispatcher* dispatcher_ = nullptr;
+    event::MonotonicTime created_at_;  // for upstream_cx_connect_ms and upstream_cx_length_ms
   };
 
   // Downstream connection callbacks.
