@@ -279,9 +279,13 @@ FormatValue CommandOperator::evaluate(const FormatContext& context) const {
     case Kind::kUpstreamLocalAddress:
       v = optionalAddress(info.upstream_local_address, true);
       break;
-    case Kind::kUpstreamTransportFailureReason:
-      v = stringOrAbsent(info.upstream_transport_failure_reason);
+    case Kind::kUpstreamTransportFailureReason: {
+      // Envoy logs the reason with its spaces as '_' ("delayed_connect_error:_Connection_refused").
+      std::string reason = info.upstream_transport_failure_reason;
+      std::replace(reason.begin(), reason.end(), ' ', '_');
+      v = stringOrAbsent(reason);
       break;
+    }
     case Kind::kUpstreamRequestAttemptCount:
       v = FormatValue::num(info.attempt_count);
       break;

@@ -11,6 +11,7 @@ std::string_view categoryName(ExtensionCategory category) {
     case ExtensionCategory::TransportSocket: return "transport socket";
     case ExtensionCategory::AccessLogger: return "access logger";
     case ExtensionCategory::HttpFilter: return "http filter";
+    case ExtensionCategory::RetryHostPredicate: return "retry host predicate";
   }
   return "extension";
 }

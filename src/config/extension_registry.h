@@ -13,11 +13,12 @@ namespace remora::config {
 
 // Where an extension plugs in; names follow Envoy's extension categories.
 enum class ExtensionCategory {
-  ListenerFilter,   // envoy.filters.listener.*
-  NetworkFilter,    // envoy.filters.network.*
-  TransportSocket,  // envoy.transport_sockets.*
-  AccessLogger,     // envoy.access_loggers.*
-  HttpFilter,       // envoy.filters.http.*
+  ListenerFilter,      // envoy.filters.listener.*
+  NetworkFilter,       // envoy.filters.network.*
+  TransportSocket,     // envoy.transport_sockets.*
+  AccessLogger,        // envoy.access_loggers.*
+  HttpFilter,          // envoy.filters.http.*
+  RetryHostPredicate,  // envoy.retry_host_predicates.*
 };
 
 std::string_view categoryName(ExtensionCategory category);

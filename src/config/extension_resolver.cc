@@ -26,6 +26,9 @@ std::optional<ExtensionCategory> slotCategory(const Descriptor* d) {
   if (name == "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter") {
     return ExtensionCategory::HttpFilter;
   }
+  if (name == "envoy.config.route.v3.RetryPolicy.RetryHostPredicate") {
+    return ExtensionCategory::RetryHostPredicate;
+  }
   return std::nullopt;
 }
 

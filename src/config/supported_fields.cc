@@ -93,6 +93,7 @@ const std::vector<Entry>& builtinTable() {
         "retry_host_predicate", "host_selection_retry_max_attempts"}},
       {"envoy.config.route.v3.RetryPolicy.RetryBackOff", {"base_interval", "max_interval"}},
       {"envoy.config.route.v3.RetryPolicy.RetryHostPredicate", {"name", "typed_config"}},
+      {"envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate", {}},
       {"envoy.config.route.v3.RedirectAction",
        {"https_redirect", "scheme_redirect", "host_redirect", "port_redirect", "path_redirect",
         "prefix_rewrite", "regex_rewrite", "response_code", "strip_query"}},

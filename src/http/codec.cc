@@ -15,7 +15,9 @@ std::string_view resetReasonString(StreamResetReason reason) {
   switch (reason) {
     case StreamResetReason::LocalReset: return "local reset";
     case StreamResetReason::RemoteReset: return "remote reset";
-    case StreamResetReason::ConnectionFailure: return "connection failure";
+    case StreamResetReason::LocalConnectionFailure: return "local connection failure";
+    case StreamResetReason::RemoteConnectionFailure: return "remote connection failure";
+    case StreamResetReason::ConnectionTimeout: return "connection timeout";
     case StreamResetReason::ConnectionTermination: return "connection termination";
     case StreamResetReason::Overflow: return "overflow";
     case StreamResetReason::ProtocolError: return "protocol error";

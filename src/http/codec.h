@@ -13,12 +13,14 @@ enum class Protocol { Http10, Http11, Http2 };
 std::string_view protocolString(Protocol protocol);  // "HTTP/1.0", "HTTP/1.1", "HTTP/2"
 
 enum class StreamResetReason {
-  LocalReset,             // we reset it (e.g. a timeout)
-  RemoteReset,            // the peer reset it (RST_STREAM; for HTTP/1: the connection closed)
-  ConnectionFailure,      // connecting to the peer failed
-  ConnectionTermination,  // the connection closed before the stream finished
-  Overflow,               // a limit (circuit breaker, pending queue) refused it
-  ProtocolError,          // the peer violated the protocol
+  LocalReset,               // we reset it (e.g. a timeout)
+  RemoteReset,              // the peer reset it (RST_STREAM; for HTTP/1: the connection closed)
+  LocalConnectionFailure,   // we could not start the connection
+  RemoteConnectionFailure,  // the connect failed (refused, unreachable)
+  ConnectionTimeout,        // the connect did not complete within connect_timeout
+  ConnectionTermination,    // the connection closed before the stream finished
+  Overflow,                 // a limit (circuit breaker, pending queue) refused it
+  ProtocolError,            // the peer violated the protocol
 };
 std::string_view resetReasonString(StreamResetReason reason);
 

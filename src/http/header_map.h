@@ -99,6 +99,7 @@ inline constexpr std::string_view kEnvoyUpstreamRqTimeoutMs = "x-envoy-upstream-
 inline constexpr std::string_view kEnvoyUpstreamRqPerTryTimeoutMs = "x-envoy-upstream-rq-per-try-timeout-ms";
 inline constexpr std::string_view kEnvoyRetryOn = "x-envoy-retry-on";
 inline constexpr std::string_view kEnvoyMaxRetries = "x-envoy-max-retries";
+inline constexpr std::string_view kEnvoyRetriableStatusCodes = "x-envoy-retriable-status-codes";
 inline constexpr std::string_view kEnvoyAttemptCount = "x-envoy-attempt-count";
 inline constexpr std::string_view kEnvoyOverloaded = "x-envoy-overloaded";
 inline constexpr std::string_view kEnvoyRateLimited = "x-envoy-ratelimited";

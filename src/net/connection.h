@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "buffer/buffer.h"
@@ -118,6 +119,9 @@ using ConnectionPtr = std::unique_ptr<Connection>;
 class ClientConnection : public Connection {
  public:
   virtual void connect(const Address& remote) = 0;
+  // Why the connect failed, worded as Envoy's transport failure reason ("delayed connect error:
+  // Connection refused"); empty while connecting, once connected, or when it timed out.
+  virtual std::string_view transportFailureReason() const = 0;
 };
 using ClientConnectionPtr = std::unique_ptr<ClientConnection>;
 

@@ -104,6 +104,7 @@ void ConnectionImpl::onConnectComplete() {
   int err = socketError(fd_);
   if (err != 0) {
     LOG_DEBUG("[C{}] connect to {} failed: {}", id_, info_.remote_address.asString(), strerror(err));
+    failure_reason_ = std::string("delayed connect error: ") + strerror(err);
     closeSocket(ConnectionEvent::RemoteClose);
     return;
   }

@@ -39,6 +39,7 @@ class ConnectionImpl : public ClientConnection,
 
   // ClientConnection
   void connect(const Address& remote) override;
+  std::string_view transportFailureReason() const override { return failure_reason_; }
 
  private:
   // ReadFilterCallbacks
@@ -65,6 +66,7 @@ class ConnectionImpl : public ClientConnection,
   event::FileEventPtr file_event_;
   State state_ = State::Open;
   bool connecting_;
+  std::string failure_reason_;
   // The peer's FIN (EPOLLRDHUP) was seen: read until end of stream instead of stopping at the
   // first short read, since no further edge will announce it.
   bool peer_closed_seen_ = false;

@@ -22,41 +22,64 @@ uint32_t RetryState::parseRetryOn(std::string_view list) {
   size_t start = 0;
   while (start <= list.size()) {
     size_t comma = list.find(',', start);
-    std::string_view name = list.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    std::string_view name = list.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
     while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
-    if (name == "5xx") out |= k5xx;
-    else if (name == "gateway-error") out |= kGatewayError;
-    else if (name == "reset") out |= kReset;
-    else if (name == "connect-failure") out |= kConnectFailure;
-    else if (name == "retriable-4xx") out |= kRetriable4xx;
-    else if (name == "retriable-status-codes") out |= kRetriableStatusCodes;
-    else if (name == "refused-stream") out |= kRefusedStream;
+    if (name == "5xx")
+      out |= k5xx;
+    else if (name == "gateway-error")
+      out |= kGatewayError;
+    else if (name == "reset")
+      out |= kReset;
+    else if (name == "connect-failure")
+      out |= kConnectFailure;
+    else if (name == "retriable-4xx")
+      out |= kRetriable4xx;
+    else if (name == "retriable-status-codes")
+      out |= kRetriableStatusCodes;
+    else if (name == "refused-stream")
+      out |= kRefusedStream;
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
   return out;
 }
 
-std::optional<RetryState> RetryState::create(const RetryPolicy* policy, const http::RequestHeaderMap& request) {
+std::optional<RetryState> RetryState::create(const RetryPolicy* policy,
+                                             const http::RequestHeaderMap& request) {
   RetryState state;
   if (policy != nullptr) {
     for (const auto& name : policy->retry_on) state.retry_on_ |= parseRetryOn(name);
     state.remaining_ = policy->num_retries;
-    state.per_try_timeout_ = policy->per_try_timeout;
     state.base_interval_ = policy->base_interval;
     state.max_interval_ = policy->max_interval;
     state.retriable_status_codes_ = policy->retriable_status_codes;
     for (const auto& p : policy->retry_host_predicates) {
       if (p == "envoy.retry_host_predicates.previous_hosts") state.avoid_previous_hosts_ = true;
     }
-    state.host_selection_max_attempts_ = static_cast<uint32_t>(std::max<int64_t>(1, policy->host_selection_retry_max_attempts));
+    state.host_selection_max_attempts_ =
+        static_cast<uint32_t>(std::max<int64_t>(1, policy->host_selection_retry_max_attempts));
   }
-  // Envoy lets the request add conditions and set the count (x-envoy-retry-on, x-envoy-max-retries).
-  if (const std::string* on = request.get(http::headers::kEnvoyRetryOn)) state.retry_on_ |= parseRetryOn(*on);
+  // Envoy lets the request add conditions and set the count (x-envoy-retry-on,
+  // x-envoy-max-retries).
+  if (const std::string* on = request.get(http::headers::kEnvoyRetryOn))
+    state.retry_on_ |= parseRetryOn(*on);
   if (auto n = parseUint(request.get(http::headers::kEnvoyMaxRetries))) state.remaining_ = *n;
-  if (auto ms = parseUint(request.get(http::headers::kEnvoyUpstreamRqPerTryTimeoutMs)); ms && *ms > 0) {
-    state.per_try_timeout_ = std::chrono::milliseconds(*ms);
+  // x-envoy-retriable-status-codes adds to the policy's list (used with retriable-status-codes).
+  if (const std::string* codes = request.get(http::headers::kEnvoyRetriableStatusCodes)) {
+    std::string_view list = *codes;
+    while (!list.empty()) {
+      size_t comma = list.find(',');
+      std::string_view item = list.substr(0, comma);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      uint32_t code = 0;
+      auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), code);
+      if (ec == std::errc() && end == item.data() + item.size())
+        state.retriable_status_codes_.push_back(code);
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    }
   }
   if (state.retry_on_ == 0) return std::nullopt;
   return state;
@@ -88,12 +111,15 @@ bool RetryState::takeRetry() {
 }
 
 std::chrono::milliseconds RetryState::nextBackOff() {
-  // Envoy: fully jittered exponential back-off, base × 2^n capped at max_interval.
-  uint64_t ceiling = static_cast<uint64_t>(base_interval_.count()) << std::min<uint32_t>(attempts_backed_off_, 20);
+  // Envoy's JitteredExponentialBackOffStrategy: the n-th back-off (n from 1) is uniform in
+  // [0, (2^n - 1) × base), capped at max_interval: with the 25 ms default, 0-24, 0-74, 0-174 ms...
   ++attempts_backed_off_;
-  ceiling = std::min<uint64_t>(ceiling, static_cast<uint64_t>(max_interval_.count()));
+  const uint64_t base = static_cast<uint64_t>(base_interval_.count());
+  const uint64_t max = static_cast<uint64_t>(max_interval_.count());
+  const uint64_t multiplier = (uint64_t{1} << std::min<uint32_t>(attempts_backed_off_, 30)) - 1;
+  const uint64_t ceiling = multiplier * base;
   if (ceiling == 0) return std::chrono::milliseconds(0);
-  return std::chrono::milliseconds(randomU64() % (ceiling + 1));
+  return std::chrono::milliseconds(std::min(randomU64() % ceiling, max));
 }
 
 }  // namespace remora::router

@@ -29,7 +29,8 @@ class RetryState {
   };
 
   // nullopt when neither the route nor the request asks for retries.
-  static std::optional<RetryState> create(const RetryPolicy* policy, const http::RequestHeaderMap& request);
+  static std::optional<RetryState> create(const RetryPolicy* policy,
+                                          const http::RequestHeaderMap& request);
 
   // Parses a retry_on list ("5xx,connect-failure"); unknown names are ignored as Envoy does.
   static uint32_t parseRetryOn(std::string_view list);
@@ -40,7 +41,6 @@ class RetryState {
   bool takeRetry();
   bool exhausted() const { return remaining_ == 0; }
   std::chrono::milliseconds nextBackOff();
-  std::optional<std::chrono::milliseconds> perTryTimeout() const { return per_try_timeout_; }
   bool avoidPreviousHosts() const { return avoid_previous_hosts_; }
   uint32_t hostSelectionMaxAttempts() const { return host_selection_max_attempts_; }
 
@@ -48,7 +48,6 @@ class RetryState {
   uint32_t retry_on_ = 0;
   uint32_t remaining_ = 1;
   std::vector<uint32_t> retriable_status_codes_;
-  std::optional<std::chrono::milliseconds> per_try_timeout_;
   std::chrono::milliseconds base_interval_{25};
   std::chrono::milliseconds max_interval_{250};
   uint32_t attempts_backed_off_ = 0;

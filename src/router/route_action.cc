@@ -1,5 +1,9 @@
 #include "router/route_action.h"
 
+#include "config/extension_registry.h"
+#include "config/reflection_util.h"
+#include "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.pb.h"
+
 namespace remora::router {
 namespace {
 
@@ -14,6 +18,14 @@ std::string_view trim(std::string_view s) {
 }
 
 constexpr std::string_view kPreviousHosts = "envoy.retry_host_predicates.previous_hosts";
+
+// The one retry host predicate remora implements (in the router's host choice), registered so the
+// config loader resolves it by name or by its typed_config type like any other extension.
+const config::RegisterExtension kPreviousHostsRegistration{
+    config::ExtensionCategory::RetryHostPredicate, std::string(kPreviousHosts),
+    envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate::descriptor()
+        ->full_name(),
+    nullptr};
 
 }  // namespace
 
@@ -44,12 +56,22 @@ StatusOr<RetryPolicy> RetryPolicy::create(const envoy::config::route::v3::RetryP
   p.retriable_status_codes.assign(proto.retriable_status_codes().begin(),
                                   proto.retriable_status_codes().end());
   for (int i = 0; i < proto.retry_host_predicate_size(); ++i) {
-    const std::string& name = proto.retry_host_predicate(i).name();
-    if (name != kPreviousHosts) {
-      return Status::error("not supported by remora: " + path + ".retry_host_predicate[" +
-                           std::to_string(i) + "].name: " + name);
+    // As Envoy: the typed_config's type decides when given, else the name (the bootstrap loader
+    // has already filled typed_config in for a known name; an RDS resource may still lack it).
+    const auto& predicate = proto.retry_host_predicate(i);
+    const std::string item = path + ".retry_host_predicate[" + std::to_string(i) + "]";
+    if (predicate.has_typed_config()) {
+      std::string_view type = config::typeNameFromUrl(predicate.typed_config().type_url());
+      if (type !=
+          envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate::descriptor()
+              ->full_name()) {
+        return Status::error("not supported by remora: " + item +
+                             ".typed_config: " + predicate.typed_config().type_url());
+      }
+    } else if (predicate.name() != kPreviousHosts) {
+      return Status::error("not supported by remora: " + item + ".name: " + predicate.name());
     }
-    p.retry_host_predicates.push_back(name);
+    p.retry_host_predicates.push_back(std::string(kPreviousHosts));
   }
   if (proto.host_selection_retry_max_attempts() != 0) {
     p.host_selection_retry_max_attempts = proto.host_selection_retry_max_attempts();

@@ -82,18 +82,18 @@ stats::Counter& ClusterStats::codeCounter(const std::function<std::string()>& na
   return *counter;
 }
 
-void ClusterStats::chargeResponse(uint32_t code, bool retried) {
+void ClusterStats::chargeResponse(uint32_t code, bool triggered_retry) {
   if (code < 100 || code >= 600) return;
-  for (int pass = 0; pass < (retried ? 2 : 1); ++pass) {
-    // Names are built only the first time a slot is used: this runs on every response.
-    const std::string_view scope = pass == 0 ? "" : "retry.";
-    const size_t base = pass == 0 ? 0 : kCodeSlots;
-    codeCounter([&] { return std::string(scope) + "upstream_rq_" + std::to_string(code); }, base + code).inc();
-    codeCounter([&] { return std::string(scope) + "upstream_rq_" + std::to_string(code / 100) + "xx"; },
-                base + 600 + code / 100 - 1)
-        .inc();
-    codeCounter([&] { return std::string(scope) + "upstream_rq_completed"; }, base + 605).inc();
-  }
+  // Envoy charges a response that makes the router retry under "retry." only, and the response
+  // the client gets (the last attempt's) under the plain names only. Names are built only the
+  // first time a slot is used: this runs on every response.
+  const std::string_view scope = triggered_retry ? "retry." : "";
+  const size_t base = triggered_retry ? kCodeSlots : 0;
+  codeCounter([&] { return std::string(scope) + "upstream_rq_" + std::to_string(code); }, base + code).inc();
+  codeCounter([&] { return std::string(scope) + "upstream_rq_" + std::to_string(code / 100) + "xx"; },
+              base + 600 + code / 100 - 1)
+      .inc();
+  codeCounter([&] { return std::string(scope) + "upstream_rq_completed"; }, base + 605).inc();
 }
 
 Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store)

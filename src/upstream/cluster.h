@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "stats/store.h"
@@ -57,9 +58,9 @@ struct ClusterStats {
   stats::Histogram& upstream_cx_length_ms;
   stats::Histogram& upstream_rq_time;
 
-  // Counts one upstream response: upstream_rq_<code>, upstream_rq_<N>xx, upstream_rq_completed,
-  // and the same under "retry." when the request was retried (Envoy's layout).
-  void chargeResponse(uint32_t code, bool retried);
+  // Counts one upstream response: upstream_rq_<code>, upstream_rq_<N>xx, upstream_rq_completed;
+  // a response that made the router retry is counted under "retry." instead (Envoy's layout).
+  void chargeResponse(uint32_t code, bool triggered_retry);
 
  private:
   stats::Store& store_;

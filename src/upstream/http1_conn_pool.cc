@@ -36,6 +36,10 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   void initializeReadFilterCallbacks(net::ReadFilterCallbacks&) override {}
   net::FilterStatus onData(buffer::Buffer& data, bool end_stream) override {
     http::CodecStatus status = codec_->dispatch(data);
+    // A stream reset during dispatch (the router retrying on a 5xx head, a timeout) closes the
+    // connection from inside it: onClientClosed has then moved connection_ into the deferred
+    // delete, and there is nothing left to close.
+    if (connection_ == nullptr) return net::FilterStatus::StopIteration;
     if (!status.ok) {
       connection_->close(net::ConnectionCloseType::NoFlush);
     } else if (end_stream) {
@@ -262,6 +266,9 @@ void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting,
     stats.upstream_cx_destroy_with_active_rq.inc();
   }
   bool timed_out = client.timed_out_;
+  // Envoy's transport failure reason ("delayed connect error: Connection refused"); a connect
+  // timeout has none.
+  std::string failure_reason(client.connection_->transportFailureReason());
   std::unique_ptr<ActiveClient> owned = std::move(*client.position_);
   clients_.erase(client.position_);
   struct Holder : event::DeferredDeletable {
@@ -278,7 +285,7 @@ void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting,
     // Every waiting request shares the fate of the connection that was meant for them; Envoy
     // fails them all, and the router decides about retries.
     failPending(timed_out ? PoolFailureReason::Timeout : PoolFailureReason::RemoteConnectionFailure,
-                timed_out ? "connect timeout" : "connection failure");
+                timed_out ? std::string() : failure_reason);
   }
 }
 

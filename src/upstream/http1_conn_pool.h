@@ -43,7 +43,8 @@ class Cancellable {
 // idle connections kept for reuse (keep-alive), new ones opened while requests wait.
 class Http1ConnPool {
  public:
-  Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host, ClusterConstSharedPtr cluster);
+  Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host,
+                ClusterConstSharedPtr cluster);
   ~Http1ConnPool();
 
   // Starts a stream: onPoolReady now (an idle connection) or later, or onPoolFailure. Returns a

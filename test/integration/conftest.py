@@ -188,10 +188,14 @@ def curl(url, method="GET", timeout=5.0, headers=(), data=None, extra=()):
             raw = body
             continue
         headers = {}
+        header_list = []
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        return AdminResponse(status, headers, body.decode("utf-8", "replace"))
+            header_list.append((name.strip().lower(), value.strip()))
+        resp = AdminResponse(status, headers, body.decode("utf-8", "replace"))
+        resp.header_list = header_list  # every field in order, repeated names kept
+        return resp
 
 
 def parse_text_stats(body):

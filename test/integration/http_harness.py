@@ -6,12 +6,18 @@ The backend is Python's http.server (HTTP/1.1, one thread per connection). A req
 headers, so a test needs no per-test server code:
   x-backend-status: 503         answer with this status
   x-backend-fail-times: N       answer x-backend-status only to the first N requests carrying the
-                                same x-backend-fail-key (then 200); for retry tests
+                                same x-backend-fail-key (then 200); for retry tests. The delay and
+                                the reset below also apply to those first N only.
   x-backend-delay-ms: 300       wait before answering
   x-backend-body-bytes: N       answer with N bytes of pattern (streamed in 64 KiB writes)
   x-backend-close: 1            answer, then close the connection
+  x-backend-reset: 1            read the request, then close the connection without answering
+  x-backend-truncate: N         (with x-backend-body-bytes) announce the full length, send only N
+                                body bytes, then close: an upstream that dies mid-response
 Every answer is JSON (unless body-bytes is set) describing what arrived: the backend's name, the
-method, path, headers (lower-cased names), the length and sha256 of the body that arrived — and every request is recorded in
+method, path, headers (lower-cased names; header_list keeps every field in order, repeats included),
+the length and sha256 of the body that arrived, the client's port (one per upstream connection) —
+and every request is recorded in
 HttpBackend.requests, so tests can also assert what never reached the upstream.
 """
 
@@ -144,6 +150,9 @@ def hey(url, n, concurrency=4, headers=None, timeout=60):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "remora-test-backend"
+    # Head and body go out in separate writes: without TCP_NODELAY, Nagle holds the body until
+    # the peer's delayed ACK (40 ms per request).
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass
@@ -172,22 +181,30 @@ class _Handler(BaseHTTPRequestHandler):
             remaining -= len(chunk)
         length -= remaining  # what actually arrived, should the sender stop short
         headers = {k.lower(): v for k, v in self.headers.items()}
+        header_list = [[k.lower(), v] for k, v in self.headers.items()]
         record = {"backend": backend.name, "method": self.command, "path": self.path,
-                  "headers": headers, "body_bytes": length, "body_sha": h.hexdigest()}
+                  "headers": headers, "header_list": header_list, "body_bytes": length,
+                  "body_sha": h.hexdigest(), "peer_port": self.client_address[1]}
         with backend.lock:
             backend.requests.append(record)
         status = int(headers.get("x-backend-status", "200"))
+        failing = True
         fail_times = headers.get("x-backend-fail-times")
         if fail_times is not None:
             key = headers.get("x-backend-fail-key", "")
             with backend.lock:
                 seen = backend.fail_counts.get(key, 0)
                 backend.fail_counts[key] = seen + 1
-            if seen >= int(fail_times):
+            failing = seen < int(fail_times)
+            if not failing:
                 status = 200
-        delay = int(headers.get("x-backend-delay-ms", "0"))
+        delay = int(headers.get("x-backend-delay-ms", "0")) if failing else 0
         if delay:
             time.sleep(delay / 1000.0)
+        if failing and headers.get("x-backend-reset") == "1":
+            self.close_connection = True
+            return
+        truncate = headers.get("x-backend-truncate")
         close = headers.get("x-backend-close") == "1"
         body_bytes = headers.get("x-backend-body-bytes")
         self.send_response(status)
@@ -202,6 +219,9 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 data = pattern(2)
                 offset = 0
+                if truncate is not None:
+                    n = min(n, int(truncate))
+                    close = True
                 while n:
                     k = min(n, 64 * 1024)
                     self.wfile.write(data[offset:offset + k])
@@ -224,6 +244,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 512
+
+    def handle_error(self, request, client_address):
+        # A peer that goes away mid-answer (a proxy's timeout or reset under test) is expected.
+        import sys
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class HttpBackend:
@@ -430,3 +457,61 @@ def ws_connect(port, path="/ws", host="example.com", timeout=30.0):
         assert headers.get("sec-websocket-accept") == ws_accept(key), headers
         assert not rest, rest
     return sock, status, headers
+
+
+# --------------------------------------------------------------------------------------------
+# Access logs: the response flags and details a test asserts are Envoy's, read from a file log.
+
+FILE_ACCESS_LOG_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
+FLAGS_FORMAT = ("%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_REQUEST_ATTEMPT_COUNT% "
+                "%RESPONSE_CODE_DETAILS%\n")
+
+
+def file_access_log(path, fmt=FLAGS_FORMAT):
+    """An HCM access_log entry writing `fmt` lines to `path`."""
+    return {"name": "envoy.access_loggers.file", "typed_config": {
+        "@type": FILE_ACCESS_LOG_TYPE, "path": str(path),
+        "log_format": {"text_format_source": {"inline_string": fmt}}}}
+
+
+def wait_log_lines(path, n, timeout=10.0):
+    """The first n lines of an access log, waiting for remora's (1 s) flush."""
+    def lines():
+        try:
+            got = path.read_text().splitlines()
+        except OSError:
+            return None
+        return got if len(got) >= n else None
+    return wait_until(lines, timeout, what=f"{n} access log line(s) in {path}")
+
+
+def cluster_with_hostnames(name, endpoints, **extra):
+    """A STATIC cluster whose endpoints carry hostnames: endpoints is [(port, hostname)]."""
+    lb = [{"endpoint": {"address": socket_address(port), "hostname": hostname}}
+          for port, hostname in endpoints]
+    cluster = {"name": name, "type": "STATIC", "connect_timeout": "1s",
+               "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": lb}]}}
+    cluster.update(extra)
+    return cluster
+
+
+def run_hey(url, n, concurrency=4, headers=(), timeout=120):
+    """Runs hey (keep-alive, fixed request count); returns its status-code counts {code: n}."""
+    cmd = ["hey", "-n", str(n), "-c", str(concurrency), "-t", "10"]
+    for name, value in headers:
+        cmd += ["-H", f"{name}: {value}"]
+    proc = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    counts = {}
+    in_dist = False
+    for line in proc.stdout.splitlines():
+        if line.startswith("Status code distribution:"):
+            in_dist = True
+            continue
+        if in_dist:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].startswith("[") and parts[0].endswith("]"):
+                counts[int(parts[0][1:-1])] = int(parts[1])
+            elif line.strip() == "" and counts:
+                break
+    return counts

@@ -133,7 +133,7 @@ TEST(AccessLogFormatterTest, Upstream) {
                        c),
             "10.0.2.1:80 - 10.0.0.9:40000 -");
   f.info.upstream_cluster = "outbound|9080|v1|reviews.default.svc.cluster.local";
-  f.info.upstream_transport_failure_reason = "delayed_connect_error:_111";
+  f.info.upstream_transport_failure_reason = "delayed connect error: 111";  // logged with '_'s
   f.info.upstream_host.reset();
   EXPECT_EQ(formatWith("%UPSTREAM_HOST% %UPSTREAM_CLUSTER% %UPSTREAM_TRANSPORT_FAILURE_REASON%", c),
             "- outbound|9080|v1|reviews.default.svc.cluster.local delayed_connect_error:_111");

@@ -1,5 +1,7 @@
 #include "filters/http/router/router_filter.h"
 
+#include <algorithm>
+
 #include "common/logger.h"
 #include "common/random.h"
 #include "filters/http/router/shadow_request.h"
@@ -15,6 +17,41 @@ namespace {
 bool idempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
          method == "DELETE" || method == "TRACE";
+}
+
+http::StreamResetReason toResetReason(upstream::PoolFailureReason reason) {
+  switch (reason) {
+    case upstream::PoolFailureReason::Overflow:
+      return http::StreamResetReason::Overflow;
+    case upstream::PoolFailureReason::LocalConnectionFailure:
+      return http::StreamResetReason::LocalConnectionFailure;
+    case upstream::PoolFailureReason::RemoteConnectionFailure:
+      return http::StreamResetReason::RemoteConnectionFailure;
+    case upstream::PoolFailureReason::Timeout:
+      return http::StreamResetReason::ConnectionTimeout;
+  }
+  return http::StreamResetReason::RemoteConnectionFailure;
+}
+
+// Envoy's streamResetReasonToResponseFlag.
+ResponseFlag toResponseFlag(http::StreamResetReason reason) {
+  switch (reason) {
+    case http::StreamResetReason::LocalConnectionFailure:
+    case http::StreamResetReason::RemoteConnectionFailure:
+    case http::StreamResetReason::ConnectionTimeout:
+      return ResponseFlag::UpstreamConnectionFailure;
+    case http::StreamResetReason::ConnectionTermination:
+      return ResponseFlag::UpstreamConnectionTermination;
+    case http::StreamResetReason::LocalReset:
+      return ResponseFlag::LocalReset;
+    case http::StreamResetReason::Overflow:
+      return ResponseFlag::UpstreamOverflow;
+    case http::StreamResetReason::RemoteReset:
+      return ResponseFlag::UpstreamRemoteReset;
+    case http::StreamResetReason::ProtocolError:
+      return ResponseFlag::UpstreamProtocolError;
+  }
+  return ResponseFlag::UpstreamConnectionTermination;
 }
 
 }  // namespace
@@ -54,6 +91,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     encoder_->encodeTrailers(trailers);
   }
   void resetStream() {
+    if (per_try_timer_) per_try_timer_->disableTimer();
     if (pool_handle_) {
       pool_handle_->cancel();
       pool_handle_ = nullptr;
@@ -68,15 +106,28 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     if (encoder_) encoder_->getStream().readDisable(disable);
   }
 
+  // The per-try timeout runs from when the attempt has a connection and the downstream request
+  // is complete, whichever is later (Envoy's onPoolReady / onRequestComplete).
+  void onRequestComplete() {
+    if (per_try_on_request_complete_) setupPerTryTimeout();
+  }
+  void setupPerTryTimeout() {
+    per_try_on_request_complete_ = false;
+    if (!parent_.per_try_timeout_) return;
+    per_try_timer_ =
+        parent_.callbacks_->dispatcher().createTimer([this] { parent_.onPerTryTimeout(); });
+    per_try_timer_->enableTimer(*parent_.per_try_timeout_);
+  }
+  void disablePerTryTimeout() {
+    per_try_on_request_complete_ = false;
+    if (per_try_timer_) per_try_timer_->disableTimer();
+  }
+
   // ConnectionPoolCallbacks
   void onPoolFailure(upstream::PoolFailureReason reason, std::string_view details,
                      const upstream::HostConstSharedPtr&) override {
     pool_handle_ = nullptr;
-    http::StreamResetReason reset = reason == upstream::PoolFailureReason::Overflow
-                                        ? http::StreamResetReason::Overflow
-                                        : http::StreamResetReason::ConnectionFailure;
-    parent_.onUpstreamReset(reset, details, reset == http::StreamResetReason::ConnectionFailure,
-                            false, false);
+    parent_.onUpstreamReset(toResetReason(reason), details, false, false);
   }
   void onPoolReady(http::RequestEncoder& encoder, const upstream::HostConstSharedPtr&,
                    bool reused) override {
@@ -87,15 +138,25 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     auto& info = parent_.callbacks_->streamInfo();
     if (!info.first_upstream_tx_byte_sent)
       info.first_upstream_tx_byte_sent = info.sinceStart(std::chrono::steady_clock::now());
+    if (parent_.downstream_end_stream_) {
+      setupPerTryTimeout();
+    } else {
+      per_try_on_request_complete_ = true;
+    }
+    // auto_host_rewrite: the chosen endpoint's hostname, per attempt (a retry may pick another).
+    if (parent_.route_entry_->autoHostRewrite() && !host_->hostname.empty()) {
+      parent_.request_headers_->set(h::kAuthority, host_->hostname);
+    }
     bool headers_only = parent_.downstream_end_stream_ && pending_body_.empty() &&
                         !pending_trailers_ && parent_.retry_body_.empty();
-    // A retry re-sends the body copy; a first attempt sends what queued while connecting.
+    // A later attempt (retry or keep-alive re-send) replays the body copy; the first attempt
+    // sends what queued while connecting.
     encoder.encodeHeaders(*parent_.request_headers_, headers_only);
     if (headers_only) return;
     request_written_ = true;
-    if (!parent_.retry_body_.empty() && parent_.attempts_ > 1) {
+    if (!parent_.retry_body_.empty() && parent_.attempted_hosts_.size() > 1) {
       buffer::Buffer copy;
-      copy.add(parent_.retry_body_.toString());
+      parent_.retry_body_.forEachSlice([&copy](std::string_view s) { copy.add(s); });
       pending_body_.drain(pending_body_.length());
       encoder.encodeData(copy, parent_.downstream_end_stream_ && !parent_.request_trailers_);
     } else if (!pending_body_.empty() || pending_end_stream_) {
@@ -144,8 +205,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   void onResetStream(http::StreamResetReason reason, std::string_view details) override {
     encoder_ = nullptr;
     if (done_) return;
-    parent_.onUpstreamReset(reason, details, false, reused_ && !response_started_,
-                            request_written_);
+    parent_.onUpstreamReset(reason, details, reused_ && !response_started_, request_written_);
   }
   void onAboveWriteBufferHighWatermark() override {
     parent_.callbacks_->onDecoderFilterAboveWriteBufferHighWatermark();
@@ -154,6 +214,9 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     parent_.callbacks_->onDecoderFilterBelowWriteBufferLowWatermark();
   }
 
+  bool awaitingHeaders() const { return !response_started_; }
+
+ private:
   RouterFilter& parent_;
   const upstream::HostConstSharedPtr host_;
   upstream::Cancellable* pool_handle_ = nullptr;
@@ -166,6 +229,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   bool response_started_ = false;
   bool done_ = false;
   bool upgraded_ = false;  // answered 101: both directions stream until both have ended
+  bool per_try_on_request_complete_ = false;
   event::TimerPtr per_try_timer_;
 };
 
@@ -195,7 +259,6 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
                                                       bool end_stream) {
   request_headers_ = &headers;
   downstream_end_stream_ = end_stream;
-  if (end_stream) onDownstreamRequestComplete();
   auto& info = callbacks_->streamInfo();
   const Route* route = callbacks_->route();
   if (route == nullptr) {
@@ -226,6 +289,8 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   std::string cluster_name = route_entry_->clusterName(headers, randomU64());
   auto* entry = cluster_name.empty() ? nullptr : worker_.clusters.get(cluster_name);
   if (entry == nullptr) {
+    // Envoy's cluster_not_found_response_code defaults to 503; a missing cluster_header value
+    // names no cluster and lands here too.
     info.setResponseFlag(ResponseFlag::NoClusterFound);
     callbacks_->sendLocalReply(503, "", nullptr, "cluster_not_found");
     return http::FilterHeadersStatus::StopIteration;
@@ -233,32 +298,42 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   cluster_ = entry->cluster;
   info.upstream_cluster = cluster_name;
 
-  // Timeouts: the route's (default 15 s), or x-envoy-upstream-rq-timeout-ms.
+  // Timeouts as Envoy's finalTimeout: the route's (default 15 s; 0 disables), or
+  // x-envoy-upstream-rq-timeout-ms; the per-try timeout from the retry policy or
+  // x-envoy-upstream-rq-per-try-timeout-ms, ignored when not shorter than the route timeout.
+  // The connection manager leaves Upgrade in place only for an upgrade it accepted. Its bytes
+  // flow for as long as the connection lives: no retries, no mirrors, no per-try timeout.
+  upgrade_ = headers.has(h::kUpgrade);
   if (route_entry_->timeout().count() > 0) timeout_ = route_entry_->timeout();
   if (auto ms = headers.getUint(h::kEnvoyUpstreamRqTimeoutMs)) {
     timeout_ = *ms > 0 ? std::optional(std::chrono::milliseconds(*ms)) : std::nullopt;
   }
-  // The connection manager leaves Upgrade in place only for an upgrade it accepted. Its bytes
-  // flow for as long as the connection lives: no retries, no mirrors.
-  upgrade_ = headers.has(h::kUpgrade);
-  if (!upgrade_) retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
+  if (const RetryPolicy* policy = route_entry_->retryPolicy();
+      policy != nullptr && policy->per_try_timeout && policy->per_try_timeout->count() > 0) {
+    per_try_timeout_ = policy->per_try_timeout;
+  }
+  if (auto ms = headers.getUint(h::kEnvoyUpstreamRqPerTryTimeoutMs)) {
+    per_try_timeout_ = *ms > 0 ? std::optional(std::chrono::milliseconds(*ms)) : std::nullopt;
+  }
+  if (upgrade_ || (per_try_timeout_ && timeout_ && *per_try_timeout_ >= *timeout_)) {
+    per_try_timeout_.reset();
+  }
   headers.remove(h::kEnvoyUpstreamRqTimeoutMs);
   headers.remove(h::kEnvoyUpstreamRqPerTryTimeoutMs);
-  headers.remove(h::kEnvoyRetryOn);
-  headers.remove(h::kEnvoyMaxRetries);
-  auto expected =
-      retry_state_ && retry_state_->perTryTimeout() ? retry_state_->perTryTimeout() : timeout_;
+  auto expected = per_try_timeout_ ? per_try_timeout_ : timeout_;
   if (expected) headers.set(h::kEnvoyExpectedRqTimeoutMs, std::to_string(expected->count()));
   route_entry_->finalizeRequestHeaders(headers, info, true);
+  // After the route's header mutations, as Envoy: a route may add x-envoy-retry-on. Then the
+  // retry headers are consumed, not sent upstream (Envoy's createRetryState).
+  if (!upgrade_) retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
+  headers.remove(h::kEnvoyRetryOn);
+  headers.remove(h::kEnvoyMaxRetries);
+  headers.remove(h::kEnvoyRetriableStatusCodes);
   if (!upgrade_ && !route_entry_->mirrorPolicies().empty()) startShadows(end_stream);
 
   callbacks_->addDownstreamWatermarkCallbacks(*this);
-  upstream_start_ = std::chrono::steady_clock::now();
-  if (timeout_) {
-    global_timer_ = callbacks_->dispatcher().createTimer([this] { onGlobalTimeout(); });
-    global_timer_->enableTimer(*timeout_);
-  }
   startAttempt();
+  if (end_stream && !destroyed_) onRequestComplete();
   return http::FilterHeadersStatus::StopIteration;
 }
 
@@ -277,20 +352,33 @@ void RouterFilter::startShadows(bool end_stream) {
   }
 }
 
+void RouterFilter::onRequestComplete() {
+  downstream_request_complete_at_ = callbacks_->dispatcher().now();
+  // Nothing in flight means a reply was already sent (or is being sent): no timer then.
+  if (timeout_ && !downstream_response_started_ && (upstream_request_ || retry_pending_)) {
+    global_timer_ = callbacks_->dispatcher().createTimer([this] { onGlobalTimeout(); });
+    global_timer_->enableTimer(*timeout_);
+  }
+  if (upstream_request_) upstream_request_->onRequestComplete();
+}
+
 upstream::HostConstSharedPtr RouterFilter::chooseHost() {
   auto* entry = worker_.clusters.get(cluster_->name());
   if (entry == nullptr) return nullptr;
   upstream::LoadBalancerContext context{&callbacks_->connection()->info()};
-  uint32_t tries = retry_state_ && retry_state_->avoidPreviousHosts()
-                       ? retry_state_->hostSelectionMaxAttempts()
-                       : 1;
+  // previous_hosts: pick again (up to host_selection_retry_max_attempts) while the pick is a
+  // host an earlier attempt used.
+  const bool avoid =
+      retry_state_ && retry_state_->avoidPreviousHosts() && !attempted_hosts_.empty();
+  const uint32_t tries =
+      avoid ? std::max<uint32_t>(retry_state_->hostSelectionMaxAttempts(), 1) : 1;
   upstream::HostConstSharedPtr host;
-  for (uint32_t i = 0; i < std::max<uint32_t>(tries, 1); ++i) {
+  for (uint32_t i = 0; i < tries; ++i) {
     host = entry->lb->chooseHost(context);
     if (host == nullptr) return nullptr;
     bool seen = false;
-    for (const auto& h : attempted_hosts_) seen |= h->address == host->address;
-    if (!seen || !retry_state_ || !retry_state_->avoidPreviousHosts()) break;
+    for (const auto& previous : attempted_hosts_) seen |= previous->address == host->address;
+    if (!seen) break;
   }
   return host;
 }
@@ -298,35 +386,42 @@ upstream::HostConstSharedPtr RouterFilter::chooseHost() {
 void RouterFilter::startAttempt() {
   ++attempts_;
   auto& info = callbacks_->streamInfo();
-  info.attempt_count = attempts_;
   auto host = chooseHost();
   if (host == nullptr) {
     cluster_->stats().upstream_cx_none_healthy.inc();
+    cluster_->stats().chargeResponse(503, false);
     info.setResponseFlag(ResponseFlag::NoHealthyUpstream);
+    cleanupUpstream();
+    if (global_timer_) global_timer_->disableTimer();
     callbacks_->sendLocalReply(503, "no healthy upstream", nullptr, "no_healthy_upstream");
     return;
   }
+  // Counted once a host is chosen, as Envoy: no healthy upstream on the first try logs 0.
+  info.attempt_count = attempts_;
   attempted_hosts_.push_back(host);
   info.upstream_host = host->address;
   auto* entry = worker_.clusters.get(cluster_->name());
   upstream_request_ = std::make_unique<UpstreamRequest>(*this, host);
-  if (retry_state_ && retry_state_->perTryTimeout()) {
-    upstream_request_->per_try_timer_ =
-        callbacks_->dispatcher().createTimer([this] { onPerTryTimeout(); });
-    upstream_request_->per_try_timer_->enableTimer(*retry_state_->perTryTimeout());
-  }
   upstream_request_->start(entry->httpConnPool(host, worker_.dispatcher));
 }
 
 http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_stream) {
   downstream_end_stream_ = end_stream;
-  if (end_stream) onDownstreamRequestComplete();
   // Keep a copy for retries while it fits in the buffer limit; past it, retries are off.
   if (retry_state_ && !retry_body_overflowed_) {
     if (retry_body_.length() + data.length() > callbacks_->decoderBufferLimit()) {
       retry_body_overflowed_ = true;
       retry_body_.drain(retry_body_.length());
       retry_state_.reset();
+      if (!upstream_request_) {
+        // Waiting out a back-off with part of the body gone: nothing can be sent intact
+        // (Envoy's answer).
+        if (retry_timer_) retry_timer_->disableTimer();
+        if (global_timer_) global_timer_->disableTimer();
+        callbacks_->sendLocalReply(507, "exceeded request buffer limit while retrying upstream",
+                                   nullptr, "request_payload_exceeded_retry_buffer_limit");
+        return http::FilterDataStatus::StopIterationNoBuffer;
+      }
     } else {
       data.forEachSlice([this](std::string_view s) { retry_body_.add(s); });
     }
@@ -340,6 +435,7 @@ http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_s
   } else {
     data.drain(data.length());  // between attempts: the retry copy has it
   }
+  if (end_stream && !destroyed_) onRequestComplete();
   return http::FilterDataStatus::StopIterationNoBuffer;
 }
 
@@ -350,8 +446,8 @@ http::FilterTrailersStatus RouterFilter::decodeTrailers(http::TrailerMap& traile
     if (auto shadow = weak.lock()) shadow->encodeTrailers(trailers);
   }
   shadows_.clear();
-  onDownstreamRequestComplete();
   if (upstream_request_) upstream_request_->encodeTrailers(trailers);
+  if (!destroyed_) onRequestComplete();
   return http::FilterTrailersStatus::StopIteration;
 }
 
@@ -363,25 +459,33 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
   auto& info = callbacks_->streamInfo();
   info.first_upstream_rx_byte_received = info.sinceStart(std::chrono::steady_clock::now());
   uint32_t status = headers->status();
-  if (upstream_request_ && upstream_request_->per_try_timer_)
-    upstream_request_->per_try_timer_->disableTimer();
-  if (retry_state_ && retry_state_->wouldRetryOnStatus(status)) {
-    if (retry_state_->takeRetry()) {
-      cluster_->stats().chargeResponse(status, attempts_ > 1);
-      scheduleRetry();
-      return;
+  auto& stats = cluster_->stats();
+  if (upstream_request_) upstream_request_->disablePerTryTimeout();
+  if (retry_state_) {
+    if (retry_state_->wouldRetryOnStatus(status)) {
+      if (retry_state_->takeRetry()) {
+        // Envoy counts the response that caused a retry under retry.upstream_rq_<code> only.
+        stats.chargeResponse(status, true);
+        scheduleRetry();
+        return;
+      }
+      stats.upstream_rq_retry_limit_exceeded.inc();
+      info.setResponseFlag(ResponseFlag::UpstreamRetryLimitExceeded);
+    } else if (attempts_ > 1) {
+      // A retried request whose answer is not retried again: Envoy's upstream_rq_retry_success.
+      stats.upstream_rq_retry_success.inc();
     }
-    cluster_->stats().upstream_rq_retry_limit_exceeded.inc();
-    info.setResponseFlag(ResponseFlag::UpstreamRetryLimitExceeded);
+    retry_state_.reset();
   }
-  cluster_->stats().chargeResponse(status, attempts_ > 1);
-  if (attempts_ > 1 && status < 500) cluster_->stats().upstream_rq_retry_success.inc();
-  // Upgraded: the route timeout covered the handshake; the tunnel lives until either side ends
-  // it (or the stream idle timeout).
+  stats.chargeResponse(status, false);
+  // Upgraded: the tunnel lives until either side ends it (or the stream idle timeout).
   if (upgrade_ && status == 101 && global_timer_) global_timer_->disableTimer();
-  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - upstream_start_);
-  headers->set(h::kEnvoyUpstreamServiceTime, std::to_string(elapsed.count()));
+  // Envoy measures from the complete downstream request; a response that beats it carries none.
+  if (downstream_request_complete_at_) {
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - *downstream_request_complete_at_);
+    headers->set(h::kEnvoyUpstreamServiceTime, std::to_string(elapsed.count()));
+  }
   route_entry_->finalizeResponseHeaders(*headers, info);
   downstream_response_started_ = true;
   if (end_stream) onResponseComplete();
@@ -398,10 +502,6 @@ void RouterFilter::onUpstreamTrailers(http::TrailerMapPtr trailers) {
   callbacks_->encodeTrailers(std::move(trailers));
 }
 
-void RouterFilter::onDownstreamRequestComplete() {
-  downstream_request_complete_at_ = callbacks_->dispatcher().now();
-}
-
 void RouterFilter::onResponseComplete() {
   auto& info = callbacks_->streamInfo();
   const auto now = std::chrono::steady_clock::now();
@@ -414,22 +514,45 @@ void RouterFilter::onResponseComplete() {
   if (global_timer_) global_timer_->disableTimer();
 }
 
+bool RouterFilter::retryOnReset(http::StreamResetReason reason) {
+  const bool connect_failure = reason == http::StreamResetReason::LocalConnectionFailure ||
+                               reason == http::StreamResetReason::RemoteConnectionFailure ||
+                               reason == http::StreamResetReason::ConnectionTimeout;
+  if (!retry_state_ || downstream_response_started_ ||
+      !retry_state_->wouldRetryOnReset(reason, connect_failure)) {
+    return false;
+  }
+  if (retry_state_->takeRetry()) return true;
+  cluster_->stats().upstream_rq_retry_limit_exceeded.inc();
+  callbacks_->streamInfo().setResponseFlag(ResponseFlag::UpstreamRetryLimitExceeded);
+  return false;
+}
+
 void RouterFilter::onUpstreamReset(http::StreamResetReason reason, std::string_view details,
-                                   bool connect_failure, bool reused, bool request_written) {
+                                   bool reused, bool request_written) {
   auto& stats = cluster_->stats();
-  if (!connect_failure) stats.upstream_rq_rx_reset.inc();
+  const bool connect_failure = reason == http::StreamResetReason::LocalConnectionFailure ||
+                               reason == http::StreamResetReason::RemoteConnectionFailure ||
+                               reason == http::StreamResetReason::ConnectionTimeout;
+  if (!connect_failure && reason != http::StreamResetReason::Overflow)
+    stats.upstream_rq_rx_reset.inc();
   if (downstream_response_started_) {
     // Too late for another status: the client has our response head. Reset it too.
-    callbacks_->streamInfo().setResponseFlag(reason == http::StreamResetReason::RemoteReset
-                                                 ? ResponseFlag::UpstreamRemoteReset
-                                                 : ResponseFlag::UpstreamConnectionTermination);
-    upstream_request_.reset();
+    auto& info = callbacks_->streamInfo();
+    info.setResponseFlag(toResponseFlag(reason));
+    info.response_code_details = "upstream_reset_after_response_started{" +
+                                 std::string(http::resetReasonString(reason)) + "}";
+    std::replace(info.response_code_details.begin(), info.response_code_details.end(), ' ', '_');
+    cleanupUpstream();
+    if (global_timer_) global_timer_->disableTimer();
     callbacks_->resetStream();
     return;
   }
   // The keep-alive race: a reused connection closed by the upstream before any response byte.
-  // Safe to send again on a fresh connection if nothing was written or the method is idempotent.
-  bool safe = !request_written || idempotent(request_headers_->method());
+  // Safe to send again on a fresh connection if no body was written, or the method is
+  // idempotent and the whole body is still at hand (the retry copy) to replay.
+  bool safe = !request_written ||
+              (idempotent(request_headers_->method()) && retry_state_ && !retry_body_overflowed_);
   if (reused && safe && !keepalive_race_retried_ &&
       (reason == http::StreamResetReason::ConnectionTermination ||
        reason == http::StreamResetReason::RemoteReset)) {
@@ -439,48 +562,52 @@ void RouterFilter::onUpstreamReset(http::StreamResetReason reason, std::string_v
     startAttempt();
     return;
   }
-  if (retry_state_ && retry_state_->wouldRetryOnReset(reason, connect_failure) &&
-      retry_state_->takeRetry()) {
+  if (retryOnReset(reason)) {
     scheduleRetry();
     return;
   }
-  sendUpstreamFailureReply(reason, details, connect_failure);
+  sendUpstreamFailureReply(reason, details);
 }
 
 void RouterFilter::sendUpstreamFailureReply(http::StreamResetReason reason,
-                                            std::string_view details, bool connect_failure) {
+                                            std::string_view details) {
   auto& info = callbacks_->streamInfo();
-  ResponseFlag flag =
-      connect_failure                                  ? ResponseFlag::UpstreamConnectionFailure
-      : reason == http::StreamResetReason::Overflow    ? ResponseFlag::UpstreamOverflow
-      : reason == http::StreamResetReason::RemoteReset ? ResponseFlag::UpstreamRemoteReset
-      : reason == http::StreamResetReason::LocalReset  ? ResponseFlag::LocalReset
-                                                      : ResponseFlag::UpstreamConnectionTermination;
-  info.setResponseFlag(flag);
-  if (retry_state_ && retry_state_->exhausted() && attempts_ > 1) {
-    info.setResponseFlag(ResponseFlag::UpstreamRetryLimitExceeded);
-  }
+  info.setResponseFlag(toResponseFlag(reason));
   if (!details.empty()) info.upstream_transport_failure_reason = std::string(details);
-  std::string body = "upstream connect error or disconnect/reset before headers. reset reason: ";
+  // Envoy's chargeUpstreamAbort: a reset before any response counts as the local reply's code.
+  const uint32_t code = reason == http::StreamResetReason::ProtocolError ? 502 : 503;
+  cluster_->stats().chargeResponse(code, false);
+  // Envoy's wording, byte for byte.
+  std::string body = "upstream connect error or disconnect/reset before headers. ";
+  if (attempts_ > 1) body += "retried and the latest ";
+  body += "reset reason: ";
   body += http::resetReasonString(reason);
-  if (connect_failure && !details.empty()) {
-    body += ", transport failure reason: ";
-    body += details;
-  }
-  cleanupUpstream();
   std::string code_details = "upstream_reset_before_response_started{";
   code_details += http::resetReasonString(reason);
+  if (!details.empty()) {
+    body += ", transport failure reason: ";
+    body += details;
+    code_details += ",";
+    code_details += details;
+  }
   code_details += "}";
   std::replace(code_details.begin(), code_details.end(), ' ', '_');
-  callbacks_->sendLocalReply(503, body, nullptr, code_details);
+  cleanupUpstream();
+  if (global_timer_) global_timer_->disableTimer();
+  callbacks_->sendLocalReply(code, body, nullptr, code_details);
 }
 
 void RouterFilter::scheduleRetry() {
   cluster_->stats().upstream_rq_retry.inc();
   cleanupUpstream();
+  retry_pending_ = true;
   auto backoff = retry_state_->nextBackOff();
-  if (!retry_timer_)
-    retry_timer_ = callbacks_->dispatcher().createTimer([this] { startAttempt(); });
+  if (!retry_timer_) {
+    retry_timer_ = callbacks_->dispatcher().createTimer([this] {
+      retry_pending_ = false;
+      startAttempt();
+    });
+  }
   retry_timer_->enableTimer(backoff);
 }
 
@@ -498,27 +625,35 @@ void RouterFilter::cleanupUpstream() {
 }
 
 void RouterFilter::onPerTryTimeout() {
+  // Envoy counts only upstream_rq_per_try_timeout here (not upstream_rq_timeout) and treats the
+  // timeout as a local reset when deciding whether to retry.
   cluster_->stats().upstream_rq_per_try_timeout.inc();
-  // Envoy treats a per-try timeout as a 504 when deciding whether to retry.
-  if (retry_state_ && retry_state_->wouldRetryOnStatus(504) && retry_state_->takeRetry()) {
+  cleanupUpstream();
+  if (retryOnReset(http::StreamResetReason::LocalReset)) {
     scheduleRetry();
     return;
   }
-  onGlobalTimeout();
+  cluster_->stats().chargeResponse(504, false);
+  sendTimeoutReply("upstream_per_try_timeout");
 }
 
 void RouterFilter::onGlobalTimeout() {
   cluster_->stats().upstream_rq_timeout.inc();
-  auto& info = callbacks_->streamInfo();
+  // Envoy charges the 504 for an attempt still waiting for its response head; none while a
+  // retry waits out its back-off.
+  if (upstream_request_ && upstream_request_->awaitingHeaders())
+    cluster_->stats().chargeResponse(504, false);
   cleanupUpstream();
   if (retry_timer_) retry_timer_->disableTimer();
-  if (downstream_response_started_) {
-    callbacks_->resetStream();
-    return;
-  }
-  info.setResponseFlag(ResponseFlag::UpstreamRequestTimeout);
-  cluster_->stats().chargeResponse(504, attempts_ > 1);
-  callbacks_->sendLocalReply(504, "upstream request timeout", nullptr, "upstream_response_timeout");
+  retry_pending_ = false;
+  sendTimeoutReply("upstream_response_timeout");
+}
+
+void RouterFilter::sendTimeoutReply(std::string_view details) {
+  callbacks_->streamInfo().setResponseFlag(ResponseFlag::UpstreamRequestTimeout);
+  if (global_timer_) global_timer_->disableTimer();
+  // After the response head this resets the downstream stream instead (the filter manager).
+  callbacks_->sendLocalReply(504, "upstream request timeout", nullptr, details);
 }
 
 void RouterFilter::onAboveWriteBufferHighWatermark() {

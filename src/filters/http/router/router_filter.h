@@ -19,6 +19,10 @@ class ShadowRequest;
 // route, sends it upstream through the worker's connection pool, streams the response back, and
 // owns timeouts (route and per-try), retries with back-off, and Envoy's local replies and
 // response flags for upstream failures.
+//
+// Timers follow Envoy: the route timeout and the per-try timeout start once the downstream
+// request is complete (a slow upload does not eat the upstream's time), the per-try timeout at
+// the earliest when the attempt has a connection.
 class RouterFilter final : public http::StreamDecoderFilter,
                            private http::DownstreamWatermarkCallbacks {
  public:
@@ -43,20 +47,26 @@ class RouterFilter final : public http::StreamDecoderFilter,
   void onBelowWriteBufferLowWatermark() override;
 
   void startAttempt();
+  // The downstream request has fully arrived: arm the route timeout (and the attempt's per-try
+  // timeout if it already has a connection).
+  void onRequestComplete();
   void onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool end_stream);
   void onUpstreamData(buffer::Buffer& data, bool end_stream);
   void onUpstreamTrailers(http::TrailerMapPtr trailers);
   void onUpstream1xxHeaders(http::ResponseHeaderMapPtr headers);
-  void onUpstreamReset(http::StreamResetReason reason, std::string_view details,
-                       bool connect_failure, bool reused, bool request_written);
+  void onUpstreamReset(http::StreamResetReason reason, std::string_view details, bool reused,
+                       bool request_written);
   void onPerTryTimeout();
   void onGlobalTimeout();
+  // Whether the retry policy takes a failed attempt (a reset, or a per-try timeout, which Envoy
+  // treats as a local reset); counts upstream_rq_retry_limit_exceeded and sets URX when it
+  // would but no retry is left.
+  bool retryOnReset(http::StreamResetReason reason);
   void scheduleRetry();
   void cleanupUpstream();
-  void sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details,
-                                bool connect_failure);
+  void sendUpstreamFailureReply(http::StreamResetReason reason, std::string_view details);
+  void sendTimeoutReply(std::string_view details);
   upstream::HostConstSharedPtr chooseHost();
-  void onDownstreamRequestComplete();
   void onResponseComplete();
   // Starts the route's request mirrors for this request (headers already finalized).
   void startShadows(bool end_stream);
@@ -78,11 +88,14 @@ class RouterFilter final : public http::StreamDecoderFilter,
   event::TimerPtr global_timer_;
   event::TimerPtr retry_timer_;
   std::optional<std::chrono::milliseconds> timeout_;
-  std::chrono::steady_clock::time_point upstream_start_;
-  std::optional<event::MonotonicTime> downstream_request_complete_at_;  // for upstream_rq_time
+  std::optional<std::chrono::milliseconds> per_try_timeout_;
+  // When the downstream request ended: the route timeout, x-envoy-upstream-service-time and
+  // upstream_rq_time count from here (Envoy's downstream_request_complete_time_).
+  std::optional<event::MonotonicTime> downstream_request_complete_at_;
   uint32_t attempts_ = 0;
   bool keepalive_race_retried_ = false;
-  bool upgrade_ = false;  // an accepted upgrade (WebSocket) request
+  bool retry_pending_ = false;  // a retry waits out its back-off
+  bool upgrade_ = false;        // an accepted upgrade (WebSocket) request
   bool downstream_response_started_ = false;
   bool above_downstream_watermark_ = false;
   bool destroyed_ = false;

@@ -50,6 +50,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
       headers_timer_->enableTimer(*t);
     }
     if (auto t = parent_.config_->streamIdleTimeout()) {
+      idle_timeout_ = *t;
       idle_timer_ = dispatcher.createTimer([this] { onStreamIdleTimeout(); });
       idle_timer_->enableTimer(*t);
     }
@@ -193,6 +194,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
       route_ = request_headers_
                    ? parent_.config_->routeConfig()->route(*request_headers_, randomU64())
                    : nullptr;
+      applyRouteIdleTimeout();
     }
     return route_;
   }
@@ -268,7 +270,24 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   }
 
   void resetIdleTimer() {
-    if (idle_timer_) idle_timer_->enableTimer(*parent_.config_->streamIdleTimeout());
+    if (idle_timer_) idle_timer_->enableTimer(idle_timeout_);
+  }
+
+  // A route's idle_timeout replaces stream_idle_timeout for this stream, 0 turning it off (as
+  // Envoy's refreshCachedRoute).
+  void applyRouteIdleTimeout() {
+    const router::RouteEntry* entry = route_ ? route_->routeEntry() : nullptr;
+    if (entry == nullptr || !entry->idleTimeout()) return;
+    idle_timeout_ = *entry->idleTimeout();
+    if (idle_timeout_.count() == 0) {
+      if (idle_timer_) idle_timer_->disableTimer();
+      idle_timer_.reset();
+      return;
+    }
+    if (!idle_timer_) {
+      idle_timer_ = parent_.worker_.dispatcher.createTimer([this] { onStreamIdleTimeout(); });
+    }
+    idle_timer_->enableTimer(idle_timeout_);
   }
 
   void onResponseComplete() {
@@ -321,8 +340,10 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     parent_.config_->stats().downstream_rq_idle_timeout.inc();
     stream_info_.setResponseFlag(stream_info::StreamIdleTimeout);
     installFilters();
-    // Envoy: 408 if nothing was sent yet, else a reset.
-    filter_manager_.sendLocalReply(408, "stream timeout", nullptr, "stream_idle_timeout");
+    // Envoy: 504 once the request is complete (waiting on the upstream), 408 before that; a
+    // reset if the response already started.
+    filter_manager_.sendLocalReply(filter_manager_.remoteDecodeComplete() ? 504 : 408,
+                                   "stream timeout", nullptr, "stream_idle_timeout");
   }
 
   void onRequestTimeout() {
@@ -367,6 +388,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   bool done_ = false;
   event::TimerPtr headers_timer_;
   event::TimerPtr idle_timer_;
+  std::chrono::milliseconds idle_timeout_{0};  // stream_idle_timeout, or the route's idle_timeout
   event::TimerPtr request_timer_;
 };
 
