@@ -6,6 +6,7 @@
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 #include "http/codec1/codec_common.h"
 #include "http/codec1/server_codec.h"
+#include "http/grpc.h"
 #include "router/route_config.h"
 
 namespace remora::filters::network::http_connection_manager {
@@ -202,6 +203,9 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     route_ = nullptr;
   }
   const net::Connection* connection() override { return &parent_.connection(); }
+  remora::http::ConnectionFilterState* connectionFilterState() override {
+    return &parent_.filter_state_;
+  }
   uint64_t streamId() const override { return id_; }
   void resetStream() override {
     if (done_) return;
@@ -215,8 +219,22 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   }
   void onRequestDataTooLarge() override { parent_.config_->stats().downstream_rq_too_large.inc(); }
 
-  remora::http::ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body) override {
+  remora::http::ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body,
+                                                    std::optional<uint32_t> grpc_status) override {
     auto headers = std::make_unique<remora::http::ResponseHeaderMap>();
+    if (request_headers_ != nullptr && remora::http::isGrpcRequest(*request_headers_)) {
+      // Envoy answers a gRPC request with a trailers-only response: 200, the status in
+      // grpc-status and the text in grpc-message.
+      headers->set(h::kStatus, "200");
+      headers->set(h::kContentType, "application/grpc");
+      headers->set(
+          "grpc-status",
+          std::to_string(grpc_status ? *grpc_status : remora::http::grpcStatusFromHttp(code)));
+      if (!body.empty()) headers->set("grpc-message", remora::http::percentEncodeGrpcMessage(body));
+      headers->set(h::kContentLength, "0");
+      body.clear();
+      return headers;
+    }
     headers->set(h::kStatus, std::to_string(code));
     if (!body.empty()) {
       headers->set(h::kContentLength, std::to_string(body.size()));
