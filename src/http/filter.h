@@ -8,6 +8,7 @@
 
 #include "buffer/buffer.h"
 #include "event/dispatcher.h"
+#include "http/connection_filter_state.h"
 #include "http/header_map.h"
 #include "net/connection.h"
 #include "stream_info/stream_info.h"
@@ -62,6 +63,9 @@ class StreamFilterCallbacks {
   // Forgets the cached route after a filter changed what routing looks at.
   virtual void clearRouteCache() = 0;
   virtual const net::Connection* connection() = 0;
+  // State kept across the downstream connection's streams; nullptr when the stream has no
+  // downstream connection.
+  virtual ConnectionFilterState* connectionFilterState() = 0;
   virtual uint64_t streamId() const = 0;
   // Aborts the stream: resets downstream, no response.
   virtual void resetStream() = 0;
@@ -76,9 +80,12 @@ class StreamDecoderFilterCallbacks : public StreamFilterCallbacks {
   // Adds data to the buffered request body (while stopped) or passes it on (streaming).
   virtual void addDecodedData(buffer::Buffer& data, bool streaming) = 0;
   virtual RequestHeaderMap* requestHeaders() = 0;
-  // Sends a response generated here (404, 429, 503, ...) through the encoder filters.
+  // Sends a response generated here (404, 429, 503, ...) through the encoder filters. To a gRPC
+  // request it is a trailers-only gRPC response: `grpc_status`, or the status Envoy maps `code`
+  // to when absent.
   virtual void sendLocalReply(uint32_t code, std::string_view body, const ModifyHeadersCb& modify,
-                              std::string_view details) = 0;
+                              std::string_view details,
+                              std::optional<uint32_t> grpc_status = std::nullopt) = 0;
   // Sends an upstream response downstream through the encoder filters (the router's path).
   virtual void encode1xxHeaders(ResponseHeaderMapPtr headers) = 0;
   virtual void encodeHeaders(ResponseHeaderMapPtr headers, bool end_stream, std::string_view details) = 0;
@@ -101,6 +108,13 @@ class StreamEncoderFilterCallbacks : public StreamFilterCallbacks {
   virtual void continueEncoding() = 0;
   virtual const buffer::Buffer* encodingBuffer() = 0;
   virtual void addEncodedData(buffer::Buffer& data, bool streaming) = 0;
+  // Passes response data this filter held back (StopIterationNoBuffer) on to the next encoder
+  // filters, ending the response with it when `end_stream`.
+  virtual void injectEncodedDataToFilterChain(buffer::Buffer& data, bool end_stream) = 0;
+  // This filter holds more response data than it should: pause the upstream as if the
+  // downstream were slow, until the matching below-watermark call.
+  virtual void onEncoderFilterAboveWriteBufferHighWatermark() = 0;
+  virtual void onEncoderFilterBelowWriteBufferLowWatermark() = 0;
   virtual ResponseHeaderMap* responseHeaders() = 0;
   virtual uint32_t encoderBufferLimit() = 0;
 };

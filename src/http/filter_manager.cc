@@ -29,6 +29,9 @@ struct FilterManager::ActiveDecoderFilter final : public StreamDecoderFilterCall
   const router::Route* route() override { return parent_.callbacks_.route(); }
   void clearRouteCache() override { parent_.callbacks_.clearRouteCache(); }
   const net::Connection* connection() override { return parent_.callbacks_.connection(); }
+  ConnectionFilterState* connectionFilterState() override {
+    return parent_.callbacks_.connectionFilterState();
+  }
   uint64_t streamId() const override { return parent_.callbacks_.streamId(); }
   void resetStream() override { parent_.callbacks_.resetStream(); }
   void continueDecoding() override { parent_.continueDecoding(index_); }
@@ -44,8 +47,8 @@ struct FilterManager::ActiveDecoderFilter final : public StreamDecoderFilterCall
   }
   RequestHeaderMap* requestHeaders() override { return parent_.request_headers_.get(); }
   void sendLocalReply(uint32_t code, std::string_view body, const ModifyHeadersCb& modify,
-                      std::string_view details) override {
-    parent_.sendLocalReply(code, body, modify, details);
+                      std::string_view details, std::optional<uint32_t> grpc_status) override {
+    parent_.sendLocalReply(code, body, modify, details, grpc_status);
   }
   void encode1xxHeaders(ResponseHeaderMapPtr headers) override {
     parent_.encode1xxHeadersFromFilter(std::move(headers));
@@ -68,7 +71,7 @@ struct FilterManager::ActiveDecoderFilter final : public StreamDecoderFilterCall
   void addDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& callbacks) override {
     parent_.watermark_callbacks_.push_back(&callbacks);
     // A late subscriber must learn that the downstream is already backed up.
-    if (parent_.above_downstream_watermark_) callbacks.onAboveWriteBufferHighWatermark();
+    if (parent_.high_watermark_count_ > 0) callbacks.onAboveWriteBufferHighWatermark();
   }
   void removeDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& callbacks) override {
     auto& v = parent_.watermark_callbacks_;
@@ -92,6 +95,9 @@ struct FilterManager::ActiveEncoderFilter final : public StreamEncoderFilterCall
   const router::Route* route() override { return parent_.callbacks_.route(); }
   void clearRouteCache() override { parent_.callbacks_.clearRouteCache(); }
   const net::Connection* connection() override { return parent_.callbacks_.connection(); }
+  ConnectionFilterState* connectionFilterState() override {
+    return parent_.callbacks_.connectionFilterState();
+  }
   uint64_t streamId() const override { return parent_.callbacks_.streamId(); }
   void resetStream() override { parent_.callbacks_.resetStream(); }
   void continueEncoding() override { parent_.continueEncoding(index_); }
@@ -104,6 +110,16 @@ struct FilterManager::ActiveEncoderFilter final : public StreamEncoderFilterCall
     } else {
       parent_.encode_buffer_.move(data);
     }
+  }
+  void injectEncodedDataToFilterChain(buffer::Buffer& data, bool end_stream) override {
+    if (parent_.destroyed_) return;
+    parent_.encodeDataFrom(index_ + 1, data, end_stream && !parent_.encode_trailers_pending_);
+  }
+  void onEncoderFilterAboveWriteBufferHighWatermark() override {
+    parent_.callHighWatermarkCallbacks();
+  }
+  void onEncoderFilterBelowWriteBufferLowWatermark() override {
+    parent_.callLowWatermarkCallbacks();
   }
   ResponseHeaderMap* responseHeaders() override { return parent_.response_headers_.get(); }
   uint32_t encoderBufferLimit() override { return parent_.buffer_limit_; }
@@ -432,8 +448,9 @@ void FilterManager::continueEncoding(size_t index) {
   }
 }
 
-void FilterManager::sendLocalReply(uint32_t code, std::string_view body, const ModifyHeadersCb& modify,
-                                   std::string_view details) {
+void FilterManager::sendLocalReply(uint32_t code, std::string_view body,
+                                   const ModifyHeadersCb& modify, std::string_view details,
+                                   std::optional<uint32_t> grpc_status) {
   if (destroyed_) return;
   stream_info_.response_code_details = std::string(details);
   if (response_started_) {
@@ -442,7 +459,7 @@ void FilterManager::sendLocalReply(uint32_t code, std::string_view body, const M
     return;
   }
   std::string text(body);
-  auto headers = callbacks_.makeLocalReply(code, text);
+  auto headers = callbacks_.makeLocalReply(code, text, grpc_status);
   if (modify) modify(*headers);
   buffer::Buffer data;
   data.add(text);
@@ -451,13 +468,17 @@ void FilterManager::sendLocalReply(uint32_t code, std::string_view body, const M
   if (has_body && !destroyed_) encodeDataFromFilter(data, true);
 }
 
-void FilterManager::onDownstreamAboveWriteBufferHighWatermark() {
-  above_downstream_watermark_ = true;
+void FilterManager::onDownstreamAboveWriteBufferHighWatermark() { callHighWatermarkCallbacks(); }
+
+void FilterManager::onDownstreamBelowWriteBufferLowWatermark() { callLowWatermarkCallbacks(); }
+
+void FilterManager::callHighWatermarkCallbacks() {
+  if (high_watermark_count_++ > 0) return;
   for (auto* cb : watermark_callbacks_) cb->onAboveWriteBufferHighWatermark();
 }
 
-void FilterManager::onDownstreamBelowWriteBufferLowWatermark() {
-  above_downstream_watermark_ = false;
+void FilterManager::callLowWatermarkCallbacks() {
+  if (high_watermark_count_ == 0 || --high_watermark_count_ > 0) return;
   for (auto* cb : watermark_callbacks_) cb->onBelowWriteBufferLowWatermark();
 }
 

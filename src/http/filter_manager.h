@@ -19,14 +19,16 @@ class FilterManagerCallbacks {
   virtual const router::Route* route() = 0;
   virtual void clearRouteCache() = 0;
   virtual const net::Connection* connection() = 0;
+  virtual ConnectionFilterState* connectionFilterState() { return nullptr; }
   virtual uint64_t streamId() const = 0;
   virtual void resetStream() = 0;
   // A filter buffers request data above the limit in watermark mode: stop/resume reading.
   virtual void onDecoderFilterAboveWriteBufferHighWatermark() = 0;
   virtual void onDecoderFilterBelowWriteBufferLowWatermark() = 0;
   // Builds a local reply's headers and body (the connection manager owns the format: plain
-  // text, or gRPC trailers-only when the request is gRPC).
-  virtual ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body) = 0;
+  // text, or gRPC trailers-only when the request is gRPC, with `grpc_status` if given).
+  virtual ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body,
+                                              std::optional<uint32_t> grpc_status) = 0;
   // A buffering filter's request body outgrew the buffer limit; a 413 follows (Envoy counts
   // downstream_rq_too_large here).
   virtual void onRequestDataTooLarge() {}
@@ -54,7 +56,7 @@ class FilterManager {
   // Sends a locally generated response through every encoder filter; if a response has already
   // started, the stream is reset instead.
   void sendLocalReply(uint32_t code, std::string_view body, const ModifyHeadersCb& modify,
-                      std::string_view details);
+                      std::string_view details, std::optional<uint32_t> grpc_status = std::nullopt);
   // The downstream connection's write buffer crossed its watermarks.
   void onDownstreamAboveWriteBufferHighWatermark();
   void onDownstreamBelowWriteBufferLowWatermark();
@@ -83,6 +85,11 @@ class FilterManager {
   // Buffers request data held before `index`; false if it overflowed (a 413 was sent).
   bool bufferDecodedData(buffer::Buffer& data, bool watermark);
   bool bufferEncodedData(buffer::Buffer& data);
+  // The downstream connection or an encoder filter is backed up / has drained: the decoder
+  // filters that subscribed (the router) pause / resume the upstream. Counted, because both may
+  // be backed up at once.
+  void callHighWatermarkCallbacks();
+  void callLowWatermarkCallbacks();
   // Called by the router path: a response produced by a decoder filter at `index`.
   void encode1xxHeadersFromFilter(ResponseHeaderMapPtr headers);
   void encodeHeadersFromFilter(ResponseHeaderMapPtr headers, bool end_stream, std::string_view details);
@@ -114,7 +121,7 @@ class FilterManager {
   bool encode_trailers_pending_ = false;
   bool local_complete_ = false;
   bool destroyed_ = false;
-  bool above_downstream_watermark_ = false;
+  uint32_t high_watermark_count_ = 0;
 };
 
 }  // namespace remora::http

@@ -89,6 +89,15 @@ size_t HeaderMap::byteSize() const {
   return n;
 }
 
+std::optional<uint64_t> HeaderMap::getUint(std::string_view key) const {
+  const std::string* v = get(key);
+  if (v == nullptr) return std::nullopt;
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || end != v->data() + v->size()) return std::nullopt;
+  return n;
+}
+
 uint32_t HeaderMap::status() const {
   const std::string* v = get(headers::kStatus);
   if (v == nullptr) return 0;

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +34,9 @@ class HeaderMap {
   // Every value for `key`, in order.
   std::vector<std::string_view> getAll(std::string_view key) const;
   bool has(std::string_view key) const { return get(key) != nullptr; }
+  // The first value for `key` as a decimal integer; nullopt when absent or not a whole number
+  // (control headers such as x-envoy-upstream-rq-timeout-ms use only their first value).
+  std::optional<uint64_t> getUint(std::string_view key) const;
 
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }

@@ -26,6 +26,11 @@ enum class ConnectionEvent {
 enum class ConnectionCloseType {
   FlushWrite,  // write out what is buffered, then close
   NoFlush,     // close now, discarding buffered writes
+  // Write out what is buffered, shut down our write side, then read and discard what the peer
+  // still sends until it closes or kDelayedCloseTimeout passes (Envoy's delayed_close_timeout).
+  // Closing a socket with unread input makes the kernel send a RST, which can destroy a response
+  // (a 400, 413 or 431) the peer has not read yet.
+  FlushWriteAndDelay,
 };
 
 enum class FilterStatus { Continue, StopIteration };

@@ -18,6 +18,8 @@ std::atomic<uint64_t> next_connection_id{1};
 // re-activated so an edge is never lost.
 constexpr size_t kReadBudgetPerEvent = 1024 * 1024;
 constexpr size_t kReadChunk = 64 * 1024;
+// Envoy's default delayed_close_timeout.
+constexpr std::chrono::milliseconds kDelayedCloseTimeout{1000};
 }  // namespace
 
 ConnectionImpl::ConnectionImpl(event::Dispatcher& dispatcher, int fd, TransportSocketPtr transport,
@@ -93,6 +95,10 @@ void ConnectionImpl::onFileEvent(uint32_t events) {
   if (connecting_) {
     if (events & (event::FileReadyType::Write | event::FileReadyType::Closed)) onConnectComplete();
     if (state_ == State::Closed || connecting_) return;
+  }
+  if (discarding_input_) {
+    if (events & (event::FileReadyType::Read | event::FileReadyType::Closed)) discardInput();
+    return;
   }
   if (events & event::FileReadyType::Write) onWriteReady();
   if (state_ == State::Closed) return;
@@ -191,7 +197,11 @@ void ConnectionImpl::flushWrites() {
     if (result.wouldBlock()) return;  // EPOLLOUT will call us again
   }
   if (state_ == State::Closing) {
-    closeSocket(ConnectionEvent::LocalClose);
+    if (delay_close_) {
+      startDelayedClose();
+    } else {
+      closeSocket(ConnectionEvent::LocalClose);
+    }
     return;
   }
   if (write_end_stream_ && !write_shutdown_) {
@@ -222,13 +232,48 @@ void ConnectionImpl::maybeFinishHalfClose(ConnectionEvent event) {
 
 void ConnectionImpl::close(ConnectionCloseType type) {
   if (state_ == State::Closed) return;
-  if (type == ConnectionCloseType::NoFlush || write_buffer_.empty() || connecting_) {
+  if (type == ConnectionCloseType::NoFlush || connecting_) {
     closeSocket(ConnectionEvent::LocalClose);
     return;
   }
+  if (state_ == State::Closing) return;  // already flushing towards a close
   // Flush first; reading stops so nothing new arrives for filters that are done.
   state_ = State::Closing;
   ++read_disable_count_;
+  delay_close_ = type == ConnectionCloseType::FlushWriteAndDelay;
+  if (write_buffer_.empty()) {
+    flushWrites();
+  } else {
+    file_event_->activate(event::FileReadyType::Write);
+  }
+}
+
+void ConnectionImpl::startDelayedClose() {
+  if (!write_shutdown_) {
+    ::shutdown(fd_, SHUT_WR);
+    write_shutdown_ = true;
+  }
+  if (read_end_stream_) {  // the peer is gone already: nothing to wait for
+    closeSocket(ConnectionEvent::LocalClose);
+    return;
+  }
+  discarding_input_ = true;
+  delayed_close_timer_ = dispatcher_.createTimer([this] { closeSocket(ConnectionEvent::LocalClose); });
+  delayed_close_timer_->enableTimer(kDelayedCloseTimeout);
+  discardInput();  // input that arrived before now raised its edge already
+}
+
+void ConnectionImpl::discardInput() {
+  char scratch[16 * 1024];
+  for (int i = 0; i < 64; ++i) {  // bounded per event; the edge re-arms on new data
+    ssize_t n = ::recv(fd_, scratch, sizeof(scratch), 0);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    closeSocket(ConnectionEvent::LocalClose);  // EOF or error: the peer has what we sent
+    return;
+  }
+  file_event_->activate(event::FileReadyType::Read);
 }
 
 void ConnectionImpl::readDisable(bool disable) {
@@ -259,6 +304,8 @@ void ConnectionImpl::onBelowLowWatermark() {
 void ConnectionImpl::closeSocket(ConnectionEvent event) {
   if (state_ == State::Closed) return;
   state_ = State::Closed;
+  discarding_input_ = false;
+  delayed_close_timer_.reset();
   file_event_.reset();
   ::close(fd_);
   fd_ = -1;

@@ -59,6 +59,10 @@ class ConnectionImpl : public ClientConnection,
   void flushWrites();
   void readBeforeReset();
   void closeSocket(ConnectionEvent event);
+  // FlushWriteAndDelay, once the writes are out: half-close and discard input until the peer
+  // closes or the delay passes.
+  void startDelayedClose();
+  void discardInput();
   void raiseEvent(ConnectionEvent event);
   void maybeFinishHalfClose(ConnectionEvent event);
 
@@ -73,6 +77,9 @@ class ConnectionImpl : public ClientConnection,
   // The peer's FIN (EPOLLRDHUP) was seen: read until end of stream instead of stopping at the
   // first short read, since no further edge will announce it.
   bool peer_closed_seen_ = false;
+  bool delay_close_ = false;       // close(FlushWriteAndDelay) asked for
+  bool discarding_input_ = false;  // the delayed close is under way
+  event::TimerPtr delayed_close_timer_;
   bool half_close_ = false;
   bool read_end_stream_ = false;   // peer's FIN seen
   bool write_end_stream_ = false;  // end_stream queued by write()

@@ -32,11 +32,11 @@ void applyLevels(const Route& route, bool most_specific_wins, Getter get, http::
 }  // namespace
 
 StatusOr<FilterConfigMap> toFilterConfigMap(
-    const google::protobuf::Map<std::string, google::protobuf::Any>& proto,
-    const std::string& path) {
+    const google::protobuf::Map<std::string, google::protobuf::Any>& proto, const std::string& path,
+    stats::Store* stats) {
   FilterConfigMap out;
   for (const auto& [name, any] : proto) {
-    auto parsed = filters::http::createRouteSpecificFilterConfig(name, any);
+    auto parsed = filters::http::createRouteSpecificFilterConfig(name, any, stats);
     std::string field = (path.empty() ? "" : path + ".") + "typed_per_filter_config[" + name + "]";
     if (!parsed.ok()) return parsed.status().withPrefix(field);
     out.emplace(std::move(parsed->first), std::move(parsed->second));
@@ -119,7 +119,7 @@ Route::PerFilterConfigLevels Route::perFilterConfigLevels(std::string_view filte
 
 StatusOr<std::unique_ptr<Route>> Route::create(const envoy::config::route::v3::Route& proto,
                                                const VirtualHost& vhost, const std::string& path,
-                                               const Known* known_clusters) {
+                                               const Known* known_clusters, stats::Store* stats) {
   using Proto = envoy::config::route::v3::Route;
   std::unique_ptr<Route> route(new Route());
   route->vhost_ = &vhost;
@@ -156,7 +156,7 @@ StatusOr<std::unique_ptr<Route>> Route::create(const envoy::config::route::v3::R
       path + ".response_headers_to_add", path + ".response_headers_to_remove");
   if (!response.ok()) return response.status();
   route->response_mutations_ = std::move(response.value());
-  auto per_filter = toFilterConfigMap(proto.typed_per_filter_config(), path);
+  auto per_filter = toFilterConfigMap(proto.typed_per_filter_config(), path, stats);
   if (!per_filter.ok()) return per_filter.status();
   route->per_filter_config_ = std::move(per_filter.value());
   return route;

@@ -19,6 +19,7 @@
 #include "router/header_mutations.h"
 #include "router/route_action.h"
 #include "router/route_match.h"
+#include "stats/store.h"
 #include "stream_info/stream_info.h"
 
 namespace remora::router {
@@ -94,7 +95,8 @@ class Route {
   // (nullable) enables Envoy's validate_clusters check.
   static StatusOr<std::unique_ptr<Route>> create(
       const envoy::config::route::v3::Route& proto, const VirtualHost& vhost,
-      const std::string& path, const std::set<std::string, std::less<>>* known_clusters);
+      const std::string& path, const std::set<std::string, std::less<>>* known_clusters,
+      stats::Store* stats);
 
   bool matches(const http::HeaderMap& headers, const SplitPath& split, uint64_t random) const {
     return matcher_.match(headers, split, random);
@@ -147,9 +149,9 @@ class Route {
 };
 
 // Parses a typed_per_filter_config proto map through the HTTP filter registry; `path` names the
-// field in errors.
+// field in errors. `stats` (nullable) is where per-route configs create their stats.
 StatusOr<FilterConfigMap> toFilterConfigMap(
-    const google::protobuf::Map<std::string, google::protobuf::Any>& proto,
-    const std::string& path);
+    const google::protobuf::Map<std::string, google::protobuf::Any>& proto, const std::string& path,
+    stats::Store* stats);
 
 }  // namespace remora::router

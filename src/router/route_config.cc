@@ -42,7 +42,7 @@ const VirtualHost* findWildcard(const Map& by_length, std::string_view host, boo
 
 StatusOr<std::unique_ptr<VirtualHost>> VirtualHost::create(
     const envoy::config::route::v3::VirtualHost& proto, const RouteConfig& config,
-    const std::string& path, const Known* known_clusters) {
+    const std::string& path, const Known* known_clusters, stats::Store* stats) {
   std::unique_ptr<VirtualHost> vhost(new VirtualHost());
   vhost->config_ = &config;
   vhost->name_ = proto.name();
@@ -56,12 +56,12 @@ StatusOr<std::unique_ptr<VirtualHost>> VirtualHost::create(
       path + ".response_headers_to_add", path + ".response_headers_to_remove");
   if (!response.ok()) return response.status();
   vhost->response_mutations_ = std::move(response.value());
-  auto per_filter = toFilterConfigMap(proto.typed_per_filter_config(), path);
+  auto per_filter = toFilterConfigMap(proto.typed_per_filter_config(), path, stats);
   if (!per_filter.ok()) return per_filter.status();
   vhost->per_filter_config_ = std::move(per_filter.value());
   for (int i = 0; i < proto.routes_size(); ++i) {
     auto route = Route::create(proto.routes(i), *vhost, path + ".routes[" + std::to_string(i) + "]",
-                               known_clusters);
+                               known_clusters, stats);
     if (!route.ok()) return route.status();
     vhost->routes_.push_back(std::move(route.value()));
   }
@@ -77,7 +77,8 @@ const Route* VirtualHost::route(const http::HeaderMap& request, const SplitPath&
 }
 
 StatusOr<std::shared_ptr<const RouteConfig>> RouteConfig::create(
-    const envoy::config::route::v3::RouteConfiguration& proto, const Known* known_clusters) {
+    const envoy::config::route::v3::RouteConfiguration& proto, const Known* known_clusters,
+    stats::Store* stats) {
   // An RDS resource arrives here without passing the bootstrap loader: run the same protocol
   // rules and supported-fields check, so nothing set is silently ignored.
   RETURN_IF_ERROR(config::validateMessage(proto));
@@ -99,12 +100,12 @@ StatusOr<std::shared_ptr<const RouteConfig>> RouteConfig::create(
                               "response_headers_to_add", "response_headers_to_remove");
   if (!response.ok()) return response.status();
   config->response_mutations_ = std::move(response.value());
-  auto per_filter = toFilterConfigMap(proto.typed_per_filter_config(), "");
+  auto per_filter = toFilterConfigMap(proto.typed_per_filter_config(), "", stats);
   if (!per_filter.ok()) return per_filter.status();
   config->per_filter_config_ = std::move(per_filter.value());
   for (int i = 0; i < proto.virtual_hosts_size(); ++i) {
     const std::string path = "virtual_hosts[" + std::to_string(i) + "]";
-    auto vhost = VirtualHost::create(proto.virtual_hosts(i), *config, path, known_clusters);
+    auto vhost = VirtualHost::create(proto.virtual_hosts(i), *config, path, known_clusters, stats);
     if (!vhost.ok()) return vhost.status();
     RETURN_IF_ERROR(config->addDomains(proto.virtual_hosts(i), vhost.value().get(), path));
     config->vhosts_.push_back(std::move(vhost.value()));

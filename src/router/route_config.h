@@ -24,7 +24,8 @@ class VirtualHost {
  public:
   static StatusOr<std::unique_ptr<VirtualHost>> create(
       const envoy::config::route::v3::VirtualHost& proto, const RouteConfig& config,
-      const std::string& path, const std::set<std::string, std::less<>>* known_clusters);
+      const std::string& path, const std::set<std::string, std::less<>>* known_clusters,
+      stats::Store* stats);
 
   const std::string& name() const { return name_; }
   const RouteConfig& routeConfig() const { return *config_; }
@@ -48,10 +49,12 @@ class VirtualHost {
 class RouteConfig {
  public:
   // Validates and builds. Errors name the field path. `known_clusters` (nullable) turns on
-  // Envoy's validate_clusters check unless the config sets validate_clusters: false.
+  // Envoy's validate_clusters check unless the config sets validate_clusters: false. `stats`
+  // (nullable) is where per-route filter configs (local_ratelimit) create their stats; without
+  // it such configs are rejected.
   static StatusOr<std::shared_ptr<const RouteConfig>> create(
       const envoy::config::route::v3::RouteConfiguration& proto,
-      const std::set<std::string, std::less<>>* known_clusters);
+      const std::set<std::string, std::less<>>* known_clusters, stats::Store* stats = nullptr);
 
   // The route for `request` (nullptr when no virtual host or no route matches). `random` feeds
   // runtime_fraction matches; pass the same value to clusterName() for a consistent request.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "http/grpc.h"
+
 namespace remora::router {
 
 SplitPath splitPath(std::string_view full_path) {
@@ -17,9 +19,13 @@ SplitPath splitPath(std::string_view full_path) {
 
 FractionalPercent FractionalPercent::create(
     const envoy::config::core::v3::RuntimeFractionalPercent& proto) {
+  return create(proto.default_value());
+}
+
+FractionalPercent FractionalPercent::create(const envoy::type::v3::FractionalPercent& proto) {
   FractionalPercent f;
-  f.numerator_ = proto.default_value().numerator();
-  switch (proto.default_value().denominator()) {
+  f.numerator_ = proto.numerator();
+  switch (proto.denominator()) {
     case envoy::type::v3::FractionalPercent::TEN_THOUSAND:
       f.denominator_ = 10000;
       break;
@@ -101,18 +107,6 @@ bool RouteMatcher::matchPath(std::string_view path) const {
   return false;
 }
 
-namespace {
-// Envoy's gRPC request test: content-type "application/grpc" or "application/grpc+<subtype>".
-bool isGrpcRequest(const http::HeaderMap& headers) {
-  const std::string* type = headers.get(http::headers::kContentType);
-  if (type == nullptr) return false;
-  constexpr std::string_view kGrpc = "application/grpc";
-  if (type->compare(0, kGrpc.size(), kGrpc) != 0) return false;
-  return type->size() == kGrpc.size() || (*type)[kGrpc.size()] == '+' ||
-         (*type)[kGrpc.size()] == ';';
-}
-}  // namespace
-
 bool RouteMatcher::match(const http::HeaderMap& headers, const SplitPath& split,
                          uint64_t random) const {
   if (!matchPath(split.path)) return false;
@@ -123,7 +117,7 @@ bool RouteMatcher::match(const http::HeaderMap& headers, const SplitPath& split,
     if (!q.match(split.query)) return false;
   }
   if (runtime_fraction_ && !runtime_fraction_->enabled(random)) return false;
-  if (grpc_ && !isGrpcRequest(headers)) return false;
+  if (grpc_ && !http::isGrpcRequest(headers)) return false;
   return true;
 }
 

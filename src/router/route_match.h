@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "envoy/config/core/v3/base.pb.h"
 #include "envoy/config/route/v3/route_components.pb.h"
+#include "envoy/type/v3/percent.pb.h"
 #include "http/header_map.h"
 #include "router/matchers.h"
 
@@ -29,7 +30,18 @@ SplitPath splitPath(std::string_view full_path);
 class FractionalPercent {
  public:
   static FractionalPercent create(const envoy::config::core::v3::RuntimeFractionalPercent& proto);
+  // An absent FractionalPercent is 0/100: never enabled, as in Envoy.
+  static FractionalPercent create(const envoy::type::v3::FractionalPercent& proto);
   bool enabled(uint64_t random) const { return random % denominator_ < numerator_; }
+  // The same denominator with the numerator lowered to at most `numerator` (a percentage from a
+  // request header may narrow the configured one, never widen it).
+  FractionalPercent cappedAt(uint64_t numerator) const {
+    FractionalPercent f = *this;
+    if (numerator < f.numerator_) f.numerator_ = numerator;
+    return f;
+  }
+  uint64_t numerator() const { return numerator_; }
+  uint64_t denominator() const { return denominator_; }
 
  private:
   uint64_t numerator_ = 100;

@@ -25,6 +25,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -87,6 +88,59 @@ def http_listener(name, port, route_config, http_filters=None, host="127.0.0.1",
     }
     listener.update(extra)
     return listener
+
+
+FILE_ACCESS_LOG_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
+
+
+def file_access_log(path, text_format):
+    """An HCM access_log entry writing `text_format` lines to `path` (read with read_log_lines)."""
+    return {"name": "envoy.access_loggers.file",
+            "typed_config": {"@type": FILE_ACCESS_LOG_TYPE, "path": str(path),
+                             "log_format": {"text_format_source": {"inline_string": text_format}}}}
+
+
+def read_log_lines(path, n, timeout=5.0):
+    """Waits until the access log at `path` has at least n lines; returns them all."""
+    box = {"lines": []}
+
+    def enough():
+        try:
+            box["lines"] = open(path).read().splitlines()
+        except FileNotFoundError:
+            return False
+        return len(box["lines"]) >= n
+
+    wait_until(enough, timeout, what=f"{n} access log line(s) in {path}")
+    return box["lines"]
+
+
+def hey(url, n, concurrency=4, headers=None, timeout=60):
+    """Sends n requests with hey (keep-alive, `concurrency` workers); returns {status: count}.
+    Requests that got no response at all are counted under 0. hey gives each worker n // c
+    requests, so n must be a multiple of concurrency."""
+    assert n % concurrency == 0, "hey sends n // c requests per worker"
+    argv = ["hey", "-n", str(n), "-c", str(concurrency), "-t", "10"]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    proc = subprocess.run(argv + [url], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    counts = {}
+    in_distribution = False
+    for line in proc.stdout.splitlines():
+        if line.startswith("Status code distribution:"):
+            in_distribution = True
+            continue
+        if in_distribution:
+            m = re.match(r"\s*\[(\d+)\]\s+(\d+) responses", line)
+            if m:
+                counts[int(m.group(1))] = int(m.group(2))
+            elif line.strip():
+                in_distribution = False
+    answered = sum(counts.values())
+    if answered < n:
+        counts[0] = n - answered
+    return counts
 
 
 # --------------------------------------------------------------------------------------------

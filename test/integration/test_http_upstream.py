@@ -266,7 +266,8 @@ def test_keepalive_reuse_under_load(remora, http_backends):
     assert requests >= 100, out.stdout
     # wrk keeps 4 connections busy: the pool needs at most 4 upstream connections for them all.
     assert stats["cluster.b1.upstream_cx_total"] <= 4, stats["cluster.b1.upstream_cx_total"]
-    assert stats["cluster.b1.upstream_rq_total"] == requests
+    # wrk stops with up to one request in flight per connection; those never complete.
+    assert 0 <= stats["cluster.b1.upstream_rq_total"] - requests <= 4
 
 
 def test_max_requests_per_connection(remora, http_backends):

@@ -27,7 +27,8 @@ class Owner : public FilterManagerCallbacks {
   void resetStream() override { events.push_back("reset"); }
   void onDecoderFilterAboveWriteBufferHighWatermark() override { events.push_back("pause"); }
   void onDecoderFilterBelowWriteBufferLowWatermark() override { events.push_back("resume"); }
-  ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body) override {
+  ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body,
+                                      std::optional<uint32_t>) override {
     auto h = std::make_unique<ResponseHeaderMap>();
     h->set(":status", std::to_string(code));
     return h;
@@ -55,6 +56,11 @@ class Scripted : public StreamFilter {
     log_.push_back(name_ + ".encodeHeaders");
     return FilterHeadersStatus::Continue;
   }
+  FilterDataStatus encodeData(buffer::Buffer& data, bool end_stream) override {
+    if (encode_data_status == FilterDataStatus::StopIterationNoBuffer) held.move(data);
+    return encode_data_status;
+  }
+  FilterTrailersStatus encodeTrailers(TrailerMap&) override { return encode_trailers_status; }
   void setDecoderFilterCallbacks(StreamDecoderFilterCallbacks& cb) override { decoder = &cb; }
   void setEncoderFilterCallbacks(StreamEncoderFilterCallbacks& cb) override { encoder = &cb; }
   void onDestroy() override { log_.push_back(name_ + ".destroy"); }
@@ -62,6 +68,9 @@ class Scripted : public StreamFilter {
   FilterHeadersStatus headers_status = FilterHeadersStatus::Continue;
   FilterDataStatus data_status = FilterDataStatus::Continue;
   FilterTrailersStatus trailers_status = FilterTrailersStatus::Continue;
+  FilterDataStatus encode_data_status = FilterDataStatus::Continue;
+  FilterTrailersStatus encode_trailers_status = FilterTrailersStatus::Continue;
+  buffer::Buffer held;  // response data taken with StopIterationNoBuffer
   StreamDecoderFilterCallbacks* decoder = nullptr;
   StreamEncoderFilterCallbacks* encoder = nullptr;
 
@@ -280,6 +289,65 @@ TEST_F(FilterManagerTest, LocalReplyAfterResponseStartedResets) {
   a->decoder->encodeHeaders(std::move(headers), false, "via_upstream");
   a->decoder->sendLocalReply(503, "", nullptr, "late");
   EXPECT_EQ(owner_.events.back(), "reset");
+}
+
+TEST_F(FilterManagerTest, EncoderFilterReleasesHeldDataLaterAndThenTrailers) {
+  // The fault filter's response rate limiter: takes data, injects it on later, holds trailers
+  // until its data has gone.
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);  // b encodes first
+  b->encode_data_status = FilterDataStatus::StopIterationNoBuffer;
+  b->encode_trailers_status = FilterTrailersStatus::StopIteration;
+  fm->decodeHeaders(request(), true);
+  auto headers = std::make_unique<ResponseHeaderMap>();
+  headers->set(":status", "200");
+  b->decoder->encodeHeaders(std::move(headers), false, "via_upstream");
+  buffer::Buffer body;
+  body.add("abcdef");
+  b->decoder->encodeData(body, false);
+  auto trailers = std::make_unique<TrailerMap>();
+  trailers->set("grpc-status", "0");
+  b->decoder->encodeTrailers(std::move(trailers));
+  EXPECT_EQ(owner_.events, (std::vector<std::string>{"headers 200"}));
+  buffer::Buffer part;
+  part.move(b->held, 3);
+  b->encoder->injectEncodedDataToFilterChain(part, true);  // trailers pending: not the end yet
+  b->encoder->injectEncodedDataToFilterChain(b->held, true);
+  EXPECT_EQ(owner_.events, (std::vector<std::string>{"headers 200", "data abc", "data def"}));
+  EXPECT_FALSE(fm->localEncodeComplete());
+  b->encoder->continueEncoding();
+  EXPECT_EQ(owner_.events.back(), "trailers");
+  EXPECT_TRUE(fm->localEncodeComplete());
+}
+
+TEST_F(FilterManagerTest, EncoderAndDownstreamWatermarksAreCounted) {
+  struct Recorder : DownstreamWatermarkCallbacks {
+    void onAboveWriteBufferHighWatermark() override { events.push_back("above"); }
+    void onBelowWriteBufferLowWatermark() override { events.push_back("below"); }
+    std::vector<std::string> events;
+  } recorder;
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  fm->addStreamFilter(a);
+  fm->decodeHeaders(request(), true);
+  a->decoder->addDownstreamWatermarkCallbacks(recorder);
+  fm->onDownstreamAboveWriteBufferHighWatermark();
+  a->encoder->onEncoderFilterAboveWriteBufferHighWatermark();
+  fm->onDownstreamBelowWriteBufferLowWatermark();
+  // Still backed up: the encoder filter holds too much.
+  EXPECT_EQ(recorder.events, (std::vector<std::string>{"above"}));
+  a->encoder->onEncoderFilterBelowWriteBufferLowWatermark();
+  EXPECT_EQ(recorder.events, (std::vector<std::string>{"above", "below"}));
+  // A late subscriber hears about a backlog that is already there.
+  Recorder late;
+  a->encoder->onEncoderFilterAboveWriteBufferHighWatermark();
+  a->decoder->addDownstreamWatermarkCallbacks(late);
+  EXPECT_EQ(late.events, (std::vector<std::string>{"above"}));
+  a->decoder->removeDownstreamWatermarkCallbacks(late);
+  a->decoder->removeDownstreamWatermarkCallbacks(recorder);
 }
 
 TEST_F(FilterManagerTest, DualFilterDestroyedOnce) {

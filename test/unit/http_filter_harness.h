@@ -63,7 +63,8 @@ class FilterHarness : public FilterManagerCallbacks {
   void resetStream() override { reset = true; }
   void onDecoderFilterAboveWriteBufferHighWatermark() override {}
   void onDecoderFilterBelowWriteBufferLowWatermark() override {}
-  ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body) override {
+  ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body,
+                                      std::optional<uint32_t>) override {
     auto h = std::make_unique<ResponseHeaderMap>();
     h->set(":status", std::to_string(code));
     h->set("content-length", std::to_string(body.size()));

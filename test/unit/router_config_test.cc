@@ -123,7 +123,7 @@ class NumberFilterFactory : public filters::http::NamedHttpFilterConfigFactory {
   }
   std::string_view routeSpecificConfigType() const override { return "google.protobuf.Struct"; }
   StatusOr<RouteSpecificFilterConfigConstSharedPtr> createRouteSpecificFilterConfig(
-      const google::protobuf::Message& config) const override {
+      const google::protobuf::Message& config, stats::Store*) const override {
     const auto& s = static_cast<const google::protobuf::Struct&>(config);
     return RouteSpecificFilterConfigConstSharedPtr(
         std::make_shared<NumberConfig>(static_cast<int>(s.fields().at("v").number_value())));

@@ -19,7 +19,8 @@ const NamedHttpFilterConfigFactory& factoryOf(const config::Extension& extension
 }  // namespace
 
 StatusOr<std::pair<std::string, router::RouteSpecificFilterConfigConstSharedPtr>>
-createRouteSpecificFilterConfig(std::string_view key, const google::protobuf::Any& any) {
+createRouteSpecificFilterConfig(std::string_view key, const google::protobuf::Any& any,
+                                stats::Store* stats) {
   const std::string_view type = typeOf(any);
   auto& registry = config::ExtensionRegistry::get();
   const config::Extension* extension = registry.byName(config::ExtensionCategory::HttpFilter, key);
@@ -47,7 +48,7 @@ createRouteSpecificFilterConfig(std::string_view key, const google::protobuf::An
   std::unique_ptr<google::protobuf::Message> message(
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(descriptor)->New());
   if (!any.UnpackTo(message.get())) return Status::error("cannot unpack " + std::string(type));
-  auto parsed = factory.createRouteSpecificFilterConfig(*message);
+  auto parsed = factory.createRouteSpecificFilterConfig(*message, stats);
   if (!parsed.ok()) return parsed.status();
   return std::make_pair(extension->name, std::move(parsed.value()));
 }

@@ -41,9 +41,10 @@ class NamedHttpFilterConfigFactory {
   // The message this filter takes in typed_per_filter_config (e.g. CorsPolicy for cors, the
   // filter's own config for fault); empty when it takes none.
   virtual std::string_view routeSpecificConfigType() const { return {}; }
-  // Builds the per-route config from a message of routeSpecificConfigType().
+  // Builds the per-route config from a message of routeSpecificConfigType(). `stats` (nullable:
+  // route tables built without a stats store) is where the config creates its stats.
   virtual StatusOr<router::RouteSpecificFilterConfigConstSharedPtr> createRouteSpecificFilterConfig(
-      const google::protobuf::Message& config) const {
+      const google::protobuf::Message& config, stats::Store* stats) const {
     return Status::error("takes no per-route config");
   }
 };
@@ -52,6 +53,7 @@ class NamedHttpFilterConfigFactory {
 // http_filters), or else the packed type identifies it, as Envoy does. Returns the filter's
 // extension name (the key filters look it up by) and the parsed config.
 StatusOr<std::pair<std::string, router::RouteSpecificFilterConfigConstSharedPtr>>
-createRouteSpecificFilterConfig(std::string_view key, const google::protobuf::Any& config);
+createRouteSpecificFilterConfig(std::string_view key, const google::protobuf::Any& config,
+                                stats::Store* stats);
 
 }  // namespace remora::filters::http

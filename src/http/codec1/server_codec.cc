@@ -466,7 +466,7 @@ void ServerCodecImpl::onPeerHalfClose() {
   active_->decoder_->decodeData(none, true);
   if (active_ != nullptr && active_->response_complete_ && !closing_) {
     closing_ = true;
-    connection_.close(net::ConnectionCloseType::FlushWrite);
+    connection_.close(net::ConnectionCloseType::FlushWriteAndDelay);
   }
 }
 
@@ -488,7 +488,7 @@ void ServerCodecImpl::onResponseComplete() {
   if (active_->upgraded_ && !active_->request_complete_) return;
   if (active_->close_after_) {
     closing_ = true;
-    connection_.close(net::ConnectionCloseType::FlushWrite);
+    connection_.close(net::ConnectionCloseType::FlushWriteAndDelay);
     return;
   }
   if (state_ != State::Complete) return;  // the request is still arriving

@@ -23,7 +23,7 @@ class BufferFactory final : public NamedHttpFilterConfigFactory {
     return PerRouteProto::descriptor()->full_name();
   }
   StatusOr<router::RouteSpecificFilterConfigConstSharedPtr> createRouteSpecificFilterConfig(
-      const google::protobuf::Message& config) const override {
+      const google::protobuf::Message& config, stats::Store*) const override {
     return router::RouteSpecificFilterConfigConstSharedPtr(
         BufferSettings::create(static_cast<const PerRouteProto&>(config)));
   }

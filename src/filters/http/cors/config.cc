@@ -21,7 +21,7 @@ class CorsFactory final : public NamedHttpFilterConfigFactory {
     return CorsPolicy::Proto::descriptor()->full_name();
   }
   StatusOr<router::RouteSpecificFilterConfigConstSharedPtr> createRouteSpecificFilterConfig(
-      const google::protobuf::Message& config) const override {
+      const google::protobuf::Message& config, stats::Store*) const override {
     auto policy = CorsPolicy::create(static_cast<const CorsPolicy::Proto&>(config));
     if (!policy.ok()) return policy.status();
     return router::RouteSpecificFilterConfigConstSharedPtr(std::move(*policy));

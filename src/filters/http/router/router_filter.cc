@@ -1,7 +1,6 @@
 #include "filters/http/router/router_filter.h"
 
 #include <algorithm>
-#include <charconv>
 
 #include "common/logger.h"
 #include "common/random.h"
@@ -14,15 +13,6 @@ namespace h = http::headers;
 using stream_info::ResponseFlag;
 
 namespace {
-
-std::optional<uint64_t> headerNumber(const http::HeaderMap& headers, std::string_view name) {
-  const std::string* v = headers.get(name);
-  if (v == nullptr) return std::nullopt;
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || end != v->data() + v->size()) return std::nullopt;
-  return n;
-}
 
 bool idempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
@@ -89,6 +79,8 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
       return;
     }
     encoder_->encodeData(data, end_stream);
+    // An upgraded stream is done once both directions have ended.
+    if (end_stream && upgraded_ && done_) release();
   }
   void encodeTrailers(const http::TrailerMap& trailers) {
     if (encoder_ == nullptr) {
@@ -183,16 +175,31 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   }
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     response_started_ = true;
-    if (end_stream) done_ = true;
+    upgraded_ = headers->status() == 101;
+    if (end_stream) onResponseDone();
     parent_.onUpstreamHeaders(std::move(headers), end_stream);
   }
   void decodeData(buffer::Buffer& data, bool end_stream) override {
-    if (end_stream) done_ = true;
+    if (end_stream) onResponseDone();
     parent_.onUpstreamData(data, end_stream);
   }
   void decodeTrailers(http::TrailerMapPtr trailers) override {
-    done_ = true;
+    onResponseDone();
     parent_.onUpstreamTrailers(std::move(trailers));
+  }
+  // The response has ended. Once the request has too (a plain response ends the exchange; an
+  // upgraded stream carries the client's bytes until its FIN), the codec frees the stream after
+  // this event: let go of it now. The downstream may finish much later (an encoder filter can
+  // hold the response end), and must not reach a freed stream, or one reused by another request.
+  void onResponseDone() {
+    done_ = true;
+    if (!upgraded_ || parent_.downstream_end_stream_) release();
+  }
+  void release() {
+    if (encoder_) {
+      encoder_->getStream().removeCallbacks(*this);
+      encoder_ = nullptr;
+    }
   }
 
   // StreamCallbacks
@@ -224,6 +231,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   bool reused_ = false;
   bool response_started_ = false;
   bool done_ = false;
+  bool upgraded_ = false;  // answered 101: both directions stream until both have ended
   bool per_try_on_request_complete_ = false;
   event::TimerPtr per_try_timer_;
 };
@@ -300,14 +308,14 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   // flow for as long as the connection lives: no retries, no mirrors, no per-try timeout.
   upgrade_ = headers.has(h::kUpgrade);
   if (route_entry_->timeout().count() > 0) timeout_ = route_entry_->timeout();
-  if (auto ms = headerNumber(headers, h::kEnvoyUpstreamRqTimeoutMs)) {
+  if (auto ms = headers.getUint(h::kEnvoyUpstreamRqTimeoutMs)) {
     timeout_ = *ms > 0 ? std::optional(std::chrono::milliseconds(*ms)) : std::nullopt;
   }
   if (const RetryPolicy* policy = route_entry_->retryPolicy();
       policy != nullptr && policy->per_try_timeout && policy->per_try_timeout->count() > 0) {
     per_try_timeout_ = policy->per_try_timeout;
   }
-  if (auto ms = headerNumber(headers, h::kEnvoyUpstreamRqPerTryTimeoutMs)) {
+  if (auto ms = headers.getUint(h::kEnvoyUpstreamRqPerTryTimeoutMs)) {
     per_try_timeout_ = *ms > 0 ? std::optional(std::chrono::milliseconds(*ms)) : std::nullopt;
   }
   if (upgrade_ || (per_try_timeout_ && timeout_ && *per_try_timeout_ >= *timeout_)) {

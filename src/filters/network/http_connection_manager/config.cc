@@ -127,7 +127,7 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
     }
   }
 
-  auto route_config = router::RouteConfig::create(proto.route_config(), &cluster_names);
+  auto route_config = router::RouteConfig::create(proto.route_config(), &cluster_names, &store);
   if (!route_config.ok()) return route_config.status().withPrefix("route_config");
   config->route_config_ = *route_config;
 

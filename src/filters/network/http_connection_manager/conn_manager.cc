@@ -7,6 +7,7 @@
 #include "http/codec1/codec_common.h"
 #include "http/codec1/server_codec.h"
 #include "http/http1/chars.h"
+#include "http/grpc.h"
 #include "router/route_config.h"
 
 namespace remora::filters::network::http_connection_manager {
@@ -211,6 +212,9 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     route_ = nullptr;
   }
   const net::Connection* connection() override { return &parent_.connection(); }
+  remora::http::ConnectionFilterState* connectionFilterState() override {
+    return &parent_.filter_state_;
+  }
   uint64_t streamId() const override { return id_; }
   void resetStream() override {
     if (done_) return;
@@ -224,8 +228,22 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   }
   void onRequestDataTooLarge() override { parent_.config_->stats().downstream_rq_too_large.inc(); }
 
-  remora::http::ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body) override {
+  remora::http::ResponseHeaderMapPtr makeLocalReply(uint32_t code, std::string& body,
+                                                    std::optional<uint32_t> grpc_status) override {
     auto headers = std::make_unique<remora::http::ResponseHeaderMap>();
+    if (request_headers_ != nullptr && remora::http::isGrpcRequest(*request_headers_)) {
+      // Envoy answers a gRPC request with a trailers-only response: 200, the status in
+      // grpc-status and the text in grpc-message.
+      headers->set(h::kStatus, "200");
+      headers->set(h::kContentType, "application/grpc");
+      headers->set(
+          "grpc-status",
+          std::to_string(grpc_status ? *grpc_status : remora::http::grpcStatusFromHttp(code)));
+      if (!body.empty()) headers->set("grpc-message", remora::http::percentEncodeGrpcMessage(body));
+      headers->set(h::kContentLength, "0");
+      body.clear();
+      return headers;
+    }
     headers->set(h::kStatus, std::to_string(code));
     if (!body.empty()) {
       headers->set(h::kContentLength, std::to_string(body.size()));
@@ -476,7 +494,7 @@ net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool end_strea
   remora::http::CodecStatus status = codec_->dispatch(data);
   if (!status.ok && !closed_) {
     // The stream has its error response queued; close once it is written.
-    connection().close(net::ConnectionCloseType::FlushWrite);
+    connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
   } else if (end_stream && !closed_) {
     codec_->onPeerHalfClose();  // the codec enables half-close only for an upgraded stream
   }
@@ -510,7 +528,7 @@ void ConnectionManager::onStreamDone(ActiveStream& stream) {
   streams_.erase(stream.position_);
   worker_.dispatcher.deferredDelete(std::move(holder));
   if (close_after_response_ && !closed_) {
-    connection().close(net::ConnectionCloseType::FlushWrite);
+    connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
     return;
   }
   if (streams_.empty()) resetIdleTimer();
@@ -522,14 +540,14 @@ void ConnectionManager::resetIdleTimer() {
 
 void ConnectionManager::onIdleTimeout() {
   config_->stats().downstream_cx_idle_timeout.inc();
-  connection().close(net::ConnectionCloseType::FlushWrite);
+  connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
 }
 
 void ConnectionManager::onMaxDurationReached() {
   config_->stats().downstream_cx_max_duration_reached.inc();
   // HTTP/1 has no GOAWAY: finish what is in flight with Connection: close, or close now.
   if (streams_.empty()) {
-    connection().close(net::ConnectionCloseType::FlushWrite);
+    connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
   } else {
     close_after_response_ = true;
   }

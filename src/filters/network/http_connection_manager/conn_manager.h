@@ -48,6 +48,9 @@ class ConnectionManager final : public net::ReadFilter,
   net::ReadFilterCallbacks* read_callbacks_ = nullptr;
   std::unique_ptr<remora::http::ServerCodec> codec_;
   std::list<std::unique_ptr<ActiveStream>> streams_;
+  // Filters use it until their stream finishes (onDestroy), never from their destructors: a
+  // finished stream is deleted later, possibly after this connection manager.
+  remora::http::ConnectionFilterState filter_state_;
   event::TimerPtr idle_timer_;
   event::TimerPtr max_duration_timer_;
   event::MonotonicTime connected_at_;  // for downstream_cx_length_ms
