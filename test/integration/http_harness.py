@@ -304,7 +304,27 @@ class RawResponse:
         return f"RawResponse({self.version} {self.status}, {self.headers}, {self.body[:200]!r})"
 
 
-class RawHttp:
+class _BufferedReader:
+    """CRLF lines and exact byte counts from self.buf, refilled by the subclass's _fill()."""
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[:i + 2]
+                return line
+            self._fill()
+
+    def _exactly(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+
+class RawHttp(_BufferedReader):
     """One client connection to remora speaking raw bytes."""
 
     def __init__(self, port, host="127.0.0.1", timeout=10.0):
@@ -337,22 +357,6 @@ class RawHttp:
         if not chunk:
             raise EOFError("connection closed")
         self.buf += chunk
-
-    def _line(self):
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                line = bytes(self.buf[:i])
-                del self.buf[:i + 2]
-                return line
-            self._fill()
-
-    def _exactly(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
 
     def _fields(self):
         fields = []
@@ -493,7 +497,7 @@ def single_route_proxy(remora, backend, admin=True, hcm_extra=None, cluster_extr
     return remora(cfg, log_level=log_level), listener_port
 
 
-class RawRequestReader:
+class RawRequestReader(_BufferedReader):
     """The server side of a raw backend: reads requests off an accepted socket, strictly enough
     to see exactly what remora sent (framing, trailers), so tests can script odd upstreams."""
 
@@ -506,22 +510,6 @@ class RawRequestReader:
         if not chunk:
             raise EOFError("peer closed")
         self.buf += chunk
-
-    def _line(self):
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                line = bytes(self.buf[:i])
-                del self.buf[:i + 2]
-                return line
-            self._fill()
-
-    def _exactly(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
 
     def read_head(self):
         """(method, path, [(name, value)]) of the next request; None on a clean EOF."""
