@@ -17,22 +17,9 @@ for tool in haproxy nginx wrk hey curl; do
   command -v $tool >/dev/null || { echo "bench: $tool not installed (make deps)" >&2; exit 1; }
 done
 
-TMP=$(mktemp -d /tmp/remora-http-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
-read -r BACKEND_PORT HAPROXY_PORT NGINX_PORT REMORA_PORT ADMIN_PORT < <(/usr/bin/python3 - <<'EOF'
-import socket
-socks = [socket.socket() for _ in range(5)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
-EOF
-)
+source "$HERE/lib.sh"
+TMP=$BENCH_TMP
+read -r BACKEND_PORT HAPROXY_PORT NGINX_PORT REMORA_PORT ADMIN_PORT < <(free_ports 5)
 
 wait_http() {  # url, what — bounded wait for an HTTP 200
   for _ in $(seq 200); do
@@ -157,7 +144,6 @@ port_of() {
     nginx) echo "$NGINX_PORT" ;; remora) echo "$REMORA_PORT" ;; esac
 }
 pid_of() { case $1 in haproxy) echo "$HAPROXY_PID" ;; nginx) echo "$NGINX_WORKER" ;; remora) echo "$REMORA_PID" ;; *) echo "" ;; esac; }
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 CLK=$(getconf CLK_TCK)
 
 declare -A RPS CPU REQS P99
@@ -187,7 +173,6 @@ for t in "${TARGETS[@]}"; do
   printf '  hey %-8s p99 %s ms\n' "$t" "${P99[$t]}" >&2
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 us_per_req() { awk -v t="$1" -v c="$CLK" -v n="$2" 'BEGIN{ if (n == 0) print "–"; else printf "%.2f", t / c / n * 1e6 }'; }
 declare -A MED US
 for t in "${TARGETS[@]}"; do

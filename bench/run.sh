@@ -14,22 +14,9 @@ PY=/usr/bin/python3
 BULK="$HERE/tcp_bulk.py"
 command -v haproxy >/dev/null || { echo "bench: haproxy not installed (make deps)" >&2; exit 1; }
 
-TMP=$(mktemp -d /tmp/remora-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
-read -r SINK_PORT HAPROXY_PORT REMORA_PORT ADMIN_PORT < <($PY - <<'EOF'
-import socket
-socks = [socket.socket() for _ in range(4)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
-EOF
-)
+source "$HERE/lib.sh"
+TMP=$BENCH_TMP
+read -r SINK_PORT HAPROXY_PORT REMORA_PORT ADMIN_PORT < <(free_ports 4)
 
 wait_port() {  # port, what — bounded wait for a listener
   for _ in $(seq 100); do
@@ -95,7 +82,6 @@ for _ in $(seq 200); do
 done
 wait_port "$REMORA_PORT" remora
 
-cpu_ticks() { awk '{print $14 + $15}' <(sed 's/.*) //; s/^/x x /' "/proc/$1/stat"); }
 CLK=$(getconf CLK_TCK)
 
 declare -A RESULTS CPU
@@ -116,7 +102,6 @@ for ((i = 1; i <= REPEATS; i++)); do
   done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 D=$(median "${RESULTS[direct]}")
 H=$(median "${RESULTS[haproxy]}")
 R=$(median "${RESULTS[remora]}")
