@@ -105,6 +105,8 @@ def test_grpc_timeout_capped_by_max_grpc_timeout(remora, http_backends):
               route({"prefix": "/offset/"}, "greeter", max_grpc_timeout="10s",
                     grpc_timeout_offset="0.05s"),
               route({"prefix": "/infinite/"}, "greeter", max_grpc_timeout="0s", timeout="0.2s"),
+              route({"prefix": "/per-try/"}, "greeter", max_grpc_timeout="10s",
+                    retry_policy={"retry_on": "unavailable", "per_try_timeout": "0.15s"}),
               route({"prefix": "/plain/"}, "greeter", timeout="0.4s")]
     proc, port = grpc_proxy(remora, backend, routes=routes)
 
@@ -126,6 +128,9 @@ def test_grpc_timeout_capped_by_max_grpc_timeout(remora, http_backends):
     # max_grpc_timeout 0 and no grpc-timeout: no timeout at all, the route's is not used.
     seen = upstream_saw("/infinite/A")
     assert "x-envoy-expected-rq-timeout-ms" not in seen and "grpc-timeout" not in seen
+    # A shorter per-try timeout is the deadline each attempt really has.
+    seen = upstream_saw("/per-try/A", "5S")
+    assert (seen["grpc-timeout"], seen["x-envoy-expected-rq-timeout-ms"]) == ("150m", "150")
     # Without max_grpc_timeout the route's timeout applies and grpc-timeout passes untouched.
     seen = upstream_saw("/plain/A", "60S")
     assert (seen["grpc-timeout"], seen["x-envoy-expected-rq-timeout-ms"]) == ("60S", "400")
