@@ -18,10 +18,9 @@ void ThreadLocalClusterManager::update(ClusterMapConstSharedPtr clusters) {
 
 Http1ConnPool& ThreadLocalClusterManager::Entry::httpConnPool(const HostConstSharedPtr& host,
                                                               event::Dispatcher& dispatcher) {
-  std::string key = host->address.asString();
-  auto it = http1_pools.find(key);
+  auto it = http1_pools.find(host->address_string);
   if (it == http1_pools.end()) {
-    it = http1_pools.emplace(key, std::make_unique<Http1ConnPool>(dispatcher, host, cluster)).first;
+    it = http1_pools.emplace(host->address_string, std::make_unique<Http1ConnPool>(dispatcher, host, cluster)).first;
   }
   return *it->second;
 }
