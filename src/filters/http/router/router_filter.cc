@@ -95,7 +95,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   // The whole request is with the upstream codec: Envoy's last_upstream_tx_byte_sent.
   void markRequestSent() {
     auto& info = parent_.callbacks_->streamInfo();
-    info.last_upstream_tx_byte_sent = info.sinceStart(std::chrono::steady_clock::now());
+    info.last_upstream_tx_byte_sent = info.sinceStart(parent_.callbacks_->dispatcher().now());
   }
   void resetStream() {
     if (per_try_timer_) per_try_timer_->disableTimer();
