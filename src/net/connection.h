@@ -111,6 +111,9 @@ class Connection : public event::DeferredDeletable {
   virtual void enableHalfClose(bool enabled) = 0;
   // per_connection_buffer_limit_bytes: the write buffer's high watermark and the read chunk cap.
   virtual void setBufferLimits(uint32_t limit) = 0;
+  // The limit set above (0: none). HTTP/1 streams on the connection take it as their buffer
+  // limit, as Envoy's codec does.
+  virtual uint32_t bufferLimit() const = 0;
   virtual void setByteStats(const ConnectionByteStats& stats) = 0;
   virtual State state() const = 0;
   virtual ConnectionInfo& info() = 0;

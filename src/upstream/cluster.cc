@@ -34,6 +34,10 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
           counter(s, "cluster." + name + ".", "upstream_flow_control_paused_reading_total")),
       upstream_flow_control_resumed_reading_total(
           counter(s, "cluster." + name + ".", "upstream_flow_control_resumed_reading_total")),
+      upstream_flow_control_backed_up_total(
+          counter(s, "cluster." + name + ".", "upstream_flow_control_backed_up_total")),
+      upstream_flow_control_drained_total(
+          counter(s, "cluster." + name + ".", "upstream_flow_control_drained_total")),
       upstream_cx_http1_total(counter(s, "cluster." + name + ".", "upstream_cx_http1_total")),
       upstream_cx_max_requests(counter(s, "cluster." + name + ".", "upstream_cx_max_requests")),
       upstream_cx_idle_timeout(counter(s, "cluster." + name + ".", "upstream_cx_idle_timeout")),
@@ -97,9 +101,12 @@ void ClusterStats::chargeResponse(uint32_t code, bool triggered_retry) {
   // first time a slot is used: this runs on every response.
   const std::string_view scope = triggered_retry ? "retry." : "";
   const size_t base = triggered_retry ? kCodeSlots : 0;
-  codeCounter([&] { return std::string(scope) + "upstream_rq_" + std::to_string(code); }, base + code).inc();
-  codeCounter([&] { return std::string(scope) + "upstream_rq_" + std::to_string(code / 100) + "xx"; },
-              base + 600 + code / 100 - 1)
+  codeCounter([&] { return std::string(scope) + "upstream_rq_" + std::to_string(code); },
+              base + code)
+      .inc();
+  codeCounter(
+      [&] { return std::string(scope) + "upstream_rq_" + std::to_string(code / 100) + "xx"; },
+      base + 600 + code / 100 - 1)
       .inc();
   codeCounter([&] { return std::string(scope) + "upstream_rq_completed"; }, base + 605).inc();
 }

@@ -517,7 +517,8 @@ void ServerCodecImpl::retireStream() {
 }
 
 void ServerCodecImpl::updateReadDisable() {
-  const bool disable = !closing_ && pending_.length() >= options_.buffer_limit;
+  const bool disable =
+      !closing_ && options_.buffer_limit > 0 && pending_.length() >= options_.buffer_limit;
   if (disable == pipeline_read_disabled_) return;
   pipeline_read_disabled_ = disable;
   connection_.readDisable(disable);

@@ -67,6 +67,10 @@ HcmStats::HcmStats(stats::Store& s, const std::string& p)
       downstream_rq_header_timeout(s.counter(p + "downstream_rq_header_timeout")),
       downstream_rq_non_relative_path(s.counter(p + "downstream_rq_non_relative_path")),
       downstream_rq_ws_on_non_ws_route(s.counter(p + "downstream_rq_ws_on_non_ws_route")),
+      downstream_flow_control_paused_reading_total(
+          s.counter(p + "downstream_flow_control_paused_reading_total")),
+      downstream_flow_control_resumed_reading_total(
+          s.counter(p + "downstream_flow_control_resumed_reading_total")),
       downstream_cx_length_ms(s.histogram(p + "downstream_cx_length_ms")),
       downstream_rq_time(s.histogram(p + "downstream_rq_time")) {}
 

@@ -6,8 +6,8 @@
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 #include "http/codec1/codec_common.h"
 #include "http/codec1/server_codec.h"
-#include "http/http1/chars.h"
 #include "http/grpc.h"
+#include "http/http1/chars.h"
 #include "router/route_config.h"
 
 namespace remora::filters::network::http_connection_manager {
@@ -32,7 +32,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
         encoder_(encoder),
         id_(id),
         filter_manager_(*this, parent.worker_.dispatcher, stream_info_,
-                        parent.config_->bufferLimit()) {
+                        encoder.getStream().bufferLimit()) {
     auto& stats = parent_.config_->stats();
     stats.downstream_rq_total.inc();
     stats.downstream_rq_http1_total.inc();
@@ -222,9 +222,11 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   }
   void onDecoderFilterAboveWriteBufferHighWatermark() override {
     encoder_.getStream().readDisable(true);
+    parent_.config_->stats().downstream_flow_control_paused_reading_total.inc();
   }
   void onDecoderFilterBelowWriteBufferLowWatermark() override {
     encoder_.getStream().readDisable(false);
+    parent_.config_->stats().downstream_flow_control_resumed_reading_total.inc();
   }
   void onRequestDataTooLarge() override { parent_.config_->stats().downstream_rq_too_large.inc(); }
 
@@ -472,6 +474,8 @@ net::FilterStatus ConnectionManager::onNewConnection() {
   options.accept_http_10 = config_->acceptHttp10();
   options.default_host_for_http_10 = config_->defaultHostForHttp10();
   options.enable_trailers = config_->enableTrailers();
+  // Envoy's HTTP/1 streams take the listener's per_connection_buffer_limit_bytes as their limit.
+  options.buffer_limit = connection().bufferLimit();
   remora::http::ServerConnectionCallbacks& callbacks = *this;
   codec_ =
       std::make_unique<remora::http::codec1::ServerCodecImpl>(connection(), callbacks, options);
