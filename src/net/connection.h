@@ -24,8 +24,10 @@ enum class ConnectionEvent {
 };
 
 enum class ConnectionCloseType {
-  FlushWrite,  // write out what is buffered, then close
-  NoFlush,     // close now, discarding buffered writes
+  // Write out what is buffered, then close. The flush is bounded: a peer that reads nothing for
+  // Envoy's delayed_close_timeout (1 s) is closed on anyway.
+  FlushWrite,
+  NoFlush,  // close now, discarding buffered writes
   // Write out what is buffered, shut down our write side, then read and discard what the peer
   // still sends until it closes or kDelayedCloseTimeout passes (Envoy's delayed_close_timeout).
   // Closing a socket with unread input makes the kernel send a RST, which can destroy a response
