@@ -34,6 +34,11 @@ def get(port, path="/", headers=(), method="GET", timeout=10.0, data=None):
     return resp
 
 
+# Envoy honours its x-envoy-* control headers only on internal requests (cleanInternalHeaders
+# strips them from others): one internal address in x-forwarded-for makes the request internal.
+INTERNAL = ("x-forwarded-for", "10.0.0.7")
+
+
 def one_route(cluster, **action):
     return {"virtual_hosts": [vhost(routes=[route(cluster=cluster, **action)])]}
 
@@ -189,11 +194,11 @@ def test_timeout_request_header(remora, http_backends):
     b1 = http_backends("b1")
     proc, port = start(remora, [b1], one_route("b1"))  # the default route timeout: 15 s
     resp, elapsed = timed_get(port, headers=[("x-envoy-upstream-rq-timeout-ms", "300"),
-                                             ("x-backend-delay-ms", "3000")])
+                                             ("x-backend-delay-ms", "3000"), INTERNAL])
     assert (resp.status, resp.body) == (504, "upstream request timeout")
     assert elapsed < 2.5, elapsed
     # The upstream sees the budget it has, not the control header.
-    ok = get(port, headers=[("x-envoy-upstream-rq-timeout-ms", "2500")])
+    ok = get(port, headers=[("x-envoy-upstream-rq-timeout-ms", "2500"), INTERNAL])
     seen = b1.requests[-1]["headers"]
     assert ok.status == 200
     assert seen["x-envoy-expected-rq-timeout-ms"] == "2500"
@@ -229,7 +234,7 @@ def test_per_try_timeout_header_without_retries(remora, http_backends):
     b1 = http_backends("b1")
     proc, port = start(remora, [b1], one_route("b1"))
     resp, elapsed = timed_get(port, headers=[("x-envoy-upstream-rq-per-try-timeout-ms", "300"),
-                                             ("x-backend-delay-ms", "3000")])
+                                             ("x-backend-delay-ms", "3000"), INTERNAL])
     assert resp.status == 504 and elapsed < 2.5
     assert proc.stats()["cluster.b1.upstream_rq_per_try_timeout"] == 1
     assert len(b1.requests) == 1
