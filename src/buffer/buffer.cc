@@ -1,5 +1,6 @@
 #include "buffer/buffer.h"
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -182,31 +183,68 @@ std::string Buffer::toString() const {
 }
 
 IoResult Buffer::readFrom(int fd, size_t max_length) {
-  // Fill the tail's free space first, then up to a few fresh blocks, in one readv.
+  // Most reads are one small message: recv into a single slice skips readv's iovec import and
+  // the taking and returning of blocks that end up empty. Only a read that fills that slice goes
+  // on to gather the rest of the budget with readv.
+  IoResult result = recvIntoTail(fd, max_length);
+  if (result.error != 0 || result.end_of_stream || result.bytes < result.requested ||
+      result.bytes == max_length) {
+    return result;
+  }
+  IoResult rest = readvFresh(fd, max_length - result.bytes);
+  result.bytes += rest.bytes;
+  result.requested += rest.requested;
+  result.end_of_stream = rest.end_of_stream;
+  if (rest.failed()) result.error = rest.error;
+  return result;
+}
+
+IoResult Buffer::recvIntoTail(int fd, size_t max_length) {
+  const bool fresh = slices_.empty() || slices_.back().reservable() < 512;
+  if (fresh) slices_.push_back(newSlice(kBlockSize));
+  Slice& tail = slices_.back();
+  IoResult result;
+  result.requested = std::min(tail.reservable(), max_length);
+  ssize_t rc;
+  do {
+    rc = ::recv(fd, tail.base + tail.end, result.requested, 0);
+  } while (rc < 0 && errno == EINTR);
+  if (rc > 0) {
+    tail.end += static_cast<size_t>(rc);
+    result.bytes = static_cast<size_t>(rc);
+    length_ += result.bytes;
+    checkWatermarks();
+    return result;
+  }
+  if (fresh) {
+    freeSlice(tail);
+    slices_.pop_back();
+  }
+  if (rc == 0) {
+    result.end_of_stream = true;
+  } else {
+    result.error = errno == EWOULDBLOCK ? EAGAIN : errno;
+  }
+  return result;
+}
+
+IoResult Buffer::readvFresh(int fd, size_t max_length) {
   constexpr int kMaxIov = 8;
   iovec iov[kMaxIov];
-  int iov_count = 0;
-  size_t reserved = 0;
   Slice fresh[kMaxIov];
-  int fresh_count = 0;
-  if (!slices_.empty() && slices_.back().reservable() >= 512) {
-    Slice& tail = slices_.back();
-    size_t n = std::min(tail.reservable(), max_length);
-    iov[iov_count++] = {tail.base + tail.end, n};
-    reserved += n;
-  }
-  while (reserved < max_length && iov_count < kMaxIov) {
-    fresh[fresh_count] = newSlice(kBlockSize);
-    size_t n = std::min(kBlockSize, max_length - reserved);
-    iov[iov_count++] = {fresh[fresh_count].base, n};
-    reserved += n;
-    ++fresh_count;
+  int count = 0;
+  IoResult result;
+  while (result.requested < max_length && count < kMaxIov) {
+    fresh[count] = newSlice(kBlockSize);
+    const size_t n = std::min(kBlockSize, max_length - result.requested);
+    iov[count] = {fresh[count].base, n};
+    result.requested += n;
+    ++count;
   }
   ssize_t rc;
   do {
-    rc = ::readv(fd, iov, iov_count);
+    rc = ::readv(fd, iov, count);
   } while (rc < 0 && errno == EINTR);
-  IoResult result;
   if (rc < 0) {
     result.error = errno == EWOULDBLOCK ? EAGAIN : errno;
   } else if (rc == 0) {
@@ -214,21 +252,14 @@ IoResult Buffer::readFrom(int fd, size_t max_length) {
   }
   size_t remaining = rc > 0 ? static_cast<size_t>(rc) : 0;
   result.bytes = remaining;
-  int fresh_index = 0;
-  for (int i = 0; i < iov_count; ++i) {
-    size_t n = std::min(remaining, iov[i].iov_len);
+  for (int i = 0; i < count; ++i) {
+    const size_t n = std::min(remaining, iov[i].iov_len);
     remaining -= n;
-    bool is_tail = (i == 0 && fresh_count < iov_count);
-    if (is_tail) {
-      slices_.back().end += n;
+    if (n > 0) {
+      fresh[i].end = n;
+      slices_.push_back(fresh[i]);
     } else {
-      Slice& s = fresh[fresh_index++];
-      if (n > 0) {
-        s.end = n;
-        slices_.push_back(s);
-      } else {
-        freeSlice(s);
-      }
+      freeSlice(fresh[i]);
     }
   }
   length_ += result.bytes;
@@ -247,9 +278,12 @@ IoResult Buffer::writeTo(int fd) {
   }
   IoResult result;
   if (count == 0) return result;
+  result.requested = length_;
   ssize_t rc;
   do {
-    rc = ::writev(fd, iov, static_cast<int>(count));
+    // One slice (most responses) goes with send(), which skips writev's iovec import.
+    rc = count == 1 ? ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                    : ::writev(fd, iov, static_cast<int>(count));
   } while (rc < 0 && errno == EINTR);
   if (rc < 0) {
     result.error = errno == EWOULDBLOCK ? EAGAIN : errno;

@@ -10,6 +10,7 @@ namespace remora::buffer {
 // Result of a socket read or write: bytes moved, or the errno that stopped it.
 struct IoResult {
   size_t bytes = 0;
+  size_t requested = 0;  // bytes the call asked for: fewer moved means the socket is drained
   int error = 0;  // 0, EAGAIN, or a hard error
   bool end_of_stream = false;  // read saw EOF (peer's FIN)
   bool wouldBlock() const { return error == EAGAIN; }
@@ -56,9 +57,9 @@ class Buffer {
     for (const Slice& s : slices_) fn(std::string_view(reinterpret_cast<const char*>(s.base + s.start), s.end - s.start));
   }
 
-  // Reads up to `max_length` bytes from `fd` into new space at the end.
+  // Reads up to `max_length` bytes from socket `fd` into new space at the end.
   IoResult readFrom(int fd, size_t max_length);
-  // Writes as much as the socket takes (one writev of up to 64 slices) and drains it.
+  // Writes as much as socket `fd` takes (one send, or one writev of up to 64 slices) and drains it.
   IoResult writeTo(int fd);
 
   // Watermarks: above `high` the callbacks hear onAboveHighWatermark; once back at or below
@@ -100,6 +101,7 @@ class Buffer {
       if (size_ == capacity_) grow();
       (*this)[size_++] = slice;
     }
+    void pop_back() { --size_; }
     void pop_front() {
       head_ = (head_ + 1) & (capacity_ - 1);
       --size_;
@@ -134,6 +136,8 @@ class Buffer {
     size_t size_ = 0;
   };
 
+  IoResult recvIntoTail(int fd, size_t max_length);
+  IoResult readvFresh(int fd, size_t max_length);
   static Slice newSlice(size_t min_capacity);
   static void freeSlice(Slice& slice);
   void checkWatermarks();

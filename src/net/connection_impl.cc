@@ -150,7 +150,7 @@ void ConnectionImpl::onReadReady() {
     if (result.wouldBlock()) return;
     // A short read emptied the socket: data arriving later raises a new edge, so a read that
     // would only return EAGAIN is skipped (one syscall per event saved on small requests).
-    if (result.bytes < max && !peer_closed_seen_) return;
+    if (result.bytes < result.requested && !peer_closed_seen_) return;
     if (result.bytes >= budget) {
       file_event_->activate(event::FileReadyType::Read);  // yield; resume next iteration
       return;

@@ -21,8 +21,13 @@ struct HostStats {
 // One upstream endpoint. Immutable except for its stats.
 struct Host {
   Host(net::Address address_in, uint32_t weight_in, std::string hostname_in = {})
-      : address(address_in), weight(weight_in), hostname(std::move(hostname_in)) {}
+      : address(address_in),
+        address_string(address_in.asString()),
+        weight(weight_in),
+        hostname(std::move(hostname_in)) {}
   const net::Address address;
+  // address.asString(), formed once: connection pools are looked up by it on every request.
+  const std::string address_string;
   const uint32_t weight;
   const std::string hostname;
   mutable HostStats stats;

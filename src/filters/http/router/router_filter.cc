@@ -47,6 +47,7 @@ ResponseFlag toResponseFlag(http::StreamResetReason reason) {
     case http::StreamResetReason::Overflow:
       return ResponseFlag::UpstreamOverflow;
     case http::StreamResetReason::RemoteReset:
+    case http::StreamResetReason::RemoteRefusedStreamReset:
       return ResponseFlag::UpstreamRemoteReset;
     case http::StreamResetReason::ProtocolError:
       return ResponseFlag::UpstreamProtocolError;
@@ -81,7 +82,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     if (encoder_) encoder_->getStream().removeCallbacks(*this);
   }
 
-  void start(upstream::Http1ConnPool& pool) { pool_handle_ = pool.newStream(*this, *this); }
+  void start(upstream::HttpConnPool& pool) { pool_handle_ = pool.newStream(*this, *this); }
 
   // Sends request data that arrives while the attempt is live.
   void encodeData(buffer::Buffer& data, bool end_stream) {
@@ -154,7 +155,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     encoder.getStream().addCallbacks(*this);
     auto& info = parent_.callbacks_->streamInfo();
     if (!info.first_upstream_tx_byte_sent)
-      info.first_upstream_tx_byte_sent = info.sinceStart(std::chrono::steady_clock::now());
+      info.first_upstream_tx_byte_sent = info.sinceStart(parent_.callbacks_->dispatcher().now());
     if (parent_.downstream_end_stream_) {
       setupPerTryTimeout();
     } else {
@@ -439,7 +440,8 @@ void RouterFilter::startAttempt() {
   info.upstream_host = host->address;
   auto* entry = worker_.clusters.get(cluster_->name());
   upstream_request_ = std::make_unique<UpstreamRequest>(*this, host);
-  upstream_request_->start(entry->httpConnPool(host, worker_.dispatcher));
+  upstream_request_->start(
+      entry->httpConnPool(host, worker_.dispatcher, callbacks_->streamInfo().protocol));
 }
 
 http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_stream) {
@@ -498,7 +500,7 @@ void RouterFilter::onUpstream1xxHeaders(http::ResponseHeaderMapPtr headers) {
 
 void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) {
   auto& info = callbacks_->streamInfo();
-  info.first_upstream_rx_byte_received = info.sinceStart(std::chrono::steady_clock::now());
+  info.first_upstream_rx_byte_received = info.sinceStart(callbacks_->dispatcher().now());
   uint32_t status = headers->status();
   auto& stats = cluster_->stats();
   if (upstream_request_) upstream_request_->disablePerTryTimeout();
@@ -524,7 +526,7 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
   // Envoy measures from the complete downstream request; a response that beats it carries none.
   if (downstream_request_complete_at_) {
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - *downstream_request_complete_at_);
+        callbacks_->dispatcher().now() - *downstream_request_complete_at_);
     headers->set(h::kEnvoyUpstreamServiceTime, std::to_string(elapsed.count()));
   }
   route_entry_->finalizeResponseHeaders(*headers, info);
@@ -545,7 +547,7 @@ void RouterFilter::onUpstreamTrailers(http::TrailerMapPtr trailers) {
 
 void RouterFilter::onResponseComplete() {
   auto& info = callbacks_->streamInfo();
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = callbacks_->dispatcher().now();
   info.last_upstream_rx_byte_received = info.sinceStart(now);
   // Envoy times the upstream from the end of the downstream request; a response that ends
   // before the request did is not timed.
