@@ -34,6 +34,16 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
+# npm packages the integration tests drive (@grpc/grpc-js peers), pinned by test/node's
+# package-lock.json and installed into test/node/node_modules (ignored by git). The copy of the
+# lock file kept in node_modules says the install is current, so a second run does nothing.
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/test/node"
+if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.remora-installed-lock.json"; then
+  echo "deps: installing npm packages into $node_dir/node_modules"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$node_dir/package-lock.json" "$node_dir/node_modules/.remora-installed-lock.json"
+fi
+
 # Package installs may start daemons under a service manager; tests start their own peers.
 for svc in nginx haproxy; do
   if command -v service >/dev/null && pgrep -x "$svc" >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi

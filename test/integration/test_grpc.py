@@ -1,8 +1,8 @@
 """gRPC through remora over HTTP/1.1 (chunked trailers carry grpc-status): unary and streaming
 message framing kept, grpc-timeout against max_grpc_timeout, retries on grpc-status, trailers-only
 local replies, and the grpc_stats and grpc_web filters. The backend is http_harness's, answering
-gRPC framing with trailers. The same router and filters serve HTTP/2 once its codec is in; the
-@grpc/grpc-js end-to-end tests come with it."""
+gRPC framing with trailers. The same router and filters serve HTTP/2: test_grpc_js.py runs them
+with @grpc/grpc-js peers on both sides."""
 
 import base64
 import json
