@@ -14,6 +14,7 @@ headers, so a test needs no per-test server code:
   x-backend-reset: 1            read the request, then close the connection without answering
   x-backend-truncate: N         (with x-backend-body-bytes) announce the full length, send only N
                                 body bytes, then close: an upstream that dies mid-response
+A backend's own `delay_ms` attribute slows every answer it gives (one slow backend among fast ones).
 Every answer is JSON (unless body-bytes is set) describing what arrived: the backend's name, the
 method, path, headers (lower-cased names; header_list keeps every field in order, repeats included),
 the length and sha256 of the body that arrived, the client's port (one per upstream connection) —
@@ -199,6 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not failing:
                 status = 200
         delay = int(headers.get("x-backend-delay-ms", "0")) if failing else 0
+        delay += backend.delay_ms
         if delay:
             time.sleep(delay / 1000.0)
         if failing and headers.get("x-backend-reset") == "1":
@@ -258,6 +260,7 @@ class HttpBackend:
 
     def __init__(self, name="backend", host="127.0.0.1", port=0):
         self.name = name
+        self.delay_ms = 0  # added to every answer's delay: a backend that is slow for everyone
         self.requests = []
         self.fail_counts = {}
         self.lock = threading.Lock()
