@@ -155,11 +155,11 @@ const std::vector<Entry>& builtinTable() {
       {"envoy.config.core.v3.JsonFormatOptions", {"sort_properties"}},
       // The HTTP connection manager and its filters (src/filters/network/http_connection_manager/).
       {"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-       {"stat_prefix", "codec_type=AUTO|HTTP1", "route_config", "http_filters", "server_name",
+       {"stat_prefix", "codec_type=AUTO|HTTP1|HTTP2", "route_config", "http_filters", "server_name",
         "use_remote_address", "xff_num_trusted_hops", "generate_request_id", "stream_idle_timeout",
         "request_timeout", "request_headers_timeout", "common_http_protocol_options",
-        "http_protocol_options", "max_request_headers_kb", "access_log", "normalize_path",
-        "merge_slashes", "upgrade_configs"}},
+        "http_protocol_options", "http2_protocol_options", "max_request_headers_kb", "access_log",
+        "normalize_path", "merge_slashes", "upgrade_configs"}},
       {"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager."
        "UpgradeConfig",
        {"upgrade_type", "enabled"}},
@@ -170,6 +170,11 @@ const std::vector<Entry>& builtinTable() {
         "max_requests_per_connection"}},
       {"envoy.config.core.v3.Http1ProtocolOptions",
        {"accept_http_10", "default_host_for_http_10", "enable_trailers"}},
+      // The HTTP/2 codec (src/http/http2/): the SETTINGS remora sends. allow_connect waits for
+      // CONNECT and WebSocket over HTTP/2.
+      {"envoy.config.core.v3.Http2ProtocolOptions",
+       {"hpack_table_size", "max_concurrent_streams", "initial_stream_window_size",
+        "initial_connection_window_size"}},
       {"envoy.extensions.filters.http.router.v3.Router", {}},
       // CORS (src/filters/http/cors/): the filter config is empty, the policy comes per route.
       // RouteAction.cors and VirtualHost.cors (deprecated) stay unsupported.
@@ -212,9 +217,12 @@ const std::vector<Entry>& builtinTable() {
       {"envoy.type.v3.HttpStatus", {"code"}},
       {"envoy.type.v3.TokenBucket", {"max_tokens", "tokens_per_fill", "fill_interval"}},
       {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-       {"common_http_protocol_options", "explicit_http_config"}},
+       {"common_http_protocol_options", "explicit_http_config",
+        "use_downstream_protocol_config"}},
       {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig",
-       {"http_protocol_options"}},
+       {"http_protocol_options", "http2_protocol_options"}},
+      {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig",
+       {"http_protocol_options", "http2_protocol_options"}},
   };
   return *table;
 }

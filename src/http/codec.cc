@@ -21,6 +21,7 @@ std::string_view resetReasonString(StreamResetReason reason) {
     case StreamResetReason::ConnectionTermination: return "connection termination";
     case StreamResetReason::Overflow: return "overflow";
     case StreamResetReason::ProtocolError: return "protocol error";
+    case StreamResetReason::RemoteRefusedStreamReset: return "remote refused stream reset";
   }
   return "unknown";
 }

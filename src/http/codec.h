@@ -21,6 +21,9 @@ enum class StreamResetReason {
   ConnectionTermination,    // the connection closed before the stream finished
   Overflow,                 // a limit (circuit breaker, pending queue) refused it
   ProtocolError,            // the peer violated the protocol
+  // HTTP/2: the peer refused the stream (REFUSED_STREAM, or beyond its GOAWAY): it never
+  // processed it, so any request may go again (retry_on refused-stream).
+  RemoteRefusedStreamReset,
 };
 std::string_view resetReasonString(StreamResetReason reason);
 
@@ -125,6 +128,9 @@ class CodecConnection {
   // The peer sent FIN on a half-close connection. Codecs enable half-close only once a stream is
   // upgraded (WebSocket): its incoming direction ends here (end_stream), the other stays open.
   virtual void onPeerHalfClose() = 0;
+  // HTTP/2: sends GOAWAY; streams in flight finish, then the codec closes the connection.
+  // HTTP/1 has nothing to send (the connection manager closes after the response instead).
+  virtual void goAway() {}
 };
 
 class ServerCodec : public CodecConnection {};

@@ -36,6 +36,7 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
       upstream_flow_control_resumed_reading_total(
           counter(s, "cluster." + name + ".", "upstream_flow_control_resumed_reading_total")),
       upstream_cx_http1_total(counter(s, "cluster." + name + ".", "upstream_cx_http1_total")),
+      upstream_cx_http2_total(counter(s, "cluster." + name + ".", "upstream_cx_http2_total")),
       upstream_cx_max_requests(counter(s, "cluster." + name + ".", "upstream_cx_max_requests")),
       upstream_cx_idle_timeout(counter(s, "cluster." + name + ".", "upstream_cx_idle_timeout")),
       upstream_cx_max_duration_reached(
@@ -109,7 +110,11 @@ void ClusterStats::chargeResponse(uint32_t code, bool triggered_retry) {
 }
 
 Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store)
-    : proto_(proto), name_(proto.name()), stats_(store, proto.name()) {
+    : proto_(proto),
+      name_(proto.name()),
+      http2_stats_(
+          std::make_unique<http::http2::Http2Stats>(store, "cluster." + proto.name() + ".http2.")),
+      stats_(store, proto.name()) {
   using ProtoCluster = envoy::config::cluster::v3::Cluster;
   type_ =
       proto.type() == ProtoCluster::ORIGINAL_DST ? ClusterType::OriginalDst : ClusterType::Static;
@@ -141,13 +146,38 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
             common.max_connection_duration());
         if (ms > 0) max_connection_duration_ = std::chrono::milliseconds(ms);
       }
-      enable_trailers_ =
-          http_options.explicit_http_config().http_protocol_options().enable_trailers();
+      const envoy::config::core::v3::Http1ProtocolOptions* h1 = nullptr;
+      const envoy::config::core::v3::Http2ProtocolOptions* h2 = nullptr;
+      if (http_options.has_use_downstream_protocol_config()) {
+        upstream_protocol_ = UpstreamProtocol::UseDownstream;
+        h1 = &http_options.use_downstream_protocol_config().http_protocol_options();
+        h2 = &http_options.use_downstream_protocol_config().http2_protocol_options();
+      } else if (http_options.explicit_http_config().has_http2_protocol_options()) {
+        upstream_protocol_ = UpstreamProtocol::Http2;
+        h2 = &http_options.explicit_http_config().http2_protocol_options();
+      } else {
+        h1 = &http_options.explicit_http_config().http_protocol_options();
+      }
+      if (h1 != nullptr) enable_trailers_ = h1->enable_trailers();
+      if (h2 != nullptr) {
+        if (h2->has_hpack_table_size())
+          http2_options_.hpack_table_size = h2->hpack_table_size().value();
+        if (h2->has_max_concurrent_streams())
+          http2_options_.max_concurrent_streams = h2->max_concurrent_streams().value();
+        if (h2->has_initial_stream_window_size())
+          http2_options_.initial_stream_window_size = h2->initial_stream_window_size().value();
+        if (h2->has_initial_connection_window_size()) {
+          http2_options_.initial_connection_window_size =
+              h2->initial_connection_window_size().value();
+        }
+      }
     }
   }
   buffer_limit_ = proto.has_per_connection_buffer_limit_bytes()
                       ? proto.per_connection_buffer_limit_bytes().value()
                       : 1024 * 1024;
+  http2_options_.max_headers_count = max_headers_count_;
+  http2_options_.buffer_limit = buffer_limit_;
   uint32_t max_weight = 0;
   uint32_t lb_priority = UINT32_MAX;
   for (const auto& locality : proto.load_assignment().endpoints()) {

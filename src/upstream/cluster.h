@@ -10,6 +10,8 @@
 #include <string_view>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
+#include "http/codec.h"
+#include "http/http2/options.h"
 #include "stats/store.h"
 #include "upstream/host.h"
 #include "upstream/lb_config.h"
@@ -33,6 +35,7 @@ struct ClusterStats {
   stats::Counter& upstream_flow_control_paused_reading_total;
   stats::Counter& upstream_flow_control_resumed_reading_total;
   stats::Counter& upstream_cx_http1_total;
+  stats::Counter& upstream_cx_http2_total;
   stats::Counter& upstream_cx_max_requests;
   stats::Counter& upstream_cx_idle_timeout;
   stats::Counter& upstream_cx_max_duration_reached;
@@ -106,6 +109,18 @@ class Cluster {
     return max_connection_duration_;
   }
   bool enableTrailers() const { return enable_trailers_; }
+  // HttpProtocolOptions' explicit_http_config (http_protocol_options: HTTP/1.1, the default;
+  // http2_protocol_options: HTTP/2) or use_downstream_protocol_config (the downstream's).
+  enum class UpstreamProtocol { Http1, Http2, UseDownstream };
+  UpstreamProtocol upstreamProtocol() const { return upstream_protocol_; }
+  // What a request arriving over `downstream` (unknown: HTTP/1.1) is sent upstream with.
+  bool useHttp2(std::optional<http::Protocol> downstream) const {
+    return upstream_protocol_ == UpstreamProtocol::Http2 ||
+           (upstream_protocol_ == UpstreamProtocol::UseDownstream &&
+            downstream == http::Protocol::Http2);
+  }
+  const http::http2::Http2Options& http2Options() const { return http2_options_; }
+  http::http2::Http2Stats& http2Stats() const { return *http2_stats_; }
   // Every configured host, all priorities (what /clusters shows).
   const HostVector& hosts() const { return hosts_; }
   // The hosts that take traffic: the lowest priority level that has any. Without health
@@ -126,6 +141,9 @@ class Cluster {
   uint32_t max_headers_count_ = 100;
   std::optional<std::chrono::milliseconds> max_connection_duration_;
   bool enable_trailers_ = false;
+  UpstreamProtocol upstream_protocol_ = UpstreamProtocol::Http1;
+  http::http2::Http2Options http2_options_;
+  std::unique_ptr<http::http2::Http2Stats> http2_stats_;
   HostVector hosts_;
   HostVector lb_hosts_;
   mutable ClusterStats stats_;

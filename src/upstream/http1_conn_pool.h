@@ -10,49 +10,25 @@
 #include "http/codec.h"
 #include "net/connection.h"
 #include "upstream/cluster.h"
+#include "upstream/conn_pool.h"
 
 namespace remora::upstream {
 
-enum class PoolFailureReason {
-  Overflow,                 // circuit breaker (pending / connections) said no
-  LocalConnectionFailure,   // we could not start a connection
-  RemoteConnectionFailure,  // the connect failed or the peer closed before it completed
-  Timeout,                  // connect_timeout expired
-};
-
-// Told how a request for a pooled stream ends.
-class ConnectionPoolCallbacks {
- public:
-  virtual ~ConnectionPoolCallbacks() = default;
-  virtual void onPoolFailure(PoolFailureReason reason, std::string_view details,
-                             const HostConstSharedPtr& host) = 0;
-  // `encoder` sends the request; `reused` says the connection carried a request before, which
-  // matters when it turns out to have been closed by the upstream (the keep-alive race).
-  virtual void onPoolReady(http::RequestEncoder& encoder, const HostConstSharedPtr& host,
-                           bool reused) = 0;
-};
-
-// A request waiting for a connection; cancel() withdraws it.
-class Cancellable {
- public:
-  virtual ~Cancellable() = default;
-  virtual void cancel() = 0;
-};
-
 // HTTP/1.1 connections to one host, owned by one worker: one request per connection at a time,
 // idle connections kept for reuse (keep-alive), new ones opened while requests wait.
-class Http1ConnPool {
+class Http1ConnPool final : public HttpConnPool {
  public:
   Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host,
                 ClusterConstSharedPtr cluster);
-  ~Http1ConnPool();
+  ~Http1ConnPool() override;
 
   // Starts a stream: onPoolReady now (an idle connection) or later, or onPoolFailure. Returns a
   // handle while the request waits, nullptr when a callback already ran.
-  Cancellable* newStream(http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks);
+  Cancellable* newStream(http::ResponseDecoder& decoder,
+                         ConnectionPoolCallbacks& callbacks) override;
   // Closes idle connections (the host went away or the pool is being retired).
-  void drainConnections();
-  bool idle() const;
+  void drainConnections() override;
+  bool idle() const override;
 
  private:
   class ActiveClient;

@@ -1,5 +1,8 @@
 #include "upstream/thread_local_cluster_manager.h"
 
+#include "upstream/http1_conn_pool.h"
+#include "upstream/http2_conn_pool.h"
+
 namespace remora::upstream {
 
 void ThreadLocalClusterManager::update(ClusterMapConstSharedPtr clusters) {
@@ -9,18 +12,27 @@ void ThreadLocalClusterManager::update(ClusterMapConstSharedPtr clusters) {
     if (it != entries_.end() && it->second.cluster == cluster) {
       next.emplace(name, std::move(it->second));
     } else {
-      next.emplace(name, Entry{cluster, createLoadBalancer(*cluster)});
+      next.emplace(name, Entry{cluster, createLoadBalancer(*cluster), {}, {}});
     }
   }
   entries_ = std::move(next);
   clusters_ = std::move(clusters);
 }
 
-Http1ConnPool& ThreadLocalClusterManager::Entry::httpConnPool(const HostConstSharedPtr& host,
-                                                              event::Dispatcher& dispatcher) {
-  auto it = http1_pools.find(host->address_string);
-  if (it == http1_pools.end()) {
-    it = http1_pools.emplace(host->address_string, std::make_unique<Http1ConnPool>(dispatcher, host, cluster)).first;
+HttpConnPool& ThreadLocalClusterManager::Entry::httpConnPool(
+    const HostConstSharedPtr& host, event::Dispatcher& dispatcher,
+    std::optional<http::Protocol> downstream) {
+  const bool http2 = cluster->useHttp2(downstream);
+  auto& pools = http2 ? http2_pools : http1_pools;
+  auto it = pools.find(host->address_string);
+  if (it == pools.end()) {
+    std::unique_ptr<HttpConnPool> pool;
+    if (http2) {
+      pool = std::make_unique<Http2ConnPool>(dispatcher, host, cluster);
+    } else {
+      pool = std::make_unique<Http1ConnPool>(dispatcher, host, cluster);
+    }
+    it = pools.emplace(host->address_string, std::move(pool)).first;
   }
   return *it->second;
 }

@@ -2,9 +2,11 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "upstream/http1_conn_pool.h"
+#include "http/codec.h"
+#include "upstream/conn_pool.h"
 #include "upstream/load_balancer.h"
 
 namespace remora::upstream {
@@ -20,11 +22,15 @@ class ThreadLocalClusterManager {
   struct Entry {
     ClusterConstSharedPtr cluster;
     LoadBalancerPtr lb;
-    // HTTP/1 pools by host address (ORIGINAL_DST makes a Host per pick; the address is stable).
-    std::map<std::string, std::unique_ptr<Http1ConnPool>, std::less<>> http1_pools;
+    // Pools by protocol and host address (ORIGINAL_DST makes a Host per pick; the address is
+    // stable).
+    std::map<std::string, std::unique_ptr<HttpConnPool>, std::less<>> http1_pools;
+    std::map<std::string, std::unique_ptr<HttpConnPool>, std::less<>> http2_pools;
 
-    // The pool for `host`, created on first use.
-    Http1ConnPool& httpConnPool(const HostConstSharedPtr& host, event::Dispatcher& dispatcher);
+    // The pool for `host`, created on first use: HTTP/1.1 or HTTP/2 as the cluster's
+    // HttpProtocolOptions say; with use_downstream_protocol_config, `downstream` decides.
+    HttpConnPool& httpConnPool(const HostConstSharedPtr& host, event::Dispatcher& dispatcher,
+                               std::optional<http::Protocol> downstream = std::nullopt);
   };
 
   // Installs a new snapshot; balancers of unchanged clusters keep their state.

@@ -14,10 +14,12 @@ headers, so a test needs no per-test server code:
   x-backend-reset: 1            read the request, then close the connection without answering
   x-backend-truncate: N         (with x-backend-body-bytes) announce the full length, send only N
                                 body bytes, then close: an upstream that dies mid-response
+  x-backend-trailers: a=1,b=2   answer chunked, with these trailers after the body
 A backend's own `delay_ms` attribute slows every answer it gives (one slow backend among fast ones).
 Every answer is JSON (unless body-bytes is set) describing what arrived: the backend's name, the
 method, path, headers (lower-cased names; header_list keeps every field in order, repeats included),
-the length and sha256 of the body that arrived, the client's port (one per upstream connection) —
+the length and sha256 of the body that arrived, the request's chunked trailers (lower-cased
+names), the client's port (one per upstream connection) —
 and every request is recorded in
 HttpBackend.requests, so tests can also assert what never reached the upstream.
 """
@@ -163,13 +165,18 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length", "0") or 0)
         h = hashlib.sha256()
         remaining = length
+        trailers = {}
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
             remaining = 0
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip(), 16)
                 if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
+                    while True:
+                        line = self.rfile.readline()
+                        if line in (b"\r\n", b"\n", b""):
+                            break
+                        name, _, value = line.decode("latin-1").partition(":")
+                        trailers[name.strip().lower()] = value.strip()
                     break
                 h.update(self.rfile.read(size))
                 length += size
@@ -185,7 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
         header_list = [[k.lower(), v] for k, v in self.headers.items()]
         record = {"backend": backend.name, "method": self.command, "path": self.path,
                   "headers": headers, "header_list": header_list, "body_bytes": length,
-                  "body_sha": h.hexdigest(), "peer_port": self.client_address[1]}
+                  "body_sha": h.hexdigest(), "trailers": trailers,
+                  "peer_port": self.client_address[1]}
         with backend.lock:
             backend.requests.append(record)
         status = int(headers.get("x-backend-status", "200"))
@@ -229,6 +237,14 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(data[offset:offset + k])
                     offset = (offset + k) % BLOCK
                     n -= k
+        elif headers.get("x-backend-trailers"):
+            body = json.dumps(record).encode()
+            self.send_header("content-type", "application/json")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            tail = "".join(f"{t.partition('=')[0]}: {t.partition('=')[2]}\r\n"
+                           for t in headers["x-backend-trailers"].split(","))
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n%s\r\n" % (len(body), body, tail.encode()))
         else:
             body = json.dumps(record).encode()
             self.send_header("content-type", "application/json")

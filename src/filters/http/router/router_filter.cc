@@ -47,6 +47,7 @@ ResponseFlag toResponseFlag(http::StreamResetReason reason) {
     case http::StreamResetReason::Overflow:
       return ResponseFlag::UpstreamOverflow;
     case http::StreamResetReason::RemoteReset:
+    case http::StreamResetReason::RemoteRefusedStreamReset:
       return ResponseFlag::UpstreamRemoteReset;
     case http::StreamResetReason::ProtocolError:
       return ResponseFlag::UpstreamProtocolError;
@@ -69,7 +70,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     if (encoder_) encoder_->getStream().removeCallbacks(*this);
   }
 
-  void start(upstream::Http1ConnPool& pool) { pool_handle_ = pool.newStream(*this, *this); }
+  void start(upstream::HttpConnPool& pool) { pool_handle_ = pool.newStream(*this, *this); }
 
   // Sends request data that arrives while the attempt is live.
   void encodeData(buffer::Buffer& data, bool end_stream) {
@@ -426,7 +427,8 @@ void RouterFilter::startAttempt() {
   info.upstream_host = host->address;
   auto* entry = worker_.clusters.get(cluster_->name());
   upstream_request_ = std::make_unique<UpstreamRequest>(*this, host);
-  upstream_request_->start(entry->httpConnPool(host, worker_.dispatcher));
+  upstream_request_->start(
+      entry->httpConnPool(host, worker_.dispatcher, callbacks_->streamInfo().protocol));
 }
 
 http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_stream) {

@@ -9,7 +9,7 @@
 #include "http/filter.h"
 #include "router/retry_state.h"
 #include "server/worker_context.h"
-#include "upstream/http1_conn_pool.h"
+#include "upstream/conn_pool.h"
 
 namespace remora::router {
 

@@ -8,7 +8,7 @@
 
 #include "http/codec.h"
 #include "server/worker_context.h"
-#include "upstream/http1_conn_pool.h"
+#include "upstream/conn_pool.h"
 
 namespace remora::router {
 

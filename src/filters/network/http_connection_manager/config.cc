@@ -37,6 +37,8 @@ HcmStats::HcmStats(stats::Store& s, const std::string& p)
       downstream_cx_active(s.gauge(p + "downstream_cx_active")),
       downstream_cx_http1_total(s.counter(p + "downstream_cx_http1_total")),
       downstream_cx_http1_active(s.gauge(p + "downstream_cx_http1_active")),
+      downstream_cx_http2_total(s.counter(p + "downstream_cx_http2_total")),
+      downstream_cx_http2_active(s.gauge(p + "downstream_cx_http2_active")),
       downstream_cx_destroy(s.counter(p + "downstream_cx_destroy")),
       downstream_cx_destroy_remote(s.counter(p + "downstream_cx_destroy_remote")),
       downstream_cx_destroy_local(s.counter(p + "downstream_cx_destroy_local")),
@@ -54,6 +56,7 @@ HcmStats::HcmStats(stats::Store& s, const std::string& p)
       downstream_cx_upgrades_active(s.gauge(p + "downstream_cx_upgrades_active")),
       downstream_rq_total(s.counter(p + "downstream_rq_total")),
       downstream_rq_http1_total(s.counter(p + "downstream_rq_http1_total")),
+      downstream_rq_http2_total(s.counter(p + "downstream_rq_http2_total")),
       downstream_rq_active(s.gauge(p + "downstream_rq_active")),
       downstream_rq_completed(s.counter(p + "downstream_rq_completed")),
       downstream_rq_xx{&s.counter(p + "downstream_rq_1xx"), &s.counter(p + "downstream_rq_2xx"),
@@ -73,7 +76,8 @@ HcmStats::HcmStats(stats::Store& s, const std::string& p)
 HcmConfig::HcmConfig(const Proto& proto, stats::Store& store)
     : proto_(proto),
       stat_prefix_("http." + proto.stat_prefix() + "."),
-      stats_(store, stat_prefix_) {}
+      stats_(store, stat_prefix_),
+      http2_stats_(std::make_unique<remora::http::http2::Http2Stats>(store, "http2.")) {}
 
 std::optional<bool> HcmConfig::upgradeEnabled(std::string_view upgrade_type) const {
   constexpr std::string_view kWebsocket = "websocket";
@@ -96,12 +100,32 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
   if (proto.has_max_request_headers_kb()) {
     config->max_request_headers_kb_ = proto.max_request_headers_kb().value();
   }
+  if (proto.codec_type() == Proto::HTTP1) {
+    config->codec_type_ = CodecType::Http1;
+  } else if (proto.codec_type() == Proto::HTTP2) {
+    config->codec_type_ = CodecType::Http2;
+  }
   const auto& common = proto.common_http_protocol_options();
   if (common.has_max_headers_count())
     config->max_headers_count_ = common.max_headers_count().value();
   if (common.has_max_requests_per_connection()) {
     config->max_requests_per_connection_ = common.max_requests_per_connection().value();
   }
+  auto& h2 = config->http2_options_;
+  const auto& h2_proto = proto.http2_protocol_options();
+  if (h2_proto.has_hpack_table_size()) h2.hpack_table_size = h2_proto.hpack_table_size().value();
+  if (h2_proto.has_max_concurrent_streams()) {
+    h2.max_concurrent_streams = h2_proto.max_concurrent_streams().value();
+  }
+  if (h2_proto.has_initial_stream_window_size()) {
+    h2.initial_stream_window_size = h2_proto.initial_stream_window_size().value();
+  }
+  if (h2_proto.has_initial_connection_window_size()) {
+    h2.initial_connection_window_size = h2_proto.initial_connection_window_size().value();
+  }
+  h2.max_header_list_kb = config->max_request_headers_kb_;
+  h2.max_headers_count = config->max_headers_count_;
+  h2.buffer_limit = config->bufferLimit();
   applyTimeout(common.has_idle_timeout(), common.idle_timeout(), config->idle_timeout_);
   applyTimeout(common.has_max_connection_duration(), common.max_connection_duration(),
                config->max_connection_duration_);

@@ -9,6 +9,7 @@
 
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "filters/http/factory.h"
+#include "http/http2/options.h"
 #include "stats/store.h"
 
 namespace remora::router {
@@ -27,6 +28,8 @@ struct HcmStats {
   stats::Gauge& downstream_cx_active;
   stats::Counter& downstream_cx_http1_total;
   stats::Gauge& downstream_cx_http1_active;
+  stats::Counter& downstream_cx_http2_total;
+  stats::Gauge& downstream_cx_http2_active;
   stats::Counter& downstream_cx_destroy;
   stats::Counter& downstream_cx_destroy_remote;
   stats::Counter& downstream_cx_destroy_local;
@@ -43,6 +46,7 @@ struct HcmStats {
   stats::Gauge& downstream_cx_upgrades_active;
   stats::Counter& downstream_rq_total;
   stats::Counter& downstream_rq_http1_total;
+  stats::Counter& downstream_rq_http2_total;
   stats::Gauge& downstream_rq_active;
   stats::Counter& downstream_rq_completed;
   stats::Counter* downstream_rq_xx[5];  // 1xx .. 5xx
@@ -89,6 +93,13 @@ class HcmConfig {
     return proto_.http_protocol_options().default_host_for_http_10();
   }
   bool enableTrailers() const { return proto_.http_protocol_options().enable_trailers(); }
+  // codec_type: AUTO picks HTTP/2 when the connection starts with its preface.
+  enum class CodecType { Auto, Http1, Http2 };
+  CodecType codecType() const { return codec_type_; }
+  // http2_protocol_options with max_request_headers_kb and max_headers_count folded in.
+  const remora::http::http2::Http2Options& http2Options() const { return http2_options_; }
+  // Envoy's downstream http2.* codec stats.
+  remora::http::http2::Http2Stats& http2Stats() const { return *http2_stats_; }
   uint32_t maxRequestHeadersKb() const { return max_request_headers_kb_; }
   uint32_t maxHeadersCount() const { return max_headers_count_; }
   // Requests served on one downstream connection before it is closed; 0 means unlimited.
@@ -122,6 +133,9 @@ class HcmConfig {
   uint32_t max_request_headers_kb_ = 60;
   uint32_t max_headers_count_ = 100;
   uint32_t max_requests_per_connection_ = 0;
+  CodecType codec_type_ = CodecType::Auto;
+  remora::http::http2::Http2Options http2_options_;
+  std::unique_ptr<remora::http::http2::Http2Stats> http2_stats_;
   std::optional<bool> websocket_upgrade_;
   std::optional<std::chrono::milliseconds> idle_timeout_ = std::chrono::hours(1);
   std::optional<std::chrono::milliseconds> max_connection_duration_;

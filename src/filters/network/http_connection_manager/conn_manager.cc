@@ -6,6 +6,7 @@
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 #include "http/codec1/codec_common.h"
 #include "http/codec1/server_codec.h"
+#include "http/http2/server_codec.h"
 #include "http/http1/chars.h"
 #include "http/grpc.h"
 #include "router/route_config.h"
@@ -35,7 +36,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
                         parent.config_->bufferLimit()) {
     auto& stats = parent_.config_->stats();
     stats.downstream_rq_total.inc();
-    stats.downstream_rq_http1_total.inc();
+    (parent.isHttp2() ? stats.downstream_rq_http2_total : stats.downstream_rq_http1_total).inc();
     stats.downstream_rq_active.inc();
     stream_info_.start_time = std::chrono::system_clock::now();
     // Stream timings use the event loop's time, read once per wake-up (as HAProxy and nginx
@@ -178,7 +179,9 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     uint32_t status = headers.status();
     upgraded_ = upgrade_accepted_ && status == 101;
     ConnectionManagerUtility::mutateResponseHeaders(headers, *parent_.config_, upgraded_);
-    if (parent_.close_after_response_ && !upgraded_) headers.set(h::kConnection, "close");
+    if (parent_.close_after_response_ && !upgraded_ && !parent_.isHttp2()) {
+      headers.set(h::kConnection, "close");
+    }
     stream_info_.response_code = status;
     if (status >= 100 && status < 600)
       parent_.config_->stats().downstream_rq_xx[status / 100 - 1]->inc();
@@ -330,8 +333,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
       return;
     }
     // A response that ends before its request would leave unread request bytes on an HTTP/1
-    // connection: the connection cannot be reused.
-    if (!request_received_) parent_.close_after_response_ = true;
+    // connection: the connection cannot be reused. (HTTP/2 resets the rest of that stream.)
+    if (!request_received_ && !parent_.isHttp2()) parent_.close_after_response_ = true;
     finish();
   }
 
@@ -467,17 +470,9 @@ net::FilterStatus ConnectionManager::onNewConnection() {
   auto& stats = config_->stats();
   stats.downstream_cx_total.inc();
   stats.downstream_cx_active.inc();
-  stats.downstream_cx_http1_total.inc();
-  stats.downstream_cx_http1_active.inc();
-  remora::http::codec1::ServerCodecOptions options;
-  options.max_request_headers_kb = config_->maxRequestHeadersKb();
-  options.max_headers_count = config_->maxHeadersCount();
-  options.accept_http_10 = config_->acceptHttp10();
-  options.default_host_for_http_10 = config_->defaultHostForHttp10();
-  options.enable_trailers = config_->enableTrailers();
-  remora::http::ServerConnectionCallbacks& callbacks = *this;
-  codec_ =
-      std::make_unique<remora::http::codec1::ServerCodecImpl>(connection(), callbacks, options);
+  if (config_->codecType() != HcmConfig::CodecType::Auto) {
+    createCodec(config_->codecType() == HcmConfig::CodecType::Http2);
+  }
   if (config_->idleTimeout()) {
     idle_timer_ = worker_.dispatcher.createTimer([this] { onIdleTimeout(); });
     idle_timer_->enableTimer(*config_->idleTimeout());
@@ -489,12 +484,49 @@ net::FilterStatus ConnectionManager::onNewConnection() {
   return net::FilterStatus::StopIteration;
 }
 
+void ConnectionManager::createCodec(bool http2) {
+  auto& stats = config_->stats();
+  http2_ = http2;
+  remora::http::ServerConnectionCallbacks& callbacks = *this;
+  if (http2) {
+    stats.downstream_cx_http2_total.inc();
+    stats.downstream_cx_http2_active.inc();
+    codec_ = std::make_unique<remora::http::http2::ServerConnectionImpl>(
+        connection(), callbacks, config_->http2Options(), &config_->http2Stats());
+    return;
+  }
+  stats.downstream_cx_http1_total.inc();
+  stats.downstream_cx_http1_active.inc();
+  remora::http::codec1::ServerCodecOptions options;
+  options.max_request_headers_kb = config_->maxRequestHeadersKb();
+  options.max_headers_count = config_->maxHeadersCount();
+  options.accept_http_10 = config_->acceptHttp10();
+  options.default_host_for_http_10 = config_->defaultHostForHttp10();
+  options.enable_trailers = config_->enableTrailers();
+  codec_ =
+      std::make_unique<remora::http::codec1::ServerCodecImpl>(connection(), callbacks, options);
+}
+
+bool ConnectionManager::selectCodec(const buffer::Buffer& data, bool end_stream) {
+  // RFC 9113 §3.4: a prior-knowledge client starts with this preface; no HTTP/1 request can.
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const size_t n = std::min(data.length(), kPreface.size());
+  char head[24];
+  data.copyOut(0, n, head);
+  const bool prefix = std::string_view(head, n) == kPreface.substr(0, n);
+  if (prefix && n < kPreface.size() && !end_stream) return false;  // wait for more bytes
+  createCodec(prefix && n == kPreface.size());
+  return true;
+}
+
 net::FilterStatus ConnectionManager::onData(buffer::Buffer& data, bool end_stream) {
   if (closed_) {
     data.drain(data.length());
     return net::FilterStatus::StopIteration;
   }
+  if (codec_ == nullptr && !selectCodec(data, end_stream)) return net::FilterStatus::StopIteration;
   remora::http::CodecStatus status = codec_->dispatch(data);
+  if (!status.ok && http2_) config_->stats().downstream_cx_protocol_error.inc();
   if (!status.ok && !closed_) {
     // The stream has its error response queued; close once it is written.
     connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
@@ -510,16 +542,21 @@ remora::http::RequestDecoder& ConnectionManager::newStream(remora::http::Respons
   // hold the connection open.
   if (idle_timer_) idle_timer_->disableTimer();
   ++requests_served_;
-  if (config_->maxRequestsPerConnection() != 0 &&
-      requests_served_ == config_->maxRequestsPerConnection()) {
-    config_->stats().downstream_cx_max_requests_reached.inc();
-    close_after_response_ = true;
-  }
+  const bool max_reached = config_->maxRequestsPerConnection() != 0 &&
+                           requests_served_ == config_->maxRequestsPerConnection();
+  if (max_reached) config_->stats().downstream_cx_max_requests_reached.inc();
   auto stream = std::make_unique<ActiveStream>(*this, encoder, next_id++);
   ActiveStream& ref = *stream;
   streams_.push_front(std::move(stream));
   ref.position_ = streams_.begin();
+  if (max_reached) drainAfterStreams();
   return ref;
+}
+
+void ConnectionManager::drainAfterStreams() {
+  close_after_response_ = true;
+  // GOAWAY names the last stream served; the codec closes once those are done.
+  if (http2_ && codec_) codec_->goAway();
 }
 
 void ConnectionManager::onStreamDone(ActiveStream& stream) {
@@ -530,7 +567,8 @@ void ConnectionManager::onStreamDone(ActiveStream& stream) {
   holder->stream = std::move(*stream.position_);
   streams_.erase(stream.position_);
   worker_.dispatcher.deferredDelete(std::move(holder));
-  if (close_after_response_ && !closed_) {
+  // HTTP/2 closes from its codec, once the GOAWAY went out and the last stream's frames with it.
+  if (close_after_response_ && !closed_ && !http2_) {
     connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
     return;
   }
@@ -543,16 +581,19 @@ void ConnectionManager::resetIdleTimer() {
 
 void ConnectionManager::onIdleTimeout() {
   config_->stats().downstream_cx_idle_timeout.inc();
+  if (http2_ && codec_) codec_->goAway();  // tells the client why, before the close
   connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
 }
 
 void ConnectionManager::onMaxDurationReached() {
   config_->stats().downstream_cx_max_duration_reached.inc();
-  // HTTP/1 has no GOAWAY: finish what is in flight with Connection: close, or close now.
+  // HTTP/2 sends GOAWAY; HTTP/1 finishes what is in flight with Connection: close. With
+  // nothing in flight the connection closes now.
   if (streams_.empty()) {
+    if (http2_ && codec_) codec_->goAway();
     connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
   } else {
-    close_after_response_ = true;
+    drainAfterStreams();
   }
 }
 
@@ -563,7 +604,7 @@ void ConnectionManager::onEvent(net::ConnectionEvent event) {
   stats.downstream_cx_length_ms.recordMilliseconds(worker_.dispatcher.now() - connected_at_);
   stats.downstream_cx_destroy.inc();
   stats.downstream_cx_active.dec();
-  stats.downstream_cx_http1_active.dec();
+  if (codec_) (http2_ ? stats.downstream_cx_http2_active : stats.downstream_cx_http1_active).dec();
   bool remote = event == net::ConnectionEvent::RemoteClose;
   (remote ? stats.downstream_cx_destroy_remote : stats.downstream_cx_destroy_local).inc();
   if (!streams_.empty()) {

@@ -37,6 +37,15 @@ class ConnectionManager final : public net::ReadFilter,
   // http::ServerConnectionCallbacks
   remora::http::RequestDecoder& newStream(remora::http::ResponseEncoder& encoder) override;
 
+  // Builds the codec: at once for codec_type HTTP1 or HTTP2; for AUTO once the first bytes
+  // tell (the HTTP/2 connection preface, else HTTP/1).
+  void createCodec(bool http2);
+  // AUTO: true once enough bytes arrived to choose (a codec now exists).
+  bool selectCodec(const buffer::Buffer& data, bool end_stream);
+  bool isHttp2() const { return http2_; }
+  // Ends the connection after the streams in flight: HTTP/2 sends GOAWAY, HTTP/1 marks the
+  // current response "connection: close".
+  void drainAfterStreams();
   void onStreamDone(ActiveStream& stream);
   void onIdleTimeout();
   void onMaxDurationReached();
@@ -56,6 +65,7 @@ class ConnectionManager final : public net::ReadFilter,
   event::MonotonicTime connected_at_;  // for downstream_cx_length_ms
   uint32_t requests_served_ = 0;
   bool close_after_response_ = false;
+  bool http2_ = false;
   bool closed_ = false;
 };
 

@@ -9,28 +9,13 @@
 
 #include "common/random.h"
 #include "http/codec1/codec_common.h"
+#include "http/http1/chars.h"
 
 namespace remora::filters::network::http_connection_manager {
 
 namespace h = remora::http::headers;
 
 namespace {
-
-std::vector<std::string> splitComma(std::string_view value) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= value.size()) {
-    size_t comma = value.find(',', start);
-    std::string_view part = value.substr(
-        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
-    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
-    if (!part.empty()) out.emplace_back(part);
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
 
 // RFC 7231 IMF-fixdate, as the Date header wants it; formatted once per second per thread.
 const std::string& httpDate() {
@@ -50,13 +35,24 @@ const std::string& httpDate() {
 
 // `keep_upgrade`: an upgrade passes through with its Connection and Upgrade headers.
 void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers, bool keep_upgrade) {
-  // Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1).
-  if (const std::string* connection = headers.get(h::kConnection)) {
-    for (auto name : splitComma(*connection)) {
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (name != "close" && name != "keep-alive" && name != "upgrade") headers.remove(name);
-    }
+  // Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). They are collected first:
+  // removing entries while reading a Connection value would move it.
+  std::string nominated;
+  for (const auto& entry : headers) {
+    if (entry.key != h::kConnection) continue;
+    remora::http::http1::forEachListElement(entry.value, [&](std::string_view name) {
+      using remora::http::http1::equalsIgnoreCase;
+      if (!equalsIgnoreCase(name, "close") && !equalsIgnoreCase(name, "keep-alive") &&
+          !equalsIgnoreCase(name, "upgrade")) {
+        nominated.append(name).push_back(',');
+      }
+      return true;
+    });
   }
+  remora::http::http1::forEachListElement(nominated, [&](std::string_view name) {
+    headers.remove(name);
+    return true;
+  });
   if (!keep_upgrade) {
     headers.remove(h::kConnection);
     headers.remove(h::kUpgrade);
