@@ -90,7 +90,14 @@ const std::map<std::string, std::string, std::less<>>& notes() {
       {"envoy.config.route.v3.RouteAction",
        "The deprecated `cors` field is not supported: configure CORS with the "
        "`envoy.filters.http.cors` filter and a `CorsPolicy` in the route's "
-       "`typed_per_filter_config`."},
+       "`typed_per_filter_config`. The deprecated `max_grpc_timeout` and `grpc_timeout_offset` "
+       "are supported (their `max_stream_duration` successors are not yet)."},
+      {"envoy.extensions.filters.http.grpc_stats.v3.FilterConfig",
+       "`emit_filter_state` is not supported: remora has no filter state objects yet. The "
+       "per-status counters exist for the well-known codes 0-16 only."},
+      {"envoy.extensions.filters.http.grpc_web.v3.GrpcWeb",
+       "Envoy's rewriting of non-gRPC error responses (a non-200 without grpc-status) into "
+       "gRPC-web errors is not done: such responses pass as they are."},
       {"envoy.extensions.filters.http.health_check.v3.HealthCheck",
        "As in Envoy, `cluster_min_healthy_percentages` applies only without `pass_through_mode`. "
        "Every host counts as healthy until active health checking exists; a cluster without "

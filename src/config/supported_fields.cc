@@ -83,7 +83,7 @@ const std::vector<Entry>& builtinTable() {
       {"envoy.config.route.v3.RouteAction",
        {"cluster", "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite",
         "host_rewrite_literal", "auto_host_rewrite", "timeout", "idle_timeout", "retry_policy",
-        "request_mirror_policies", "upgrade_configs"}},
+        "request_mirror_policies", "upgrade_configs", "max_grpc_timeout", "grpc_timeout_offset"}},
       {"envoy.config.route.v3.RouteAction.UpgradeConfig",
        {"upgrade_type", "enabled", "connect_config"}},
       // CONNECT terminated by the router (src/upstream/tcp_upstream.*): no PROXY protocol header,
@@ -221,6 +221,14 @@ const std::vector<Entry>& builtinTable() {
         "always_consume_default_token_bucket", "rate_limited_as_resource_exhausted"}},
       {"envoy.type.v3.HttpStatus", {"code"}},
       {"envoy.type.v3.TokenBucket", {"max_tokens", "tokens_per_fill", "fill_interval"}},
+      // gRPC filters (src/filters/http/grpc_stats/, src/filters/http/grpc_web/).
+      // emit_filter_state is not implemented (no filter state objects in remora yet).
+      {"envoy.extensions.filters.http.grpc_stats.v3.FilterConfig",
+       {"individual_method_stats_allowlist", "stats_for_all_methods", "enable_upstream_stats",
+        "replace_dots_in_grpc_service_name"}},
+      {"envoy.config.core.v3.GrpcMethodList", {"services"}},
+      {"envoy.config.core.v3.GrpcMethodList.Service", {"name", "method_names"}},
+      {"envoy.extensions.filters.http.grpc_web.v3.GrpcWeb", {}},
       {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
        {"common_http_protocol_options", "explicit_http_config", "use_downstream_protocol_config"}},
       {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig",

@@ -27,6 +27,7 @@ class HeaderMap {
   void set(std::string_view key, std::string_view value);
   // Removes every entry named `key`; returns how many were removed.
   size_t remove(std::string_view key);
+  void clear() { entries_.clear(); }
   // Removes entries whose key starts with `prefix` (e.g. "x-envoy-").
   size_t removePrefix(std::string_view prefix);
   // The first value for `key`, or nullptr.
@@ -98,6 +99,7 @@ inline constexpr std::string_view kEnvoyExpectedRqTimeoutMs = "x-envoy-expected-
 inline constexpr std::string_view kEnvoyUpstreamRqTimeoutMs = "x-envoy-upstream-rq-timeout-ms";
 inline constexpr std::string_view kEnvoyUpstreamRqPerTryTimeoutMs = "x-envoy-upstream-rq-per-try-timeout-ms";
 inline constexpr std::string_view kEnvoyRetryOn = "x-envoy-retry-on";
+inline constexpr std::string_view kEnvoyRetryGrpcOn = "x-envoy-retry-grpc-on";
 inline constexpr std::string_view kEnvoyMaxRetries = "x-envoy-max-retries";
 inline constexpr std::string_view kEnvoyRetriableStatusCodes = "x-envoy-retriable-status-codes";
 inline constexpr std::string_view kEnvoyAttemptCount = "x-envoy-attempt-count";

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "common/random.h"
+#include "http/grpc.h"
 #include "router/route_action.h"
 
 namespace remora::router {
@@ -17,8 +18,10 @@ std::optional<uint32_t> parseUint(const std::string* value) {
 }
 }  // namespace
 
-uint32_t RetryState::parseRetryOn(std::string_view list) {
-  uint32_t out = 0;
+namespace {
+// Calls fn(name) for each comma-separated name, trimmed of spaces.
+template <class Fn>
+void forEachName(std::string_view list, Fn&& fn) {
   size_t start = 0;
   while (start <= list.size()) {
     size_t comma = list.find(',', start);
@@ -26,6 +29,16 @@ uint32_t RetryState::parseRetryOn(std::string_view list) {
         start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
     while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    fn(name);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+}
+}  // namespace
+
+uint32_t RetryState::parseRetryOn(std::string_view list) {
+  uint32_t out = 0;
+  forEachName(list, [&out](std::string_view name) {
     if (name == "5xx")
       out |= k5xx;
     else if (name == "gateway-error")
@@ -40,9 +53,24 @@ uint32_t RetryState::parseRetryOn(std::string_view list) {
       out |= kRetriableStatusCodes;
     else if (name == "refused-stream")
       out |= kRefusedStream;
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
+  });
+  return out;
+}
+
+uint32_t RetryState::parseRetryGrpcOn(std::string_view list) {
+  uint32_t out = 0;
+  forEachName(list, [&out](std::string_view name) {
+    if (name == "cancelled")
+      out |= kGrpcCancelled;
+    else if (name == "deadline-exceeded")
+      out |= kGrpcDeadlineExceeded;
+    else if (name == "resource-exhausted")
+      out |= kGrpcResourceExhausted;
+    else if (name == "unavailable")
+      out |= kGrpcUnavailable;
+    else if (name == "internal")
+      out |= kGrpcInternal;
+  });
   return out;
 }
 
@@ -50,7 +78,8 @@ std::optional<RetryState> RetryState::create(const RetryPolicy* policy,
                                              const http::RequestHeaderMap& request) {
   RetryState state;
   if (policy != nullptr) {
-    for (const auto& name : policy->retry_on) state.retry_on_ |= parseRetryOn(name);
+    for (const auto& name : policy->retry_on)
+      state.retry_on_ |= parseRetryOn(name) | parseRetryGrpcOn(name);
     state.remaining_ = policy->num_retries;
     state.base_interval_ = policy->base_interval;
     state.max_interval_ = policy->max_interval;
@@ -65,6 +94,8 @@ std::optional<RetryState> RetryState::create(const RetryPolicy* policy,
   // x-envoy-max-retries).
   if (const std::string* on = request.get(http::headers::kEnvoyRetryOn))
     state.retry_on_ |= parseRetryOn(*on);
+  if (const std::string* on = request.get(http::headers::kEnvoyRetryGrpcOn))
+    state.retry_on_ |= parseRetryGrpcOn(*on);
   if (auto n = parseUint(request.get(http::headers::kEnvoyMaxRetries))) state.remaining_ = *n;
   // x-envoy-retriable-status-codes adds to the policy's list (used with retriable-status-codes).
   if (const std::string* codes = request.get(http::headers::kEnvoyRetriableStatusCodes)) {
@@ -95,6 +126,29 @@ bool RetryState::wouldRetryOnStatus(uint32_t status) const {
     }
   }
   return false;
+}
+
+bool RetryState::wouldRetryOnResponse(const http::ResponseHeaderMap& headers) const {
+  if (wouldRetryOnStatus(headers.status())) return true;
+  constexpr uint32_t kAnyGrpc = kGrpcCancelled | kGrpcDeadlineExceeded | kGrpcResourceExhausted |
+                                kGrpcUnavailable | kGrpcInternal;
+  if ((retry_on_ & kAnyGrpc) == 0) return false;
+  const auto status = http::grpcStatusOf(headers);
+  if (!status) return false;
+  switch (*status) {
+    case http::grpc_status::kCanceled:
+      return (retry_on_ & kGrpcCancelled) != 0;
+    case http::grpc_status::kDeadlineExceeded:
+      return (retry_on_ & kGrpcDeadlineExceeded) != 0;
+    case http::grpc_status::kResourceExhausted:
+      return (retry_on_ & kGrpcResourceExhausted) != 0;
+    case http::grpc_status::kUnavailable:
+      return (retry_on_ & kGrpcUnavailable) != 0;
+    case http::grpc_status::kInternal:
+      return (retry_on_ & kGrpcInternal) != 0;
+    default:
+      return false;
+  }
 }
 
 bool RetryState::wouldRetryOnReset(http::StreamResetReason reason, bool connect_failure) const {

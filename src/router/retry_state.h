@@ -26,6 +26,13 @@ class RetryState {
     kRetriable4xx = 1 << 4,
     kRetriableStatusCodes = 1 << 5,
     kRefusedStream = 1 << 6,
+    // gRPC conditions: the grpc-status of a trailers-only response (its headers). As in Envoy,
+    // a grpc-status in trailers retries nothing: the response has gone downstream by then.
+    kGrpcCancelled = 1 << 7,
+    kGrpcDeadlineExceeded = 1 << 8,
+    kGrpcResourceExhausted = 1 << 9,
+    kGrpcUnavailable = 1 << 10,
+    kGrpcInternal = 1 << 11,
   };
 
   // nullopt when neither the route nor the request asks for retries.
@@ -33,9 +40,14 @@ class RetryState {
                                           const http::RequestHeaderMap& request);
 
   // Parses a retry_on list ("5xx,connect-failure"); unknown names are ignored as Envoy does.
+  // parseRetryOn reads the HTTP conditions (x-envoy-retry-on), parseRetryGrpcOn the gRPC ones
+  // (x-envoy-retry-grpc-on); a route's retry_on takes both.
   static uint32_t parseRetryOn(std::string_view list);
+  static uint32_t parseRetryGrpcOn(std::string_view list);
 
   bool wouldRetryOnStatus(uint32_t status) const;
+  // Whether a response head asks for a retry: its :status, or the grpc-status it carries.
+  bool wouldRetryOnResponse(const http::ResponseHeaderMap& headers) const;
   bool wouldRetryOnReset(http::StreamResetReason reason, bool connect_failure) const;
   // Consumes one retry if any remain.
   bool takeRetry();

@@ -208,6 +208,15 @@ Status Route::buildAction(const envoy::config::route::v3::RouteAction& proto,
   entry.auto_host_rewrite_ = proto.has_auto_host_rewrite() && proto.auto_host_rewrite().value();
   if (proto.has_timeout()) entry.timeout_ = toMillis(proto.timeout());
   if (proto.has_idle_timeout()) entry.idle_timeout_ = toMillis(proto.idle_timeout());
+  // Deprecated in the v3 API in favour of max_stream_duration, but still honoured by Envoy and
+  // used by Istio-era configs; the issue asks for them.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  if (proto.has_max_grpc_timeout()) entry.max_grpc_timeout_ = toMillis(proto.max_grpc_timeout());
+  if (proto.has_grpc_timeout_offset()) {
+    entry.grpc_timeout_offset_ = toMillis(proto.grpc_timeout_offset());
+  }
+#pragma GCC diagnostic pop
   if (proto.has_retry_policy()) {
     auto retry = RetryPolicy::create(proto.retry_policy(), path + ".retry_policy");
     if (!retry.ok()) return retry.status();

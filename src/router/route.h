@@ -50,6 +50,13 @@ class RouteEntry {
   // Upstream timeout for the whole request; zero means disabled (Envoy's "timeout: 0s").
   std::chrono::milliseconds timeout() const { return timeout_; }
   std::optional<std::chrono::milliseconds> idleTimeout() const { return idle_timeout_; }
+  // max_grpc_timeout: when set, a gRPC request's timeout comes from its grpc-timeout header
+  // capped at this (zero: no cap), instead of timeout(). grpc_timeout_offset is taken off the
+  // header's value first, when smaller than it.
+  std::optional<std::chrono::milliseconds> maxGrpcTimeout() const { return max_grpc_timeout_; }
+  std::optional<std::chrono::milliseconds> grpcTimeoutOffset() const {
+    return grpc_timeout_offset_;
+  }
   // nullptr when the route has no retry_policy (no retries).
   const RetryPolicy* retryPolicy() const { return retry_ ? &*retry_ : nullptr; }
   const std::vector<MirrorPolicy>& mirrorPolicies() const { return mirrors_; }
@@ -85,6 +92,8 @@ class RouteEntry {
   bool auto_host_rewrite_ = false;
   std::chrono::milliseconds timeout_{15000};
   std::optional<std::chrono::milliseconds> idle_timeout_;
+  std::optional<std::chrono::milliseconds> max_grpc_timeout_;
+  std::optional<std::chrono::milliseconds> grpc_timeout_offset_;
   std::optional<RetryPolicy> retry_;
   std::vector<MirrorPolicy> mirrors_;
   std::vector<std::pair<std::string, bool>> upgrades_;  // lower-cased type, enabled

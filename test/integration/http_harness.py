@@ -15,7 +15,16 @@ headers, so a test needs no per-test server code:
   x-backend-truncate: N         (with x-backend-body-bytes) announce the full length, send only N
                                 body bytes, then close: an upstream that dies mid-response
   x-backend-trailers: a=1,b=2   answer chunked, with these trailers after the body
-Every answer is JSON (unless body-bytes is set) describing what arrived: the backend's name, the
+A request with content-type application/grpc* gets a gRPC answer instead, over HTTP/1.1: 200,
+application/grpc, a chunked body of length-prefixed messages (each request message echoed, or
+x-backend-grpc-messages: N messages b"reply-<i>") and grpc-status / grpc-message in the chunked
+trailers. Steering (x-backend-fail-times and the delay apply as above):
+  x-backend-grpc-status: 14     the grpc-status to answer (while failing; then 0)
+  x-backend-grpc-message: text  grpc-message
+  x-backend-grpc-trailers-only: 1  answer trailers-only (while failing): grpc-status in the
+                                headers, no body
+The record of a gRPC request carries grpc_messages, the payloads that arrived (hex).
+Every other answer is JSON (unless body-bytes is set) describing what arrived: the backend's name, the
 method, path, headers (lower-cased names; header_list keeps every field in order, repeats included),
 the length and sha256 of the body that arrived, the request's chunked trailers (lower-cased
 names), the client's port (one per upstream connection) —
@@ -162,13 +171,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self):
         backend = self.server.backend
         length = int(self.headers.get("content-length", "0") or 0)
-        h = hashlib.sha256()
+        grpc = self.headers.get("content-type", "").startswith("application/grpc")
+        kept = bytearray()  # a gRPC body, to answer from (tests send small ones)
+        h = _KeepingHash(kept if grpc else None)
         remaining = length
         trailers = {}
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
             remaining = 0
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                line = self.rfile.readline()
+                if not line:
+                    break  # the client went away mid-body
+                size = int(line.split(b";")[0].strip(), 16)
                 if size == 0:
                     while True:
                         line = self.rfile.readline()
@@ -193,6 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
                   "headers": headers, "header_list": header_list, "body_bytes": length,
                   "body_sha": h.hexdigest(), "trailers": trailers,
                   "peer_port": self.client_address[1]}
+        if grpc:
+            record["grpc_messages"] = [m.hex() for _, m in grpc_parse_frames(bytes(kept))]
         with backend.lock:
             backend.requests.append(record)
         status = int(headers.get("x-backend-status", "200"))
@@ -211,6 +227,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(delay / 1000.0)
         if failing and headers.get("x-backend-reset") == "1":
             self.close_connection = True
+            return
+        if grpc:
+            self._grpc_answer(headers, bytes(kept), failing)
             return
         truncate = headers.get("x-backend-truncate")
         close = headers.get("x-backend-close") == "1"
@@ -253,7 +272,93 @@ class _Handler(BaseHTTPRequestHandler):
         if close:
             self.close_connection = True
 
+    def _grpc_answer(self, headers, body, failing):
+        status = headers.get("x-backend-grpc-status", "0") if failing else "0"
+        message = headers.get("x-backend-grpc-message") if failing else None
+        self.send_response(200)
+        self.send_header("x-backend", self.server.backend.name)
+        self.send_header("content-type", "application/grpc")
+        if failing and headers.get("x-backend-grpc-trailers-only") == "1":
+            self.send_header("grpc-status", status)
+            if message:
+                self.send_header("grpc-message", message)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        if "x-backend-grpc-messages" in headers:
+            replies = [b"reply-%d" % i for i in range(int(headers["x-backend-grpc-messages"]))]
+        else:
+            replies = [m for _, m in grpc_parse_frames(body)]
+        for reply in replies:
+            frame = grpc_frame(reply)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+        trailer = f"grpc-status: {status}\r\n"
+        if message:
+            trailer += f"grpc-message: {message}\r\n"
+        self.wfile.write(b"0\r\n" + trailer.encode() + b"\r\n")
+
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
+
+
+class _KeepingHash:
+    """sha256 of a body that also keeps its bytes in `keep` when given."""
+
+    def __init__(self, keep):
+        self._h = hashlib.sha256()
+        self._keep = keep
+
+    def update(self, data):
+        self._h.update(data)
+        if self._keep is not None:
+            self._keep += data
+
+    def hexdigest(self):
+        return self._h.hexdigest()
+
+
+# gRPC's length-prefixed messages (and gRPC-web's trailer frame, flag 0x80).
+
+def grpc_frame(message, flag=0):
+    return struct.pack("!BI", flag, len(message)) + message
+
+
+def grpc_parse_frames(body):
+    """[(flag, payload)] of a complete gRPC (or gRPC-web) body; asserts it is whole."""
+    frames, i = [], 0
+    while i < len(body):
+        assert len(body) - i >= 5, f"truncated frame header at {i}: {body[i:]!r}"
+        flag, n = struct.unpack("!BI", body[i:i + 5])
+        assert len(body) - i - 5 >= n, f"truncated frame at {i}"
+        frames.append((flag, body[i + 5:i + 5 + n]))
+        i += 5 + n
+    return frames
+
+
+def grpc_status_of(resp):
+    """The grpc-status of a response: its trailers, else its headers (trailers-only)."""
+    for name, value in list(resp.trailers) + list(resp.headers):
+        if name == "grpc-status":
+            return int(value)
+    return None
+
+
+def grpc_call(port, path, messages=(), headers=(), chunked=True, content_type="application/grpc",
+              timeout=10.0):
+    """One gRPC call over HTTP/1.1 through remora: POST path with the messages framed (chunked,
+    or with a Content-Length), te: trailers. Returns the RawResponse (trailers parsed)."""
+    body = b"".join(grpc_frame(m) for m in messages)
+    head = [("Content-Type", content_type), ("TE", "trailers")] + list(headers)
+    with RawHttp(port, timeout=timeout) as c:
+        if chunked:
+            head.append(("Transfer-Encoding", "chunked"))
+            data = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+            c.send(request_bytes("POST", path, head, b"") + data)
+        else:
+            head.append(("Content-Length", str(len(body))))
+            c.send(request_bytes("POST", path, head, body))
+        return c.read_response("POST")
 
 
 class _Server(ThreadingHTTPServer):

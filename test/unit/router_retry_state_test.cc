@@ -94,3 +94,53 @@ TEST(RouterRetryStateTest, BackOffIsJitteredExponentialAndCapped) {
 
 }  // namespace
 }  // namespace remora::router::test
+
+namespace remora::router::test {
+namespace {
+
+http::ResponseHeaderMap grpcResponse(const char* grpc_status) {
+  http::ResponseHeaderMap headers;
+  headers.set(":status", "200");
+  headers.set("content-type", "application/grpc");
+  if (grpc_status != nullptr) headers.set("grpc-status", grpc_status);
+  return headers;
+}
+
+TEST(RouterRetryStateTest, GrpcConditionsFromTheRoutePolicy) {
+  // A route's retry_on takes HTTP and gRPC names alike (Envoy's RetryPolicyImpl).
+  RetryPolicy p = policy({"5xx,unavailable", "deadline-exceeded"});
+  auto state = RetryState::create(&p, request("a", "/"));
+  ASSERT_TRUE(state.has_value());
+  EXPECT_TRUE(state->wouldRetryOnResponse(grpcResponse("14")));
+  EXPECT_TRUE(state->wouldRetryOnResponse(grpcResponse("4")));
+  for (const char* no : {"0", "1", "8", "13", "abc"})
+    EXPECT_FALSE(state->wouldRetryOnResponse(grpcResponse(no))) << no;
+  EXPECT_FALSE(state->wouldRetryOnResponse(grpcResponse(nullptr)));
+  http::ResponseHeaderMap five;
+  five.set(":status", "503");
+  EXPECT_TRUE(state->wouldRetryOnResponse(five));
+
+  RetryPolicy all = policy({"cancelled,resource-exhausted,internal"});
+  state = RetryState::create(&all, request("a", "/"));
+  for (const char* yes : {"1", "8", "13"})
+    EXPECT_TRUE(state->wouldRetryOnResponse(grpcResponse(yes)));
+  EXPECT_FALSE(state->wouldRetryOnResponse(grpcResponse("14")));
+}
+
+TEST(RouterRetryStateTest, GrpcConditionsOnlyFromTheirOwnHeader) {
+  // x-envoy-retry-grpc-on carries the gRPC conditions; x-envoy-retry-on ignores them.
+  auto none = RetryState::create(nullptr, request("a", "/", {{"x-envoy-retry-on", "unavailable"}}));
+  EXPECT_FALSE(none.has_value());
+  auto state = RetryState::create(
+      nullptr, request("a", "/", {{"x-envoy-retry-grpc-on", "unavailable, cancelled"}}));
+  ASSERT_TRUE(state.has_value());
+  EXPECT_TRUE(state->wouldRetryOnResponse(grpcResponse("14")));
+  EXPECT_TRUE(state->wouldRetryOnResponse(grpcResponse("1")));
+  EXPECT_FALSE(state->wouldRetryOnResponse(grpcResponse("4")));
+  // ... and gRPC names do not leak into the HTTP conditions.
+  EXPECT_FALSE(RetryState::create(nullptr, request("a", "/", {{"x-envoy-retry-grpc-on", "5xx"}}))
+                   .has_value());
+}
+
+}  // namespace
+}  // namespace remora::router::test

@@ -5,6 +5,7 @@
 #include "common/logger.h"
 #include "common/random.h"
 #include "filters/http/router/shadow_request.h"
+#include "http/grpc.h"
 #include "router/route_config.h"
 #include "upstream/tcp_upstream.h"
 
@@ -89,6 +90,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
       return;
     }
     encoder_->encodeData(data, end_stream);
+    if (end_stream && encoder_) markRequestSent();
     // An upgraded stream is done once both directions have ended.
     if (end_stream && upgraded_ && done_) release();
   }
@@ -98,6 +100,12 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
       return;
     }
     encoder_->encodeTrailers(trailers);
+    if (encoder_) markRequestSent();
+  }
+  // The whole request is with the upstream codec: Envoy's last_upstream_tx_byte_sent.
+  void markRequestSent() {
+    auto& info = parent_.callbacks_->streamInfo();
+    info.last_upstream_tx_byte_sent = info.sinceStart(parent_.callbacks_->dispatcher().now());
   }
   void resetStream() {
     if (per_try_timer_) per_try_timer_->disableTimer();
@@ -164,17 +172,24 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     // A later attempt (retry or keep-alive re-send) replays the body copy; the first attempt
     // sends what queued while connecting.
     encoder.encodeHeaders(*parent_.request_headers_, headers_only);
-    if (headers_only) return;
+    if (headers_only) {
+      if (encoder_) markRequestSent();
+      return;
+    }
     if (!parent_.retry_body_.empty() && parent_.attempted_hosts_.size() > 1) {
       buffer::Buffer copy;
       parent_.retry_body_.forEachSlice([&copy](std::string_view s) { copy.add(s); });
       pending_body_.drain(pending_body_.length());
-      encoder.encodeData(copy, parent_.downstream_end_stream_ && !parent_.request_trailers_);
+      const bool end = parent_.downstream_end_stream_ && !parent_.request_trailers_;
+      encoder.encodeData(copy, end);
+      if (end && encoder_) markRequestSent();
     } else if (!pending_body_.empty() || pending_end_stream_) {
       encoder.encodeData(pending_body_, pending_end_stream_);
+      if (pending_end_stream_ && encoder_) markRequestSent();
     }
     if (encoder_ && parent_.request_trailers_ && parent_.downstream_end_stream_) {
       encoder_->encodeTrailers(*parent_.request_trailers_);
+      if (encoder_) markRequestSent();
     }
     if (encoder_ && parent_.above_downstream_watermark_) encoder_->getStream().readDisable(true);
   }
@@ -313,14 +328,17 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   cluster_ = entry->cluster;
   info.upstream_cluster = cluster_name;
 
-  // Timeouts as Envoy's finalTimeout: the route's (default 15 s; 0 disables), or
-  // x-envoy-upstream-rq-timeout-ms; the per-try timeout from the retry policy or
+  // Timeouts as Envoy's finalTimeout: the route's (default 15 s; 0 disables) or, for a gRPC
+  // request on a route with max_grpc_timeout, grpcTimeout(); x-envoy-upstream-rq-timeout-ms
+  // overrides either; the per-try timeout from the retry policy or
   // x-envoy-upstream-rq-per-try-timeout-ms, ignored when not shorter than the route timeout.
   // The connection manager leaves Upgrade in place only for an upgrade it accepted. Its bytes
   // flow for as long as the connection lives: no retries, no mirrors, no per-try timeout.
   connect_ = headers.method() == "CONNECT";
   upgrade_ = connect_ || headers.has(h::kUpgrade);
-  if (route_entry_->timeout().count() > 0) timeout_ = route_entry_->timeout();
+  const bool grpc_timeout = http::isGrpcRequest(headers) && route_entry_->maxGrpcTimeout();
+  const auto route_timeout = grpc_timeout ? grpcTimeout(headers) : route_entry_->timeout();
+  if (route_timeout.count() > 0) timeout_ = route_timeout;
   if (auto ms = headers.getUint(h::kEnvoyUpstreamRqTimeoutMs)) {
     timeout_ = *ms > 0 ? std::optional(std::chrono::milliseconds(*ms)) : std::nullopt;
   }
@@ -337,12 +355,18 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   headers.remove(h::kEnvoyUpstreamRqTimeoutMs);
   headers.remove(h::kEnvoyUpstreamRqPerTryTimeoutMs);
   auto expected = per_try_timeout_ ? per_try_timeout_ : timeout_;
-  if (expected) headers.set(h::kEnvoyExpectedRqTimeoutMs, std::to_string(expected->count()));
+  if (expected) {
+    headers.set(h::kEnvoyExpectedRqTimeoutMs, std::to_string(expected->count()));
+    // With max_grpc_timeout, the upstream learns the deadline it really has (per try, capped,
+    // offset) in grpc-timeout, as Envoy does.
+    if (grpc_timeout) headers.set(http::grpc_headers::kTimeout, http::formatGrpcTimeout(*expected));
+  }
   route_entry_->finalizeRequestHeaders(headers, info, true);
   // After the route's header mutations, as Envoy: a route may add x-envoy-retry-on. Then the
   // retry headers are consumed, not sent upstream (Envoy's createRetryState).
   if (!upgrade_) retry_state_ = RetryState::create(route_entry_->retryPolicy(), headers);
   headers.remove(h::kEnvoyRetryOn);
+  headers.remove(h::kEnvoyRetryGrpcOn);
   headers.remove(h::kEnvoyMaxRetries);
   headers.remove(h::kEnvoyRetriableStatusCodes);
   if (!upgrade_ && !route_entry_->mirrorPolicies().empty()) startShadows(end_stream);
@@ -351,6 +375,20 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   startAttempt();
   if (end_stream && !destroyed_) onRequestComplete();
   return http::FilterHeadersStatus::StopIteration;
+}
+
+std::chrono::milliseconds RouterFilter::grpcTimeout(const http::RequestHeaderMap& headers) const {
+  // Envoy's finalTimeout for a gRPC request on a route with max_grpc_timeout: the client's
+  // grpc-timeout (absent: infinite), less grpc_timeout_offset when that leaves something,
+  // capped at max_grpc_timeout unless that is 0 (infinite). Zero here means no timeout.
+  std::chrono::milliseconds timeout =
+      http::grpcTimeoutOf(headers).value_or(std::chrono::milliseconds(0));
+  if (auto offset = route_entry_->grpcTimeoutOffset(); offset && *offset < timeout) {
+    timeout -= *offset;
+  }
+  const std::chrono::milliseconds max = *route_entry_->maxGrpcTimeout();
+  if (max.count() != 0 && (timeout.count() == 0 || timeout > max)) timeout = max;
+  return timeout;
 }
 
 void RouterFilter::startShadows(bool end_stream) {
@@ -487,7 +525,7 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
   auto& stats = cluster_->stats();
   if (upstream_request_) upstream_request_->disablePerTryTimeout();
   if (retry_state_) {
-    if (retry_state_->wouldRetryOnStatus(status)) {
+    if (retry_state_->wouldRetryOnResponse(*headers)) {
       if (retry_state_->takeRetry()) {
         // Envoy counts the response that caused a retry under retry.upstream_rq_<code> only.
         stats.chargeResponse(status, true);

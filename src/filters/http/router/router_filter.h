@@ -68,6 +68,8 @@ class RouterFilter final : public http::StreamDecoderFilter,
   void sendTimeoutReply(std::string_view details);
   upstream::HostConstSharedPtr chooseHost();
   void onResponseComplete();
+  // The route timeout of a gRPC request on a route with max_grpc_timeout; zero: none.
+  std::chrono::milliseconds grpcTimeout(const http::RequestHeaderMap& headers) const;
   // Starts the route's request mirrors for this request (headers already finalized).
   void startShadows(bool end_stream);
 

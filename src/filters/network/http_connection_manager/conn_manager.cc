@@ -251,15 +251,8 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
                                                     std::optional<uint32_t> grpc_status) override {
     auto headers = std::make_unique<remora::http::ResponseHeaderMap>();
     if (request_headers_ != nullptr && remora::http::isGrpcRequest(*request_headers_)) {
-      // Envoy answers a gRPC request with a trailers-only response: 200, the status in
-      // grpc-status and the text in grpc-message.
-      headers->set(h::kStatus, "200");
-      headers->set(h::kContentType, "application/grpc");
-      headers->set(
-          "grpc-status",
-          std::to_string(grpc_status ? *grpc_status : remora::http::grpcStatusFromHttp(code)));
-      if (!body.empty()) headers->set("grpc-message", remora::http::percentEncodeGrpcMessage(body));
-      headers->set(h::kContentLength, "0");
+      // Envoy answers a gRPC request with a trailers-only response.
+      remora::http::makeTrailersOnlyGrpcReply(*headers, code, body, grpc_status);
       body.clear();
       return headers;
     }
