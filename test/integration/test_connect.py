@@ -200,3 +200,55 @@ def test_connect_without_connect_config_is_proxied_to_an_upstream_that_terminate
         inner.wait_stat(PREFIX + "downstream_cx_upgrades_total", lambda v: v == 1)
     finally:
         echo.close()
+
+
+def speaks_first_handler(conn):
+    """Sends a greeting and ends its direction (FIN) at once, then reads the client's bytes
+    until the client's FIN."""
+    conn.sendall(b"hello from the server")
+    conn.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return {"got": got}
+        got += chunk
+
+
+def test_tunnel_over_an_http2_cluster_outlives_its_response(remora):
+    # client -h1 CONNECT-> front -h2 CONNECT-> inner (terminates) -tcp-> server. The server ends
+    # its direction first; the front's HTTP/2 connection may take no other stream
+    # (max_requests_per_connection 1), yet the tunnel's client direction must still get through.
+    server = Backend(speaks_first_handler)
+    try:
+        inner, inner_port = start(remora, server.port, hcm_extra={"codec_type": "HTTP2"})
+        h2 = {"typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3."
+                         "HttpProtocolOptions",
+                "common_http_protocol_options": {"max_requests_per_connection": 1},
+                "explicit_http_config": {"http2_protocol_options": {}}}}}
+        outer_routes = [{"match": {"connect_matcher": {}},
+                         "route": {"cluster": "inner",
+                                   "upgrade_configs": [{"upgrade_type": "CONNECT"}]}}]
+        outer, outer_port = start(remora, inner_port, routes=outer_routes,
+                                  clusters=[static_cluster("inner", [inner_port], **h2)])
+        sock, head = raw_connect(outer_port)
+        with sock:
+            assert head.startswith("HTTP/1.1 200"), head
+            got = b""
+            while True:  # the server's greeting, then its FIN
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            assert got == b"hello from the server"
+            sock.sendall(b"late words")
+            sock.shutdown(socket.SHUT_WR)
+            (result,) = server.wait_results(1)
+            assert result["got"] == b"late words"
+        outer.wait_stat("cluster.inner.upstream_cx_active", lambda v: v == 0)
+        assert outer.stat("cluster.inner.upstream_cx_http2_total") == 1
+        assert outer.stat("cluster.inner.upstream_rq_active") == 0
+    finally:
+        server.close()

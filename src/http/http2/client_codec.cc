@@ -21,8 +21,15 @@ class ClientConnectionImpl::ClientStream final : public StreamBase, public Reque
       RequestHeaderMap connect = headers;
       upgrade_type_ = upgradeRequestToH2(connect);
       submitted = submitHeaders(connect, end_stream, true);
+    } else if (isConnect(headers)) {
+      // RFC 9113 §8.5: a CONNECT names its target in :authority only; whatever added a scheme
+      // or a path on the way (as Envoy's codec, they go here).
+      connect_request_ = true;
+      RequestHeaderMap connect = headers;
+      connect.remove(headers::kScheme);
+      connect.remove(headers::kPath);
+      submitted = submitHeaders(connect, end_stream, true);
     } else {
-      connect_request_ = isConnect(headers);
       submitted = submitHeaders(headers, end_stream, true);
     }
     if (!submitted) {
@@ -141,6 +148,15 @@ void ClientConnectionImpl::onHeadersComplete(StreamBase& base, const nghttp2_fra
     }
   }
   stream.onHeadersBlock(std::move(headers), end_stream, false);
+}
+
+bool ClientConnectionImpl::tunnelStillOpen(const Stream& stream) {
+  const auto& base = static_cast<const StreamBase&>(stream);
+  return base.tunnel_ && !base.closed() && !base.reset_;
+}
+
+void ClientConnectionImpl::onStreamRetired(StreamBase& stream) {
+  if (callbacks_) callbacks_->onStreamClosed(stream);
 }
 
 void ClientConnectionImpl::onGoAwayReceived() {

@@ -290,8 +290,12 @@ void ConnectionImpl::maybeDestroy(StreamBase& stream) {
   if (it == streams_.end()) return;
   if (stats_) stats_->streams_active.dec();
   if (stream.deliver_timer_) stream.deliver_timer_->disableTimer();
-  connection_.dispatcher().deferredDelete(std::move(it->second));
+  std::unique_ptr<StreamBase> owned = std::move(it->second);
   streams_.erase(it);
+  connection_.dispatcher().deferredDelete(std::move(owned));
+  // Last: the owner may close the connection from here (the stream lives until the loop's
+  // deferred delete).
+  onStreamRetired(stream);
 }
 
 ssize_t ConnectionImpl::onSend(const uint8_t* data, size_t length) {

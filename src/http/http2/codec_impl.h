@@ -77,6 +77,8 @@ class ConnectionImpl {
   virtual void onHeadersComplete(StreamBase& stream, const nghttp2_frame& frame) = 0;
   virtual void onGoAwayReceived() {}
   virtual void onSettingsReceived() {}
+  // A stream is gone for good (both directions ended or reset, everything delivered).
+  virtual void onStreamRetired(StreamBase&) {}
   // connection_keepalive: arms the first PING (called once the session exists).
   void startKeepalive();
 
@@ -158,6 +160,9 @@ class ConnectionImpl::StreamBase : public Stream, public event::DeferredDeletabl
   void runWatermark(bool above);
   // A header block arrived: trailers wait behind data held while reading is disabled.
   void onHeadersBlock(HeaderMapPtr headers, bool end_stream, bool trailers);
+
+  // nghttp2 closed the stream (both directions ended, or a reset).
+  bool closed() const { return closed_; }
 
   bool reset_ = false;
   bool headers_sent_ = false;
