@@ -49,10 +49,14 @@ fuzz: deps
 demo: build
 	bash scripts/demo.sh $(BUILD)/bin/remora
 
-# L4 bulk throughput, then HTTP/1.1 requests/s, CPU per request and fixed-rate p99 (docs/benchmarks.md).
+# L4 bulk throughput, then HTTP/1.1 requests/s, CPU per request and fixed-rate p99, then HTTP/2 and
+# gRPC requests/s and CPU per request, then an HTTP/2 download beside a stalled stream
+# (docs/benchmarks.md).
 bench: build
 	bash bench/run.sh $(BUILD)/bin/remora
 	bash bench/http.sh $(BUILD)/bin/remora
+	bash bench/h2.sh $(BUILD)/bin/remora
+	/usr/bin/python3 bench/h2_stalled_stream.py $(BUILD)/bin/remora
 
 tidy: build
 	clang-tidy-16 -p $(BUILD) --quiet $$(git ls-files 'src/*.cc' | grep -v '^src/main.cc')

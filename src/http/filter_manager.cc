@@ -6,16 +6,41 @@
 
 namespace remora::http {
 
-// Per-filter iteration state, shared by both directions.
+// Per-filter iteration state, shared by both directions (Envoy's ActiveStreamFilterBase).
 struct FilterState {
-  bool headers_done = false;   // the filter has seen the headers
-  bool held_headers = false;   // it stopped on headers and has not continued them yet
-  bool stop_all = false;       // ... with StopAll*: data for it is buffered, not delivered
-  bool stopped_data = false;   // it stopped on data (buffering) and has not continued
-  bool stopped_trailers = false;
-  bool trailers_done = false;  // the filter has seen the trailers
-  bool watermark = false;      // buffering pauses the peer instead of failing at the limit
-  bool stopped() const { return held_headers || stopped_data || stopped_trailers; }
+  enum class Iteration {
+    Continue,
+    StopSingle,        // stopped on one frame; later data and trailers still reach the filter
+    StopAllBuffer,     // stopped on headers for everything: data is buffered, not delivered
+    StopAllWatermark,  // ... and above the limit the peer is paused instead of failing
+  };
+  Iteration iteration = Iteration::Continue;
+  bool headers_done = false;       // the filter has seen the headers
+  bool headers_continued = false;  // ... and let them go on
+  bool end_stream = false;         // the filter has seen the end of the stream
+  bool trailers_done = false;      // the filter has seen the trailers
+  bool stopped() const { return iteration != Iteration::Continue; }
+  bool stoppedAll() const {
+    return iteration == Iteration::StopAllBuffer || iteration == Iteration::StopAllWatermark;
+  }
+  // Records a headers status; true when iteration goes on.
+  bool afterHeaders(FilterHeadersStatus status) {
+    switch (status) {
+      case FilterHeadersStatus::Continue:
+        headers_continued = true;
+        return true;
+      case FilterHeadersStatus::StopIteration:
+        iteration = Iteration::StopSingle;
+        return false;
+      case FilterHeadersStatus::StopAllIterationAndBuffer:
+        iteration = Iteration::StopAllBuffer;
+        return false;
+      case FilterHeadersStatus::StopAllIterationAndWatermark:
+        iteration = Iteration::StopAllWatermark;
+        return false;
+    }
+    return false;
+  }
 };
 
 // The callbacks object each decoder filter gets: routes calls back to the manager with the
@@ -53,7 +78,8 @@ struct FilterManager::ActiveDecoderFilter final : public StreamDecoderFilterCall
   void encode1xxHeaders(ResponseHeaderMapPtr headers) override {
     parent_.encode1xxHeadersFromFilter(std::move(headers));
   }
-  void encodeHeaders(ResponseHeaderMapPtr headers, bool end_stream, std::string_view details) override {
+  void encodeHeaders(ResponseHeaderMapPtr headers, bool end_stream,
+                     std::string_view details) override {
     parent_.encodeHeadersFromFilter(std::move(headers), end_stream, details);
   }
   void encodeData(buffer::Buffer& data, bool end_stream) override {
@@ -113,7 +139,13 @@ struct FilterManager::ActiveEncoderFilter final : public StreamEncoderFilterCall
   }
   void injectEncodedDataToFilterChain(buffer::Buffer& data, bool end_stream) override {
     if (parent_.destroyed_) return;
-    parent_.encodeDataFrom(index_ + 1, data, end_stream && !parent_.encode_trailers_pending_);
+    // Headers this filter still holds go first (Envoy's injectEncodedDataToFilterChain).
+    if (!state_.headers_continued) {
+      state_.headers_continued = true;
+      parent_.encodeHeadersFrom(index_ + 1, false);
+      if (parent_.destroyed_) return;
+    }
+    parent_.encodeDataFrom(index_ + 1, data, end_stream && !parent_.response_trailers_);
   }
   void onEncoderFilterAboveWriteBufferHighWatermark() override {
     parent_.callHighWatermarkCallbacks();
@@ -132,7 +164,10 @@ struct FilterManager::ActiveEncoderFilter final : public StreamEncoderFilterCall
 
 FilterManager::FilterManager(FilterManagerCallbacks& callbacks, event::Dispatcher& dispatcher,
                              stream_info::StreamInfo& stream_info, uint32_t buffer_limit)
-    : callbacks_(callbacks), dispatcher_(dispatcher), stream_info_(stream_info), buffer_limit_(buffer_limit) {}
+    : callbacks_(callbacks),
+      dispatcher_(dispatcher),
+      stream_info_(stream_info),
+      buffer_limit_(buffer_limit) {}
 
 FilterManager::~FilterManager() { destroyFilters(); }
 
@@ -171,29 +206,21 @@ void FilterManager::destroyFilters() {
   watermark_callbacks_.clear();
 }
 
-bool FilterManager::endOfRequestAfterHeaders() const {
-  return remote_complete_ && decode_buffer_.empty() && !trailers_pending_;
-}
-
 // ---- request path ----
 
 void FilterManager::decodeHeaders(RequestHeaderMapPtr headers, bool end_stream) {
   request_headers_ = std::move(headers);
   remote_complete_ = end_stream;
-  decodeHeadersFrom(0);
+  decodeHeadersFrom(0, end_stream);
 }
 
-void FilterManager::decodeHeadersFrom(size_t index, bool data_follows) {
-  const bool end_stream = !data_follows && endOfRequestAfterHeaders();
+void FilterManager::decodeHeadersFrom(size_t index, bool end_stream) {
   for (size_t i = index; i < decoders_.size() && !destroyed_; ++i) {
     auto& entry = *decoders_[i];
     entry.state_.headers_done = true;
+    entry.state_.end_stream = end_stream;
     FilterHeadersStatus status = entry.filter_->decodeHeaders(*request_headers_, end_stream);
-    if (status == FilterHeadersStatus::Continue) continue;
-    entry.state_.held_headers = true;
-    entry.state_.stop_all = status != FilterHeadersStatus::StopIteration;
-    entry.state_.watermark = status == FilterHeadersStatus::StopAllIterationAndWatermark;
-    return;
+    if (destroyed_ || !entry.state_.afterHeaders(status)) return;
   }
 }
 
@@ -208,42 +235,43 @@ void FilterManager::decodeData(buffer::Buffer& data, bool end_stream) {
 }
 
 void FilterManager::decodeDataFrom(size_t index, buffer::Buffer& data, bool end_stream) {
+  using Iteration = FilterState::Iteration;
   for (size_t i = index; i < decoders_.size() && !destroyed_; ++i) {
     auto& entry = *decoders_[i];
     auto& st = entry.state_;
-    if (!st.headers_done || st.stop_all || st.stopped_trailers) {
-      bufferDecodedData(data, st.watermark || !st.headers_done);
+    // StopAll*: the filter hears nothing until it continues; the data waits for it. (A filter
+    // that has not seen the headers cannot take data either.)
+    if (st.stoppedAll() || !st.headers_done) {
+      bufferDecodedData(data, st.iteration != Iteration::StopAllBuffer);
       return;
     }
-    // A filter buffering the body still hears every chunk (as in Envoy): it decides when the
-    // body is complete, e.g. on end_stream.
-    const bool was_buffering = st.stopped_data;
-    FilterDataStatus status = entry.filter_->decodeData(data, end_stream && !trailers_pending_);
+    // A filter that has seen the end already had this data by another path (a nested continue).
+    if (st.end_stream) return;
+    st.end_stream = end_stream && !request_trailers_;
+    FilterDataStatus status = entry.filter_->decodeData(data, st.end_stream);
     if (destroyed_) return;
-    if (status == FilterDataStatus::Continue && was_buffering) {
-      // The held body and this chunk go on together, behind the headers if they were held.
-      decode_buffer_.move(data);
-      continueDecoding(i);
-      return;
-    }
     if (status == FilterDataStatus::Continue) {
-      if (st.held_headers) {
-        st.held_headers = false;
-        decodeHeadersFrom(i + 1, true);
+      if (st.iteration == Iteration::StopSingle) {
+        // What it held (headers, earlier data) goes on now, this chunk behind it.
+        bufferDecodedData(data, true);
+        continueDecoding(i);
+        return;
       }
       continue;
     }
-    if (status == FilterDataStatus::StopIterationNoBuffer) return;
-    st.stopped_data = true;
-    st.watermark = status == FilterDataStatus::StopIterationAndWatermark;
-    bufferDecodedData(data, st.watermark);
+    st.iteration = Iteration::StopSingle;
+    if (status != FilterDataStatus::StopIterationNoBuffer) {
+      bufferDecodedData(data, status == FilterDataStatus::StopIterationAndWatermark);
+    }
     return;
   }
+  // Past the last filter (normally the router, which takes the data itself) nothing needs it.
+  if (!destroyed_) data.drain(data.length());
 }
 
 bool FilterManager::bufferDecodedData(buffer::Buffer& data, bool watermark) {
-  decode_buffer_.move(data);
-  if (decode_buffer_.length() <= buffer_limit_) return true;
+  if (&data != &decode_buffer_) decode_buffer_.move(data);
+  if (buffer_limit_ == 0 || decode_buffer_.length() <= buffer_limit_) return true;
   if (watermark) {
     if (!decode_watermark_raised_) {
       decode_watermark_raised_ = true;
@@ -257,63 +285,63 @@ bool FilterManager::bufferDecodedData(buffer::Buffer& data, bool watermark) {
   return false;
 }
 
+void FilterManager::lowerDecodeWatermark() {
+  if (!decode_watermark_raised_ || decode_buffer_.length() > buffer_limit_ / 2) return;
+  decode_watermark_raised_ = false;
+  callbacks_.onDecoderFilterBelowWriteBufferLowWatermark();
+}
+
 void FilterManager::decodeTrailers(TrailerMapPtr trailers) {
   if (destroyed_) return;
   request_trailers_ = std::move(trailers);
   remote_complete_ = true;
-  trailers_pending_ = true;
   decodeTrailersFrom(0);
 }
 
 void FilterManager::decodeTrailersFrom(size_t index) {
   for (size_t i = index; i < decoders_.size() && !destroyed_; ++i) {
-    auto& entry = *decoders_[i];
-    auto& st = entry.state_;
-    // A filter stopped for everything (or that has not seen the headers) gets the trailers
-    // after its held headers and data, when it continues.
-    if (!st.headers_done || st.stop_all || st.stopped_trailers) return;
-    const bool was_stopped = st.stopped();
-    st.trailers_done = true;
-    FilterTrailersStatus status = entry.filter_->decodeTrailers(*request_trailers_);
+    auto& st = decoders_[i]->state_;
+    // Behind StopAll* (or headers not seen yet) they wait for continueDecoding(); a filter that
+    // has them already passed them on (a nested continue).
+    if (st.stoppedAll() || !st.headers_done || st.trailers_done) return;
+    st.end_stream = st.trailers_done = true;
+    FilterTrailersStatus status = decoders_[i]->filter_->decodeTrailers(*request_trailers_);
     if (destroyed_) return;
-    if (status == FilterTrailersStatus::StopIteration || was_stopped) {
-      st.stopped_trailers = true;
-      // A stopped filter that continues on its trailers releases what it held, then them.
-      if (status == FilterTrailersStatus::Continue) continueDecoding(i);
+    if (status == FilterTrailersStatus::StopIteration) {
+      if (!st.stopped()) st.iteration = FilterState::Iteration::StopSingle;
+      return;
+    }
+    // Continue from a stopped filter releases what it held, then the trailers.
+    if (st.stopped()) {
+      continueDecoding(i);
       return;
     }
   }
-  trailers_pending_ = false;
 }
 
 void FilterManager::continueDecoding(size_t index) {
   if (destroyed_) return;
   auto& st = decoders_[index]->state_;
-  bool headers_were_held = st.held_headers;
-  st.held_headers = st.stop_all = st.stopped_data = st.stopped_trailers = false;
-  if (headers_were_held) {
-    // Headers go on with end_stream only when nothing else will follow them.
-    decodeHeadersFrom(index + 1);
+  if (!st.stopped()) return;  // not stopped, or continued already
+  // A filter that stopped everything has not seen the data and trailers: they start with it.
+  const size_t from = st.stoppedAll() ? index : index + 1;
+  st.iteration = FilterState::Iteration::Continue;
+  const bool has_trailers = request_trailers_ != nullptr;
+  if (!st.headers_continued) {
+    st.headers_continued = true;
+    decodeHeadersFrom(index + 1, remote_complete_ && decode_buffer_.empty() && !has_trailers);
     if (destroyed_) return;
   }
-  if (!decode_buffer_.empty()) {
-    buffer::Buffer data;
-    data.move(decode_buffer_);
-    if (decode_watermark_raised_) {
-      decode_watermark_raised_ = false;
-      callbacks_.onDecoderFilterBelowWriteBufferLowWatermark();
-    }
-    decodeDataFrom(index + 1, data, remote_complete_ && !trailers_pending_);
+  // The buffered body goes on in place (a later filter may stop and keep it buffered). An end of
+  // stream that arrived without bytes (the filter took the last chunk) must still be passed on.
+  const bool end = remote_complete_ && !has_trailers;
+  const bool end_unsent = end && from < decoders_.size() && !decoders_[from]->state_.end_stream;
+  if (!decode_buffer_.empty() || end_unsent) {
+    decodeDataFrom(from, decode_buffer_, end);
     if (destroyed_) return;
+    lowerDecodeWatermark();
   }
-  if (trailers_pending_ && request_trailers_) {
-    bool still_stopped = false;
-    for (size_t i = 0; i <= index; ++i) still_stopped |= decoders_[i]->state_.stopped();
-    // Trailers resume at the first filter that has not seen them.
-    size_t next = 0;
-    while (next < decoders_.size() && decoders_[next]->state_.trailers_done) ++next;
-    if (!still_stopped) decodeTrailersFrom(next);
-  }
+  if (has_trailers) decodeTrailersFrom(from);
 }
 
 // ---- response path ----
@@ -332,23 +360,20 @@ void FilterManager::encodeHeadersFromFilter(ResponseHeaderMapPtr headers, bool e
   response_headers_ = std::move(headers);
   stream_info_.response_code = response_headers_->status();
   if (!details.empty()) stream_info_.response_code_details = std::string(details);
-  encodeHeadersFrom(0);
+  encodeHeadersFrom(0, end_stream);
 }
 
-void FilterManager::encodeHeadersFrom(size_t index, bool data_follows) {
-  const bool end = !data_follows && response_end_seen_ && encode_buffer_.empty() && !encode_trailers_pending_;
+void FilterManager::encodeHeadersFrom(size_t index, bool end_stream) {
   for (size_t i = index; i < encoders_.size() && !destroyed_; ++i) {
     auto& entry = *encoders_[i];
     entry.state_.headers_done = true;
-    FilterHeadersStatus status = entry.filter_->encodeHeaders(*response_headers_, end);
-    if (status == FilterHeadersStatus::Continue) continue;
-    entry.state_.held_headers = true;
-    entry.state_.stop_all = status != FilterHeadersStatus::StopIteration;
-    return;
+    entry.state_.end_stream = end_stream;
+    FilterHeadersStatus status = entry.filter_->encodeHeaders(*response_headers_, end_stream);
+    if (destroyed_ || !entry.state_.afterHeaders(status)) return;
   }
   if (destroyed_) return;
-  if (end) local_complete_ = true;
-  callbacks_.encodeHeaders(*response_headers_, end);
+  if (end_stream) local_complete_ = true;
+  callbacks_.encodeHeaders(*response_headers_, end_stream);
 }
 
 void FilterManager::encodeDataFromFilter(buffer::Buffer& data, bool end_stream) {
@@ -361,66 +386,84 @@ void FilterManager::encodeDataFromFilter(buffer::Buffer& data, bool end_stream) 
 }
 
 void FilterManager::encodeDataFrom(size_t index, buffer::Buffer& data, bool end_stream) {
+  using Iteration = FilterState::Iteration;
+  const bool end = end_stream && !response_trailers_;
   for (size_t i = index; i < encoders_.size() && !destroyed_; ++i) {
     auto& entry = *encoders_[i];
     auto& st = entry.state_;
-    if (!st.headers_done || st.stop_all || st.stopped_data || st.stopped_trailers) {
-      bufferEncodedData(data);
+    if (st.stoppedAll() || !st.headers_done) {
+      bufferEncodedData(data, st.iteration != Iteration::StopAllBuffer);
       return;
     }
-    FilterDataStatus status = entry.filter_->encodeData(data, end_stream && !encode_trailers_pending_);
+    if (st.end_stream) return;
+    st.end_stream = end;
+    FilterDataStatus status = entry.filter_->encodeData(data, end);
+    if (destroyed_) return;
     if (status == FilterDataStatus::Continue) {
-      if (st.held_headers) {
-        st.held_headers = false;
-        encodeHeadersFrom(i + 1, true);
+      if (st.iteration == Iteration::StopSingle) {
+        bufferEncodedData(data, true);
+        continueEncoding(i);
+        return;
       }
       continue;
     }
-    if (status == FilterDataStatus::StopIterationNoBuffer) return;
-    st.stopped_data = true;
-    bufferEncodedData(data);
+    st.iteration = Iteration::StopSingle;
+    if (status != FilterDataStatus::StopIterationNoBuffer) {
+      bufferEncodedData(data, status == FilterDataStatus::StopIterationAndWatermark);
+    }
     return;
   }
   if (destroyed_) return;
-  bool end = end_stream && !encode_trailers_pending_;
   if (end) local_complete_ = true;
   stream_info_.bytes_sent += data.length();
   callbacks_.encodeData(data, end);
 }
 
-bool FilterManager::bufferEncodedData(buffer::Buffer& data) {
-  encode_buffer_.move(data);
-  if (encode_buffer_.length() <= buffer_limit_) return true;
-  // Envoy: a response that outgrows a buffering encoder filter becomes a 500 if nothing has
-  // been sent yet, else a reset.
-  if (!local_complete_) {
-    callbacks_.resetStream();
+bool FilterManager::bufferEncodedData(buffer::Buffer& data, bool watermark) {
+  if (&data != &encode_buffer_) encode_buffer_.move(data);
+  if (buffer_limit_ == 0 || encode_buffer_.length() <= buffer_limit_) return true;
+  if (watermark) {
+    if (!encode_watermark_raised_) {
+      encode_watermark_raised_ = true;
+      callHighWatermarkCallbacks();
+    }
+    return true;
   }
+  // A response that outgrows a buffering encoder filter cannot be delivered: reset.
+  if (!local_complete_) callbacks_.resetStream();
   return false;
+}
+
+void FilterManager::lowerEncodeWatermark() {
+  if (!encode_watermark_raised_ || encode_buffer_.length() > buffer_limit_ / 2) return;
+  encode_watermark_raised_ = false;
+  callLowWatermarkCallbacks();
 }
 
 void FilterManager::encodeTrailersFromFilter(TrailerMapPtr trailers) {
   if (destroyed_) return;
   response_trailers_ = std::move(trailers);
   response_end_seen_ = true;
-  encode_trailers_pending_ = true;
-  for (auto& e : encoders_) {
-    if (e->state_.stopped()) return;
-  }
   encodeTrailersFrom(0);
 }
 
 void FilterManager::encodeTrailersFrom(size_t index) {
   for (size_t i = index; i < encoders_.size() && !destroyed_; ++i) {
-    auto& entry = *encoders_[i];
-    if (entry.state_.stopped()) return;
-    if (entry.filter_->encodeTrailers(*response_trailers_) == FilterTrailersStatus::StopIteration) {
-      entry.state_.stopped_trailers = true;
+    auto& st = encoders_[i]->state_;
+    if (st.stoppedAll() || !st.headers_done || st.trailers_done) return;
+    st.end_stream = st.trailers_done = true;
+    FilterTrailersStatus status = encoders_[i]->filter_->encodeTrailers(*response_trailers_);
+    if (destroyed_) return;
+    if (status == FilterTrailersStatus::StopIteration) {
+      if (!st.stopped()) st.iteration = FilterState::Iteration::StopSingle;
+      return;
+    }
+    if (st.stopped()) {
+      continueEncoding(i);
       return;
     }
   }
-  if (destroyed_) return;
-  encode_trailers_pending_ = false;
+  if (destroyed_ || local_complete_) return;
   local_complete_ = true;
   callbacks_.encodeTrailers(*response_trailers_);
 }
@@ -428,24 +471,25 @@ void FilterManager::encodeTrailersFrom(size_t index) {
 void FilterManager::continueEncoding(size_t index) {
   if (destroyed_) return;
   auto& st = encoders_[index]->state_;
-  bool headers_were_held = st.held_headers;
-  bool trailers_were_held = st.stopped_trailers;
-  st.held_headers = st.stop_all = st.stopped_data = st.stopped_trailers = false;
-  if (headers_were_held) {
-    encodeHeadersFrom(index + 1);
+  if (!st.stopped()) return;
+  const size_t from = st.stoppedAll() ? index : index + 1;
+  st.iteration = FilterState::Iteration::Continue;
+  const bool has_trailers = response_trailers_ != nullptr;
+  if (!st.headers_continued) {
+    st.headers_continued = true;
+    encodeHeadersFrom(index + 1, response_end_seen_ && encode_buffer_.empty() && !has_trailers);
     if (destroyed_) return;
   }
-  if (!encode_buffer_.empty()) {
-    buffer::Buffer data;
-    data.move(encode_buffer_);
-    encodeDataFrom(index + 1, data, response_end_seen_ && !encode_trailers_pending_);
+  const bool end = response_end_seen_ && !has_trailers;
+  // Past the last filter the end goes to the codec; an end already sent there needs nothing.
+  const bool end_unsent =
+      end && !local_complete_ && (from >= encoders_.size() || !encoders_[from]->state_.end_stream);
+  if (!encode_buffer_.empty() || end_unsent) {
+    encodeDataFrom(from, encode_buffer_, end);
     if (destroyed_) return;
+    lowerEncodeWatermark();
   }
-  if (encode_trailers_pending_) {
-    bool still_stopped = false;
-    for (size_t i = 0; i <= index; ++i) still_stopped |= encoders_[i]->state_.stopped();
-    if (!still_stopped) encodeTrailersFrom(trailers_were_held ? index + 1 : 0);
-  }
+  if (has_trailers) encodeTrailersFrom(from);
 }
 
 void FilterManager::sendLocalReply(uint32_t code, std::string_view body,

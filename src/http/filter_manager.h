@@ -73,18 +73,28 @@ class FilterManager {
   struct ActiveDecoderFilter;
   struct ActiveEncoderFilter;
 
-  // data_follows: resumed by a data chunk still in flight, so the headers cannot end the stream.
-  void decodeHeadersFrom(size_t index, bool data_follows = false);
+  // Each walks the chain from `index`, as Envoy's FilterManager: a filter stopped with StopAll*
+  // holds everything behind it (data is buffered); a filter stopped otherwise still hears data
+  // and trailers, and Continue from them releases what it held.
+  void decodeHeadersFrom(size_t index, bool end_stream);
   void decodeDataFrom(size_t index, buffer::Buffer& data, bool end_stream);
   void decodeTrailersFrom(size_t index);
+  // Resumes after the filter at `index` stopped: its held headers go to the next filter; the
+  // buffered data and the trailers go to the filter itself if it had stopped everything with
+  // StopAll* (it has not seen them yet), else to the next one.
   void continueDecoding(size_t index);
-  void encodeHeadersFrom(size_t index, bool data_follows = false);
+  void encodeHeadersFrom(size_t index, bool end_stream);
   void encodeDataFrom(size_t index, buffer::Buffer& data, bool end_stream);
   void encodeTrailersFrom(size_t index);
   void continueEncoding(size_t index);
-  // Buffers request data held before `index`; false if it overflowed (a 413 was sent).
+  // Holds data a filter stopped: moved into the stream's buffer (unless it is that buffer, being
+  // replayed). Over the limit: watermark mode pauses the peer; otherwise a request is answered 413
+  // and false returned, a response is reset.
   bool bufferDecodedData(buffer::Buffer& data, bool watermark);
-  bool bufferEncodedData(buffer::Buffer& data);
+  bool bufferEncodedData(buffer::Buffer& data, bool watermark);
+  // The buffered data was passed on: lift a watermark it had raised.
+  void lowerDecodeWatermark();
+  void lowerEncodeWatermark();
   // The downstream connection or an encoder filter is backed up / has drained: the decoder
   // filters that subscribed (the router) pause / resume the upstream. Counted, because both may
   // be backed up at once.
@@ -92,10 +102,10 @@ class FilterManager {
   void callLowWatermarkCallbacks();
   // Called by the router path: a response produced by a decoder filter at `index`.
   void encode1xxHeadersFromFilter(ResponseHeaderMapPtr headers);
-  void encodeHeadersFromFilter(ResponseHeaderMapPtr headers, bool end_stream, std::string_view details);
+  void encodeHeadersFromFilter(ResponseHeaderMapPtr headers, bool end_stream,
+                               std::string_view details);
   void encodeDataFromFilter(buffer::Buffer& data, bool end_stream);
   void encodeTrailersFromFilter(TrailerMapPtr trailers);
-  bool endOfRequestAfterHeaders() const;
 
   FilterManagerCallbacks& callbacks_;
   event::Dispatcher& dispatcher_;
@@ -110,7 +120,6 @@ class FilterManager {
   TrailerMapPtr request_trailers_;
   buffer::Buffer decode_buffer_;  // request data held while a filter has stopped iteration
   bool remote_complete_ = false;
-  bool trailers_pending_ = false;
   bool decode_watermark_raised_ = false;
 
   ResponseHeaderMapPtr response_headers_;
@@ -118,7 +127,7 @@ class FilterManager {
   buffer::Buffer encode_buffer_;
   bool response_started_ = false;  // response headers entered the encoder chain
   bool response_end_seen_ = false;
-  bool encode_trailers_pending_ = false;
+  bool encode_watermark_raised_ = false;
   bool local_complete_ = false;
   bool destroyed_ = false;
   uint32_t high_watermark_count_ = 0;

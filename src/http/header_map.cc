@@ -18,7 +18,8 @@ std::string lower(std::string_view s) {
 // request's path.
 bool keyEquals(const std::string& stored, std::string_view key) {
   return stored.size() == key.size() &&
-         std::equal(stored.begin(), stored.end(), key.begin(), [](char a, char b) { return a == lowerChar(b); });
+         std::equal(stored.begin(), stored.end(), key.begin(),
+                    [](char a, char b) { return a == lowerChar(b); });
 }
 
 bool isPseudo(std::string_view key) { return !key.empty() && key[0] == ':'; }
@@ -52,16 +53,8 @@ void HeaderMap::set(std::string_view key, std::string_view value) {
 }
 
 size_t HeaderMap::remove(std::string_view key) {
-  auto rest = std::remove_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return keyEquals(e.key, key); });
-  size_t removed = static_cast<size_t>(entries_.end() - rest);
-  entries_.erase(rest, entries_.end());
-  return removed;
-}
-
-size_t HeaderMap::removePrefix(std::string_view prefix) {
-  std::string p = lower(prefix);
   auto rest = std::remove_if(entries_.begin(), entries_.end(),
-                             [&](const Entry& e) { return e.key.starts_with(p); });
+                             [&](const Entry& e) { return keyEquals(e.key, key); });
   size_t removed = static_cast<size_t>(entries_.end() - rest);
   entries_.erase(rest, entries_.end());
   return removed;

@@ -28,8 +28,13 @@ class HeaderMap {
   // Removes every entry named `key`; returns how many were removed.
   size_t remove(std::string_view key);
   void clear() { entries_.clear(); }
-  // Removes entries whose key starts with `prefix` (e.g. "x-envoy-").
-  size_t removePrefix(std::string_view prefix);
+  // Removes, in one pass, every entry whose (lower-case) key satisfies `pred`.
+  template <class Pred>
+  size_t removeIf(Pred&& pred) {
+    size_t before = entries_.size();
+    std::erase_if(entries_, [&](const Entry& e) { return pred(std::string_view(e.key)); });
+    return before - entries_.size();
+  }
   // The first value for `key`, or nullptr.
   const std::string* get(std::string_view key) const;
   // Every value for `key`, in order.
@@ -97,7 +102,8 @@ inline constexpr std::string_view kEnvoyOriginalPath = "x-envoy-original-path";
 inline constexpr std::string_view kEnvoyUpstreamServiceTime = "x-envoy-upstream-service-time";
 inline constexpr std::string_view kEnvoyExpectedRqTimeoutMs = "x-envoy-expected-rq-timeout-ms";
 inline constexpr std::string_view kEnvoyUpstreamRqTimeoutMs = "x-envoy-upstream-rq-timeout-ms";
-inline constexpr std::string_view kEnvoyUpstreamRqPerTryTimeoutMs = "x-envoy-upstream-rq-per-try-timeout-ms";
+inline constexpr std::string_view kEnvoyUpstreamRqPerTryTimeoutMs =
+    "x-envoy-upstream-rq-per-try-timeout-ms";
 inline constexpr std::string_view kEnvoyRetryOn = "x-envoy-retry-on";
 inline constexpr std::string_view kEnvoyRetryGrpcOn = "x-envoy-retry-grpc-on";
 inline constexpr std::string_view kEnvoyMaxRetries = "x-envoy-max-retries";

@@ -24,8 +24,10 @@ enum class ConnectionEvent {
 };
 
 enum class ConnectionCloseType {
-  FlushWrite,  // write out what is buffered, then close
-  NoFlush,     // close now, discarding buffered writes
+  // Write out what is buffered, then close. The flush is bounded: a peer that reads nothing for
+  // Envoy's delayed_close_timeout (1 s) is closed on anyway.
+  FlushWrite,
+  NoFlush,  // close now, discarding buffered writes
   // Write out what is buffered, shut down our write side, then read and discard what the peer
   // still sends until it closes or kDelayedCloseTimeout passes (Envoy's delayed_close_timeout).
   // Closing a socket with unread input makes the kernel send a RST, which can destroy a response
@@ -111,6 +113,9 @@ class Connection : public event::DeferredDeletable {
   virtual void enableHalfClose(bool enabled) = 0;
   // per_connection_buffer_limit_bytes: the write buffer's high watermark and the read chunk cap.
   virtual void setBufferLimits(uint32_t limit) = 0;
+  // The limit set above (0: none). HTTP/1 streams on the connection take it as their buffer
+  // limit, as Envoy's codec does.
+  virtual uint32_t bufferLimit() const = 0;
   virtual void setByteStats(const ConnectionByteStats& stats) = 0;
   virtual State state() const = 0;
   virtual ConnectionInfo& info() = 0;

@@ -194,6 +194,9 @@ void ConnectionImpl::flushWrites() {
       closeSocket(ConnectionEvent::RemoteClose);
       return;
     }
+    if (result.bytes > 0 && state_ == State::Closing && delayed_close_timer_) {
+      delayed_close_timer_->enableTimer(kDelayedCloseTimeout);
+    }
     if (result.wouldBlock()) return;  // EPOLLOUT will call us again
   }
   if (state_ == State::Closing) {
@@ -244,6 +247,11 @@ void ConnectionImpl::close(ConnectionCloseType type) {
   if (write_buffer_.empty()) {
     flushWrites();
   } else {
+    // As Envoy's delayed_close_timeout bounds the flush: a peer that stops reading cannot hold
+    // the connection open; every write that makes progress restarts the wait.
+    delayed_close_timer_ =
+        dispatcher_.createTimer([this] { closeSocket(ConnectionEvent::LocalClose); });
+    delayed_close_timer_->enableTimer(kDelayedCloseTimeout);
     file_event_->activate(event::FileReadyType::Write);
   }
 }
@@ -258,7 +266,8 @@ void ConnectionImpl::startDelayedClose() {
     return;
   }
   discarding_input_ = true;
-  delayed_close_timer_ = dispatcher_.createTimer([this] { closeSocket(ConnectionEvent::LocalClose); });
+  delayed_close_timer_ =
+      dispatcher_.createTimer([this] { closeSocket(ConnectionEvent::LocalClose); });
   delayed_close_timer_->enableTimer(kDelayedCloseTimeout);
   discardInput();  // input that arrived before now raised its edge already
 }

@@ -32,6 +32,7 @@ class ConnectionImpl : public ClientConnection,
   bool readEnabled() const override { return read_disable_count_ == 0; }
   void enableHalfClose(bool enabled) override { half_close_ = enabled; }
   void setBufferLimits(uint32_t limit) override;
+  uint32_t bufferLimit() const override { return buffer_limit_; }
   void setByteStats(const ConnectionByteStats& stats) override { byte_stats_ = stats; }
   State state() const override { return state_; }
   ConnectionInfo& info() override { return info_; }

@@ -35,6 +35,10 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
           counter(s, "cluster." + name + ".", "upstream_flow_control_paused_reading_total")),
       upstream_flow_control_resumed_reading_total(
           counter(s, "cluster." + name + ".", "upstream_flow_control_resumed_reading_total")),
+      upstream_flow_control_backed_up_total(
+          counter(s, "cluster." + name + ".", "upstream_flow_control_backed_up_total")),
+      upstream_flow_control_drained_total(
+          counter(s, "cluster." + name + ".", "upstream_flow_control_drained_total")),
       upstream_cx_http1_total(counter(s, "cluster." + name + ".", "upstream_cx_http1_total")),
       upstream_cx_http2_total(counter(s, "cluster." + name + ".", "upstream_cx_http2_total")),
       upstream_cx_max_requests(counter(s, "cluster." + name + ".", "upstream_cx_max_requests")),

@@ -33,6 +33,9 @@ struct ClusterStats {
   stats::Counter& upstream_cx_tx_bytes_total;
   stats::Counter& upstream_flow_control_paused_reading_total;
   stats::Counter& upstream_flow_control_resumed_reading_total;
+  // The upstream side (connecting, or its write buffer full) paused / resumed the downstream.
+  stats::Counter& upstream_flow_control_backed_up_total;
+  stats::Counter& upstream_flow_control_drained_total;
   stats::Counter& upstream_cx_http1_total;
   stats::Counter& upstream_cx_http2_total;
   stats::Counter& upstream_cx_max_requests;

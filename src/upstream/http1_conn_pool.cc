@@ -211,6 +211,7 @@ void Http1ConnPool::createClient() {
   http::codec1::ClientCodecOptions codec_options;
   codec_options.max_headers_count = cluster_->maxResponseHeadersCount();
   codec_options.enable_trailers = cluster_->enableTrailers();
+  codec_options.buffer_limit = cluster_->perConnectionBufferLimit();
   ref.codec_ = std::make_unique<http::codec1::ClientCodecImpl>(*ref.connection_, codec_options);
   ref.connection_->addConnectionCallbacks(ref);
   // The read filter is the client itself; the connection must not own it.

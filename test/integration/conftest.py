@@ -464,12 +464,12 @@ def closed_by_peer(sock, timeout=5.0):
 
 
 class Backend:
-    def __init__(self, handler, host="127.0.0.1", port=0):
+    def __init__(self, handler, host="127.0.0.1", port=0, backlog=512, start=True):
         self.handler = handler
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
-        self.sock.listen(512)
+        self.sock.listen(backlog)
         self.sock.settimeout(0.1)
         self.host, self.port = self.sock.getsockname()[:2]
         self.accepted = 0
@@ -481,7 +481,8 @@ class Backend:
         self._conns = []
         self._threads = []
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
-        self._thread.start()
+        if start:
+            self._thread.start()
 
     def _accept_loop(self):
         while not self._stop.is_set():
@@ -526,7 +527,8 @@ class Backend:
 
     def close(self):
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         self.sock.close()
         with self._lock:
             for c in self._conns:
@@ -534,6 +536,34 @@ class Backend:
                     c.close()
                 except OSError:
                     pass
+
+
+class StalledBackend(Backend):
+    """A backend whose connects hang: its accept queue (backlog 0) holds one connection of ours,
+    so the kernel drops every further SYN, as a blackholed address would, without leaving
+    loopback. release() takes that connection away and starts serving: the next SYN
+    retransmission (1 s, 3 s, 7 s after the first) connects."""
+
+    def __init__(self, handler, **kw):
+        super().__init__(handler, backlog=0, start=False, **kw)
+        self._filler = socket.create_connection((self.host, self.port), timeout=5)
+
+    def release(self):
+        wait_until(self._take_filler, 5, what="the queued filler connection")
+        self._thread.start()
+
+    def _take_filler(self):
+        try:
+            conn, _ = self.sock.accept()
+        except (socket.timeout, BlockingIOError):
+            return False
+        conn.close()
+        self._filler.close()
+        return True
+
+    def close(self):
+        self._filler.close()
+        super().close()
 
 
 # Handlers. Each returns a result dict recorded in Backend.results.
@@ -635,6 +665,21 @@ def backends():
 
     def make(handler, **kw):
         b = Backend(handler, **kw)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+@pytest.fixture
+def stalled_backends():
+    """Factory: stalled_backends(handler) → StalledBackend; all closed at teardown."""
+    made = []
+
+    def make(handler, **kw):
+        b = StalledBackend(handler, **kw)
         made.append(b)
         return b
 

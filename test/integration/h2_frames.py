@@ -4,6 +4,7 @@ frames come back. Header blocks are encoded as HPACK literals without indexing o
 so any header, valid or not, can be written; received header blocks are not decoded (frame types,
 flags, stream ids and error codes are what these tests assert)."""
 
+import hashlib
 import socket
 import struct
 import time
@@ -182,3 +183,162 @@ class H2Conn:
 
     def __exit__(self, *exc):
         self.close()
+
+
+SETTINGS_INITIAL_WINDOW_SIZE = 0x4
+MAX_WINDOW = 0x7FFFFFFF
+MAX_FRAME = 16384  # the default SETTINGS_MAX_FRAME_SIZE, which every peer accepts
+
+
+def window_update(stream_id, increment):
+    return frame(WINDOW_UPDATE, 0, stream_id, struct.pack(">I", increment))
+
+
+class WindowedH2Conn(H2Conn):
+    """A client that does HTTP/2 flow control, for large transfers in both directions.
+
+    Receiving: each stream gets `stream_window` (SETTINGS_INITIAL_WINDOW_SIZE), the connection the
+    largest window, and window is returned as DATA arrives (one WINDOW_UPDATE per read batch),
+    except on the streams in `stalled`: their bytes are counted but their stream window is never
+    returned (until release()), so it fills and the server must stop sending on them. The
+    connection window is always returned, so a stalled stream blocks no other. DATA payloads are
+    counted and hashed per stream (kept too with keep_bodies); DATA frames stay in `frames` with an
+    empty payload so wait_for/stream_ended work as for H2Conn.
+
+    Sending: upload() opens a request stream whose body goes out as the server's windows allow
+    (its SETTINGS_INITIAL_WINDOW_SIZE and WINDOW_UPDATEs), interleaved with other uploads, while
+    the caller waits (wait_for and friends); `sent` counts each stream's body bytes so far."""
+
+    def __init__(self, port, stream_window, stalled=(), hash_data=True, keep_bodies=False, **kw):
+        super().__init__(port, settings=[(SETTINGS_INITIAL_WINDOW_SIZE, stream_window)], **kw)
+        self.send(window_update(0, MAX_WINDOW - 65535))
+        self.stalled = set(stalled)
+        self.hash_data = hash_data
+        self.keep_bodies = keep_bodies
+        self.received = {}  # stream id → DATA payload bytes
+        self.digests = {}  # stream id → sha256 of those bytes
+        self.bodies = {}  # stream id → the bytes, with keep_bodies
+        self.sent = {}  # stream id → request body bytes sent
+        self.send_window = 65535  # the server's connection window for what we send
+        self.stream_send_window = {}
+        self._peer_initial_window = 65535
+        self._uploads = {}  # stream id → [bytes left, offset in source, source, period]
+        self._rx = bytearray(1 << 20)
+        self._pending = bytearray()
+
+    def release(self, stream_id, increment):
+        """Returns `increment` of a stalled stream's window: the server may send that much more."""
+        self.send(window_update(stream_id, increment))
+
+    def upload(self, stream_id, headers, nbytes, source, period):
+        """Sends request headers and then nbytes of body: byte i is source[i % period] (source
+        must hold period + MAX_FRAME bytes, as conftest.pattern does with period BLOCK)."""
+        self.send(headers_frame(stream_id, headers, end_stream=False))
+        self.stream_send_window[stream_id] = self._peer_initial_window
+        self.sent[stream_id] = 0
+        self._uploads[stream_id] = [nbytes, 0, source, period]
+        self._pump()
+
+    def uploading(self, stream_id):
+        return stream_id in self._uploads
+
+    def _pump(self):
+        """Sends what the windows allow, round-robin between uploads, one frame at a time."""
+        out, size = [], 0
+        progress = True
+        while progress and size < 4 * MAX_FRAME * 16:
+            progress = False
+            for sid, up in list(self._uploads.items()):
+                n = min(MAX_FRAME, up[0], self.send_window, self.stream_send_window[sid])
+                if n <= 0:
+                    continue
+                end = n == up[0]
+                out.append(frame(DATA, END_STREAM if end else 0, sid, up[2][up[1]:up[1] + n]))
+                size += n
+                up[0] -= n
+                up[1] = (up[1] + n) % up[3]
+                self.send_window -= n
+                self.stream_send_window[sid] -= n
+                self.sent[sid] += n
+                if end:
+                    del self._uploads[sid]
+                progress = True
+        if out:
+            self.sock.settimeout(30)  # the windows bound what is in flight
+            self.send(b"".join(out))
+
+    def _can_send(self):
+        return self.send_window > 0 and any(self.stream_send_window[sid] > 0
+                                            for sid in self._uploads)
+
+    def _read_some(self, deadline):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or self.closed:
+            return False
+        if self._uploads:
+            self._pump()
+        # With window left to send into, only look for what has already arrived.
+        self.sock.settimeout(0 if self._can_send() else min(remaining, 0.2))
+        try:
+            n = self.sock.recv_into(self._rx)
+        except (socket.timeout, BlockingIOError):
+            return True
+        except (ConnectionResetError, BrokenPipeError):
+            n = 0
+        if n == 0:
+            self.closed = True
+            return False
+        self._pending += memoryview(self._rx)[:n]
+        credit, replies = {}, []
+        at = self._parse(credit, replies)
+        del self._pending[:at]  # no view into it is left
+        replies += [window_update(s, c) for s, c in credit.items() if c]
+        if replies:
+            self.sock.settimeout(30)
+            self.send(b"".join(replies))
+        return True
+
+    def _parse(self, credit, replies):
+        """Handles every whole frame in _pending; returns how many bytes they took."""
+        buf = memoryview(self._pending)
+        at = 0
+        while len(buf) - at >= 9:
+            length = int.from_bytes(buf[at:at + 3], "big")
+            if len(buf) - at < 9 + length:
+                break
+            ftype, flags = buf[at + 3], buf[at + 4]
+            stream_id = int.from_bytes(buf[at + 5:at + 9], "big") & 0x7FFFFFFF
+            payload = buf[at + 9:at + 9 + length]
+            at += 9 + length
+            if ftype == DATA:
+                if flags & 0x8:  # PADDED
+                    payload = payload[1:len(payload) - payload[0]]
+                self.received[stream_id] = self.received.get(stream_id, 0) + len(payload)
+                if self.hash_data:
+                    self.digests.setdefault(stream_id, hashlib.sha256()).update(payload)
+                if self.keep_bodies:
+                    self.bodies.setdefault(stream_id, bytearray()).extend(payload)
+                credit[0] = credit.get(0, 0) + length
+                if stream_id not in self.stalled and length:
+                    credit[stream_id] = credit.get(stream_id, 0) + length
+                self.frames.append(Frame(ftype, flags, stream_id, b""))
+                continue
+            f = Frame(ftype, flags, stream_id, bytes(payload))
+            self.frames.append(f)
+            if ftype == SETTINGS and not flags & ACK:
+                replies.append(frame(SETTINGS, ACK, 0))
+                for i in range(0, len(f.payload) - 5, 6):
+                    key, value = struct.unpack(">HI", f.payload[i:i + 6])
+                    if key == SETTINGS_INITIAL_WINDOW_SIZE:
+                        for sid in self.stream_send_window:  # RFC 9113 §6.9.2
+                            self.stream_send_window[sid] += value - self._peer_initial_window
+                        self._peer_initial_window = value
+            elif ftype == PING and not flags & ACK:
+                replies.append(frame(PING, ACK, 0, f.payload))
+            elif ftype == WINDOW_UPDATE:
+                increment = struct.unpack(">I", f.payload)[0] & 0x7FFFFFFF
+                if stream_id == 0:
+                    self.send_window += increment
+                elif stream_id in self.stream_send_window:
+                    self.stream_send_window[stream_id] += increment
+        return at  # the views into _pending end with this frame

@@ -186,8 +186,9 @@ def test_retries_on_grpc_status_unavailable(remora, http_backends):
 def test_x_envoy_retry_grpc_on_header(remora, http_backends):
     backend = http_backends("greeter")
     proc, port = grpc_proxy(remora, backend)
+    # Envoy honours its control headers only from internal requests (an internal XFF here).
     steer = [("x-backend-fail-times", "1"), ("x-backend-grpc-trailers-only", "1"),
-             ("x-backend-grpc-status", "4")]
+             ("x-backend-grpc-status", "4"), ("x-forwarded-for", "10.0.0.7")]
     resp = grpc_call(port, PATH, [b"x"], headers=steer + [("x-backend-fail-key", "h"),
                                                           ("x-envoy-retry-grpc-on",
                                                            "deadline-exceeded")])
@@ -216,6 +217,7 @@ def test_grpc_stats_per_method(remora, http_backends):
     # A local reply counts too (trailers-only, its grpc-status in the headers).
     resp = grpc_call(port, "/helloworld.Greeter/Other", [b"x"],
                      headers=[("x-envoy-upstream-rq-timeout-ms", "100"),
+                              ("x-forwarded-for", "10.0.0.7"),
                               ("x-backend-delay-ms", "2000")])
     assert grpc_status_of(resp) == 14
 

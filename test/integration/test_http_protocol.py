@@ -556,6 +556,50 @@ def test_xff_and_internal_request(remora, http_backends, tmp_path, remote, hops,
     assert log_lines(log, 1) == [client]
 
 
+# Envoy's cleanInternalHeaders: which x-envoy-* request headers a request may carry upstream.
+# (request kind, use_remote_address, request XFF)
+SANITIZE_CASES = [
+    ("edge", True, "203.0.113.9"),         # an outside client at the edge
+    ("external", False, None),             # behind another proxy, not shown to be internal
+    ("internal", False, "10.0.0.7"),       # one internal address in XFF
+]
+EDGE_ONLY = "x-envoy-downstream-service-node"     # stripped at the edge only
+ALWAYS = ("x-envoy-force-trace", "x-envoy-ip-tags")  # stripped from any external request
+NOT_LISTED = ("x-envoy-original-path", "x-envoy-custom")  # never Envoy's business to strip
+
+
+@pytest.mark.parametrize("kind,remote,xff", SANITIZE_CASES, ids=[c[0] for c in SANITIZE_CASES])
+def test_internal_only_headers_stripped_from_external_requests(remora, http_backends, kind,
+                                                               remote, xff):
+    backend = http_backends("clean")
+    proc, port = single_route_proxy(remora, backend, hcm_extra={"use_remote_address": remote})
+    headers = [(name, "1") for name in (EDGE_ONLY,) + ALWAYS + NOT_LISTED]
+    if xff is not None:
+        headers.append(("x-forwarded-for", xff))
+    with RawHttp(port) as c:
+        got = seen(get(c, headers=headers))["headers"]
+    for name in NOT_LISTED:
+        assert got.get(name) == "1", (name, got)
+    for name in ALWAYS:
+        assert (name in got) == (kind == "internal"), (name, got)
+    assert (EDGE_ONLY in got) == (kind != "edge"), got
+
+
+def test_retry_header_honoured_only_from_internal_requests(remora, http_backends):
+    """x-envoy-retry-on steers the router only when the request is internal: from anyone else
+    it is removed before the router sees it (Envoy's cleanInternalHeaders)."""
+    backend = http_backends("b1")
+    proc, port = single_route_proxy(remora, backend)
+    failing = [("x-backend-status", "503"), ("x-backend-fail-times", "1"),
+               ("x-envoy-retry-on", "5xx")]
+    with RawHttp(port) as c:
+        assert get(c, headers=failing + [("x-backend-fail-key", "ext")]).status == 503
+        assert get(c, headers=failing + [("x-backend-fail-key", "int"),
+                                         ("x-forwarded-for", "10.0.0.7")]).status == 200
+    assert backend.fail_counts == {"ext": 1, "int": 2}
+    assert proc.stats()["cluster.b1.upstream_rq_retry"] == 1
+
+
 def test_request_id_generation(remora, http_backends):
     backend = http_backends("rid")
     proc, port = single_route_proxy(remora, backend)

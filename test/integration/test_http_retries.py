@@ -30,6 +30,11 @@ def retry_route(cluster="b1", **policy):
     return {"virtual_hosts": [vhost(routes=[route(cluster=cluster, retry_policy=policy)])]}
 
 
+# Envoy honours its x-envoy-* control headers only on internal requests (cleanInternalHeaders
+# strips them from others): one internal address in x-forwarded-for makes the request internal.
+INTERNAL = [("x-forwarded-for", "10.0.0.7")]
+
+
 def failing(status, times=1, key="k", **more):
     headers = [("x-backend-status", str(status)), ("x-backend-fail-times", str(times)),
                ("x-backend-fail-key", key)]
@@ -235,11 +240,12 @@ def test_retry_on_header_without_route_policy(remora, http_backends):
     # Without the header: no retries.
     assert get(port, failing(503, key="a")).status == 503
     # x-envoy-retry-on alone allows Envoy's default of one retry.
-    assert get(port, failing(503, key="b") + [("x-envoy-retry-on", "5xx")]).status == 200
-    assert get(port, failing(503, times=2, key="c") + [("x-envoy-retry-on", "5xx")]).status == 503
+    assert get(port, failing(503, key="b") + INTERNAL + [("x-envoy-retry-on", "5xx")]).status == 200
+    assert get(port, failing(503, times=2, key="c") + INTERNAL +
+               [("x-envoy-retry-on", "5xx")]).status == 503
     # x-envoy-max-retries raises it.
-    assert get(port, failing(503, times=3, key="d") + [("x-envoy-retry-on", "gateway-error"),
-                                                       ("x-envoy-max-retries", "3")]).status == 200
+    assert get(port, failing(503, times=3, key="d") + INTERNAL + [
+        ("x-envoy-retry-on", "gateway-error"), ("x-envoy-max-retries", "3")]).status == 200
     stats = proc.stats()
     assert stats["cluster.b1.upstream_rq_retry"] == 1 + 1 + 3
     assert b1.fail_counts == {"a": 1, "b": 2, "c": 2, "d": 4}
@@ -248,14 +254,14 @@ def test_retry_on_header_without_route_policy(remora, http_backends):
 def test_max_retries_header_overrides_policy(remora, http_backends):
     b1 = http_backends("b1")
     proc, port = start(remora, [b1], retry_route(retry_on="5xx", num_retries=5))
-    assert get(port, failing(503, times=1) + [("x-envoy-max-retries", "0")]).status == 503
+    assert get(port, failing(503, times=1) + INTERNAL + [("x-envoy-max-retries", "0")]).status == 503
     assert proc.stats().get("cluster.b1.upstream_rq_retry", 0) == 0
 
 
 def test_retriable_status_codes_header(remora, http_backends):
     b1 = http_backends("b1")
     proc, port = start(remora, [b1], {"virtual_hosts": [vhost(routes=[route(cluster="b1")])]})
-    resp = get(port, failing(418) + [("x-envoy-retry-on", "retriable-status-codes"),
+    resp = get(port, failing(418) + INTERNAL + [("x-envoy-retry-on", "retriable-status-codes"),
                                      ("x-envoy-retriable-status-codes", "500, 418"),
                                      ("x-envoy-max-retries", "1")])
     assert resp.status == 200
@@ -268,7 +274,7 @@ def test_retriable_status_codes_header(remora, http_backends):
 def test_per_try_timeout_header_retried(remora, http_backends):
     b1 = http_backends("b1")
     proc, port = start(remora, [b1], {"virtual_hosts": [vhost(routes=[route(cluster="b1")])]})
-    resp = get(port, failing(200, **{"x-backend-delay-ms": "2000"}) + [
+    resp = get(port, failing(200, **{"x-backend-delay-ms": "2000"}) + INTERNAL + [
         ("x-envoy-retry-on", "5xx"), ("x-envoy-upstream-rq-per-try-timeout-ms", "300")])
     assert resp.status == 200
     stats = proc.stats()

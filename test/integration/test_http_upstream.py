@@ -10,7 +10,8 @@ import time
 import pytest
 
 from conftest import bootstrap, curl, free_port, free_ports, static_cluster
-from http_harness import file_access_log, http_listener, route, vhost, wait_log_lines
+from http_harness import (RawHttp, RawRequestReader, file_access_log, http_listener, request_bytes,
+                          route, vhost, wait_log_lines)
 
 LOG_FORMAT = ("%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_REQUEST_ATTEMPT_COUNT% "
               "%RESPONSE_CODE_DETAILS% %UPSTREAM_TRANSPORT_FAILURE_REASON%\n")
@@ -31,6 +32,11 @@ def get(port, path="/", headers=(), method="GET", timeout=10.0, data=None):
                 headers=[f"{k}: {v}" for k, v in headers], data=data, timeout=timeout)
     assert resp is not None, f"{method} {path}: connection failed"
     return resp
+
+
+# Envoy honours its x-envoy-* control headers only on internal requests (cleanInternalHeaders
+# strips them from others): one internal address in x-forwarded-for makes the request internal.
+INTERNAL = ("x-forwarded-for", "10.0.0.7")
 
 
 def one_route(cluster, **action):
@@ -95,28 +101,48 @@ def test_upstream_closes_before_headers_503_uc(remora, http_backends, tmp_path):
 
 
 def test_upstream_closes_mid_response_uc(remora, http_backends, tmp_path):
-    """Headers went out already: the client's stream is reset, the log says UC."""
+    """Headers went out already: the client's stream is reset, the log says UC. As Envoy, what
+    was written for the client before the reset is flushed before the close: the head and the
+    1000 bytes, then the connection ends."""
     b1 = http_backends("b1")
     log = tmp_path / "access.log"
     proc, port = start(remora, [b1], one_route("b1"), log=log)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", "/", headers={"x-backend-body-bytes": "100000", "x-backend-truncate": "1000"})
-    # The client never gets a complete response. Remora's HTTP/1 server codec closes without
-    # flushing on a reset, so what was still queued (possibly the head itself, when the head, the
-    # 1000 bytes and the upstream's FIN arrive in one read) is lost; Envoy flushes it first.
-    try:
-        resp = conn.getresponse()
-        assert resp.status == 200 and resp.getheader("content-length") == "100000"
-        with pytest.raises(http.client.IncompleteRead) as err:
-            resp.read()
-        assert len(err.value.partial) <= 1000
-    except ConnectionResetError:  # RemoteDisconnected included
-        pass
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.getheader("content-length") == "100000"
+    with pytest.raises(http.client.IncompleteRead) as err:
+        resp.read()
+    assert len(err.value.partial) == 1000
     conn.close()
     assert wait_log_lines(log, 1) == [
         "200 UC 1 upstream_reset_after_response_started{connection_termination} -"]
     # Remora still serves afterwards.
     assert get(port).status == 200
+
+
+def test_reset_flushes_what_was_queued_in_the_same_read(remora, backends, tmp_path):
+    """The response head, part of the body and the upstream's FIN reach remora in one segment
+    (TCP_CORK), so all of it is queued for the client when the reset comes: the client still
+    receives every byte of it before the connection closes."""
+    def truncating(conn):
+        RawRequestReader(conn).read_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
+        conn.close()  # uncorks: the data and the FIN leave together
+
+    b1 = backends(truncating)
+    log = tmp_path / "access.log"
+    proc, port = start(remora, [static_cluster("b1", [b1.port])], one_route("b1"), log=log)
+    with RawHttp(port) as c:
+        c.send(request_bytes("GET", "/"))
+        head = c.read_head()
+        assert head is not None and head.status == 200, head
+        assert head.header("content-length") == "100000"
+        body = c.read_to_close()
+    assert body == b"x" * 5000
+    assert wait_log_lines(log, 1) == [
+        "200 UC 1 upstream_reset_after_response_started{connection_termination} -"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,11 +194,11 @@ def test_timeout_request_header(remora, http_backends):
     b1 = http_backends("b1")
     proc, port = start(remora, [b1], one_route("b1"))  # the default route timeout: 15 s
     resp, elapsed = timed_get(port, headers=[("x-envoy-upstream-rq-timeout-ms", "300"),
-                                             ("x-backend-delay-ms", "3000")])
+                                             ("x-backend-delay-ms", "3000"), INTERNAL])
     assert (resp.status, resp.body) == (504, "upstream request timeout")
     assert elapsed < 2.5, elapsed
     # The upstream sees the budget it has, not the control header.
-    ok = get(port, headers=[("x-envoy-upstream-rq-timeout-ms", "2500")])
+    ok = get(port, headers=[("x-envoy-upstream-rq-timeout-ms", "2500"), INTERNAL])
     seen = b1.requests[-1]["headers"]
     assert ok.status == 200
     assert seen["x-envoy-expected-rq-timeout-ms"] == "2500"
@@ -208,7 +234,7 @@ def test_per_try_timeout_header_without_retries(remora, http_backends):
     b1 = http_backends("b1")
     proc, port = start(remora, [b1], one_route("b1"))
     resp, elapsed = timed_get(port, headers=[("x-envoy-upstream-rq-per-try-timeout-ms", "300"),
-                                             ("x-backend-delay-ms", "3000")])
+                                             ("x-backend-delay-ms", "3000"), INTERNAL])
     assert resp.status == 504 and elapsed < 2.5
     assert proc.stats()["cluster.b1.upstream_rq_per_try_timeout"] == 1
     assert len(b1.requests) == 1

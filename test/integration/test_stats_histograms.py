@@ -243,3 +243,94 @@ def test_tcp_proxy_listener_connection_lengths(remora, backends):
                5, what="upstream connection lengths")
     upstream = [c for _, c in parse_summary(text_stats(proc)["cluster.echo.upstream_cx_length_ms"])]
     assert upstream[0] >= hold_ms * (1 - REL), upstream
+
+
+# --------------------------------------------------------------------------------------------
+# /stats/prometheus, parsed strictly
+
+
+METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)")
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"')
+
+
+def parse_prometheus(body):
+    """The text exposition format (0.0.4), as Envoy writes it, checked strictly: every family
+    has one TYPE line before its samples and its samples together; counter and gauge samples
+    carry the family's name, histogram ones _bucket (with le), _sum and _count; labels are
+    well-formed and no series repeats. Returns {family: (type, {sample name + labels: value})}."""
+    assert body.endswith("\n"), body[-200:]
+    families = {}
+    current = None
+    for line in body.splitlines():
+        assert line, "Envoy writes no blank lines"
+        if line.startswith("#"):
+            kind, name, type_ = line.split(" ")[1:]
+            assert kind == "TYPE" and METRIC_NAME.fullmatch(name), line
+            assert type_ in ("counter", "gauge", "histogram"), line
+            assert name not in families, f"second TYPE line for {name}"
+            families[name] = (type_, {})
+            current = name
+            continue
+        m = SAMPLE.fullmatch(line)
+        assert m, f"malformed sample line {line!r}"
+        name, labels, value = m.groups()
+        assert current is not None, f"sample before any TYPE line: {line!r}"
+        type_, samples = families[current]
+        suffixes = ("_bucket", "_sum", "_count") if type_ == "histogram" else ("",)
+        assert any(name == current + s for s in suffixes), f"{line!r} outside family {current}"
+        pairs = LABEL.findall(labels)
+        assert ",".join(f'{k}="{v}"' for k, v in pairs) == labels, f"bad labels in {line!r}"
+        names = [k for k, _ in pairs]
+        assert len(names) == len(set(names)), line
+        assert ("le" in names) == name.endswith("_bucket") or type_ != "histogram", line
+        float(value)
+        key = name + "{" + labels + "}"
+        assert key not in samples, f"duplicate series {key}"
+        samples[key] = float(value)
+    return families
+
+
+def check_histogram_series(family, samples):
+    """Per series: buckets in ascending le order, cumulative, ending at +Inf == _count."""
+    series = {}
+    for key, value in samples.items():
+        name, labels = key[:-1].split("{", 1)
+        if name == family + "_bucket":
+            rest, le = labels.rsplit('le="', 1)
+            series.setdefault(rest.rstrip(","), []).append((float(le[:-1]), value))
+    assert series, family
+    for labels, buckets in series.items():
+        bounds = [b for b, _ in buckets]
+        assert bounds == sorted(bounds) and bounds[-1] == math.inf, (family, labels, bounds)
+        counts = [c for _, c in buckets]
+        assert counts == sorted(counts), (family, labels, counts)
+        assert counts[-1] == samples[f"{family}_count{{{labels}}}"], (family, labels)
+        assert f"{family}_sum{{{labels}}}" in samples, (family, labels)
+
+
+def test_prometheus_output_parses_strictly(remora, http_backends):
+    backend = http_backends("b1")
+    listener_port, admin_port = free_ports(2)
+    policy = {"retry_on": "5xx", "num_retries": 1,
+              "retry_back_off": {"base_interval": "0.001s", "max_interval": "0.002s"}}
+    rc = {"virtual_hosts": [vhost(routes=[route(cluster="b1", retry_policy=policy)])]}
+    proc = remora(bootstrap([http_listener("http", listener_port, rc)],
+                            [static_cluster("b1", [backend.port])], admin_port))
+    for i in range(3):  # each answered 503 once, then 200 on the retry
+        r = curl(f"http://127.0.0.1:{listener_port}/", headers={
+            "x-backend-status": "503", "x-backend-fail-times": "1", "x-backend-fail-key": str(i)})
+        assert r is not None and r.status == 200, r
+    families = parse_prometheus(proc.get("/stats/prometheus").body)
+    for family, (type_, samples) in families.items():
+        if type_ == "histogram":
+            check_histogram_series(family, samples)
+    # Envoy's tag extraction takes the cluster name up to its stats: retried responses form their
+    # own family (cluster.<name>.retry.upstream_rq_<code>), labelled with the plain cluster name.
+    _, retried = families["envoy_cluster_retry_upstream_rq"]
+    assert retried == {'envoy_cluster_retry_upstream_rq{envoy_response_code="503",'
+                       'envoy_cluster_name="b1"}': 3}
+    _, answered = families["envoy_cluster_upstream_rq"]
+    assert answered == {'envoy_cluster_upstream_rq{envoy_response_code="200",'
+                        'envoy_cluster_name="b1"}': 3}
+    assert families["envoy_cluster_upstream_rq_time"][0] == "histogram"

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -54,13 +55,17 @@ class Scripted : public StreamFilter {
   }
   FilterHeadersStatus encodeHeaders(ResponseHeaderMap&, bool) override {
     log_.push_back(name_ + ".encodeHeaders");
-    return FilterHeadersStatus::Continue;
+    return encode_headers_status;
   }
   FilterDataStatus encodeData(buffer::Buffer& data, bool end_stream) override {
+    log_.push_back(name_ + ".encodeData " + data.toString() + (end_stream ? " end" : ""));
     if (encode_data_status == FilterDataStatus::StopIterationNoBuffer) held.move(data);
     return encode_data_status;
   }
-  FilterTrailersStatus encodeTrailers(TrailerMap&) override { return encode_trailers_status; }
+  FilterTrailersStatus encodeTrailers(TrailerMap&) override {
+    log_.push_back(name_ + ".encodeTrailers");
+    return encode_trailers_status;
+  }
   void setDecoderFilterCallbacks(StreamDecoderFilterCallbacks& cb) override { decoder = &cb; }
   void setEncoderFilterCallbacks(StreamEncoderFilterCallbacks& cb) override { encoder = &cb; }
   void onDestroy() override { log_.push_back(name_ + ".destroy"); }
@@ -68,6 +73,7 @@ class Scripted : public StreamFilter {
   FilterHeadersStatus headers_status = FilterHeadersStatus::Continue;
   FilterDataStatus data_status = FilterDataStatus::Continue;
   FilterTrailersStatus trailers_status = FilterTrailersStatus::Continue;
+  FilterHeadersStatus encode_headers_status = FilterHeadersStatus::Continue;
   FilterDataStatus encode_data_status = FilterDataStatus::Continue;
   FilterTrailersStatus encode_trailers_status = FilterTrailersStatus::Continue;
   buffer::Buffer held;  // response data taken with StopIterationNoBuffer
@@ -113,8 +119,10 @@ TEST_F(FilterManagerTest, StopAndBufferThenContinueDeliversInOrder) {
   EXPECT_EQ(log_, (std::vector<std::string>{"a.headers"}));
   ASSERT_NE(a->decoder->decodingBuffer(), nullptr);
   EXPECT_EQ(a->decoder->decodingBuffer()->toString(), "xy");
+  // As Envoy: the held headers go on to b, but the data a has not seen yet comes to a first.
   a->decoder->continueDecoding();
-  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "b.headers", "b.data xy end"}));
+  EXPECT_EQ(log_,
+            (std::vector<std::string>{"a.headers", "b.headers", "a.data xy end", "b.data xy end"}));
 }
 
 TEST_F(FilterManagerTest, PlainStopIterationStillSeesDataAndContinueFromDataResumesHeaders) {
@@ -233,7 +241,8 @@ TEST_F(FilterManagerTest, TrailersWaitBehindStopAllAndReachEachFilterOnce) {
   EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "b.headers", "a.data x", "a.trailers"}));
   b->decoder->continueDecoding();
   EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "b.headers", "a.data x", "a.trailers",
-                                            "c.headers", "c.data x", "b.trailers", "c.trailers"}));
+                                            "c.headers", "b.data x", "c.data x", "b.trailers",
+                                            "c.trailers"}));
 }
 
 TEST_F(FilterManagerTest, FilterRaisesTheBufferLimit) {
@@ -273,7 +282,9 @@ TEST_F(FilterManagerTest, EncodersRunInReverseOrderAndLocalReplyCarriesBody) {
   fm->decodeHeaders(request(), true);
   log_.clear();
   b->decoder->sendLocalReply(429, "slow down", nullptr, "local_rate_limited");
-  EXPECT_EQ(log_, (std::vector<std::string>{"b.encodeHeaders", "a.encodeHeaders"}));
+  EXPECT_EQ(log_,
+            (std::vector<std::string>{"b.encodeHeaders", "a.encodeHeaders",
+                                      "b.encodeData slow down end", "a.encodeData slow down end"}));
   EXPECT_EQ(owner_.events, (std::vector<std::string>{"headers 429", "data slow down end"}));
   EXPECT_TRUE(fm->localEncodeComplete());
   EXPECT_EQ(info_.response_code, 429u);
@@ -348,6 +359,125 @@ TEST_F(FilterManagerTest, EncoderAndDownstreamWatermarksAreCounted) {
   EXPECT_EQ(late.events, (std::vector<std::string>{"above"}));
   a->decoder->removeDownstreamWatermarkCallbacks(late);
   a->decoder->removeDownstreamWatermarkCallbacks(recorder);
+}
+
+TEST_F(FilterManagerTest, ExplicitContinueAfterBufferingResumesAtTheNextFilter) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  a->data_status = FilterDataStatus::StopIterationAndBuffer;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->decodeHeaders(request(), false);
+  buffer::Buffer d1, d2;
+  d1.add("x");
+  d2.add("y");
+  fm->decodeData(d1, false);
+  fm->decodeData(d2, true);
+  a->decoder->continueDecoding();
+  // a saw each chunk once; the whole body goes to b only.
+  EXPECT_EQ(log_, (std::vector<std::string>{"a.headers", "b.headers", "a.data x", "a.data y end",
+                                            "b.data xy end"}));
+  a->decoder->continueDecoding();  // a second continue has nothing left to release
+  EXPECT_EQ(log_.size(), 5u);
+}
+
+// A nested continue (b resumes inside a's) must not hand anyone the trailers twice.
+TEST_F(FilterManagerTest, NestedContinueDeliversTrailersOncePerFilter) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  auto c = std::make_shared<Scripted>("c", log_);
+  a->headers_status = FilterHeadersStatus::StopAllIterationAndBuffer;
+  b->headers_status = FilterHeadersStatus::StopIteration;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->addStreamFilter(c);
+  fm->decodeHeaders(request(), false);
+  buffer::Buffer d;
+  d.add("x");
+  fm->decodeData(d, false);
+  fm->decodeTrailers(std::make_unique<TrailerMap>());
+  a->decoder->continueDecoding();
+  for (const char* name : {"a", "b", "c"}) {
+    EXPECT_EQ(std::count(log_.begin(), log_.end(), std::string(name) + ".trailers"), 1) << name;
+    EXPECT_EQ(std::count(log_.begin(), log_.end(), std::string(name) + ".data x"), 1) << name;
+  }
+  EXPECT_EQ(std::count(log_.begin(), log_.end(), "c.headers"), 1);
+}
+
+// The response path follows the same rules as the request path.
+class FilterManagerEncodeTest : public FilterManagerTest {
+ protected:
+  void startResponse(Scripted& via, bool end_stream = false) {
+    auto headers = std::make_unique<ResponseHeaderMap>();
+    headers->set(":status", "200");
+    via.decoder->encodeHeaders(std::move(headers), end_stream, "via_upstream");
+  }
+  void respond(Scripted& via, std::string_view chunk, bool end_stream) {
+    buffer::Buffer data;
+    data.add(chunk);
+    via.decoder->encodeData(data, end_stream);
+  }
+};
+
+TEST_F(FilterManagerEncodeTest, StopAllOnHeadersThenContinueGivesTheFilterItsData) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);  // encodes first
+  b->encode_headers_status = FilterHeadersStatus::StopAllIterationAndBuffer;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->decodeHeaders(request(), true);
+  log_.clear();
+  startResponse(*b);
+  respond(*b, "abc", true);
+  EXPECT_EQ(log_, (std::vector<std::string>{"b.encodeHeaders"}));
+  EXPECT_TRUE(owner_.events.empty());
+  b->encoder->continueEncoding();
+  EXPECT_EQ(log_, (std::vector<std::string>{"b.encodeHeaders", "a.encodeHeaders",
+                                            "b.encodeData abc end", "a.encodeData abc end"}));
+  EXPECT_EQ(owner_.events, (std::vector<std::string>{"headers 200", "data abc end"}));
+  EXPECT_TRUE(fm->localEncodeComplete());
+}
+
+TEST_F(FilterManagerEncodeTest, BufferingEncoderHearsEveryChunkAndContinuesWithTheWholeBody) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  b->encode_data_status = FilterDataStatus::StopIterationAndBuffer;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->decodeHeaders(request(), true);
+  log_.clear();
+  startResponse(*b);
+  respond(*b, "x", false);
+  respond(*b, "y", false);
+  b->encode_data_status = FilterDataStatus::Continue;
+  respond(*b, "z", true);
+  EXPECT_EQ(log_, (std::vector<std::string>{"b.encodeHeaders", "a.encodeHeaders", "b.encodeData x",
+                                            "b.encodeData y", "b.encodeData z end",
+                                            "a.encodeData xyz end"}));
+  EXPECT_EQ(owner_.events, (std::vector<std::string>{"headers 200", "data xyz end"}));
+}
+
+TEST_F(FilterManagerEncodeTest, TrailersReachABufferingEncoderWhichContinuesOnThem) {
+  auto fm = make();
+  auto a = std::make_shared<Scripted>("a", log_);
+  auto b = std::make_shared<Scripted>("b", log_);
+  b->encode_data_status = FilterDataStatus::StopIterationAndBuffer;
+  fm->addStreamFilter(a);
+  fm->addStreamFilter(b);
+  fm->decodeHeaders(request(), true);
+  log_.clear();
+  startResponse(*b);
+  respond(*b, "body", false);
+  b->decoder->encodeTrailers(std::make_unique<TrailerMap>());
+  EXPECT_EQ(log_, (std::vector<std::string>{"b.encodeHeaders", "a.encodeHeaders",
+                                            "b.encodeData body", "b.encodeTrailers",
+                                            "a.encodeData body", "a.encodeTrailers"}));
+  EXPECT_EQ(owner_.events, (std::vector<std::string>{"headers 200", "data body", "trailers"}));
+  EXPECT_TRUE(fm->localEncodeComplete());
 }
 
 TEST_F(FilterManagerTest, DualFilterDestroyedOnce) {

@@ -177,7 +177,8 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
     if (!upgraded_) {
       held_.move(data);
       held_end_ = end_stream;
-      if (held_.length() > codec_.options_.buffer_limit) {
+      const uint32_t limit = codec_.options_.buffer_limit;
+      if (limit > 0 && held_.length() > limit) {
         // A client that streams before the handshake completes is not a WebSocket client.
         resetStream(StreamResetReason::LocalReset);
       }

@@ -14,7 +14,8 @@ namespace remora::http::codec1 {
 struct ClientCodecOptions {
   uint32_t max_response_headers_kb = 60;
   uint32_t max_headers_count = 100;
-  uint32_t buffer_limit = 1024 * 1024;  // Stream::bufferLimit()
+  // Stream::bufferLimit(): the cluster's per_connection_buffer_limit_bytes (0: no limit).
+  uint32_t buffer_limit = 1024 * 1024;
   // Http1ProtocolOptions.enable_trailers: off (Envoy's default), response trailers are parsed and
   // dropped and request trailers are not written.
   bool enable_trailers = false;

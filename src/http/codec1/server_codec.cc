@@ -179,7 +179,13 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
     if (reset_) return;
     reset_ = true;
     codec_.closing_ = true;
-    codec_.connection_.close(net::ConnectionCloseType::NoFlush);
+    // HTTP/1 has no stream reset: the connection closes. As Envoy's connection manager does,
+    // what is already queued (a response head, part of a body) is written out first; the
+    // client sees the response cut short by the close. While the request is still arriving the
+    // close is delayed, or its unread bytes would make the kernel answer with a RST that
+    // destroys the queued bytes.
+    codec_.connection_.close(request_complete_ ? net::ConnectionCloseType::FlushWrite
+                                               : net::ConnectionCloseType::FlushWriteAndDelay);
     runReset(reason, "");
   }
   void readDisable(bool disable) override {
@@ -533,7 +539,8 @@ void ServerCodecImpl::retireStream() {
 }
 
 void ServerCodecImpl::updateReadDisable() {
-  const bool disable = !closing_ && pending_.length() >= options_.buffer_limit;
+  const bool disable =
+      !closing_ && options_.buffer_limit > 0 && pending_.length() >= options_.buffer_limit;
   if (disable == pipeline_read_disabled_) return;
   pipeline_read_disabled_ = disable;
   connection_.readDisable(disable);

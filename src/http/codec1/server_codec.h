@@ -24,7 +24,8 @@ struct ServerCodecOptions {
   // dropped and response trailers are not written (the body still ends properly).
   bool enable_trailers = false;
   // Stream::bufferLimit(), and how many bytes of pipelined requests may wait behind the current
-  // one before the connection stops reading.
+  // one before the connection stops reading: the listener's per_connection_buffer_limit_bytes
+  // (0: no limit).
   uint32_t buffer_limit = 1024 * 1024;
 };
 

@@ -670,6 +670,7 @@ ssize_t ConnectionImpl::StreamBase::onReadData(size_t length, uint32_t* data_fla
 void ConnectionImpl::StreamBase::onSendBufferChanged() {
   const size_t queued = send_buffer_.length();
   const size_t limit = parent_.options_.buffer_limit;
+  if (limit == 0) return;  // no per_connection_buffer_limit_bytes: never pause the producer
   if (!send_above_ && queued > limit) {
     send_above_ = true;
     runWatermark(true);

@@ -60,14 +60,26 @@ ResponseFlag toResponseFlag(http::StreamResetReason reason) {
 }  // namespace
 
 // One attempt: a stream on a pooled upstream connection.
+//
+// Flow control (Envoy's UpstreamRequest): request body that arrives while the connection is
+// being established waits in pending_body_, a watermarked buffer at the stream's buffer limit;
+// above it, and while the upstream connection's write buffer is full, the downstream stops being
+// read. Each pause is counted and undone when the attempt ends, so a retry or a reset never
+// leaves the client paused.
 class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
                                             public http::StreamCallbacks,
-                                            public upstream::ConnectionPoolCallbacks {
+                                            public upstream::ConnectionPoolCallbacks,
+                                            private buffer::WatermarkCallbacks {
  public:
   UpstreamRequest(RouterFilter& parent, upstream::HostConstSharedPtr host)
-      : parent_(parent), host_(std::move(host)) {}
+      : parent_(parent), host_(std::move(host)) {
+    pending_body_.setWatermarks(parent_.callbacks_->decoderBufferLimit(), this);
+  }
 
   ~UpstreamRequest() override {
+    // resetStream() (or the end of the exchange) already undid any pause: the router may be gone
+    // by now, this object being deleted late.
+    pending_body_.setWatermarks(0, nullptr);
     if (pool_handle_) pool_handle_->cancel();
     if (encoder_) encoder_->getStream().removeCallbacks(*this);
     // Deferred: this may run inside one of the tunnel's own callbacks.
@@ -109,6 +121,9 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   }
   void resetStream() {
     if (per_try_timer_) per_try_timer_->disableTimer();
+    pending_body_.setWatermarks(0, nullptr);
+    pending_body_.drain(pending_body_.length());
+    resumeDownstream();
     if (pool_handle_) {
       pool_handle_->cancel();
       pool_handle_ = nullptr;
@@ -226,6 +241,8 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
       encoder_->getStream().removeCallbacks(*this);
       encoder_ = nullptr;
     }
+    // The stream's watermark events stop with its callbacks: lift the pauses they set.
+    resumeDownstream();
   }
 
   // StreamCallbacks
@@ -237,21 +254,38 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     if (done_) return;
     parent_.onUpstreamReset(reason, details, reused_ && !response_started_, written);
   }
-  void onAboveWriteBufferHighWatermark() override {
-    parent_.callbacks_->onDecoderFilterAboveWriteBufferHighWatermark();
-  }
-  void onBelowWriteBufferLowWatermark() override {
-    parent_.callbacks_->onDecoderFilterBelowWriteBufferLowWatermark();
-  }
+  // The upstream connection's write buffer crossed its watermarks.
+  void onAboveWriteBufferHighWatermark() override { pauseDownstream(); }
+  void onBelowWriteBufferLowWatermark() override { resumeOneDownstreamPause(); }
 
   bool awaitingHeaders() const { return !response_started_; }
 
  private:
+  // buffer::WatermarkCallbacks: pending_body_ crossed the stream's buffer limit.
+  void onAboveHighWatermark() override { pauseDownstream(); }
+  void onBelowLowWatermark() override { resumeOneDownstreamPause(); }
+
+  void pauseDownstream() {
+    ++downstream_pauses_;
+    parent_.cluster_->stats().upstream_flow_control_backed_up_total.inc();
+    parent_.callbacks_->onDecoderFilterAboveWriteBufferHighWatermark();
+  }
+  void resumeOneDownstreamPause() {
+    if (downstream_pauses_ == 0) return;
+    --downstream_pauses_;
+    parent_.cluster_->stats().upstream_flow_control_drained_total.inc();
+    parent_.callbacks_->onDecoderFilterBelowWriteBufferLowWatermark();
+  }
+  void resumeDownstream() {
+    while (downstream_pauses_ > 0) resumeOneDownstreamPause();
+  }
+
   RouterFilter& parent_;
   const upstream::HostConstSharedPtr host_;
   upstream::Cancellable* pool_handle_ = nullptr;
   http::RequestEncoder* encoder_ = nullptr;
-  buffer::Buffer pending_body_;
+  buffer::Buffer pending_body_;     // request body waiting for the connection (watermarked)
+  uint32_t downstream_pauses_ = 0;  // pauses of the downstream this attempt has not undone
   bool pending_end_stream_ = false;
   bool pending_trailers_ = false;
   bool reused_ = false;

@@ -73,6 +73,10 @@ HcmStats::HcmStats(stats::Store& s, const std::string& p)
       downstream_rq_header_timeout(s.counter(p + "downstream_rq_header_timeout")),
       downstream_rq_non_relative_path(s.counter(p + "downstream_rq_non_relative_path")),
       downstream_rq_ws_on_non_ws_route(s.counter(p + "downstream_rq_ws_on_non_ws_route")),
+      downstream_flow_control_paused_reading_total(
+          s.counter(p + "downstream_flow_control_paused_reading_total")),
+      downstream_flow_control_resumed_reading_total(
+          s.counter(p + "downstream_flow_control_resumed_reading_total")),
       downstream_cx_length_ms(s.histogram(p + "downstream_cx_length_ms")),
       downstream_rq_time(s.histogram(p + "downstream_rq_time")) {}
 
@@ -114,7 +118,6 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
   remora::http::http2::applyProtocolOptions(proto.http2_protocol_options(), h2);
   h2.max_header_list_kb = config->max_request_headers_kb_;
   h2.max_headers_count = config->max_headers_count_;
-  h2.buffer_limit = config->bufferLimit();
   applyTimeout(common.has_idle_timeout(), common.idle_timeout(), config->idle_timeout_);
   applyTimeout(common.has_max_connection_duration(), common.max_connection_duration(),
                config->max_connection_duration_);

@@ -59,6 +59,9 @@ struct HcmStats {
   stats::Counter& downstream_rq_header_timeout;
   stats::Counter& downstream_rq_non_relative_path;
   stats::Counter& downstream_rq_ws_on_non_ws_route;
+  // A filter (the router) paused / resumed reading the request.
+  stats::Counter& downstream_flow_control_paused_reading_total;
+  stats::Counter& downstream_flow_control_resumed_reading_total;
   stats::Histogram& downstream_cx_length_ms;
   stats::Histogram& downstream_rq_time;  // request start to response end, ms
 };
@@ -117,8 +120,6 @@ class HcmConfig {
   std::optional<std::chrono::milliseconds> requestHeadersTimeout() const {
     return request_headers_timeout_;
   }
-  // Per-stream buffer limit for filters that buffer (the listener's connection buffer limit).
-  uint32_t bufferLimit() const { return 1024 * 1024; }
   // upgrade_configs for `upgrade_type` (the Upgrade header, or "CONNECT" for the CONNECT method;
   // case-insensitive): absent when none names it, else whether it is enabled.
   std::optional<bool> upgradeEnabled(std::string_view upgrade_type) const;

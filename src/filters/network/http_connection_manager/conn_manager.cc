@@ -33,7 +33,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
         encoder_(encoder),
         id_(id),
         filter_manager_(*this, parent.worker_.dispatcher, stream_info_,
-                        parent.config_->bufferLimit()) {
+                        encoder.getStream().bufferLimit()) {
     auto& stats = parent_.config_->stats();
     stats.downstream_rq_total.inc();
     (parent.isHttp2() ? stats.downstream_rq_http2_total : stats.downstream_rq_http1_total).inc();
@@ -241,9 +241,11 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   }
   void onDecoderFilterAboveWriteBufferHighWatermark() override {
     encoder_.getStream().readDisable(true);
+    parent_.config_->stats().downstream_flow_control_paused_reading_total.inc();
   }
   void onDecoderFilterBelowWriteBufferLowWatermark() override {
     encoder_.getStream().readDisable(false);
+    parent_.config_->stats().downstream_flow_control_resumed_reading_total.inc();
   }
   void onRequestDataTooLarge() override { parent_.config_->stats().downstream_rq_too_large.inc(); }
 
@@ -507,8 +509,12 @@ void ConnectionManager::createCodec(bool http2) {
   if (http2) {
     stats.downstream_cx_http2_total.inc();
     stats.downstream_cx_http2_active.inc();
+    // Each stream's buffer limit is the listener's per_connection_buffer_limit_bytes, as for
+    // HTTP/1 below (and the cluster's upstream).
+    remora::http::http2::Http2Options options = config_->http2Options();
+    options.buffer_limit = connection().bufferLimit();
     codec_ = std::make_unique<remora::http::http2::ServerConnectionImpl>(
-        connection(), callbacks, config_->http2Options(), &config_->http2Stats());
+        connection(), callbacks, options, &config_->http2Stats());
     // The drain began before the first bytes told the protocol (codec_type AUTO).
     if (drain_state_ == DrainState::Draining) codec_->shutdownNotice();
     if (drain_state_ == DrainState::Closing) codec_->goAway();
@@ -522,6 +528,8 @@ void ConnectionManager::createCodec(bool http2) {
   options.accept_http_10 = config_->acceptHttp10();
   options.default_host_for_http_10 = config_->defaultHostForHttp10();
   options.enable_trailers = config_->enableTrailers();
+  // Envoy's HTTP/1 streams take the listener's per_connection_buffer_limit_bytes as their limit.
+  options.buffer_limit = connection().bufferLimit();
   codec_ =
       std::make_unique<remora::http::codec1::ServerCodecImpl>(connection(), callbacks, options);
 }

@@ -1,5 +1,6 @@
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <chrono>
@@ -151,6 +152,41 @@ std::optional<XffAddress> addressFromXff(std::string_view xff, uint32_t skip) {
 
 }  // namespace
 
+void ConnectionManagerUtility::cleanInternalHeaders(remora::http::RequestHeaderMap& headers,
+                                                    bool edge) {
+  // Envoy's cleanInternalHeaders: what only Envoy itself may say about a request. Any other
+  // x-envoy-* header (x-envoy-original-path, the fault filter's x-envoy-fault-*, ...) passes.
+  static constexpr std::string_view kEdgeOnly[] = {
+      "x-envoy-decorator-operation",
+      "x-envoy-downstream-service-cluster",
+      "x-envoy-downstream-service-node",
+  };
+  static constexpr std::string_view kExternal[] = {
+      h::kEnvoyRetriableStatusCodes,
+      "x-envoy-retriable-header-names",
+      h::kEnvoyRetryOn,
+      "x-envoy-retry-grpc-on",
+      h::kEnvoyMaxRetries,
+      "x-envoy-upstream-alt-stat-name",
+      h::kEnvoyUpstreamRqTimeoutMs,
+      h::kEnvoyUpstreamRqPerTryTimeoutMs,
+      "x-envoy-upstream-rq-timeout-alt-response",
+      h::kEnvoyExpectedRqTimeoutMs,
+      "x-envoy-force-trace",
+      "x-envoy-ip-tags",
+      "x-envoy-original-url",
+      "x-envoy-hedge-on-per-try-timeout",
+  };
+  auto listed = [](const auto& names, std::string_view key) {
+    return std::find(std::begin(names), std::end(names), key) != std::end(names);
+  };
+  // One pass over the request, looking closer only at x-envoy-* names.
+  headers.removeIf([&](std::string_view key) {
+    return key.starts_with("x-envoy-") &&
+           (listed(kExternal, key) || (edge && listed(kEdgeOnly, key)));
+  });
+}
+
 net::Address ConnectionManagerUtility::mutateRequestHeaders(remora::http::RequestHeaderMap& headers,
                                                             const net::Address& peer,
                                                             const HcmConfig& config) {
@@ -189,8 +225,7 @@ net::Address ConnectionManagerUtility::mutateRequestHeaders(remora::http::Reques
     headers.set(h::kEnvoyInternal, "true");
   } else {
     headers.remove(h::kEnvoyInternal);
-    // Control headers from outside the mesh must not steer it (x-envoy-retry-on, ...).
-    if (edge) headers.removePrefix("x-envoy-");
+    cleanInternalHeaders(headers, edge);
   }
   // The first ingress point into the trusted network records who the client was.
   if (edge) headers.set(h::kEnvoyExternalAddress, client->ip());
