@@ -151,6 +151,7 @@ class FakeConnection : public net::Connection {
   bool readEnabled() const override { return read_disables_ == 0; }
   void enableHalfClose(bool) override {}
   void setBufferLimits(uint32_t) override {}
+  uint32_t bufferLimit() const override { return 0; }
   void setByteStats(const net::ConnectionByteStats&) override {}
   State state() const override { return state_; }
   net::ConnectionInfo& info() override { return info_; }

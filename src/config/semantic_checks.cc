@@ -8,6 +8,7 @@
 
 #include "config/reflection_util.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "upstream/lb_config.h"
 
 namespace remora::config {
 namespace {
@@ -78,6 +79,8 @@ Status checkCluster(const Cluster& cluster, const std::string& path) {
     return Status::error(path +
                          ".load_assignment: ORIGINAL_DST clusters must have no load assignment");
   }
+  auto lb_config = upstream::LbConfig::create(cluster, path);
+  if (!lb_config.ok()) return lb_config.status();
   if (type != Cluster::STATIC) return Status();
   const auto& endpoints = cluster.load_assignment().endpoints();
   for (int i = 0; i < endpoints.size(); ++i) {

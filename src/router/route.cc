@@ -242,6 +242,11 @@ Status Route::buildAction(const envoy::config::route::v3::RouteAction& proto,
     }
     entry.mirrors_.push_back(std::move(policy));
   }
+  if (proto.hash_policy_size() > 0) {
+    auto hash_policy = HashPolicy::create(proto.hash_policy(), path + ".hash_policy");
+    if (!hash_policy.ok()) return hash_policy.status();
+    entry.hash_policy_ = std::move(hash_policy.value());
+  }
   for (int i = 0; i < proto.upgrade_configs_size(); ++i) {
     const auto& upgrade = proto.upgrade_configs(i);
     const std::string u_path = path + ".upgrade_configs[" + std::to_string(i) + "]";

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "envoy/config/route/v3/route_components.pb.h"
 #include "http/header_map.h"
+#include "router/hash_policy.h"
 #include "router/header_mutations.h"
 #include "router/route_action.h"
 #include "router/route_match.h"
@@ -60,6 +61,8 @@ class RouteEntry {
   // nullptr when the route has no retry_policy (no retries).
   const RetryPolicy* retryPolicy() const { return retry_ ? &*retry_ : nullptr; }
   const std::vector<MirrorPolicy>& mirrorPolicies() const { return mirrors_; }
+  // hash_policy, for RING_HASH and MAGLEV clusters; nullptr when the route has none.
+  const HashPolicy* hashPolicy() const { return hash_policy_ ? &*hash_policy_ : nullptr; }
   // RouteAction.upgrade_configs for `upgrade_type` (case-insensitive): absent when the route
   // does not name it (the connection manager's setting applies), else enabled or not.
   std::optional<bool> upgradeEnabled(std::string_view upgrade_type) const;
@@ -96,6 +99,7 @@ class RouteEntry {
   std::optional<std::chrono::milliseconds> grpc_timeout_offset_;
   std::optional<RetryPolicy> retry_;
   std::vector<MirrorPolicy> mirrors_;
+  std::optional<HashPolicy> hash_policy_;
   std::vector<std::pair<std::string, bool>> upgrades_;  // lower-cased type, enabled
   bool connect_terminate_ = false;
 };

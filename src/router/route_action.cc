@@ -101,10 +101,15 @@ StatusOr<RegexRewrite> RegexRewrite::create(
 
 std::string RegexRewrite::apply(std::string_view full_path) const {
   SplitPath split = splitPath(full_path);
-  std::string path(split.path);
-  re2::RE2::GlobalReplace(&path, *pattern_, substitution_);
+  std::string path = replaceAll(split.path);
   path.append(full_path.substr(split.path.size()));
   return path;
+}
+
+std::string RegexRewrite::replaceAll(std::string_view value) const {
+  std::string out(value);
+  re2::RE2::GlobalReplace(&out, *pattern_, substitution_);
+  return out;
 }
 
 StatusOr<RedirectAction> RedirectAction::create(

@@ -43,13 +43,16 @@ struct MirrorPolicy {
   std::string clusterFor(const http::HeaderMap& request) const;
 };
 
-// envoy.config.route.v3.RegexMatchAndSubstitute: RE2 GlobalReplace over the path (no query).
+// envoy.config.route.v3.RegexMatchAndSubstitute: RE2 GlobalReplace over the path (no query) or a
+// whole value.
 class RegexRewrite {
  public:
   static StatusOr<RegexRewrite> create(
       const envoy::type::matcher::v3::RegexMatchAndSubstitute& proto, const std::string& path);
   // Rewrites the path part of `full_path`, keeping its query.
   std::string apply(std::string_view full_path) const;
+  // Replaces every match in the whole of `value` (a header value for a hash policy).
+  std::string replaceAll(std::string_view value) const;
 
  private:
   std::shared_ptr<const re2::RE2> pattern_;

@@ -321,7 +321,10 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
       };
       metric("cx_connect_fail", host->stats.cx_connect_fail.load(std::memory_order_relaxed), false);
       metric("cx_total", host->stats.cx_total.load(std::memory_order_relaxed), false);
+      metric("rq_total", host->stats.rq_total.load(std::memory_order_relaxed), false);
       metric("cx_active", static_cast<uint64_t>(std::max<int64_t>(0, host->stats.cx_active.load())),
+             true);
+      metric("rq_active", static_cast<uint64_t>(std::max<int64_t>(0, host->stats.rq_active.load())),
              true);
       hs->mutable_health_status()->set_eds_health_status(envoy::config::core::v3::HEALTHY);
       hs->set_weight(host->weight);

@@ -5,6 +5,7 @@
 #include "common/assert.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 #include "http/http2/protocol_options.h"
+#include "upstream/load_balancer.h"
 
 namespace remora::upstream {
 
@@ -122,8 +123,9 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
   using ProtoCluster = envoy::config::cluster::v3::Cluster;
   type_ =
       proto.type() == ProtoCluster::ORIGINAL_DST ? ClusterType::OriginalDst : ClusterType::Static;
-  lb_policy_ = proto.lb_policy() == ProtoCluster::CLUSTER_PROVIDED ? LbPolicy::ClusterProvided
-                                                                   : LbPolicy::RoundRobin;
+  auto lb_config = LbConfig::create(proto, "cluster " + name_);
+  RELEASE_ASSERT(lb_config.ok(), "cluster load balancing config was validated at load");
+  lb_config_ = std::move(lb_config.value());
   // Envoy's default connect_timeout is 5s.
   connect_timeout_ =
       proto.has_connect_timeout()
@@ -191,6 +193,7 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
   // No health checking yet: every configured host counts as healthy.
   stats_.membership_healthy.set(static_cast<int64_t>(hosts_.size()));
   stats_.max_host_weight.set(max_weight);
+  lb_factory_ = createLoadBalancerFactory(*this, store);
 }
 
 }  // namespace remora::upstream

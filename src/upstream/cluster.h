@@ -14,6 +14,7 @@
 #include "http/http2/options.h"
 #include "stats/store.h"
 #include "upstream/host.h"
+#include "upstream/lb_config.h"
 
 namespace remora::upstream {
 
@@ -81,7 +82,8 @@ struct ClusterStats {
 };
 
 enum class ClusterType { Static, OriginalDst };
-enum class LbPolicy { RoundRobin, ClusterProvided };
+
+class LoadBalancerFactory;
 
 // A cluster as workers see it: immutable once built; membership changes build a new one.
 class Cluster {
@@ -91,7 +93,11 @@ class Cluster {
 
   const std::string& name() const { return name_; }
   ClusterType type() const { return type_; }
-  LbPolicy lbPolicy() const { return lb_policy_; }
+  LbPolicy lbPolicy() const { return lb_config_.policy; }
+  const LbConfig& lbConfig() const { return lb_config_; }
+  // Makes each worker's balancer over lbHosts(); built with the cluster (a hash ring or Maglev
+  // table once per snapshot, shared by all workers).
+  const LoadBalancerFactory& lbFactory() const { return *lb_factory_; }
   std::chrono::milliseconds connectTimeout() const { return connect_timeout_; }
   uint32_t perConnectionBufferLimit() const { return buffer_limit_; }
   // From typed_extension_protocol_options' HttpProtocolOptions (0: unlimited).
@@ -130,7 +136,7 @@ class Cluster {
   const envoy::config::cluster::v3::Cluster proto_;
   const std::string name_;
   ClusterType type_;
-  LbPolicy lb_policy_;
+  LbConfig lb_config_;
   std::chrono::milliseconds connect_timeout_;
   uint32_t buffer_limit_;
   uint32_t max_requests_per_connection_ = 0;
@@ -144,6 +150,7 @@ class Cluster {
   HostVector hosts_;
   HostVector lb_hosts_;
   mutable ClusterStats stats_;
+  std::shared_ptr<const LoadBalancerFactory> lb_factory_;  // last: it reads the hosts
 };
 using ClusterConstSharedPtr = std::shared_ptr<const Cluster>;
 

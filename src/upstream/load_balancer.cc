@@ -1,10 +1,22 @@
 #include "upstream/load_balancer.h"
 
+#include <algorithm>
+
+#include "upstream/least_request_lb.h"
+#include "upstream/maglev_lb.h"
+#include "upstream/ring_hash_lb.h"
+
 namespace remora::upstream {
 
-RoundRobinLoadBalancer::RoundRobinLoadBalancer(const HostVector& hosts)
+RoundRobinLoadBalancer::RoundRobinLoadBalancer(const HostVector& hosts, RandomFn random)
     : hosts_(hosts), current_(hosts.size(), 0) {
   for (const auto& h : hosts_) total_weight_ += h->weight;
+  if (random != nullptr && total_weight_ > 0) {
+    // Start somewhere in the cycle (bounded work: a cycle of huge weights starts in its first
+    // 1024 picks).
+    const uint64_t skip = random() % static_cast<uint64_t>(std::min<int64_t>(total_weight_, 1024));
+    for (uint64_t i = 0; i < skip; ++i) chooseHost({});
+  }
 }
 
 HostConstSharedPtr RoundRobinLoadBalancer::chooseHost(const LoadBalancerContext&) {
@@ -18,14 +30,99 @@ HostConstSharedPtr RoundRobinLoadBalancer::chooseHost(const LoadBalancerContext&
   return hosts_[best];
 }
 
+RandomLoadBalancer::RandomLoadBalancer(const HostVector& hosts, RandomFn random)
+    : hosts_(hosts), random_(random) {
+  const bool equal = std::all_of(hosts.begin(), hosts.end(), [&](const HostConstSharedPtr& h) {
+    return h->weight == hosts.front()->weight;
+  });
+  if (equal) return;
+  uint64_t sum = 0;
+  for (const auto& h : hosts) cumulative_.push_back(sum += h->weight);
+}
+
+HostConstSharedPtr RandomLoadBalancer::chooseHost(const LoadBalancerContext&) {
+  if (hosts_.empty()) return nullptr;
+  if (cumulative_.empty()) return hosts_[random_() % hosts_.size()];
+  const uint64_t draw = random_() % cumulative_.back();
+  // The first host whose running sum exceeds the draw owns it.
+  auto it = std::upper_bound(cumulative_.begin(), cumulative_.end(), draw);
+  return hosts_[static_cast<size_t>(it - cumulative_.begin())];
+}
+
 HostConstSharedPtr OriginalDstLoadBalancer::chooseHost(const LoadBalancerContext& context) {
   if (context.downstream == nullptr || !context.downstream->local_address_restored) return nullptr;
   return std::make_shared<Host>(context.downstream->local_address, 1);
 }
 
-LoadBalancerPtr createLoadBalancer(const Cluster& cluster) {
-  if (cluster.type() == ClusterType::OriginalDst) return std::make_unique<OriginalDstLoadBalancer>();
-  return std::make_unique<RoundRobinLoadBalancer>(cluster.lbHosts());
+namespace {
+
+// The stateless policies: each worker's balancer reads the cluster's host snapshot directly.
+template <class Lb>
+class SimpleFactory final : public LoadBalancerFactory {
+ public:
+  explicit SimpleFactory(const HostVector& hosts) : hosts_(hosts) {}
+  LoadBalancerPtr create() const override { return std::make_unique<Lb>(hosts_, randomU64); }
+
+ private:
+  const HostVector& hosts_;  // owned by the Cluster, which owns this factory
+};
+
+class OriginalDstFactory final : public LoadBalancerFactory {
+ public:
+  LoadBalancerPtr create() const override { return std::make_unique<OriginalDstLoadBalancer>(); }
+};
+
+class LeastRequestFactory final : public LoadBalancerFactory {
+ public:
+  LeastRequestFactory(const HostVector& hosts, const LeastRequestLbConfig& config)
+      : hosts_(hosts), config_(config) {}
+  LoadBalancerPtr create() const override {
+    return std::make_unique<LeastRequestLoadBalancer>(hosts_, config_, randomU64);
+  }
+
+ private:
+  const HostVector& hosts_;
+  const LeastRequestLbConfig config_;
+};
+
+}  // namespace
+
+LoadBalancerFactoryConstSharedPtr createLoadBalancerFactory(const Cluster& cluster,
+                                                            stats::Store& store) {
+  const std::string prefix = "cluster." + cluster.name() + ".";
+  switch (cluster.lbConfig().policy) {
+    case LbPolicy::ClusterProvided:
+      return std::make_shared<OriginalDstFactory>();
+    case LbPolicy::Random:
+      return std::make_shared<SimpleFactory<RandomLoadBalancer>>(cluster.lbHosts());
+    case LbPolicy::LeastRequest:
+      return std::make_shared<LeastRequestFactory>(cluster.lbHosts(),
+                                                   cluster.lbConfig().least_request);
+    case LbPolicy::RingHash: {
+      auto ring =
+          std::make_shared<const RingHashTable>(cluster.lbHosts(), cluster.lbConfig().ring_hash);
+      store.gauge(prefix + "ring_hash_lb.size").set(static_cast<int64_t>(ring->size()));
+      store.gauge(prefix + "ring_hash_lb.min_hashes_per_host")
+          .set(static_cast<int64_t>(ring->minHashesPerHost()));
+      store.gauge(prefix + "ring_hash_lb.max_hashes_per_host")
+          .set(static_cast<int64_t>(ring->maxHashesPerHost()));
+      return std::make_shared<HashingLoadBalancerFactory>(std::move(ring));
+    }
+    case LbPolicy::Maglev: {
+      auto table = std::make_shared<const MaglevTable>(cluster.lbHosts(),
+                                                       cluster.lbConfig().maglev.table_size);
+      store.gauge(prefix + "maglev_lb.min_entries_per_host")
+          .set(static_cast<int64_t>(table->minEntriesPerHost()));
+      store.gauge(prefix + "maglev_lb.max_entries_per_host")
+          .set(static_cast<int64_t>(table->maxEntriesPerHost()));
+      return std::make_shared<HashingLoadBalancerFactory>(std::move(table));
+    }
+    case LbPolicy::RoundRobin:
+      break;
+  }
+  return std::make_shared<SimpleFactory<RoundRobinLoadBalancer>>(cluster.lbHosts());
 }
+
+LoadBalancerPtr createLoadBalancer(const Cluster& cluster) { return cluster.lbFactory().create(); }
 
 }  // namespace remora::upstream

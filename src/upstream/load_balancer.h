@@ -1,7 +1,10 @@
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <vector>
 
+#include "common/random.h"
 #include "net/connection.h"
 #include "upstream/cluster.h"
 
@@ -9,8 +12,22 @@ namespace remora::upstream {
 
 // What a load balancer may look at when picking a host for one connection or request.
 struct LoadBalancerContext {
+  LoadBalancerContext(const net::ConnectionInfo* downstream_in = nullptr,  // NOLINT: implicit
+                      std::optional<uint64_t> hash_key_in = std::nullopt)
+      : downstream(downstream_in), hash_key(hash_key_in) {}
+
   const net::ConnectionInfo* downstream = nullptr;
+  // The request's hash from the route's hash_policy (RING_HASH and MAGLEV use it); without one
+  // they pick at random, as Envoy.
+  std::optional<uint64_t> hash_key;
+  // 0 for the first pick of a request; n for the n-th re-pick when a retry host predicate
+  // rejected the previous one. Hashing balancers step to another host for n > 0.
+  uint32_t host_selection_attempt = 0;
 };
+
+// Where balancers draw random numbers. A plain function pointer (no std::function on the request
+// path); tests pass a seeded generator to make distributions reproducible.
+using RandomFn = uint64_t (*)();
 
 // Per-worker picker over one cluster snapshot. Not thread-safe: each worker owns its own.
 class LoadBalancer {
@@ -21,17 +38,43 @@ class LoadBalancer {
 };
 using LoadBalancerPtr = std::unique_ptr<LoadBalancer>;
 
+// Built once per cluster snapshot (on the main thread, with the Cluster) and shared by every
+// worker: holds what is costly and immutable (a hash ring, a Maglev table) and makes each
+// worker's balancer, whose own state (a round-robin cursor, an EDF schedule) is not shared.
+class LoadBalancerFactory {
+ public:
+  virtual ~LoadBalancerFactory() = default;
+  virtual LoadBalancerPtr create() const = 0;
+};
+using LoadBalancerFactoryConstSharedPtr = std::shared_ptr<const LoadBalancerFactory>;
+
 // Smooth weighted round robin (as nginx): every host is picked in proportion to its weight with
-// picks spread out, not bunched; equal weights degrade to plain rotation.
+// picks spread out, not bunched; equal weights degrade to plain rotation. Each worker starts at
+// a random point of the cycle, so workers do not all hit the same host first.
 class RoundRobinLoadBalancer final : public LoadBalancer {
  public:
-  explicit RoundRobinLoadBalancer(const HostVector& hosts);
+  explicit RoundRobinLoadBalancer(const HostVector& hosts, RandomFn random = nullptr);
   HostConstSharedPtr chooseHost(const LoadBalancerContext& context) override;
 
  private:
   const HostVector& hosts_;
   std::vector<int64_t> current_;
   int64_t total_weight_ = 0;
+};
+
+// RANDOM: a uniformly random host, or with unequal weights a host drawn in proportion to its
+// weight (Envoy's RANDOM ignores weights; remora honours them everywhere).
+class RandomLoadBalancer final : public LoadBalancer {
+ public:
+  explicit RandomLoadBalancer(const HostVector& hosts, RandomFn random = randomU64);
+  HostConstSharedPtr chooseHost(const LoadBalancerContext& context) override;
+
+ private:
+  const HostVector& hosts_;
+  RandomFn random_;
+  // Running weight sums, only when weights differ: a pick is a binary search of a draw below
+  // the total.
+  std::vector<uint64_t> cumulative_;
 };
 
 // ORIGINAL_DST with CLUSTER_PROVIDED: the host is the connection's original destination, as
@@ -41,6 +84,12 @@ class OriginalDstLoadBalancer final : public LoadBalancer {
   HostConstSharedPtr chooseHost(const LoadBalancerContext& context) override;
 };
 
+// The factory for a cluster's policy (called once by the Cluster constructor); hashing
+// policies build their table here and set the cluster's ring_hash_lb.* / maglev_lb.* gauges.
+LoadBalancerFactoryConstSharedPtr createLoadBalancerFactory(const Cluster& cluster,
+                                                            stats::Store& store);
+
+// A new balancer for one worker: cluster.lbFactory().create().
 LoadBalancerPtr createLoadBalancer(const Cluster& cluster);
 
 }  // namespace remora::upstream

@@ -24,6 +24,7 @@ trailers. Steering (x-backend-fail-times and the delay apply as above):
   x-backend-grpc-trailers-only: 1  answer trailers-only (while failing): grpc-status in the
                                 headers, no body
 The record of a gRPC request carries grpc_messages, the payloads that arrived (hex).
+A backend's own `delay_ms` attribute slows every answer it gives (one slow backend among fast ones).
 Every other answer is JSON (unless body-bytes is set) describing what arrived: the backend's name, the
 method, path, headers (lower-cased names; header_list keeps every field in order, repeats included),
 the length and sha256 of the body that arrived, the request's chunked trailers (lower-cased
@@ -223,6 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not failing:
                 status = 200
         delay = int(headers.get("x-backend-delay-ms", "0")) if failing else 0
+        delay += backend.delay_ms
         if delay:
             time.sleep(delay / 1000.0)
         if failing and headers.get("x-backend-reset") == "1":
@@ -379,6 +381,7 @@ class HttpBackend:
 
     def __init__(self, name="backend", host="127.0.0.1", port=0):
         self.name = name
+        self.delay_ms = 0  # added to every answer's delay: a backend that is slow for everyone
         self.requests = []
         self.fail_counts = {}
         self.lock = threading.Lock()

@@ -144,8 +144,10 @@ TEST(ConfigValidationTest, StatsFlushIntervalWithinEnvoysBounds) {
 TEST(ConfigValidationTest, EnumValueNotAllowed) {
   EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, type: STRICT_DNS}]}"),
             "not supported by remora: static_resources.clusters[0].type: STRICT_DNS");
-  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, lb_policy: LEAST_REQUEST}]}"),
-            "not supported by remora: static_resources.clusters[0].lb_policy: LEAST_REQUEST");
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, lb_policy: "
+                    "LOAD_BALANCING_POLICY_CONFIG}]}"),
+            "not supported by remora: static_resources.clusters[0].lb_policy: "
+            "LOAD_BALANCING_POLICY_CONFIG");
   EXPECT_EQ(errorOf(listenerYaml(
                 "address: {socket_address: {address: 0.0.0.0, port_value: 80, protocol: UDP}}")),
             "not supported by remora: "
@@ -291,6 +293,52 @@ static_resources:
 )"),
       HasSubstr(
           "static_resources.clusters[0].load_assignment: ORIGINAL_DST clusters must have no load"));
+}
+
+TEST(ConfigValidationTest, LoadBalancerConfigRules) {
+  for (const char* policy : {"LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"}) {
+    EXPECT_EQ(errorOf(std::string("static_resources: {clusters: [{name: c, lb_policy: ") + policy +
+                      "}]}"),
+              "OK")
+        << policy;
+  }
+  EXPECT_EQ(errorOf(R"(
+static_resources:
+  clusters:
+  - name: c
+    lb_policy: RING_HASH
+    ring_hash_lb_config: {minimum_ring_size: 16, maximum_ring_size: 1024, hash_function: MURMUR_HASH_2}
+  - name: d
+    lb_policy: MAGLEV
+    maglev_lb_config: {table_size: 251}
+  - name: e
+    lb_policy: LEAST_REQUEST
+    least_request_lb_config: {choice_count: 3, active_request_bias: {default_value: 0.5, runtime_key: k}}
+)"),
+            "OK");
+  // Envoy's checks and wording.
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, lb_policy: RING_HASH, "
+                    "ring_hash_lb_config: {minimum_ring_size: 2048, maximum_ring_size: 1024}}]}"),
+            "static_resources.clusters[0].ring_hash_lb_config: ring hash: minimum_ring_size (2048) "
+            "> maximum_ring_size (1024)");
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, lb_policy: MAGLEV, "
+                    "maglev_lb_config: {table_size: 65536}}]}"),
+            "static_resources.clusters[0].maglev_lb_config.table_size: The table size of maglev "
+            "must be prime number");
+  EXPECT_THAT(errorOf("static_resources: {clusters: [{name: c, lb_policy: MAGLEV, "
+                      "maglev_lb_config: {table_size: 5000012}}]}"),
+              HasSubstr("table_size: value must be less than or equal to 5000011"));
+  EXPECT_THAT(errorOf("static_resources: {clusters: [{name: c, lb_policy: LEAST_REQUEST, "
+                      "least_request_lb_config: {choice_count: 1}}]}"),
+              HasSubstr("choice_count: value must be greater than or equal to 2"));
+  // A config for another policy would be silently unused: rejected.
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, ring_hash_lb_config: {}}]}"),
+            "static_resources.clusters[0].ring_hash_lb_config: not valid with lb_policy "
+            "ROUND_ROBIN");
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, lb_policy: LEAST_REQUEST, "
+                    "least_request_lb_config: {slow_start_config: {}}}]}"),
+            "not supported by remora: "
+            "static_resources.clusters[0].least_request_lb_config.slow_start_config");
 }
 
 TEST(ConfigValidationTest, SupportedFieldsTableNamesRealMessages) {

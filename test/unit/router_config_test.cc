@@ -99,8 +99,8 @@ TEST(RouterConfigTest, UnsupportedFieldsAreRejectedWithTheirPath) {
   EXPECT_EQ(buildError(R"({"virtual_hosts":[{"name":"v","domains":["*"],"require_tls":"ALL"}]})"),
             "not supported by remora: virtual_hosts[0].require_tls");
   EXPECT_EQ(buildError(oneVhost(R"({"match":{"prefix":"/"},
-      "route":{"cluster":"c","hash_policy":[{"header":{"header_name":"x"}}]}})")),
-            "not supported by remora: virtual_hosts[0].routes[0].route.hash_policy");
+      "route":{"cluster":"c","hash_policy":[{"filter_state":{"key":"x"}}]}})")),
+            "not supported by remora: virtual_hosts[0].routes[0].route.hash_policy[0].filter_state");
 }
 
 TEST(RouterConfigTest, ProtocolRulesAreChecked) {

@@ -38,6 +38,8 @@ std::weak_ptr<ShadowRequest> ShadowRequest::start(server::WorkerContext& worker,
   std::shared_ptr<ShadowRequest> shadow(
       new ShadowRequest(worker, entry->cluster, headers, end_stream, options));
   shadow->self_ = shadow;
+  shadow->host_ = host;
+  shadow->active_ = upstream::ActiveRequest(*host);
   std::weak_ptr<ShadowRequest> handle = shadow;
   if (options.timeout) {
     shadow->timeout_timer_ = worker.dispatcher.createTimer([raw = shadow.get()] {
@@ -158,6 +160,7 @@ void ShadowRequest::onAboveWriteBufferHighWatermark() {
 void ShadowRequest::finish() {
   if (done_) return;
   done_ = true;
+  active_.release();
   if (timeout_timer_) timeout_timer_->disableTimer();
   if (abandon_timer_) abandon_timer_->disableTimer();
   if (pool_handle_ != nullptr) {

@@ -82,6 +82,8 @@ class ShadowRequest final : public http::ResponseDecoder,
   http::TrailerMap trailers_;
   bool has_trailers_ = false;
   bool request_end_ = false;  // the whole request is in pending_ / was written
+  upstream::HostConstSharedPtr host_;
+  upstream::ActiveRequest active_;  // the host's rq_active until finish()
   upstream::Cancellable* pool_handle_ = nullptr;
   http::RequestEncoder* encoder_ = nullptr;
   event::TimerPtr timeout_timer_;

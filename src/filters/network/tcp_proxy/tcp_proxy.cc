@@ -224,7 +224,7 @@ net::FilterStatus TcpProxyFilter::UpstreamCallbacks::onData(buffer::Buffer& data
 TcpProxyFilter::UpstreamCallbacks::UpstreamCallbacks(TcpProxyFilter& parent,
                                                      upstream::ClusterConstSharedPtr cluster,
                                                      upstream::HostConstSharedPtr host)
-    : parent_(&parent), cluster_(std::move(cluster)), host_(std::move(host)) {
+    : parent_(&parent), cluster_(std::move(cluster)), host_(std::move(host)), active_(*host_) {
   cluster_->stats().upstream_cx_active.inc();
   host_->stats.cx_active.fetch_add(1, std::memory_order_relaxed);
 }
@@ -244,6 +244,7 @@ void TcpProxyFilter::UpstreamCallbacks::onEvent(net::ConnectionEvent event) {
                                               : stats.upstream_cx_destroy_local)
       .inc();
   host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
+  active_.release();
   if (parent_ && !parent_->connected_ && event == net::ConnectionEvent::RemoteClose) {
     stats.upstream_cx_connect_fail.inc();
     host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);

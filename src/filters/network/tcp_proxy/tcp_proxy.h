@@ -42,6 +42,7 @@ class TcpProxyFilter final : public net::ReadFilter, private net::ConnectionCall
     TcpProxyFilter* parent_;
     const upstream::ClusterConstSharedPtr cluster_;
     const upstream::HostConstSharedPtr host_;
+    upstream::ActiveRequest active_;  // the host's rq_active while the connection lives
     net::ClientConnectionPtr draining_;
     event::Dispatcher* dispatcher_ = nullptr;
     event::MonotonicTime created_at_;  // for upstream_cx_connect_ms and upstream_cx_length_ms
