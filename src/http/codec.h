@@ -131,6 +131,9 @@ class CodecConnection {
   // HTTP/2: sends GOAWAY; streams in flight finish, then the codec closes the connection.
   // HTTP/1 has nothing to send (the connection manager closes after the response instead).
   virtual void goAway() {}
+  // HTTP/2 server: the first GOAWAY of a graceful drain (last stream id 2^31-1): no new streams
+  // please, but those already racing with it are served. goAway() follows. HTTP/1: nothing.
+  virtual void shutdownNotice() {}
 };
 
 class ServerCodec : public CodecConnection {};

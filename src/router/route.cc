@@ -250,11 +250,14 @@ Status Route::buildAction(const envoy::config::route::v3::RouteAction& proto,
   for (int i = 0; i < proto.upgrade_configs_size(); ++i) {
     const auto& upgrade = proto.upgrade_configs(i);
     const std::string u_path = path + ".upgrade_configs[" + std::to_string(i) + "]";
+    // Any upgrade token may be named (Envoy's arbitrary upgrades); "CONNECT" is the CONNECT
+    // method, and connect_config (only there) terminates it here.
     std::string type = toLower(upgrade.upgrade_type());
-    // Only WebSocket is proxied (CONNECT arrives with HTTP/2), as in the connection manager.
-    if (type != "websocket") {
-      return Status::error("not supported by remora: " + u_path +
-                           ".upgrade_type: " + upgrade.upgrade_type());
+    if (upgrade.has_connect_config()) {
+      if (type != "connect") {
+        return Status::error(u_path + ".connect_config: only for upgrade_type CONNECT");
+      }
+      entry.connect_terminate_ = true;
     }
     for (const auto& [seen, enabled] : entry.upgrades_) {
       if (seen == type)

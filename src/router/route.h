@@ -66,6 +66,9 @@ class RouteEntry {
   // RouteAction.upgrade_configs for `upgrade_type` (case-insensitive): absent when the route
   // does not name it (the connection manager's setting applies), else enabled or not.
   std::optional<bool> upgradeEnabled(std::string_view upgrade_type) const;
+  // upgrade_configs CONNECT with connect_config: the router answers a CONNECT itself and carries
+  // its payload as raw TCP to the cluster (instead of proxying the CONNECT request).
+  bool connectTerminate() const { return connect_terminate_; }
   // auto_host_rewrite: the router sets :authority to the chosen host's hostname.
   bool autoHostRewrite() const { return auto_host_rewrite_; }
   const std::string& hostRewriteLiteral() const { return host_rewrite_literal_; }
@@ -98,6 +101,7 @@ class RouteEntry {
   std::vector<MirrorPolicy> mirrors_;
   std::optional<HashPolicy> hash_policy_;
   std::vector<std::pair<std::string, bool>> upgrades_;  // lower-cased type, enabled
+  bool connect_terminate_ = false;
 };
 
 // One envoy.config.route.v3.Route: a matcher and one action (forward, redirect or direct

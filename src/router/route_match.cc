@@ -64,10 +64,13 @@ StatusOr<RouteMatcher> RouteMatcher::create(const envoy::config::route::v3::Rout
       m.kind_ = PathKind::SeparatedPrefix;
       m.value_ = proto.path_separated_prefix();
       break;
+    case Proto::kConnectMatcher:
+      m.kind_ = PathKind::Connect;
+      break;
     default:
       return Status::error(path +
-                           ": a path specifier (prefix, path, safe_regex or "
-                           "path_separated_prefix) is required");
+                           ": a path specifier (prefix, path, safe_regex, "
+                           "path_separated_prefix or connect_matcher) is required");
   }
   if (!m.case_sensitive_) m.value_ = toLower(m.value_);
   for (int i = 0; i < proto.headers_size(); ++i) {
@@ -103,13 +106,20 @@ bool RouteMatcher::matchPath(std::string_view path) const {
                                     : startsWithIgnoreCase(path, value_);
       return prefix && (path.size() == value_.size() || path[value_.size()] == '/');
     }
+    case PathKind::Connect:
+      return false;  // decided in match()
   }
   return false;
 }
 
 bool RouteMatcher::match(const http::HeaderMap& headers, const SplitPath& split,
                          uint64_t random) const {
-  if (!matchPath(split.path)) return false;
+  if (kind_ == PathKind::Connect) {
+    // A classic CONNECT only: an RFC 8441 extended CONNECT reached here as its upgrade (GET).
+    if (headers.method() != "CONNECT") return false;
+  } else if (!matchPath(split.path)) {
+    return false;
+  }
   for (const HeaderMatcher& h : headers_) {
     if (!h.match(headers)) return false;
   }

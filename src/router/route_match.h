@@ -49,7 +49,8 @@ class FractionalPercent {
 };
 
 // envoy.config.route.v3.RouteMatch: the path specifier, then headers, query parameters, runtime
-// fraction and the gRPC check; all must hold.
+// fraction and the gRPC check; all must hold. connect_matcher takes the path specifier's place
+// and matches CONNECT requests (whose HTTP/1.1 form has no path) and nothing else.
 class RouteMatcher {
  public:
   static StatusOr<RouteMatcher> create(const envoy::config::route::v3::RouteMatch& proto,
@@ -60,7 +61,7 @@ class RouteMatcher {
   std::string rewritePrefix(std::string_view full_path, std::string_view replacement) const;
 
  private:
-  enum class PathKind { Prefix, Path, Regex, SeparatedPrefix };
+  enum class PathKind { Prefix, Path, Regex, SeparatedPrefix, Connect };
   bool matchPath(std::string_view path) const;
 
   PathKind kind_ = PathKind::Prefix;

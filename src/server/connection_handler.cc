@@ -5,6 +5,7 @@
 #include "common/logger.h"
 #include "net/connection_impl.h"
 #include "net/socket.h"
+#include "server/drain_decision.h"
 
 namespace remora::server {
 
@@ -22,7 +23,8 @@ struct ConnectionHandler::ActiveListener {
 
 // A downstream connection and its bookkeeping; removed when the connection closes.
 struct ConnectionHandler::ActiveConnection : public net::ConnectionCallbacks {
-  ActiveConnection(ConnectionHandler& handler, ActiveListener& listener, net::ConnectionPtr connection)
+  ActiveConnection(ConnectionHandler& handler, ActiveListener& listener,
+                   net::ConnectionPtr connection)
       : handler_(handler),
         listener_(listener),
         connection_(std::move(connection)),
@@ -143,6 +145,8 @@ void ConnectionHandler::stopListeners(bool inbound_only) {
   }
 }
 
+void ConnectionHandler::onDrainStarted() { worker_.drain_callbacks.notify(); }
+
 void ConnectionHandler::closeConnections() {
   for (auto& [name, listener] : listeners_) {
     while (!listener->connections.empty()) {
@@ -153,7 +157,8 @@ void ConnectionHandler::closeConnections() {
 }
 
 void ConnectionHandler::onAccept(ActiveListener& listener, int fd) {
-  auto socket = std::make_unique<ActiveSocket>(*this, listener, fd, listener.config->useOriginalDst());
+  auto socket =
+      std::make_unique<ActiveSocket>(*this, listener, fd, listener.config->useOriginalDst());
   runListenerFilters(std::move(socket));
 }
 
@@ -196,7 +201,8 @@ void ConnectionHandler::onSocketDone(ActiveSocket& socket, bool success) {
   worker_.dispatcher.deferredDelete(std::move(holder));
 }
 
-ConnectionHandler::ActiveListener* ConnectionHandler::findHandOffTarget(const net::Address& destination) {
+ConnectionHandler::ActiveListener* ConnectionHandler::findHandOffTarget(
+    const net::Address& destination) {
   ActiveListener* wildcard = nullptr;
   for (auto& [name, listener] : listeners_) {
     const net::Address& address = listener->config->address();
@@ -220,8 +226,8 @@ void ConnectionHandler::newConnection(ActiveListener& listener, int fd, net::Con
     return;
   }
   net::setNoDelay(fd);
-  auto connection = std::make_unique<net::ConnectionImpl>(worker_.dispatcher, fd,
-                                                          chain->transport_socket_factory->create(), true);
+  auto connection = std::make_unique<net::ConnectionImpl>(
+      worker_.dispatcher, fd, chain->transport_socket_factory->create(), true);
   connection->info() = std::move(info);
   connection->setBufferLimits(config.bufferLimit());
   config.stats().downstream_cx_total.inc();
@@ -242,7 +248,8 @@ void ConnectionHandler::newConnection(ActiveListener& listener, int fd, net::Con
 
 void ConnectionHandler::removeConnection(ActiveConnection& active) {
   const ListenerConfig& config = *active.listener_.config;
-  config.stats().downstream_cx_length_ms.recordMilliseconds(worker_.dispatcher.now() - active.connected_at_);
+  config.stats().downstream_cx_length_ms.recordMilliseconds(worker_.dispatcher.now() -
+                                                            active.connected_at_);
   config.stats().downstream_cx_active.dec();
   config.stats().downstream_cx_destroy.inc();
   --connection_count_;

@@ -28,6 +28,9 @@ class ConnectionHandler {
   size_t numConnections() const { return connection_count_; }
   // Closes every connection (end of the drain period).
   void closeConnections();
+  // Some listeners started draining (their DrainDecision says so): tell the connections that
+  // wind down at once.
+  void onDrainStarted();
 
  private:
   struct ActiveListener;

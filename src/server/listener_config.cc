@@ -21,7 +21,8 @@ constexpr std::string_view kTypePrefix = "type.googleapis.com/";
 StatusOr<std::unique_ptr<Message>> unpackExtension(const config::Extension& extension,
                                                    const google::protobuf::Any* any) {
   const auto* descriptor =
-      google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(extension.config_type);
+      google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
+          extension.config_type);
   if (descriptor == nullptr) return Status::error("no descriptor for " + extension.config_type);
   std::unique_ptr<Message> message(
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(descriptor)->New());
@@ -33,7 +34,8 @@ StatusOr<std::unique_ptr<Message>> unpackExtension(const config::Extension& exte
 
 // Finds a registered extension by typed_config type (preferred) or by name.
 StatusOr<const config::Extension*> findExtension(config::ExtensionCategory category,
-                                                 const std::string& name, const google::protobuf::Any* any) {
+                                                 const std::string& name,
+                                                 const google::protobuf::Any* any) {
   auto& registry = config::ExtensionRegistry::get();
   if (any != nullptr && !any->type_url().empty()) {
     std::string_view type = any->type_url();
@@ -65,8 +67,8 @@ ListenerStats::ListenerStats(stats::Store& s, const std::string& prefix)
       downstream_pre_cx_active(s.gauge(prefix + "downstream_pre_cx_active")),
       downstream_cx_length_ms(s.histogram(prefix + "downstream_cx_length_ms")) {}
 
-ListenerConfig::ListenerConfig(const envoy::config::listener::v3::Listener& proto, stats::Store& store,
-                               net::Address address)
+ListenerConfig::ListenerConfig(const envoy::config::listener::v3::Listener& proto,
+                               stats::Store& store, net::Address address)
     : proto_(proto), address_(address), stats_(store, "listener." + statNameOf(address) + ".") {}
 
 bool ListenerConfig::inbound() const {
@@ -99,14 +101,19 @@ StatusOr<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
     if (!extension.ok()) return extension.status().withPrefix(path);
     auto message = unpackExtension(**extension, any);
     if (!message.ok()) return message.status().withPrefix(path);
-    const auto& factory = *std::static_pointer_cast<const filters::listener::NamedListenerFilterConfigFactory>(
-        (*extension)->factory);
+    const auto& factory =
+        *std::static_pointer_cast<const filters::listener::NamedListenerFilterConfigFactory>(
+            (*extension)->factory);
     auto cb = factory.createFilterFactory(**message);
     if (!cb.ok()) return cb.status().withPrefix(path);
     config->listener_filters_.push_back(std::move(*cb));
   }
 
-  filters::network::FactoryContext context{store, cluster_names};
+  // drain_type DEFAULT (the default) also drains while /healthcheck/fail holds; MODIFY_ONLY
+  // only on a drain.
+  config->drain_decision_ = std::make_shared<DrainDecision>(
+      config->inbound(), proto.drain_type() == envoy::config::listener::v3::Listener::DEFAULT);
+  filters::network::FactoryContext context{store, cluster_names, config->drain_decision_};
   auto buildChain = [&](const envoy::config::listener::v3::FilterChain& chain,
                         const std::string& path) -> StatusOr<FilterChainConfig> {
     FilterChainConfig out;
@@ -123,13 +130,15 @@ StatusOr<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
     for (int j = 0; j < chain.filters_size(); ++j) {
       const auto& filter = chain.filters(j);
       const std::string fpath = path + ".filters[" + std::to_string(j) + "]";
-      const google::protobuf::Any* any = filter.has_typed_config() ? &filter.typed_config() : nullptr;
+      const google::protobuf::Any* any =
+          filter.has_typed_config() ? &filter.typed_config() : nullptr;
       auto extension = findExtension(config::ExtensionCategory::NetworkFilter, filter.name(), any);
       if (!extension.ok()) return extension.status().withPrefix(fpath);
       auto message = unpackExtension(**extension, any);
       if (!message.ok()) return message.status().withPrefix(fpath);
-      const auto& factory = *std::static_pointer_cast<const filters::network::NamedNetworkFilterConfigFactory>(
-          (*extension)->factory);
+      const auto& factory =
+          *std::static_pointer_cast<const filters::network::NamedNetworkFilterConfigFactory>(
+              (*extension)->factory);
       auto cb = factory.createFilterFactory(**message, context);
       if (!cb.ok()) return cb.status().withPrefix(fpath + ".typed_config");
       out.filter_factories.push_back(std::move(*cb));
@@ -142,8 +151,8 @@ StatusOr<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
     const auto& chain = proto.filter_chains(i);
     // Envoy rejects two chains with the same match: the second could never be chosen.
     for (int k = 0; k < i; ++k) {
-      if (google::protobuf::util::MessageDifferencer::Equals(chain.filter_chain_match(),
-                                                             proto.filter_chains(k).filter_chain_match())) {
+      if (google::protobuf::util::MessageDifferencer::Equals(
+              chain.filter_chain_match(), proto.filter_chains(k).filter_chain_match())) {
         return Status::error(path + ".filter_chain_match: duplicates the match of filter_chains[" +
                              std::to_string(k) + "]");
       }

@@ -10,6 +10,7 @@
 #include "filters/listener/factory.h"
 #include "filters/network/factory.h"
 #include "net/transport_socket_factory.h"
+#include "server/drain_decision.h"
 #include "server/filter_chain_matcher.h"
 #include "stats/store.h"
 
@@ -49,13 +50,17 @@ class ListenerConfig {
   bool inbound() const;
   uint32_t bufferLimit() const { return buffer_limit_; }
   std::chrono::milliseconds listenerFiltersTimeout() const { return listener_filters_timeout_; }
-  bool continueOnListenerFiltersTimeout() const { return proto_.continue_on_listener_filters_timeout(); }
+  bool continueOnListenerFiltersTimeout() const {
+    return proto_.continue_on_listener_filters_timeout();
+  }
   const std::vector<filters::listener::ListenerFilterFactoryCb>& listenerFilters() const {
     return listener_filters_;
   }
   // The chain for a connection: the best filter_chain_match, else default_filter_chain, else null.
   const FilterChainConfig* findFilterChain(const net::ConnectionInfo& info) const;
   ListenerStats& stats() const { return stats_; }
+  // The listener's drain state; the server starts draining it, its connections read it.
+  DrainDecision& drainDecision() const { return *drain_decision_; }
   const envoy::config::listener::v3::Listener& proto() const { return proto_; }
 
  private:
@@ -73,6 +78,7 @@ class ListenerConfig {
   std::vector<FilterChainConfig> chains_;
   std::unique_ptr<FilterChainConfig> default_chain_;
   mutable ListenerStats stats_;
+  std::shared_ptr<DrainDecision> drain_decision_;
 };
 using ListenerConfigConstSharedPtr = std::shared_ptr<const ListenerConfig>;
 

@@ -205,9 +205,11 @@ void Server::beginDrainThenExit() {
   if (draining_) return;
   draining_ = true;
   updateServerStats();
+  for (const auto& listener : listeners_) listener->drainDecision().startDraining();
   for (auto& w : workers_) {
     w->post([](ConnectionHandler& handler, upstream::ThreadLocalClusterManager&) {
       handler.stopListeners(false);
+      handler.onDrainStarted();  // HTTP connections wind down (GOAWAY, Connection: close)
     });
   }
   drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_time;
@@ -251,7 +253,16 @@ void Server::drainListeners(bool inbound_only, bool graceful) {
     stop();
     return;
   }
-  // Graceful: keep accepting through the drain period, then stop (Envoy's behaviour).
+  // Graceful: the listeners' connections start draining now (Envoy's drain sequence); the
+  // listeners keep accepting through the drain period, then stop (Envoy's behaviour).
+  for (const auto& listener : listeners_) {
+    if (!inbound_only || listener->inbound()) listener->drainDecision().startDraining();
+  }
+  for (auto& w : workers_) {
+    w->post([](ConnectionHandler& handler, upstream::ThreadLocalClusterManager&) {
+      handler.onDrainStarted();
+    });
+  }
   listener_drain_timer_ = dispatcher_->createTimer(stop);
   listener_drain_timer_->enableTimer(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.drain_time));

@@ -8,7 +8,7 @@ Worker::Worker(uint32_t index, stats::Store& stats, const ServerState& server)
     : index_(index),
       stats_(stats),
       dispatcher_(event::createDispatcher("worker_" + std::to_string(index))),
-      context_{*dispatcher_, clusters_, stats, server} {
+      context_{*dispatcher_, clusters_, stats, server, drain_callbacks_} {
   handler_ = std::make_unique<ConnectionHandler>(context_);
 }
 
@@ -33,7 +33,8 @@ void Worker::refreshCount() {
   count_timer_->enableTimer(std::chrono::milliseconds(50));
 }
 
-void Worker::post(std::function<void(ConnectionHandler&, upstream::ThreadLocalClusterManager&)> cb) {
+void Worker::post(
+    std::function<void(ConnectionHandler&, upstream::ThreadLocalClusterManager&)> cb) {
   dispatcher_->post([this, cb = std::move(cb)] { cb(*handler_, clusters_); });
 }
 

@@ -6,6 +6,7 @@
 
 #include "event/dispatcher.h"
 #include "server/connection_handler.h"
+#include "server/drain_decision.h"
 #include "server/worker_context.h"
 
 namespace remora::server {
@@ -33,6 +34,7 @@ class Worker {
   stats::Store& stats_;
   event::DispatcherPtr dispatcher_;
   upstream::ThreadLocalClusterManager clusters_;
+  DrainCallbacks drain_callbacks_;
   WorkerContext context_;
   std::unique_ptr<ConnectionHandler> handler_;
   event::TimerPtr count_timer_;

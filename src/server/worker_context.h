@@ -9,6 +9,8 @@
 
 namespace remora::server {
 
+class DrainCallbacks;
+
 // Server-wide state that workers read on the request path, without locks. Owned by the server.
 struct ServerState {
   // POST /healthcheck/fail sets it, /healthcheck/ok clears it; the health_check filter reads it.
@@ -23,6 +25,8 @@ struct WorkerContext {
   upstream::ThreadLocalClusterManager& clusters;
   stats::Store& stats;
   const ServerState& server;
+  // Filters that act at once when their listener starts draining (server/drain_decision.h).
+  DrainCallbacks& drain_callbacks;
 };
 
 }  // namespace remora::server

@@ -4,6 +4,7 @@
 
 #include "common/assert.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
+#include "http/http2/protocol_options.h"
 #include "upstream/load_balancer.h"
 
 namespace remora::upstream {
@@ -163,18 +164,7 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
         h1 = &http_options.explicit_http_config().http_protocol_options();
       }
       if (h1 != nullptr) enable_trailers_ = h1->enable_trailers();
-      if (h2 != nullptr) {
-        if (h2->has_hpack_table_size())
-          http2_options_.hpack_table_size = h2->hpack_table_size().value();
-        if (h2->has_max_concurrent_streams())
-          http2_options_.max_concurrent_streams = h2->max_concurrent_streams().value();
-        if (h2->has_initial_stream_window_size())
-          http2_options_.initial_stream_window_size = h2->initial_stream_window_size().value();
-        if (h2->has_initial_connection_window_size()) {
-          http2_options_.initial_connection_window_size =
-              h2->initial_connection_window_size().value();
-        }
-      }
+      if (h2 != nullptr) http::http2::applyProtocolOptions(*h2, http2_options_);
     }
   }
   buffer_limit_ = proto.has_per_connection_buffer_limit_bytes()

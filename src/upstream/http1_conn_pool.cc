@@ -82,9 +82,10 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   }
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     auto* decoder = decoder_;
-    // The codec passes a 101 here only for an upgrade it accepted: from now on the connection
-    // belongs to that exchange and never returns to the pool; it closes when both sides end.
-    if (headers->status() == 101) upgraded_ = true;
+    // An upgrade's 101 or a CONNECT's 2xx switched the codec to raw bytes: from now on the
+    // connection belongs to that exchange and never returns to the pool; it closes when both
+    // sides end.
+    if (codec_->upgraded()) upgraded_ = true;
     if (end_stream) onResponseComplete();
     if (decoder) decoder->decodeHeaders(std::move(headers), end_stream);
   }
@@ -129,7 +130,7 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
 
   Http1ConnPool& pool_;
   net::ClientConnectionPtr connection_;
-  std::unique_ptr<http::ClientCodec> codec_;
+  std::unique_ptr<http::codec1::ClientCodecImpl> codec_;
   http::ResponseDecoder* decoder_ = nullptr;
   bool connecting_ = true;
   bool rq_active_ = false;

@@ -88,6 +88,7 @@ class Http2ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     settings_received_ = true;
     pool_.schedule();
   }
+  void onStreamClosed(http::Stream& stream) override;
 
   // Streams go to a connection once the peer's SETTINGS say how many it takes.
   bool ready() const { return !connecting_ && settings_received_; }
@@ -146,18 +147,27 @@ class Http2ConnPool::StreamWrapper final : public http::ResponseDecoder,
   }
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     if (done_) return;
-    if (end_stream) onDone();
+    if (end_stream) onResponseEnd();
     decoder_.decodeHeaders(std::move(headers), end_stream);
   }
   void decodeData(buffer::Buffer& data, bool end_stream) override {
     if (done_) return;
-    if (end_stream) onDone();
+    if (end_stream) onResponseEnd();
     decoder_.decodeData(data, end_stream);
   }
   void decodeTrailers(http::TrailerMapPtr trailers) override {
     if (done_) return;
-    onDone();
+    onResponseEnd();
     decoder_.decodeTrailers(std::move(trailers));
+  }
+  // A tunnel (an upgrade or CONNECT) still carries the client's bytes after its response: it
+  // counts against the connection until the codec retires it (or it is reset).
+  void onResponseEnd() {
+    if (stream_ != nullptr && http::http2::ClientConnectionImpl::tunnelStillOpen(*stream_)) {
+      awaiting_close_ = true;
+      return;
+    }
+    onDone();
   }
   void onResetStream(http::StreamResetReason, std::string_view) override { onDone(); }
   void onAboveWriteBufferHighWatermark() override {}
@@ -174,6 +184,7 @@ class Http2ConnPool::StreamWrapper final : public http::ResponseDecoder,
   http::ResponseDecoder& decoder_;
   http::Stream* stream_ = nullptr;
   bool done_ = false;
+  bool awaiting_close_ = false;  // a tunnel whose response ended
   std::list<std::unique_ptr<StreamWrapper>>::iterator position_;
 };
 
@@ -198,6 +209,15 @@ void Http2ConnPool::ActiveClient::assign(http::ResponseDecoder& decoder,
   // Ours first: the wrapper hears a reset before the router acts on it.
   encoder.getStream().addCallbacks(ref);
   callbacks.onPoolReady(encoder, pool_.host_, total_ > 1);
+}
+
+void Http2ConnPool::ActiveClient::onStreamClosed(http::Stream& stream) {
+  for (auto& wrapper : streams_) {
+    if (wrapper->stream_ == &stream) {
+      if (wrapper->awaiting_close_) wrapper->onDone();
+      return;
+    }
+  }
 }
 
 void Http2ConnPool::ActiveClient::onStreamDone(StreamWrapper& stream) {

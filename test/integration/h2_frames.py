@@ -83,16 +83,24 @@ class Frame:
 
 
 class H2Conn:
-    """A client connection: sends the preface and an empty SETTINGS, ACKs the server's SETTINGS,
-    and collects every frame that arrives."""
+    """A client connection: sends the preface and an empty SETTINGS, ACKs the server's SETTINGS
+    (and PINGs, unless answer_pings is False: a peer that has gone silent), and collects every
+    frame that arrives. `sock`: an accepted socket to speak over instead (the server side of a
+    connection, which sends no preface)."""
 
-    def __init__(self, port, settings=(), host="127.0.0.1", timeout=5.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port=None, settings=(), host="127.0.0.1", timeout=5.0, answer_pings=True,
+                 sock=None):
+        if sock is None:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        else:
+            self.sock = sock
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.frames = []
         self.closed = False
+        self.answer_pings = answer_pings
+        self._awaiting_preface = sock is not None  # the server side reads the client's first
         self._buf = b""
-        self.send(PREFACE + settings_frame(settings))
+        self.send((PREFACE if sock is None else b"") + settings_frame(settings))
 
     def send(self, data):
         self.sock.sendall(data)
@@ -112,6 +120,12 @@ class H2Conn:
             self.closed = True
             return False
         self._buf += chunk
+        if self._awaiting_preface:
+            if len(self._buf) < len(PREFACE):
+                return True
+            assert self._buf.startswith(PREFACE), self._buf[:len(PREFACE)]
+            self._buf = self._buf[len(PREFACE):]
+            self._awaiting_preface = False
         while len(self._buf) >= 9:
             length = int.from_bytes(self._buf[:3], "big")
             if len(self._buf) < 9 + length:
@@ -123,7 +137,7 @@ class H2Conn:
             self.frames.append(f)
             if ftype == SETTINGS and not flags & ACK:
                 self.send(frame(SETTINGS, ACK, 0))
-            if ftype == PING and not flags & ACK:
+            if ftype == PING and not flags & ACK and self.answer_pings:
                 self.send(frame(PING, ACK, 0, f.payload))
         return True
 

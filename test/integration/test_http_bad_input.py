@@ -322,7 +322,7 @@ def test_invalid_authority_is_400(remora, http_backends, host):
     assert [r["path"] for r in backend.requests] == ["/after"]
 
 
-@pytest.mark.parametrize("request_line", [b"OPTIONS * HTTP/1.1", b"CONNECT example.com:443 HTTP/1.1"])
+@pytest.mark.parametrize("request_line", [b"OPTIONS * HTTP/1.1"])
 def test_non_relative_path_never_reaches_a_route(remora, http_backends, request_line):
     """Even a route matching any path at all must not see a request without an origin-form path:
     Envoy answers 404 before the filter chain (downstream_rq_non_relative_path)."""
@@ -341,3 +341,22 @@ def test_non_relative_path_never_reaches_a_route(remora, http_backends, request_
         assert c.read_response().status == 200
     assert [r["path"] for r in backend.requests] == ["/after"]
     assert proc.stat("http.ingress_http.downstream_rq_non_relative_path") == 1
+
+
+def test_connect_without_an_upgrade_config_never_reaches_a_route(remora, http_backends):
+    """A CONNECT has no path; it is an upgrade nobody enabled: Envoy's 403 before any route (even
+    one matching every path) sees it, and the connection ends (test_connect.py has the rest)."""
+    from conftest import bootstrap, free_ports, static_cluster
+    from http_harness import http_listener, route, vhost
+    backend = http_backends("nonrel")
+    port, admin = free_ports(2)
+    rc = {"virtual_hosts": [vhost(routes=[route({"safe_regex": {"regex": ".*"}}, cluster="nonrel")])]}
+    proc = remora(bootstrap([http_listener("http", port, rc)], [static_cluster("nonrel", [backend.port])],
+                            admin))
+    with RawHttp(port) as c:
+        c.send(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        resp = c.read_response()
+        assert resp.status == 403, resp
+        c.read_to_close()
+    assert backend.requests == []
+    assert proc.stat("http.ingress_http.downstream_rq_ws_on_non_ws_route") == 1

@@ -12,6 +12,7 @@
 #include "http/http2/server_codec.h"
 #include "http1_codec_test_util.h"
 #include "net/connection_impl.h"
+#include "server/drain_decision.h"
 
 namespace remora::http::http2 {
 namespace {
@@ -336,6 +337,109 @@ TEST_F(Http2CodecTest, ConnectionCloseResetsStreamsInFlight) {
   ASSERT_TRUE(runUntil([&] { return r.reset; }));
   EXPECT_EQ(r.reason, StreamResetReason::ConnectionTermination);
   EXPECT_TRUE(requests_.front().reset);
+}
+
+// RFC 8441 both ways: the client codec sends an HTTP/1.1 upgrade as an extended CONNECT, the
+// server codec hands it on as the upgrade again; the 101 crosses as a 200. The accepted stream is
+// a tunnel: the server may end its direction first and the client's bytes still arrive.
+TEST_F(Http2CodecTest, UpgradeCrossesAsExtendedConnectAndHalfCloses) {
+  Http2Options allow;
+  allow.allow_connect = true;
+  TearDown();
+  start(allow);
+  // RFC 8441 §3: a client waits for the server's SETTINGS (and nghttp2 applies ours once they
+  // are acknowledged): one exchange first.
+  ClientResponse& warm = startRequest("/warm", true);
+  ASSERT_TRUE(runUntil([&] { return requests_.size() == 1; }));
+  respond(requests_.front(), "");
+  ASSERT_TRUE(runUntil([&] { return warm.ended; }));
+  ClientResponse& ws =
+      startRequest("/chat", false, {{"upgrade", "websocket"}, {"connection", "Upgrade"}});
+  ASSERT_TRUE(runUntil([&] { return requests_.size() == 2; }));
+  ServerRequest& request = requests_.back();
+  EXPECT_EQ(request.headers->method(), "GET");
+  EXPECT_EQ(*request.headers->get("upgrade"), "websocket");
+  EXPECT_EQ(*request.headers->get("connection"), "upgrade");
+  EXPECT_FALSE(request.headers->has(":protocol"));
+  EXPECT_EQ(request.headers->path(), "/chat");
+
+  HeaderMap accepted;
+  accepted.add(":status", "101");
+  accepted.add("upgrade", "websocket");
+  accepted.add("connection", "upgrade");
+  request.encoder->encodeHeaders(accepted, false);
+  ASSERT_TRUE(runUntil([&] { return ws.headers != nullptr; }));
+  EXPECT_EQ(ws.headers->status(), 101u);
+  EXPECT_EQ(*ws.headers->get("upgrade"), "websocket");
+
+  buffer::Buffer bye;
+  bye.add("server done");
+  request.encoder->encodeData(bye, true);  // the server's direction ends first
+  ASSERT_TRUE(runUntil([&] { return ws.ended; }));
+  EXPECT_EQ(ws.body, "server done");
+  buffer::Buffer more;
+  more.add("client still talking");
+  ws.encoder->encodeData(more, true);
+  ASSERT_TRUE(runUntil([&] { return request.ended; }));
+  EXPECT_EQ(request.body, "client still talking");
+  EXPECT_FALSE(request.reset);
+  EXPECT_FALSE(ws.reset);
+  EXPECT_TRUE(runUntil([&] { return server_->activeStreams() == 0; }));
+}
+
+TEST_F(Http2CodecTest, ExtendedConnectWithoutAllowConnectIsAStreamError) {
+  ClientResponse& ws =
+      startRequest("/chat", false, {{"upgrade", "websocket"}, {"connection", "upgrade"}});
+  ClientResponse& plain = startRequest("/plain", true);
+  ASSERT_TRUE(runUntil([&] { return ws.reset; }));
+  ASSERT_TRUE(runUntil([&] { return requests_.size() == 1; }));
+  EXPECT_EQ(requests_.front().headers->path(), "/plain");
+  respond(requests_.front(), "ok");
+  ASSERT_TRUE(runUntil([&] { return plain.ended; }));
+}
+
+TEST_F(Http2CodecTest, ShutdownNoticeLetsTheStreamInFlightFinish) {
+  ClientResponse& first = startRequest("/first", true);
+  ASSERT_TRUE(runUntil([&] { return requests_.size() == 1; }));
+  server_->shutdownNotice();
+  // The client takes it as a GOAWAY (no new streams) ...
+  ASSERT_TRUE(runUntil([&] { return !client_->reusable(); }));
+  // ... and the stream it had opened is still served (the raced ones are, in
+  // test_http_drain.py); an idle client then closes.
+  respond(requests_.front(), "one");
+  ASSERT_TRUE(runUntil([&] { return first.ended; }));
+  EXPECT_EQ(first.body, "one");
+  EXPECT_FALSE(first.reset);
+  EXPECT_TRUE(runUntil([&] { return client_glue_->closed; }));
+}
+
+TEST(DrainCallbacksTest, NotifiesOnlyTheDrainingListenersOnce) {
+  struct Cb : server::DrainCallbacks::Callback {
+    explicit Cb(const server::DrainDecision& d) : decision(d) {}
+    void onDrainClose() override { ++calls; }
+    const server::DrainDecision& drainDecision() const override { return decision; }
+    const server::DrainDecision& decision;
+    int calls = 0;
+  };
+  server::DrainDecision inbound(true, true);
+  server::DrainDecision outbound(false, false);
+  server::DrainCallbacks callbacks;
+  Cb a(inbound), b(outbound), c(inbound);
+  callbacks.add(a);
+  callbacks.add(b);
+  callbacks.add(c);
+  callbacks.remove(c);
+  inbound.startDraining();
+  callbacks.notify();
+  callbacks.notify();
+  EXPECT_EQ(a.calls, 1);
+  EXPECT_EQ(b.calls, 0);
+  EXPECT_EQ(c.calls, 0);
+  // health-check failure drains only a DEFAULT listener (the second argument).
+  server::ServerState state;
+  state.health_check_failed = true;
+  EXPECT_FALSE(outbound.drainClose(state));
+  EXPECT_TRUE(server::DrainDecision(false, true).drainClose(state));
 }
 
 TEST(Http2HeadersTest, ConnectionSpecificFieldsAreNotSent) {

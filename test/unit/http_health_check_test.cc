@@ -5,6 +5,7 @@
 
 #include "filters/http/health_check/health_check_filter.h"
 #include "http_filter_harness.h"
+#include "server/drain_decision.h"
 #include "upstream/cluster.h"
 
 namespace remora::filters::http::health_check {
@@ -90,7 +91,7 @@ class HealthCheckFilterTest : public testing::Test {
   HealthCheckFilterTest()
       : dispatcher_(event::createDispatcher("test")),
         store_(1),
-        worker_{*dispatcher_, clusters_, store_, state_} {
+        worker_{*dispatcher_, clusters_, store_, state_, drain_callbacks_} {
     store_.bindThread(0);
     state_.local_cluster_name = "front";
     auto map = std::make_shared<upstream::ClusterMap>();
@@ -137,6 +138,7 @@ class HealthCheckFilterTest : public testing::Test {
   stats::Store store_;
   upstream::ThreadLocalClusterManager clusters_;
   server::ServerState state_;
+  server::DrainCallbacks drain_callbacks_;
   server::WorkerContext worker_;
   std::unique_ptr<FilterHarness> harness_;
   std::shared_ptr<RecordingFilter> upstream_;

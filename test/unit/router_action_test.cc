@@ -230,10 +230,25 @@ TEST(RouterActionTest, UpgradeConfigs) {
   const auto plain = build(action(R"({"prefix":"/"})", R"("route":{"cluster":"c",
       "upgrade_configs":[{"upgrade_type":"websocket"}]})"));
   EXPECT_EQ(only(plain)->routeEntry()->upgradeEnabled("websocket"), std::optional<bool>(true));
+  // CONNECT is proxied as an upgrade unless connect_config terminates it here.
+  const std::string connect_route = action(R"({"connect_matcher":{}})", R"("route":{"cluster":"c",
+      "upgrade_configs":[{"upgrade_type":"CONNECT","connect_config":{}}]})");
+  const auto connect = build(connect_route);
+  ASSERT_NE(connect, nullptr);
+  // connect_matcher matches a CONNECT (no path) and nothing else.
+  http::HeaderMap tunnel;
+  tunnel.add(":method", "CONNECT");
+  tunnel.add(":authority", "a:443");
+  const Route* matched = connect->route(tunnel, 0);
+  ASSERT_NE(matched, nullptr);
+  EXPECT_EQ(only(connect), nullptr);
+  EXPECT_EQ(matched->routeEntry()->upgradeEnabled("connect"), std::optional<bool>(true));
+  EXPECT_TRUE(matched->routeEntry()->connectTerminate());
+  EXPECT_FALSE(only(plain)->routeEntry()->connectTerminate());
   EXPECT_EQ(buildError(action(R"({"prefix":"/"})", R"("route":{"cluster":"c",
-      "upgrade_configs":[{"upgrade_type":"CONNECT"}]})")),
-            "not supported by remora: virtual_hosts[0].routes[0].route.upgrade_configs[0]."
-            "upgrade_type: CONNECT");
+      "upgrade_configs":[{"upgrade_type":"websocket","connect_config":{}}]})")),
+            "virtual_hosts[0].routes[0].route.upgrade_configs[0].connect_config: only for "
+            "upgrade_type CONNECT");
   EXPECT_EQ(buildError(action(R"({"prefix":"/"})", R"("route":{"cluster":"c",
       "upgrade_configs":[{"upgrade_type":"websocket"},{"upgrade_type":"WebSocket"}]})")),
             "virtual_hosts[0].routes[0].route.upgrade_configs[1]: duplicate upgrade WebSocket");

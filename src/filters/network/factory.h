@@ -3,11 +3,13 @@
 #include <google/protobuf/message.h>
 
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 
 #include "common/status.h"
 #include "net/connection.h"
+#include "server/drain_decision.h"
 #include "server/worker_context.h"
 #include "stats/store.h"
 
@@ -18,10 +20,13 @@ struct FactoryContext {
   stats::Store& stats;
   // Names of the clusters that exist, for reference checks.
   const std::set<std::string, std::less<>>& cluster_names;
+  // The listener's drain state (null where there is no listener, e.g. in tests).
+  std::shared_ptr<const server::DrainDecision> drain_decision;
 };
 
 // Runs on a worker for each new connection: adds this filter's instance to the connection.
-using FilterFactoryCb = std::function<void(net::Connection& connection, server::WorkerContext& worker)>;
+using FilterFactoryCb =
+    std::function<void(net::Connection& connection, server::WorkerContext& worker)>;
 
 // One network filter extension: turns its typed_config into a FilterFactoryCb, once, on the main
 // thread. The config has been validated (PGV rules, supported fields) before this runs.

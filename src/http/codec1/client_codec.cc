@@ -66,7 +66,9 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
       head.append("\r\n");
     }
     appendHeaderLines(headers, head, headers::kHost);
-    upgrade_ = isUpgrade(headers);
+    // A CONNECT is sent like an upgrade: a 2xx answer turns the connection into its tunnel.
+    connect_ = method == "CONNECT";
+    upgrade_ = connect_ || isUpgrade(headers);
     if (upgrade_) {
       // Unframed: what follows the head is the upgraded protocol's, once the upstream agrees.
     } else if (!headers.has(headers::kContentLength)) {
@@ -200,7 +202,8 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
 
   ClientCodecImpl& codec_;
   ResponseDecoder& decoder_;
-  bool upgrade_ = false;         // an upgrade request
+  bool upgrade_ = false;         // an upgrade request (or a CONNECT)
+  bool connect_ = false;         // a CONNECT request
   bool upgraded_ = false;        // ... answered with 101
   bool response_ended_ = false;  // the upstream's FIN after the 101
   buffer::Buffer held_;
@@ -288,8 +291,12 @@ CodecStatus ClientCodecImpl::onHead(const http1::ResponseHead& head) {
   addFields(head.headers, *map);
   if (head.status == 101) {
     // Only an upgrade request may be switched; otherwise the bytes after it are not HTTP/1.
-    if (!active_->upgrade_) return protocolError("http1.codec_error");
+    if (!active_->upgrade_ || active_->connect_) return protocolError("http1.codec_error");
     onUpgraded(std::move(map));
+    return {};
+  }
+  if (active_->connect_ && head.status >= 200 && head.status < 300) {
+    onUpgraded(std::move(map));  // RFC 9110 §9.3.6: the tunnel starts after the head
     return {};
   }
   ActiveRequest& request = *active_;

@@ -31,6 +31,7 @@ struct ClientCodecOptions {
 // so an upstream that refuses cannot read them as another request. A 101 switches the
 // connection to raw bytes both ways (response data, then the upstream's FIN as end_stream; the
 // request's end as our FIN) and it is never reused; any other answer is an ordinary response.
+// A CONNECT is sent the same way, a 2xx answer opening its tunnel.
 class ClientCodecImpl : public ClientCodec {
  public:
   ClientCodecImpl(net::Connection& connection, ClientCodecOptions options = {});
@@ -47,6 +48,8 @@ class ClientCodecImpl : public ClientCodec {
   // ClientCodec
   RequestEncoder& newStream(ResponseDecoder& decoder) override;
   bool reusable() const override;
+  // A 101 (or a CONNECT's 2xx) switched the connection to the exchange's raw bytes for good.
+  bool upgraded() const { return state_ == State::Upgraded; }
 
  private:
   class ActiveRequest;

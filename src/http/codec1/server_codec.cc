@@ -70,7 +70,7 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
     if (reset_ || response_started_) return;
     response_started_ = true;
     const uint32_t status = headers.status();
-    if (status == 101 && upgrade_request_) {
+    if (upgrade_request_ && (connect_request_ ? status >= 200 && status < 300 : status == 101)) {
       encodeUpgradeHeaders(headers, end_stream);
       return;
     }
@@ -222,6 +222,7 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
   ServerCodecImpl& codec_;
   RequestDecoder* decoder_ = nullptr;
   bool upgrade_request_ = false;  // the codec is in upgrade mode for this request
+  bool connect_request_ = false;  // ... which is a CONNECT (a 2xx opens the tunnel)
   bool upgraded_ = false;         // ... and a 101 went out: raw bytes both ways from here
   bool head_request_ = false;
   bool http10_ = false;
@@ -237,13 +238,18 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
   std::vector<StreamCallbacks*> callbacks_;
 
  private:
-  // 101 Switching Protocols: the response head as the upstream sent it (Connection and Upgrade
-  // included), no framing; the connection never carries HTTP again.
+  // 101 Switching Protocols (or a CONNECT's 2xx): the response head as the upstream sent it
+  // (Connection and Upgrade included), no framing (RFC 9110 §9.3.6: a 2xx to CONNECT has no
+  // Content-Length); the connection never carries HTTP again.
   void encodeUpgradeHeaders(const ResponseHeaderMap& headers, bool end_stream) {
     upgraded_ = true;
     close_after_ = true;
-    std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
-    appendHeaderLines(headers, head);
+    const uint32_t status = headers.status();
+    std::string head = "HTTP/1.1 " + std::to_string(status) + " ";
+    head.append(reasonPhrase(status));
+    head.append("\r\n");
+    appendHeaderLines(headers, head,
+                      connect_request_ ? headers::kContentLength : std::string_view());
     head.append("\r\n");
     buffer::Buffer out;
     out.add(head);
@@ -409,7 +415,17 @@ CodecStatus ServerCodecImpl::onHead(const http1::RequestHead& head) {
       return {};
     }
   }
-  // CONNECT tunnels are not decoded here yet: its head is a complete request.
+  if (head.method == "CONNECT") {
+    // A tunnel request (RFC 9110 §9.3.6), handled as an upgrade: what follows the head is the
+    // tunnel's bytes, and the client's FIN ends them.
+    body_.start(BodyReader::Mode::None);
+    state_ = State::Upgrade;
+    stream.upgrade_request_ = true;
+    stream.connect_request_ = true;
+    connection_.enableHalfClose(true);
+    decoder->decodeHeaders(std::move(map), false);
+    return {};
+  }
   if (head.chunked) {
     body_.start(BodyReader::Mode::Chunked);
   } else if (head.content_length.value_or(0) > 0) {

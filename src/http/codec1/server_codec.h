@@ -38,7 +38,7 @@ struct ServerCodecOptions {
 // answer is written as is (Connection and Upgrade kept) and followed by raw response bytes; any
 // other answer is an ordinary response after which the connection closes. h2c upgrades, and
 // upgrade requests that carry a body, lose their upgrade headers and are served as plain
-// requests.
+// requests. A CONNECT is handled the same way, its 2xx answer opening the tunnel.
 //
 // Header policy: the request map carries :method, :path, :authority (absolute-form URL, else
 // Host), :scheme and every other header as received, Host excluded. Connection-specific headers

@@ -1,5 +1,8 @@
 #include "http/http2/client_codec.h"
 
+#include "http/codec1/codec_common.h"
+#include "http/http2/upgrade.h"
+
 namespace remora::http::http2 {
 
 class ClientConnectionImpl::ClientStream final : public StreamBase, public RequestEncoder {
@@ -12,7 +15,24 @@ class ClientConnectionImpl::ClientStream final : public StreamBase, public Reque
     if (reset_ || headers_sent_) return;
     wire_mark_ = codec_.connection().bytesSent();
     std::unique_ptr<ClientStream> self = codec_.takeUnsubmitted(*this);
-    if (!submitHeaders(headers, end_stream, true)) {
+    bool submitted;
+    if (codec1::isUpgrade(headers)) {
+      // An HTTP/1.1 upgrade crosses this hop as an extended CONNECT (RFC 8441).
+      RequestHeaderMap connect = headers;
+      upgrade_type_ = upgradeRequestToH2(connect);
+      submitted = submitHeaders(connect, end_stream, true);
+    } else if (isConnect(headers)) {
+      // RFC 9113 §8.5: a CONNECT names its target in :authority only; whatever added a scheme
+      // or a path on the way (as Envoy's codec, they go here).
+      connect_request_ = true;
+      RequestHeaderMap connect = headers;
+      connect.remove(headers::kScheme);
+      connect.remove(headers::kPath);
+      submitted = submitHeaders(connect, end_stream, true);
+    } else {
+      submitted = submitHeaders(headers, end_stream, true);
+    }
+    if (!submitted) {
       // No stream id left (the connection is exhausted) or the session is going away.
       reset_ = true;
       runResetCallbacks(StreamResetReason::LocalReset, "");
@@ -45,6 +65,8 @@ class ClientConnectionImpl::ClientStream final : public StreamBase, public Reque
   ResponseDecoder& decoder_;
   bool final_headers_ = false;
   uint64_t wire_mark_ = 0;
+  std::string upgrade_type_;      // sent as an extended CONNECT for this HTTP/1.1 upgrade
+  bool connect_request_ = false;  // a classic CONNECT
   std::list<std::unique_ptr<ClientStream>>::iterator position_;
 };
 
@@ -115,7 +137,26 @@ void ClientConnectionImpl::onHeadersComplete(StreamBase& base, const nghttp2_fra
     return;
   }
   stream.final_headers_ = true;
+  if (!end_stream) {
+    // A 2xx accepts the tunnel; an extended CONNECT's 200 is, upstream of here, the 101 of the
+    // HTTP/1.1 upgrade that asked for it.
+    if (!stream.upgrade_type_.empty() && status == 200) {
+      stream.tunnel_ = true;
+      upgradeResponseFromH2(*headers, stream.upgrade_type_);
+    } else if (stream.connect_request_ && status >= 200 && status < 300) {
+      stream.tunnel_ = true;
+    }
+  }
   stream.onHeadersBlock(std::move(headers), end_stream, false);
+}
+
+bool ClientConnectionImpl::tunnelStillOpen(const Stream& stream) {
+  const auto& base = static_cast<const StreamBase&>(stream);
+  return base.tunnel_ && !base.closed() && !base.reset_;
+}
+
+void ClientConnectionImpl::onStreamRetired(StreamBase& stream) {
+  if (callbacks_) callbacks_->onStreamClosed(stream);
 }
 
 void ClientConnectionImpl::onGoAwayReceived() {

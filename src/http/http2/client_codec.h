@@ -15,6 +15,9 @@ class ClientConnectionCallbacks {
   virtual void onGoAway() = 0;
   // The peer's SETTINGS arrived (SETTINGS_MAX_CONCURRENT_STREAMS may have changed).
   virtual void onSettings(uint32_t max_concurrent_streams) = 0;
+  // A stream is gone for good. What a tunnel's owner waits for: its response may end long
+  // before its request does.
+  virtual void onStreamClosed(Stream&) {}
 };
 
 // HTTP/2 upstream codec (Envoy's ClientConnectionImpl): many requests at once on one connection.
@@ -48,6 +51,9 @@ class ClientConnectionImpl final : public ClientCodec, public ConnectionImpl {
   bool reusable() const override;
   // The peer's SETTINGS_MAX_CONCURRENT_STREAMS (nghttp2 assumes unlimited until it arrives).
   uint32_t peerMaxConcurrentStreams() const;
+  // True for an accepted upgrade or CONNECT stream of this codec whose request direction is
+  // still open: its response has ended, the stream has not (onStreamClosed follows).
+  static bool tunnelStillOpen(const Stream& stream);
 
  private:
   class ClientStream;
@@ -56,6 +62,7 @@ class ClientConnectionImpl final : public ClientCodec, public ConnectionImpl {
   void onHeadersComplete(StreamBase& stream, const nghttp2_frame& frame) override;
   void onGoAwayReceived() override;
   void onSettingsReceived() override;
+  void onStreamRetired(StreamBase& stream) override;
   std::unique_ptr<ClientStream> takeUnsubmitted(ClientStream& stream);
 
   ClientConnectionCallbacks* const callbacks_;

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/assert.h"
+#include "common/random.h"
 #include "stats/store.h"
 
 namespace remora::http::http2 {
@@ -34,6 +35,7 @@ Http2Stats::Http2Stats(stats::Store& s, const std::string& p)
       trailers(s.counter(p + "trailers")),
       goaway_sent(s.counter(p + "goaway_sent")),
       rx_protocol_error(s.counter(p + "rx_protocol_error")),
+      keepalive_timeout(s.counter(p + "keepalive_timeout")),
       streams_active(s.gauge(p + "streams_active")) {}
 
 std::vector<nghttp2_nv> toNghttp2Headers(const HeaderMap& headers) {
@@ -111,6 +113,8 @@ ConnectionImpl::ConnectionImpl(net::Connection& connection, const Http2Options& 
 
 ConnectionImpl::~ConnectionImpl() {
   if (stats_) stats_->streams_active.sub(static_cast<int64_t>(streams_.size()));
+  if (keepalive_send_timer_) keepalive_send_timer_->disableTimer();
+  if (keepalive_timeout_timer_) keepalive_timeout_timer_->disableTimer();
   streams_.clear();
   if (session_) nghttp2_session_del(session_);
 }
@@ -134,6 +138,10 @@ void ConnectionImpl::initialize(bool server) {
   settings.push_back({NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.initial_stream_window_size});
   settings.push_back({NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options_.max_header_list_kb * 1024});
   if (!server) settings.push_back({NGHTTP2_SETTINGS_ENABLE_PUSH, 0});
+  // RFC 8441: only a server advertises extended CONNECT.
+  if (server && options_.allow_connect) {
+    settings.push_back({NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1});
+  }
   rv = nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
   RELEASE_ASSERT(rv == 0, "nghttp2 settings");
   if (options_.initial_connection_window_size > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE) {
@@ -141,6 +149,51 @@ void ConnectionImpl::initialize(bool server) {
                                                options_.initial_connection_window_size);
     RELEASE_ASSERT(rv == 0, "nghttp2 connection window");
   }
+  startKeepalive();
+}
+
+void ConnectionImpl::startKeepalive() {
+  if (!options_.keepalive) return;
+  auto& dispatcher = connection_.dispatcher();
+  if (options_.keepalive_options.interval.count() > 0) {
+    keepalive_send_timer_ = dispatcher.createTimer([this] { sendKeepalive(); });
+  }
+  keepalive_timeout_timer_ = dispatcher.createTimer([this] { onKeepaliveTimeout(); });
+  onKeepaliveResponse();  // schedules the first PING
+}
+
+void ConnectionImpl::onKeepaliveResponse() {
+  if (keepalive_timeout_timer_) keepalive_timeout_timer_->disableTimer();
+  if (!keepalive_send_timer_) return;
+  const auto& ka = options_.keepalive_options;
+  const auto interval = ka.interval;
+  const uint64_t jitter_range = static_cast<uint64_t>(static_cast<double>(interval.count()) *
+                                                      ka.interval_jitter_percent / 100.0);
+  const uint64_t jitter = jitter_range > 0 ? randomU64() % jitter_range : 0;
+  keepalive_send_timer_->enableTimer(interval + std::chrono::milliseconds(jitter));
+}
+
+void ConnectionImpl::sendKeepalive() {
+  if (closed_ || session_ == nullptr) return;
+  // The payload is the time it was sent (as Envoy's), which helps reading a capture.
+  const uint64_t now_ms =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+  uint8_t opaque[8];
+  for (int i = 0; i < 8; ++i) opaque[i] = static_cast<uint8_t>(now_ms >> (56 - 8 * i));
+  nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, opaque);
+  keepalive_timeout_timer_->enableTimer(options_.keepalive_options.timeout);
+  sendPending();
+}
+
+void ConnectionImpl::onKeepaliveTimeout() {
+  if (closed_) return;
+  if (stats_) stats_->keepalive_timeout.inc();
+  if (keepalive_send_timer_) keepalive_send_timer_->disableTimer();
+  // The peer is gone (or wedged): nothing more can be written to it usefully. The owner's close
+  // handling resets the streams in flight (ConnectionTermination).
+  connection_.close(net::ConnectionCloseType::NoFlush);
 }
 
 CodecStatus ConnectionImpl::dispatch(buffer::Buffer& data) {
@@ -203,6 +256,12 @@ void ConnectionImpl::closeIfDone() {
   }
 }
 
+void ConnectionImpl::shutdownNotice() {
+  if (goaway_sent_ || closed_ || session_ == nullptr || !server_) return;
+  nghttp2_submit_shutdown_notice(session_);
+  sendPending();
+}
+
 void ConnectionImpl::goAway() {
   if (goaway_sent_ || closed_ || session_ == nullptr) return;
   goaway_sent_ = true;
@@ -231,8 +290,12 @@ void ConnectionImpl::maybeDestroy(StreamBase& stream) {
   if (it == streams_.end()) return;
   if (stats_) stats_->streams_active.dec();
   if (stream.deliver_timer_) stream.deliver_timer_->disableTimer();
-  connection_.dispatcher().deferredDelete(std::move(it->second));
+  std::unique_ptr<StreamBase> owned = std::move(it->second);
   streams_.erase(it);
+  connection_.dispatcher().deferredDelete(std::move(owned));
+  // Last: the owner may close the connection from here (the stream lives until the loop's
+  // deferred delete).
+  onStreamRetired(stream);
 }
 
 ssize_t ConnectionImpl::onSend(const uint8_t* data, size_t length) {
@@ -281,7 +344,7 @@ int ConnectionImpl::onFrameReceived(const nghttp2_frame& frame) {
     // The response is complete: a request still being sent is not wanted any more; the
     // exchange ends here (the router lets go of the stream on the response's end).
     StreamBase* stream = getStream(frame.hd.stream_id);
-    if (stream != nullptr && !stream->local_end_ && !stream->reset_) {
+    if (stream != nullptr && !stream->local_end_ && !stream->reset_ && !stream->tunnel_) {
       stream->done_early_ = true;
       nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, frame.hd.stream_id, NGHTTP2_NO_ERROR);
     }
@@ -312,6 +375,11 @@ int ConnectionImpl::onFrameReceived(const nghttp2_frame& frame) {
       break;
     case NGHTTP2_SETTINGS:
       if ((frame.hd.flags & NGHTTP2_FLAG_ACK) == 0) onSettingsReceived();
+      break;
+    case NGHTTP2_PING:
+      if ((frame.hd.flags & NGHTTP2_FLAG_ACK) != 0 && keepalive_timeout_timer_) {
+        onKeepaliveResponse();
+      }
       break;
     default:
       break;
@@ -353,7 +421,7 @@ int ConnectionImpl::onFrameSent(const nghttp2_frame& frame) {
     StreamBase* stream = getStream(frame.hd.stream_id);
     if (stream == nullptr) return 0;
     stream->local_end_sent_ = true;
-    if (server_ && !stream->remote_end_ && !stream->reset_) {
+    if (server_ && !stream->remote_end_ && !stream->reset_ && !stream->tunnel_) {
       // RFC 9113 §8.1: a complete response ends the exchange; the rest of the request is not
       // wanted.
       stream->done_early_ = true;
@@ -398,6 +466,8 @@ int ConnectionImpl::onStreamClosed(int32_t stream_id, uint32_t error_code) {
 }
 
 void ConnectionImpl::onConnectionClosed() {
+  if (keepalive_send_timer_) keepalive_send_timer_->disableTimer();
+  if (keepalive_timeout_timer_) keepalive_timeout_timer_->disableTimer();
   if (closed_ && streams_.empty()) return;
   closed_ = true;
   std::vector<StreamBase*> live;

@@ -51,6 +51,10 @@ class ConnectionImpl {
   // GOAWAY: tells the peer no stream beyond those it has opened will be served; streams in
   // flight finish. Once none is left the connection closes.
   void goAway();
+  // Server: the first GOAWAY of a graceful drain (RFC 9113 §6.8), naming the highest possible
+  // stream id: the client opens no more streams, and those racing with it are still served. The
+  // final goAway() follows.
+  void shutdownNotice();
   size_t activeStreams() const { return streams_.size(); }
   // Flushes what nghttp2 has to send (deferred while dispatching or already sending); closes the
   // connection once the session wants neither to read nor to write.
@@ -73,6 +77,10 @@ class ConnectionImpl {
   virtual void onHeadersComplete(StreamBase& stream, const nghttp2_frame& frame) = 0;
   virtual void onGoAwayReceived() {}
   virtual void onSettingsReceived() {}
+  // A stream is gone for good (both directions ended or reset, everything delivered).
+  virtual void onStreamRetired(StreamBase&) {}
+  // connection_keepalive: arms the first PING (called once the session exists).
+  void startKeepalive();
 
   net::Connection& connection_;
   const Http2Options options_;
@@ -97,6 +105,11 @@ class ConnectionImpl {
   int onInvalidFrame(const nghttp2_frame& frame, int error_code);
 
   void closeIfDone();
+  // connection_keepalive: a PING ACK (or the start) schedules the next PING after the interval
+  // plus jitter; a PING unanswered within the timeout closes the connection.
+  void onKeepaliveResponse();
+  void sendKeepalive();
+  void onKeepaliveTimeout();
   // Retires a closed stream once its received bytes are delivered (or it was reset).
   void maybeDestroy(StreamBase& stream);
   void failConnection(std::string_view details);
@@ -111,6 +124,8 @@ class ConnectionImpl {
   bool goaway_received_ = false;
   bool error_ = false;
   std::string error_details_;
+  event::TimerPtr keepalive_send_timer_;
+  event::TimerPtr keepalive_timeout_timer_;
 };
 
 // One HTTP/2 stream: what both directions share. Subclasses add the encoder and decoder side.
@@ -146,12 +161,19 @@ class ConnectionImpl::StreamBase : public Stream, public event::DeferredDeletabl
   // A header block arrived: trailers wait behind data held while reading is disabled.
   void onHeadersBlock(HeaderMapPtr headers, bool end_stream, bool trailers);
 
+  // nghttp2 closed the stream (both directions ended, or a reset).
+  bool closed() const { return closed_; }
+
   bool reset_ = false;
   bool headers_sent_ = false;
   bool local_end_ = false;       // our END_STREAM is queued (data or trailers)
   bool local_end_sent_ = false;  // ... and serialized
   bool remote_end_ = false;      // the peer's END_STREAM arrived
   bool remote_end_delivered_ = false;
+  // An upgraded or CONNECT stream once its answer accepted it (RFC 8441, RFC 9113 §8.5): a
+  // tunnel whose directions end on their own, so a finished response does not end the exchange
+  // (no RST_STREAM(NO_ERROR)) and the client's bytes keep flowing until its END_STREAM.
+  bool tunnel_ = false;
 
  private:
   friend class ConnectionImpl;

@@ -1,5 +1,7 @@
 #include "http/http2/server_codec.h"
 
+#include "http/http2/upgrade.h"
+
 namespace remora::http::http2 {
 
 class ServerConnectionImpl::ServerStream final : public StreamBase, public ResponseEncoder {
@@ -13,11 +15,18 @@ class ServerConnectionImpl::ServerStream final : public StreamBase, public Respo
   }
   void encodeHeaders(const ResponseHeaderMap& headers, bool end_stream) override {
     if (reset_ || headers_sent_) return;
-    if (!submitHeaders(headers, end_stream, false)) {
-      resetStream(StreamResetReason::LocalReset);
+    const uint32_t status = headers.status();
+    if ((upgrade_request_ && status == 101) ||
+        (connect_request_ && status >= 200 && status < 300)) {
+      // The tunnel is accepted: 200 (RFC 8441 §5, RFC 9113 §8.5), framing headers dropped.
+      tunnel_ = true;
+      ResponseHeaderMap accepted = headers;
+      if (upgrade_request_) upgradeResponseToH2(accepted);
+      accepted.remove(headers::kContentLength);
+      encodeHeadersImpl(accepted, end_stream);
       return;
     }
-    parent_.sendPending();
+    encodeHeadersImpl(headers, end_stream);
   }
   void encodeData(buffer::Buffer& data, bool end_stream) override {
     encodeDataImpl(data, end_stream);
@@ -26,22 +35,32 @@ class ServerConnectionImpl::ServerStream final : public StreamBase, public Respo
   Stream& getStream() override { return *this; }
 
   RequestDecoder* decoder_ = nullptr;
+  bool upgrade_request_ = false;  // an extended CONNECT, passed on as an HTTP/1.1 upgrade
+  bool connect_request_ = false;  // a classic CONNECT
 
  private:
+  void encodeHeadersImpl(const ResponseHeaderMap& headers, bool end_stream) {
+    if (!submitHeaders(headers, end_stream, false)) {
+      resetStream(StreamResetReason::LocalReset);
+      return;
+    }
+    parent_.sendPending();
+  }
+
   // Once the response is complete the connection manager has finished with the stream: what
-  // the client still sends for it goes nowhere.
+  // the client still sends for it goes nowhere (a tunnel's client direction lives on).
   void decodeHeaders(HeaderMapPtr headers, bool end_stream) override {
     decoder_->decodeHeaders(std::move(headers), end_stream);
   }
   void decodeData(buffer::Buffer& data, bool end_stream) override {
-    if (local_end_) {
+    if (local_end_ && !tunnel_) {
       data.drain(data.length());
       return;
     }
     decoder_->decodeData(data, end_stream);
   }
   void decodeTrailers(TrailerMapPtr trailers) override {
-    if (local_end_) return;
+    if (local_end_ && !tunnel_) return;
     decoder_->decodeTrailers(std::move(trailers));
   }
 };
@@ -87,6 +106,15 @@ void ServerConnectionImpl::onHeadersComplete(StreamBase& base, const nghttp2_fra
     }
   } else {
     headers->remove(headers::kHost);
+  }
+  // nghttp2 admitted :protocol only because allow_connect advertised it (RFC 8441 §3).
+  if (headers->method() == "CONNECT") {
+    if (headers->has(headers::kProtocol)) {
+      upgradeRequestFromH2(*headers);
+      stream.upgrade_request_ = true;
+    } else {
+      stream.connect_request_ = true;
+    }
   }
   stream.decoder_ = &callbacks_.newStream(stream);
   if (above_watermark_) stream.runWatermark(true);

@@ -28,6 +28,7 @@ class ServerConnectionImpl final : public ServerCodec, public ConnectionImpl {
   void onConnectionClosed() override { ConnectionImpl::onConnectionClosed(); }
   void onPeerHalfClose() override {}
   void goAway() override { ConnectionImpl::goAway(); }
+  void shutdownNotice() override { ConnectionImpl::shutdownNotice(); }
 
  private:
   class ServerStream;

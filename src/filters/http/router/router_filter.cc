@@ -7,6 +7,7 @@
 #include "filters/http/router/shadow_request.h"
 #include "http/grpc.h"
 #include "router/route_config.h"
+#include "upstream/tcp_upstream.h"
 
 namespace remora::router {
 
@@ -81,9 +82,17 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     pending_body_.setWatermarks(0, nullptr);
     if (pool_handle_) pool_handle_->cancel();
     if (encoder_) encoder_->getStream().removeCallbacks(*this);
+    // Deferred: this may run inside one of the tunnel's own callbacks.
+    if (tcp_) parent_.callbacks_->dispatcher().deferredDelete(std::move(tcp_));
   }
 
   void start(upstream::HttpConnPool& pool) { pool_handle_ = pool.newStream(*this, *this); }
+  // A CONNECT terminated here: the payload goes to the host over plain TCP.
+  void startTcp(const upstream::ClusterConstSharedPtr& cluster) {
+    tcp_ =
+        std::make_unique<upstream::TcpUpstream>(parent_.callbacks_->dispatcher(), host_, cluster);
+    pool_handle_ = tcp_->start(*this, *this);
+  }
 
   // Sends request data that arrives while the attempt is live.
   void encodeData(buffer::Buffer& data, bool end_stream) {
@@ -207,7 +216,8 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   }
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     response_started_ = true;
-    upgraded_ = headers->status() == 101;
+    const uint32_t status = headers->status();
+    upgraded_ = parent_.connect_ ? status >= 200 && status < 300 : status == 101;
     if (end_stream) onResponseDone();
     parent_.onUpstreamHeaders(std::move(headers), end_stream);
   }
@@ -285,9 +295,10 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   bool reused_ = false;
   bool response_started_ = false;
   bool done_ = false;
-  bool upgraded_ = false;  // answered 101: both directions stream until both have ended
+  bool upgraded_ = false;  // answered 101 (a CONNECT 2xx): both directions stream until both end
   bool per_try_on_request_complete_ = false;
   event::TimerPtr per_try_timer_;
+  std::unique_ptr<upstream::TcpUpstream> tcp_;  // the tunnel of a CONNECT terminated here
 };
 
 RouterFilter::RouterFilter(server::WorkerContext& worker) : worker_(worker) {}
@@ -361,7 +372,8 @@ http::FilterHeadersStatus RouterFilter::decodeHeaders(http::RequestHeaderMap& he
   // x-envoy-upstream-rq-per-try-timeout-ms, ignored when not shorter than the route timeout.
   // The connection manager leaves Upgrade in place only for an upgrade it accepted. Its bytes
   // flow for as long as the connection lives: no retries, no mirrors, no per-try timeout.
-  upgrade_ = headers.has(h::kUpgrade);
+  connect_ = headers.method() == "CONNECT";
+  upgrade_ = connect_ || headers.has(h::kUpgrade);
   const bool grpc_timeout = http::isGrpcRequest(headers) && route_entry_->maxGrpcTimeout();
   const auto route_timeout = grpc_timeout ? grpcTimeout(headers) : route_entry_->timeout();
   if (route_timeout.count() > 0) timeout_ = route_timeout;
@@ -499,6 +511,10 @@ void RouterFilter::startAttempt() {
   info.upstream_host = host->address;
   auto* entry = worker_.clusters.get(cluster_->name());
   upstream_request_ = std::make_unique<UpstreamRequest>(*this, host);
+  if (connect_ && route_entry_->connectTerminate()) {
+    upstream_request_->startTcp(cluster_);
+    return;
+  }
   upstream_request_->start(
       entry->httpConnPool(host, worker_.dispatcher, callbacks_->streamInfo().protocol));
 }
@@ -581,7 +597,8 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
   }
   stats.chargeResponse(status, false);
   // Upgraded: the tunnel lives until either side ends it (or the stream idle timeout).
-  if (upgrade_ && status == 101 && global_timer_) global_timer_->disableTimer();
+  const bool tunnel = connect_ ? status >= 200 && status < 300 : status == 101;
+  if (upgrade_ && tunnel && global_timer_) global_timer_->disableTimer();
   // Envoy measures from the complete downstream request; a response that beats it carries none.
   if (downstream_request_complete_at_) {
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -102,7 +102,8 @@ class RouterFilter final : public http::StreamDecoderFilter,
   uint32_t attempts_ = 0;
   bool keepalive_race_retried_ = false;
   bool retry_pending_ = false;  // a retry waits out its back-off
-  bool upgrade_ = false;        // an accepted upgrade (WebSocket) request
+  bool upgrade_ = false;        // an accepted upgrade (WebSocket) or CONNECT request
+  bool connect_ = false;        // a CONNECT: a 2xx opens the tunnel
   bool downstream_response_started_ = false;
   bool above_downstream_watermark_ = false;
   bool destroyed_ = false;

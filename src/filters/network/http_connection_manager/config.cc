@@ -6,6 +6,8 @@
 
 #include "access_log/access_log_config.h"
 #include "config/extension_registry.h"
+#include "http/http1/chars.h"
+#include "http/http2/protocol_options.h"
 #include "router/route_config.h"
 
 namespace remora::filters::network::http_connection_manager {
@@ -52,6 +54,7 @@ HcmStats::HcmStats(stats::Store& s, const std::string& p)
       downstream_cx_idle_timeout(s.counter(p + "downstream_cx_idle_timeout")),
       downstream_cx_max_duration_reached(s.counter(p + "downstream_cx_max_duration_reached")),
       downstream_cx_max_requests_reached(s.counter(p + "downstream_cx_max_requests_reached")),
+      downstream_cx_drain_close(s.counter(p + "downstream_cx_drain_close")),
       downstream_cx_upgrades_total(s.counter(p + "downstream_cx_upgrades_total")),
       downstream_cx_upgrades_active(s.gauge(p + "downstream_cx_upgrades_active")),
       downstream_rq_total(s.counter(p + "downstream_rq_total")),
@@ -84,14 +87,10 @@ HcmConfig::HcmConfig(const Proto& proto, stats::Store& store)
       http2_stats_(std::make_unique<remora::http::http2::Http2Stats>(store, "http2.")) {}
 
 std::optional<bool> HcmConfig::upgradeEnabled(std::string_view upgrade_type) const {
-  constexpr std::string_view kWebsocket = "websocket";
-  if (upgrade_type.size() != kWebsocket.size()) return std::nullopt;
-  for (size_t i = 0; i < kWebsocket.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(upgrade_type[i])) != kWebsocket[i]) {
-      return std::nullopt;
-    }
+  for (const auto& [name, enabled] : upgrades_) {
+    if (remora::http::http1::equalsIgnoreCase(name, upgrade_type)) return enabled;
   }
-  return websocket_upgrade_;
+  return std::nullopt;
 }
 
 StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
@@ -116,17 +115,7 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
     config->max_requests_per_connection_ = common.max_requests_per_connection().value();
   }
   auto& h2 = config->http2_options_;
-  const auto& h2_proto = proto.http2_protocol_options();
-  if (h2_proto.has_hpack_table_size()) h2.hpack_table_size = h2_proto.hpack_table_size().value();
-  if (h2_proto.has_max_concurrent_streams()) {
-    h2.max_concurrent_streams = h2_proto.max_concurrent_streams().value();
-  }
-  if (h2_proto.has_initial_stream_window_size()) {
-    h2.initial_stream_window_size = h2_proto.initial_stream_window_size().value();
-  }
-  if (h2_proto.has_initial_connection_window_size()) {
-    h2.initial_connection_window_size = h2_proto.initial_connection_window_size().value();
-  }
+  remora::http::http2::applyProtocolOptions(proto.http2_protocol_options(), h2);
   h2.max_header_list_kb = config->max_request_headers_kb_;
   h2.max_headers_count = config->max_headers_count_;
   applyTimeout(common.has_idle_timeout(), common.idle_timeout(), config->idle_timeout_);
@@ -135,22 +124,19 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
   applyTimeout(proto.has_stream_idle_timeout(), proto.stream_idle_timeout(),
                config->stream_idle_timeout_);
   applyTimeout(proto.has_request_timeout(), proto.request_timeout(), config->request_timeout_);
+  if (proto.has_drain_timeout()) {
+    config->drain_timeout_ = toMs(proto.drain_timeout());
+  }
   applyTimeout(proto.has_request_headers_timeout(), proto.request_headers_timeout(),
                config->request_headers_timeout_);
   for (int i = 0; i < proto.upgrade_configs_size(); ++i) {
     const auto& upgrade = proto.upgrade_configs(i);
-    // Only WebSocket is proxied so far (CONNECT arrives with HTTP/2). Envoy matches the type
-    // case-insensitively.
-    std::string type = upgrade.upgrade_type();
-    for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (type != "websocket") {
-      return Status::error("upgrade_configs[" + std::to_string(i) +
-                           "].upgrade_type: not supported by remora: " + upgrade.upgrade_type());
-    }
-    // filters (a separate filter chain for upgrades) is not supported: rejected at load by the
-    // supported-fields table. Envoy uses the first config naming a type.
-    if (!config->websocket_upgrade_) {
-      config->websocket_upgrade_ = !upgrade.has_enabled() || upgrade.enabled().value();
+    // Any upgrade token, and "CONNECT" for the CONNECT method (Envoy matches case-insensitively
+    // and uses the first config naming a type). filters (a separate filter chain for upgrades)
+    // is not supported: rejected at load by the supported-fields table.
+    if (!config->upgradeEnabled(upgrade.upgrade_type())) {
+      config->upgrades_.emplace_back(upgrade.upgrade_type(),
+                                     !upgrade.has_enabled() || upgrade.enabled().value());
     }
   }
 

@@ -42,6 +42,7 @@ struct HcmStats {
   stats::Counter& downstream_cx_idle_timeout;
   stats::Counter& downstream_cx_max_duration_reached;
   stats::Counter& downstream_cx_max_requests_reached;
+  stats::Counter& downstream_cx_drain_close;
   stats::Counter& downstream_cx_upgrades_total;
   stats::Gauge& downstream_cx_upgrades_active;
   stats::Counter& downstream_rq_total;
@@ -119,9 +120,12 @@ class HcmConfig {
   std::optional<std::chrono::milliseconds> requestHeadersTimeout() const {
     return request_headers_timeout_;
   }
-  // upgrade_configs for `upgrade_type` (the Upgrade header, case-insensitive): absent when none
-  // names it, else whether it is enabled. Only "websocket" can be configured.
+  // upgrade_configs for `upgrade_type` (the Upgrade header, or "CONNECT" for the CONNECT method;
+  // case-insensitive): absent when none names it, else whether it is enabled.
   std::optional<bool> upgradeEnabled(std::string_view upgrade_type) const;
+  // drain_timeout: between the first (shutdown notice) and the final GOAWAY of an HTTP/2 drain,
+  // and how long a draining HTTP/1 connection may stay idle. Envoy's default is 5 s.
+  std::chrono::milliseconds drainTimeout() const { return drain_timeout_; }
 
  private:
   HcmConfig(const Proto& proto, stats::Store& store);
@@ -137,7 +141,8 @@ class HcmConfig {
   CodecType codec_type_ = CodecType::Auto;
   remora::http::http2::Http2Options http2_options_;
   std::unique_ptr<remora::http::http2::Http2Stats> http2_stats_;
-  std::optional<bool> websocket_upgrade_;
+  std::vector<std::pair<std::string, bool>> upgrades_;  // type as configured, enabled
+  std::chrono::milliseconds drain_timeout_{5000};
   std::optional<std::chrono::milliseconds> idle_timeout_ = std::chrono::hours(1);
   std::optional<std::chrono::milliseconds> max_connection_duration_;
   std::optional<std::chrono::milliseconds> stream_idle_timeout_ = std::chrono::minutes(5);

@@ -74,8 +74,11 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     stream_info_.protocol = parent_.codec_->protocol();
     if (end_stream) onRequestReceived();
     const HcmConfig& config = *parent_.config_;
-    // Before the hop-by-hop headers go: they say whether this is an upgrade.
-    const bool upgrade = remora::http::codec1::isUpgrade(*headers);
+    // Before the hop-by-hop headers go: they say whether this is an upgrade. A CONNECT is one
+    // too (Envoy's upgrade_type "CONNECT"); an RFC 8441 extended CONNECT reached here from the
+    // HTTP/2 codec already in its HTTP/1.1 upgrade form.
+    connect_ = headers->method() == "CONNECT";
+    const bool upgrade = connect_ || remora::http::codec1::isUpgrade(*headers);
     stream_info_.downstream_remote_address = ConnectionManagerUtility::mutateRequestHeaders(
         *headers, parent_.connection().info().remote_address, config);
     request_headers_ = headers.get();
@@ -89,7 +92,9 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
       rejectBeforeFilters(std::move(headers), 400, "Bad Request", "http.invalid_authority");
       return;
     }
-    if (headers->path().empty() || headers->path()[0] != '/') {
+    // A CONNECT names its target in :authority and has no path (Envoy matches it with
+    // connect_matcher).
+    if (headers->path().empty() ? !connect_ : headers->path()[0] != '/') {
       // Envoy answers an absolute or empty path it cannot route with 404.
       config.stats().downstream_rq_non_relative_path.inc();
       rejectBeforeFilters(std::move(headers), 404, "", "absolute_path_rejected");
@@ -177,8 +182,16 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     // stream, must not be cut by it).
     if (request_timer_) request_timer_->disableTimer();
     uint32_t status = headers.status();
-    upgraded_ = upgrade_accepted_ && status == 101;
+    // A 101 accepts an upgrade, a 2xx a CONNECT: from here both directions carry raw bytes.
+    upgraded_ = upgrade_accepted_ && (connect_ ? status >= 200 && status < 300 : status == 101);
     ConnectionManagerUtility::mutateResponseHeaders(headers, *parent_.config_, upgraded_);
+    parent_.checkDrainClose();
+    // A draining HTTP/1 connection closes after this response (HTTP/2 has its GOAWAY); an
+    // upgraded one stops being HTTP anyway.
+    if (!parent_.isHttp2() && parent_.drain_state_ != DrainState::NotDraining &&
+        !upgrade_accepted_) {
+      parent_.close_after_response_ = true;
+    }
     if (parent_.close_after_response_ && !upgraded_ && !parent_.isHttp2()) {
       headers.set(h::kConnection, "close");
     }
@@ -340,8 +353,11 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
     const router::Route* matched = route();
     if (matched == nullptr) return true;
     auto& stats = parent_.config_->stats();
-    parent_.close_after_response_ = true;
-    const std::string_view type = *headers.get(h::kUpgrade);
+    // HTTP/1 carries no other request after an upgrade, accepted or not; an HTTP/2 stream is one
+    // of many.
+    if (!parent_.isHttp2()) parent_.close_after_response_ = true;
+    const std::string_view type =
+        connect_ ? std::string_view("CONNECT") : *headers.get(h::kUpgrade);
     std::optional<bool> enabled;
     if (const router::RouteEntry* entry = matched->routeEntry())
       enabled = entry->upgradeEnabled(type);
@@ -412,6 +428,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   const router::Route* route_ = nullptr;
   bool route_cached_ = false;
   bool filters_installed_ = false;
+  bool connect_ = false;               // a CONNECT request
   bool upgrade_accepted_ = false;      // an upgrade request this route allows
   bool upgraded_ = false;              // ... answered with 101: bytes both ways until both end
   bool awaiting_request_end_ = false;  // upgraded, response done, the client's side still open
@@ -446,10 +463,13 @@ std::string_view reasonFor(uint32_t code) {
 }  // namespace
 
 ConnectionManager::ConnectionManager(std::shared_ptr<const HcmConfig> config,
-                                     server::WorkerContext& worker)
-    : config_(std::move(config)), worker_(worker) {}
+                                     server::WorkerContext& worker,
+                                     std::shared_ptr<const server::DrainDecision> drain_decision)
+    : config_(std::move(config)), worker_(worker), drain_decision_(std::move(drain_decision)) {}
 
-ConnectionManager::~ConnectionManager() = default;
+ConnectionManager::~ConnectionManager() {
+  if (drain_decision_) worker_.drain_callbacks.remove(*this);
+}
 
 void ConnectionManager::initializeReadFilterCallbacks(net::ReadFilterCallbacks& callbacks) {
   read_callbacks_ = &callbacks;
@@ -476,6 +496,9 @@ net::FilterStatus ConnectionManager::onNewConnection() {
     max_duration_timer_ = worker_.dispatcher.createTimer([this] { onMaxDurationReached(); });
     max_duration_timer_->enableTimer(*max);
   }
+  // Accepted while the listener drains (a graceful drain keeps accepting): the first response
+  // starts the sequence instead.
+  if (drain_decision_ && !drain_decision_->draining()) worker_.drain_callbacks.add(*this);
   return net::FilterStatus::StopIteration;
 }
 
@@ -492,6 +515,9 @@ void ConnectionManager::createCodec(bool http2) {
     options.buffer_limit = connection().bufferLimit();
     codec_ = std::make_unique<remora::http::http2::ServerConnectionImpl>(
         connection(), callbacks, options, &config_->http2Stats());
+    // The drain began before the first bytes told the protocol (codec_type AUTO).
+    if (drain_state_ == DrainState::Draining) codec_->shutdownNotice();
+    if (drain_state_ == DrainState::Closing) codec_->goAway();
     return;
   }
   stats.downstream_cx_http1_total.inc();
@@ -560,6 +586,40 @@ void ConnectionManager::drainAfterStreams() {
   if (http2_ && codec_) codec_->goAway();
 }
 
+void ConnectionManager::onDrainClose() {
+  if (closed_ || drain_state_ != DrainState::NotDraining) return;
+  config_->stats().downstream_cx_drain_close.inc();
+  startDrainSequence();
+}
+
+void ConnectionManager::checkDrainClose() {
+  if (drain_state_ != DrainState::NotDraining || !drain_decision_ ||
+      !drain_decision_->drainClose(worker_.server)) {
+    return;
+  }
+  config_->stats().downstream_cx_drain_close.inc();
+  startDrainSequence();
+}
+
+void ConnectionManager::startDrainSequence() {
+  drain_state_ = DrainState::Draining;
+  if (drain_decision_) worker_.drain_callbacks.remove(*this);
+  // HTTP/2: the client stops opening streams, and those racing with this GOAWAY are still
+  // served until the final one. HTTP/1: the next response carries "Connection: close".
+  if (codec_) codec_->shutdownNotice();
+  if (!http2_ && !streams_.empty()) close_after_response_ = true;
+  drain_timer_ = worker_.dispatcher.createTimer([this] { onDrainTimeout(); });
+  drain_timer_->enableTimer(config_->drainTimeout());
+}
+
+void ConnectionManager::onDrainTimeout() {
+  drain_state_ = DrainState::Closing;
+  close_after_response_ = true;
+  if (http2_ && codec_) codec_->goAway();  // the codec closes once the streams are done
+  if (streams_.empty() && !closed_)
+    connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
+}
+
 void ConnectionManager::onStreamDone(ActiveStream& stream) {
   struct Holder : event::DeferredDeletable {
     std::unique_ptr<ActiveStream> stream;
@@ -616,6 +676,8 @@ void ConnectionManager::onEvent(net::ConnectionEvent event) {
   }
   if (idle_timer_) idle_timer_->disableTimer();
   if (max_duration_timer_) max_duration_timer_->disableTimer();
+  if (drain_timer_) drain_timer_->disableTimer();
+  if (drain_decision_) worker_.drain_callbacks.remove(*this);
   // The codec resets whatever is still in flight (ConnectionTermination).
   if (codec_) codec_->onConnectionClosed();
 }

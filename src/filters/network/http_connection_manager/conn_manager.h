@@ -7,6 +7,7 @@
 #include "http/codec.h"
 #include "http/filter_manager.h"
 #include "net/connection.h"
+#include "server/drain_decision.h"
 #include "server/worker_context.h"
 
 namespace remora::filters::network::http_connection_manager {
@@ -16,9 +17,12 @@ namespace remora::filters::network::http_connection_manager {
 // connection, on its worker.
 class ConnectionManager final : public net::ReadFilter,
                                 private net::ConnectionCallbacks,
-                                private remora::http::ServerConnectionCallbacks {
+                                private remora::http::ServerConnectionCallbacks,
+                                private server::DrainCallbacks::Callback {
  public:
-  ConnectionManager(std::shared_ptr<const HcmConfig> config, server::WorkerContext& worker);
+  // `drain_decision`: the listener's (may be null: never drains).
+  ConnectionManager(std::shared_ptr<const HcmConfig> config, server::WorkerContext& worker,
+                    std::shared_ptr<const server::DrainDecision> drain_decision = nullptr);
   ~ConnectionManager() override;
 
   // net::ReadFilter
@@ -36,6 +40,19 @@ class ConnectionManager final : public net::ReadFilter,
   void onBelowWriteBufferLowWatermark() override;
   // http::ServerConnectionCallbacks
   remora::http::RequestDecoder& newStream(remora::http::ResponseEncoder& encoder) override;
+  // server::DrainCallbacks::Callback: the listener started draining.
+  void onDrainClose() override;
+  const server::DrainDecision& drainDecision() const override { return *drain_decision_; }
+
+  // Envoy's drain sequence. Draining: HTTP/2 has sent its shutdown-notice GOAWAY (streams still
+  // accepted), HTTP/1 answers with "Connection: close". Closing, drain_timeout later: the final
+  // GOAWAY; the connection closes once no stream is left.
+  enum class DrainState { NotDraining, Draining, Closing };
+  // At each response head (Envoy's check): starts the drain sequence if the listener drains or
+  // the server fails health checks.
+  void checkDrainClose();
+  void startDrainSequence();
+  void onDrainTimeout();
 
   // Builds the codec: at once for codec_type HTTP1 or HTTP2; for AUTO once the first bytes
   // tell (the HTTP/2 connection preface, else HTTP/1).
@@ -62,6 +79,9 @@ class ConnectionManager final : public net::ReadFilter,
   remora::http::ConnectionFilterState filter_state_;
   event::TimerPtr idle_timer_;
   event::TimerPtr max_duration_timer_;
+  std::shared_ptr<const server::DrainDecision> drain_decision_;
+  DrainState drain_state_ = DrainState::NotDraining;
+  event::TimerPtr drain_timer_;
   event::MonotonicTime connected_at_;  // for downstream_cx_length_ms
   uint32_t requests_served_ = 0;
   bool close_after_response_ = false;

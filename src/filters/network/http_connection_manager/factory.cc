@@ -1,6 +1,7 @@
 // Registers envoy.filters.network.http_connection_manager.
-#include "config/extension_registry.h"
 #include "filters/network/factory.h"
+
+#include "config/extension_registry.h"
 #include "filters/network/http_connection_manager/config.h"
 #include "filters/network/http_connection_manager/conn_manager.h"
 
@@ -14,8 +15,9 @@ class HcmFactory final : public NamedNetworkFilterConfigFactory {
     auto config = HcmConfig::create(static_cast<const HcmConfig::Proto&>(message), context.stats,
                                     context.cluster_names);
     if (!config.ok()) return config.status();
-    return FilterFactoryCb([config = *config](net::Connection& connection, server::WorkerContext& worker) {
-      connection.addReadFilter(std::make_shared<ConnectionManager>(config, worker));
+    return FilterFactoryCb([config = *config, drain = context.drain_decision](
+                               net::Connection& connection, server::WorkerContext& worker) {
+      connection.addReadFilter(std::make_shared<ConnectionManager>(config, worker, drain));
     });
   }
 };
