@@ -154,6 +154,10 @@ bool RetryState::wouldRetryOnResponse(const http::ResponseHeaderMap& headers) co
 bool RetryState::wouldRetryOnReset(http::StreamResetReason reason, bool connect_failure) const {
   if (connect_failure) return (retry_on_ & (kConnectFailure | kReset | k5xx | kGatewayError)) != 0;
   if (reason == http::StreamResetReason::Overflow) return false;
+  // An HTTP/2 REFUSED_STREAM says the upstream did not process the request: safe to send again.
+  if ((retry_on_ & kRefusedStream) && reason == http::StreamResetReason::RemoteRefusedStreamReset) {
+    return true;
+  }
   // A reset before the response counts as a 5xx for Envoy's 5xx and gateway-error policies.
   return (retry_on_ & (kReset | k5xx | kGatewayError)) != 0;
 }

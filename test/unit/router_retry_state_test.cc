@@ -48,6 +48,13 @@ TEST(RouterRetryStateTest, ResetConditions) {
   EXPECT_TRUE(state->wouldRetryOnReset(http::StreamResetReason::ConnectionTermination, false));
   EXPECT_TRUE(state->wouldRetryOnReset(http::StreamResetReason::LocalReset, false));
   EXPECT_FALSE(state->wouldRetryOnReset(http::StreamResetReason::Overflow, false));
+  // refused-stream retries only an HTTP/2 REFUSED_STREAM.
+  RetryPolicy refused = policy({"refused-stream"});
+  state = RetryState::create(&refused, request("a", "/"));
+  ASSERT_TRUE(state.has_value());
+  EXPECT_TRUE(state->wouldRetryOnReset(http::StreamResetReason::RemoteRefusedStreamReset, false));
+  EXPECT_FALSE(state->wouldRetryOnReset(http::StreamResetReason::RemoteReset, false));
+  EXPECT_FALSE(state->wouldRetryOnReset(http::StreamResetReason::ConnectionTermination, false));
 }
 
 TEST(RouterRetryStateTest, RequestHeadersAddConditionsAndCount) {
