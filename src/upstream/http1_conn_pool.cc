@@ -5,6 +5,7 @@
 #include "net/connection_impl.h"
 #include "net/socket.h"
 #include "net/transport_socket_factory.h"
+#include "upstream/upstream_connection.h"
 
 namespace remora::upstream {
 
@@ -184,30 +185,17 @@ Cancellable* Http1ConnPool::newStream(http::ResponseDecoder& decoder,
 }
 
 void Http1ConnPool::createClient() {
-  auto& stats = cluster_->stats();
-  stats.upstream_cx_total.inc();
-  stats.upstream_cx_http1_total.inc();
-  host_->stats.cx_total.fetch_add(1, std::memory_order_relaxed);
-  auto fd = net::startConnect(host_->address);
-  if (!fd.ok()) {
-    stats.upstream_cx_connect_fail.inc();
-    host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
-    failPending(PoolFailureReason::LocalConnectionFailure, fd.status().message());
+  cluster_->stats().upstream_cx_http1_total.inc();
+  std::string error;
+  auto connection = openUpstreamConnection(dispatcher_, *host_, *cluster_, error);
+  if (connection == nullptr) {
+    failPending(PoolFailureReason::LocalConnectionFailure, error);
     return;
   }
-  auto connection = std::make_unique<net::ConnectionImpl>(
-      dispatcher_, *fd, net::rawBufferSocketFactory()->create(), false);
   auto client = std::make_unique<ActiveClient>(*this, std::move(connection));
   ActiveClient& ref = *client;
   clients_.push_back(std::move(client));
   ref.position_ = std::prev(clients_.end());
-  stats.upstream_cx_active.inc();
-  host_->stats.cx_active.fetch_add(1, std::memory_order_relaxed);
-  ref.connection_->setBufferLimits(cluster_->perConnectionBufferLimit());
-  net::ConnectionByteStats byte_stats;
-  byte_stats.rx_total = &stats.upstream_cx_rx_bytes_total;
-  byte_stats.tx_total = &stats.upstream_cx_tx_bytes_total;
-  ref.connection_->setByteStats(byte_stats);
   http::codec1::ClientCodecOptions codec_options;
   codec_options.max_headers_count = cluster_->maxResponseHeadersCount();
   codec_options.enable_trailers = cluster_->enableTrailers();

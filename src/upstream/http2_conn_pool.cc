@@ -7,6 +7,7 @@
 #include "net/connection_impl.h"
 #include "net/socket.h"
 #include "net/transport_socket_factory.h"
+#include "upstream/upstream_connection.h"
 
 namespace remora::upstream {
 
@@ -301,30 +302,17 @@ void Http2ConnPool::processPending() {
 }
 
 void Http2ConnPool::createClient() {
-  auto& stats = cluster_->stats();
-  stats.upstream_cx_total.inc();
-  stats.upstream_cx_http2_total.inc();
-  host_->stats.cx_total.fetch_add(1, std::memory_order_relaxed);
-  auto fd = net::startConnect(host_->address);
-  if (!fd.ok()) {
-    stats.upstream_cx_connect_fail.inc();
-    host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
-    failPending(PoolFailureReason::LocalConnectionFailure, fd.status().message());
+  cluster_->stats().upstream_cx_http2_total.inc();
+  std::string error;
+  auto connection = openUpstreamConnection(dispatcher_, *host_, *cluster_, error);
+  if (connection == nullptr) {
+    failPending(PoolFailureReason::LocalConnectionFailure, error);
     return;
   }
-  auto connection = std::make_unique<net::ConnectionImpl>(
-      dispatcher_, *fd, net::rawBufferSocketFactory()->create(), false);
   auto client = std::make_unique<ActiveClient>(*this, std::move(connection));
   ActiveClient& ref = *client;
   clients_.push_back(std::move(client));
   ref.position_ = std::prev(clients_.end());
-  stats.upstream_cx_active.inc();
-  host_->stats.cx_active.fetch_add(1, std::memory_order_relaxed);
-  ref.connection_->setBufferLimits(cluster_->perConnectionBufferLimit());
-  net::ConnectionByteStats byte_stats;
-  byte_stats.rx_total = &stats.upstream_cx_rx_bytes_total;
-  byte_stats.tx_total = &stats.upstream_cx_tx_bytes_total;
-  ref.connection_->setByteStats(byte_stats);
   ref.connection_->addConnectionCallbacks(ref);
   // The read filter is the client itself; the connection must not own it.
   ref.connection_->addReadFilter(std::shared_ptr<net::ReadFilter>(std::shared_ptr<void>(), &ref));

@@ -5,6 +5,7 @@
 #include "net/connection_impl.h"
 #include "net/socket.h"
 #include "net/transport_socket_factory.h"
+#include "upstream/upstream_connection.h"
 
 namespace remora::upstream {
 
@@ -22,31 +23,17 @@ TcpUpstream::~TcpUpstream() {
 Cancellable* TcpUpstream::start(http::ResponseDecoder& decoder,
                                 ConnectionPoolCallbacks& callbacks) {
   decoder_ = &decoder;
-  auto& stats = cluster_->stats();
-  stats.upstream_cx_total.inc();
-  host_->stats.cx_total.fetch_add(1, std::memory_order_relaxed);
-  auto fd = net::startConnect(host_->address);
-  if (!fd.ok()) {
-    stats.upstream_cx_connect_fail.inc();
-    host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
-    callbacks.onPoolFailure(PoolFailureReason::LocalConnectionFailure, fd.status().message(),
-                            host_);
+  std::string error;
+  connection_ = openUpstreamConnection(dispatcher_, *host_, *cluster_, error);
+  if (connection_ == nullptr) {
+    callbacks.onPoolFailure(PoolFailureReason::LocalConnectionFailure, error, host_);
     return nullptr;
   }
   pool_callbacks_ = &callbacks;
   connecting_ = true;
   created_at_ = dispatcher_.now();
-  connection_ = std::make_unique<net::ConnectionImpl>(
-      dispatcher_, *fd, net::rawBufferSocketFactory()->create(), false);
-  stats.upstream_cx_active.inc();
-  host_->stats.cx_active.fetch_add(1, std::memory_order_relaxed);
   // Each direction ends on its own: the host's FIN ends the response, ours the request.
   connection_->enableHalfClose(true);
-  connection_->setBufferLimits(cluster_->perConnectionBufferLimit());
-  net::ConnectionByteStats byte_stats;
-  byte_stats.rx_total = &stats.upstream_cx_rx_bytes_total;
-  byte_stats.tx_total = &stats.upstream_cx_tx_bytes_total;
-  connection_->setByteStats(byte_stats);
   connection_->addConnectionCallbacks(*this);
   // The read filter is this object; the connection must not own it.
   connection_->addReadFilter(std::shared_ptr<net::ReadFilter>(std::shared_ptr<void>(), this));

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "event/dispatcher.h"
+#include "net/connection_impl.h"
+#include "upstream/cluster.h"
+
+namespace remora::upstream {
+
+// Starts a non-blocking connect to `host` for `cluster`, as every upstream user (HTTP/1 and
+// HTTP/2 pools, CONNECT tunnels) does: counts upstream_cx_total and upstream_cx_active (cluster
+// and host), applies the cluster's buffer limit and byte counters. The caller adds its callbacks
+// and filters, then calls connect(). On failure it counts upstream_cx_connect_fail, sets `error`
+// and returns nullptr.
+std::unique_ptr<net::ConnectionImpl> openUpstreamConnection(event::Dispatcher& dispatcher,
+                                                            const Host& host,
+                                                            const Cluster& cluster,
+                                                            std::string& error);
+
+}  // namespace remora::upstream
