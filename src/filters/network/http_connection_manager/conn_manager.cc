@@ -26,7 +26,8 @@ std::string_view reasonFor(uint32_t code);
 class ConnectionManager::ActiveStream final : public remora::http::RequestDecoder,
                                               public remora::http::StreamCallbacks,
                                               public remora::http::FilterManagerCallbacks,
-                                              public remora::http::FilterChainFactoryCallbacks {
+                                              public remora::http::FilterChainFactoryCallbacks,
+                                              public event::DeferredDeletable {
  public:
   ActiveStream(ConnectionManager& parent, remora::http::ResponseEncoder& encoder, uint64_t id)
       : parent_(parent),
@@ -621,13 +622,10 @@ void ConnectionManager::onDrainTimeout() {
 }
 
 void ConnectionManager::onStreamDone(ActiveStream& stream) {
-  struct Holder : event::DeferredDeletable {
-    std::unique_ptr<ActiveStream> stream;
-  };
-  auto holder = std::make_unique<Holder>();
-  holder->stream = std::move(*stream.position_);
+  // The stream is its own deferred-deletable: no holder to allocate per request.
+  std::unique_ptr<ActiveStream> done = std::move(*stream.position_);
   streams_.erase(stream.position_);
-  worker_.dispatcher.deferredDelete(std::move(holder));
+  worker_.dispatcher.deferredDelete(std::move(done));
   // HTTP/2 closes from its codec, once the GOAWAY went out and the last stream's frames with it.
   if (close_after_response_ && !closed_ && !http2_) {
     connection().close(net::ConnectionCloseType::FlushWriteAndDelay);
