@@ -11,8 +11,7 @@ namespace {
 // every insertion and compared on every lookup).
 constexpr auto kLower = [] {
   std::array<char, 256> t{};
-  for (int c = 0; c < 256; ++c)
-    t[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (int c = 0; c < 256; ++c) t[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   return t;
 }();
 char lowerChar(char c) { return kLower[static_cast<unsigned char>(c)]; }

@@ -39,9 +39,7 @@ class HeaderMap {
     return before - entries_.size();
   }
   // The first value for `key`, or nullptr.
-  const std::string* get(std::string_view key) const {
-    return mayHave(key) ? find(key) : nullptr;
-  }
+  const std::string* get(std::string_view key) const { return mayHave(key) ? find(key) : nullptr; }
   // Every value for `key`, in order.
   std::vector<std::string_view> getAll(std::string_view key) const;
   bool has(std::string_view key) const { return get(key) != nullptr; }

@@ -101,8 +101,8 @@ TEST(HeaderMapTest, Status) {
 TEST(HeaderMapTest, AgreesWithAReferenceModel) {
   std::vector<std::string> names;
   for (int i = 0; i < 120; ++i) names.push_back("x-h" + std::to_string(i * 7919 % 1000));
-  for (std::string_view n : {"host", "te", "upgrade", "connection", "keep-alive", "date",
-                             "server", "content-length", "x-envoy-retry-on", ":path", ":status"}) {
+  for (std::string_view n : {"host", "te", "upgrade", "connection", "keep-alive", "date", "server",
+                             "content-length", "x-envoy-retry-on", ":path", ":status"}) {
     names.emplace_back(n);
   }
   std::mt19937 rng(7);
@@ -130,9 +130,8 @@ TEST(HeaderMapTest, AgreesWithAReferenceModel) {
           model.emplace_back(name, value);
         } else {
           it->second = value;
-          std::erase_if(model, [&, first = &*it](const auto& e) {
-            return &e != first && e.first == name;
-          });
+          std::erase_if(
+              model, [&, first = &*it](const auto& e) { return &e != first && e.first == name; });
         }
         break;
       }
