@@ -218,3 +218,23 @@ def test_unhonoured_outlier_field_is_rejected(remora, http_backends, tmp_path):
         result = run_remora(["--mode", "validate", "-c", str(path)])
         assert result.returncode != 0
         assert message in (result.stdout + result.stderr), result
+
+
+def test_tcp_proxy_connect_failures_eject_a_dead_endpoint(remora, backends):
+    from conftest import hello_handler, tcp_listener
+    from test_tcp_proxy_routing import read_tag
+    live = [backends(hello_handler("a")), backends(hello_handler("b"))]
+    dead_port, listener_port, admin_port = free_ports(3)
+    outlier = {"split_external_local_origin_errors": True, "consecutive_local_origin_failure": 2,
+               "interval": "10s", "base_ejection_time": "30s", "max_ejection_percent": 34}
+    cluster = static_cluster("backend", [live[0].port, live[1].port, dead_port],
+                             outlier_detection=outlier)
+    proc = remora(bootstrap([tcp_listener("l", listener_port, "backend", "t")], [cluster],
+                            admin_port))
+    # Round robin: every third connection meets the dead endpoint and is closed empty.
+    tags = [read_tag(listener_port) for _ in range(6)]
+    assert sorted(tags) == ["", "", "a", "a", "b", "b"]
+    proc.wait_stat(STATS + "ejections_enforced_consecutive_local_origin_failure", lambda v: v == 1)
+    wait_flags(proc, {live[0].port: "healthy", live[1].port: "healthy",
+                      dead_port: "/failed_outlier_check"})
+    assert sorted(set(read_tag(listener_port) for _ in range(10))) == ["a", "b"]
