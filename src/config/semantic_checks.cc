@@ -83,6 +83,11 @@ Status checkCluster(const Cluster& cluster, const std::string& path) {
   auto lb_config = upstream::LbConfig::create(cluster, path);
   if (!lb_config.ok()) return lb_config.status();
   if (cluster.has_outlier_detection()) {
+    // Its hosts are made per request on the workers and never join the cluster's members.
+    if (original_dst) {
+      return Status::error(path +
+                           ".outlier_detection: not supported by remora for ORIGINAL_DST clusters");
+    }
     auto outlier = upstream::outlier::DetectorConfig::create(cluster.outlier_detection(),
                                                              path + ".outlier_detection");
     if (!outlier.ok()) return outlier.status();

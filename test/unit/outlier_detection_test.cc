@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+#include <vector>
+
 #include "upstream/cluster_manager.h"
 
 namespace remora::upstream::outlier {
@@ -90,6 +93,21 @@ TEST_F(OutlierDetectorTest, ConsecutiveFivexxEjectsAtTheLimitAndASuccessStartsOv
   EXPECT_EQ(active(), 1);
   // Already ejected: further errors detect nothing more.
   respond(0, 500, 3);
+  EXPECT_EQ(counter("ejections_detected_consecutive_5xx"), 1u);
+}
+
+TEST_F(OutlierDetectorTest, WorkersRacingPastTheLimitNotifyOnce) {
+  proto_.mutable_consecutive_gateway_failure()->set_value(0);
+  create(3);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([this] {
+      for (int i = 0; i < 1000; ++i) monitor(0).putHttpResponseCode(500);
+    });
+  }
+  for (auto& w : workers) w.join();
+  deliverPosts();
+  EXPECT_TRUE(ejected(0));
   EXPECT_EQ(counter("ejections_detected_consecutive_5xx"), 1u);
 }
 
