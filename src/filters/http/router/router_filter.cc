@@ -225,8 +225,13 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     response_started_ = true;
     const uint32_t status = headers->status();
-    // Every attempt's answer counts, retried or not (Envoy's putHttpResponseCode).
-    if (auto* monitor = host_->outlierMonitor()) monitor->putHttpResponseCode(status);
+    // Every attempt's answer counts, retried or not (Envoy's putHttpResponseCode); for a gRPC
+    // request, a grpc-status in the headers (trailers-only) counts as the HTTP status it means.
+    if (auto* monitor = host_->outlierMonitor()) {
+      auto grpc = http::isGrpcRequest(*parent_.request_headers_) ? http::grpcStatusOf(*headers)
+                                                                 : std::nullopt;
+      monitor->putHttpResponseCode(grpc ? http::httpStatusFromGrpc(*grpc) : status);
+    }
     upgraded_ = parent_.connect_ ? status >= 200 && status < 300 : status == 101;
     if (end_stream) onResponseDone();
     parent_.onUpstreamHeaders(std::move(headers), end_stream);
