@@ -8,10 +8,13 @@ changes nothing; --cleanup restores the table exactly as found, including rules 
 Needs root and `ip netns`; skipped otherwise. Namespaces are deleted on every exit path.
 """
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -28,7 +31,7 @@ GOLDEN = HERE.parent / "unit" / "testdata" / "remoractl"
 def _skip_reason():
     if os.geteuid() != 0:
         return "needs root (network namespaces, iptables)"
-    for tool in ("ip", "iptables", "iptables-save", "iptables-restore"):
+    for tool in ("ip", "iptables", "iptables-save", "iptables-restore", "setpriv", "curl"):
         if shutil.which(tool) is None:
             return f"{tool} not installed"
     if not REMORACTL.exists():
@@ -71,6 +74,18 @@ class Netns:
                 line = line.rsplit(" ", 1)[0]  # ":CHAIN POLICY [packets:bytes]"
             lines.append(line)
         return lines
+
+    def spawn(self, *cmd, **kw):
+        return subprocess.Popen(["ip", "netns", "exec", self.name, *cmd], **kw)
+
+    def curl(self, url):
+        """(status, body) of a GET from inside the namespace, or None."""
+        r = self.run("curl", "-sS", "--max-time", "2", "-o", "-", "-w", "\n%{http_code}", url,
+                     check=False)
+        if r.returncode != 0:
+            return None
+        body, _, code = r.stdout.rpartition("\n")
+        return int(code), body
 
     def destroy(self):
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
@@ -158,3 +173,104 @@ def test_failed_restore_changes_nothing(namespaces):
         pytest.skip("this iptables accepted the edge-case uid; nothing to check")
     assert "iptables-restore --noflush failed" in r.stderr
     assert pod.nat() == installed, "a failed restore left a partial change"
+
+
+PROXY_UID = 1337
+SERVICE_VIP = "198.19.0.5"
+
+
+def outbound_static(backend_port):
+    """virtualOutbound on 15001 (original_dst recorded) sending everything to one backend."""
+    return {"static_resources": {
+        "listeners": [{
+            "name": "virtualOutbound",
+            "address": h.socket_address(15001, "0.0.0.0"),
+            "listener_filters": [{"name": "envoy.filters.listener.original_dst",
+                                  "typed_config": {"@type": h.ORIGINAL_DST_TYPE}}],
+            "filter_chains": [{"filters": [h.tcp_proxy_filter("outbound|9080||reviews", "outbound")]}],
+        }],
+        "clusters": [h.static_cluster("outbound|9080||reviews", [backend_port])],
+    }}
+
+
+def redirect_packets(ns):
+    """Packets counted by the ISTIO_REDIRECT rule (one per captured connection: nat sees its SYN)."""
+    out = ns.run("iptables", "-t", "nat", "-L", "ISTIO_REDIRECT", "-v", "-x", "-n").stdout
+    rows = [line.split() for line in out.splitlines() if "REDIRECT" in line and "redir" in line]
+    assert len(rows) == 1, out
+    return int(rows[0][0])
+
+
+def test_sidecar_as_proxy_uid_captures_outbound_exactly_once(namespaces):
+    """remoractl iptables + remoractl sidecar (as uid 1337) in one namespace: an unmodified client
+    calling a service VIP reaches the backend through remora's 15001 listener, each connection is
+    redirected exactly once, and remora's own upstream connection is not captured again."""
+    pod = namespaces()
+    # A non-loopback route for the service range, so the client's packets leave through OUTPUT
+    # towards an interface, as in a pod (a veth whose peer stays unconfigured: nothing answers).
+    pod.run("ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer")
+    pod.run("ip", "addr", "add", "198.18.0.11/24", "dev", "eth0")
+    pod.run("ip", "link", "set", "eth0", "up")
+    pod.run("ip", "link", "set", "eth0peer", "up")
+    pod.run("ip", "route", "add", "198.19.0.0/16", "dev", "eth0")
+    pod.run(str(REMORACTL), "iptables")
+
+    workdir = Path(tempfile.mkdtemp(prefix="remoractl-e2e-"))
+    workdir.chmod(0o777)
+    procs = []
+    try:
+        backend = pod.spawn(sys.executable, str(HERE / "ns_helper.py"), "backend", "127.0.0.1", "9080",
+                            "60", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(backend)
+        assert backend.stdout.readline().strip() == "ready"
+        static = workdir / "static.json"
+        static.write_text(json.dumps(outbound_static(9080)))
+        static.chmod(0o644)
+        log = open(workdir / "sidecar.log", "wb")
+        sidecar = pod.spawn("setpriv", f"--reuid={PROXY_UID}", f"--regid={PROXY_UID}", "--clear-groups",
+                            str(REMORACTL), "sidecar", "--pod-name", "reviews-v1-7f9c",
+                            "--instance-ip", "198.18.0.11", "--discovery-address", "none",
+                            "--static", str(static), "--config-path", str(workdir / "envoy-rev.yaml"),
+                            "--remora", str(h.REMORA_BIN),
+                            "--", "--concurrency", "1", "--drain-time-s", "1",
+                            stdout=log, stderr=subprocess.STDOUT)
+        procs.append(sidecar)
+
+        def sidecar_log():
+            return (workdir / "sidecar.log").read_text(errors="replace")
+
+        deadline = time.monotonic() + h.READY_TIMEOUT
+        while True:
+            assert sidecar.poll() is None, "sidecar exited:\n" + sidecar_log()
+            ready = pod.curl("http://127.0.0.1:15021/healthz/ready")
+            if ready and ready[0] == 200:
+                break
+            assert time.monotonic() < deadline, f"not ready ({ready}):\n" + sidecar_log()
+            time.sleep(0.05)
+
+        def cx_total():
+            status, body = pod.curl("http://127.0.0.1:15000/stats?filter=listener.0.0.0.0_15001.downstream_cx_total")
+            assert status == 200
+            return h.parse_text_stats(body).get("listener.0.0.0.0_15001.downstream_cx_total", 0)
+
+        cx0, redirected0 = cx_total(), redirect_packets(pod)
+        for i in range(3):
+            r = pod.run(sys.executable, str(HERE / "ns_helper.py"), "client", SERVICE_VIP, "9080", f"hello-{i}")
+            out = dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
+            assert out["echo"] == f"hello-{i}"
+            # The client saw the VIP; the backend saw remora (from loopback), not the client.
+            assert out["client_peer"] == f"{SERVICE_VIP}:9080"
+            assert out["peer"].startswith("127.0.0.1:")
+            assert cx_total() == cx0 + i + 1
+            assert redirect_packets(pod) == redirected0 + i + 1
+        # Admin and health traffic of the pod's own processes over lo is not captured.
+        assert redirect_packets(pod) == redirected0 + 3
+
+        sidecar.send_signal(15)
+        assert sidecar.wait(timeout=10) == 0, sidecar_log()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
