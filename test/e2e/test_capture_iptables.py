@@ -193,6 +193,41 @@ def outbound_static(backend_port):
     }}
 
 
+def start_sidecar(ns, workdir, name, ip, static_config):
+    """`remoractl sidecar` as the proxy uid in ns, with static_config merged; waits for 15021."""
+    static = workdir / f"{name}-static.json"
+    static.write_text(json.dumps(static_config))
+    static.chmod(0o644)
+    log_path = workdir / f"{name}-sidecar.log"
+    log = open(log_path, "wb")
+    sidecar = ns.spawn("setpriv", f"--reuid={PROXY_UID}", f"--regid={PROXY_UID}", "--clear-groups",
+                       str(REMORACTL), "sidecar", "--pod-name", f"{name}-7f9c", "--instance-ip", ip,
+                       "--discovery-address", "none", "--static", str(static),
+                       "--config-path", str(workdir / f"{name}-envoy-rev.yaml"),
+                       "--remora", str(h.REMORA_BIN), "--", "--concurrency", "1", "--drain-time-s", "1",
+                       stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    sidecar.log_text = lambda: log_path.read_text(errors="replace")
+    deadline = time.monotonic() + h.READY_TIMEOUT
+    while True:
+        if sidecar.poll() is not None:
+            raise AssertionError(f"{name} sidecar exited:\n" + sidecar.log_text())
+        ready = ns.curl("http://127.0.0.1:15021/healthz/ready")
+        if ready and ready[0] == 200:
+            return sidecar
+        if time.monotonic() > deadline:
+            sidecar.kill()
+            raise AssertionError(f"{name} not ready ({ready}):\n" + sidecar.log_text())
+        time.sleep(0.05)
+
+
+def listener_cx(ns, port):
+    name = f"listener.0.0.0.0_{port}.downstream_cx_total"
+    status, body = ns.curl(f"http://127.0.0.1:15000/stats?filter={name}")
+    assert status == 200
+    return h.parse_text_stats(body).get(name, 0)
+
+
 def redirect_packets(ns):
     """Packets counted by the ISTIO_REDIRECT rule (one per captured connection: nat sees its SYN)."""
     out = ns.run("iptables", "-t", "nat", "-L", "ISTIO_REDIRECT", "-v", "-x", "-n").stdout
@@ -223,35 +258,11 @@ def test_sidecar_as_proxy_uid_captures_outbound_exactly_once(namespaces):
                             "60", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         procs.append(backend)
         assert backend.stdout.readline().strip() == "ready"
-        static = workdir / "static.json"
-        static.write_text(json.dumps(outbound_static(9080)))
-        static.chmod(0o644)
-        log = open(workdir / "sidecar.log", "wb")
-        sidecar = pod.spawn("setpriv", f"--reuid={PROXY_UID}", f"--regid={PROXY_UID}", "--clear-groups",
-                            str(REMORACTL), "sidecar", "--pod-name", "reviews-v1-7f9c",
-                            "--instance-ip", "198.18.0.11", "--discovery-address", "none",
-                            "--static", str(static), "--config-path", str(workdir / "envoy-rev.yaml"),
-                            "--remora", str(h.REMORA_BIN),
-                            "--", "--concurrency", "1", "--drain-time-s", "1",
-                            stdout=log, stderr=subprocess.STDOUT)
+        sidecar = start_sidecar(pod, workdir, "reviews", "198.18.0.11", outbound_static(9080))
         procs.append(sidecar)
 
-        def sidecar_log():
-            return (workdir / "sidecar.log").read_text(errors="replace")
-
-        deadline = time.monotonic() + h.READY_TIMEOUT
-        while True:
-            assert sidecar.poll() is None, "sidecar exited:\n" + sidecar_log()
-            ready = pod.curl("http://127.0.0.1:15021/healthz/ready")
-            if ready and ready[0] == 200:
-                break
-            assert time.monotonic() < deadline, f"not ready ({ready}):\n" + sidecar_log()
-            time.sleep(0.05)
-
         def cx_total():
-            status, body = pod.curl("http://127.0.0.1:15000/stats?filter=listener.0.0.0.0_15001.downstream_cx_total")
-            assert status == 200
-            return h.parse_text_stats(body).get("listener.0.0.0.0_15001.downstream_cx_total", 0)
+            return listener_cx(pod, 15001)
 
         cx0, redirected0 = cx_total(), redirect_packets(pod)
         for i in range(3):
@@ -267,7 +278,86 @@ def test_sidecar_as_proxy_uid_captures_outbound_exactly_once(namespaces):
         assert redirect_packets(pod) == redirected0 + 3
 
         sidecar.send_signal(15)
-        assert sidecar.wait(timeout=10) == 0, sidecar_log()
+        assert sidecar.wait(timeout=10) == 0, sidecar.log_text()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def inbound_static(app_port):
+    """virtualInbound on 15006 (original_dst recorded) handing every connection to the local app.
+    Istio's inbound cluster is ORIGINAL_DST bound to 127.0.0.6 (upstream_bind_config, not in remora
+    yet); a static 127.0.0.1 endpoint passes the capture rules the same way (owner 1337, loopback)."""
+    return {"static_resources": {
+        "listeners": [{
+            "name": "virtualInbound",
+            "address": h.socket_address(15006, "0.0.0.0"),
+            "listener_filters": [{"name": "envoy.filters.listener.original_dst",
+                                  "typed_config": {"@type": h.ORIGINAL_DST_TYPE}}],
+            "filter_chains": [{"filters": [h.tcp_proxy_filter(f"inbound|{app_port}||", "inbound")]}],
+        }],
+        "clusters": [h.static_cluster(f"inbound|{app_port}||", [app_port])],
+    }}
+
+
+def test_two_pods_outbound_and_inbound_capture(namespaces):
+    """Pods A and B (198.18.0.0/16, default via the bridge 198.18.0.1 in a third namespace), each
+    with `remoractl iptables` and a uid-1337 `remoractl sidecar`: a client in A calling B's service
+    VIP reaches B's app through A's 15001 and B's 15006, each connection counted exactly once."""
+    bridge = namespaces()
+    bridge.run("ip", "link", "add", "br0", "type", "bridge")
+    bridge.run("ip", "addr", "add", "198.18.0.1/16", "dev", "br0")
+    bridge.run("ip", "link", "set", "br0", "up")
+    pods = {}
+    for name, ip in (("a", "198.18.0.10"), ("b", "198.18.0.20")):
+        pod = namespaces()
+        pod.run("ip", "link", "add", "eth0", "type", "veth", "peer", "name", f"veth-{name}")
+        pod.run("ip", "link", "set", f"veth-{name}", "netns", bridge.name)
+        bridge.run("ip", "link", "set", f"veth-{name}", "master", "br0")
+        bridge.run("ip", "link", "set", f"veth-{name}", "up")
+        pod.run("ip", "addr", "add", f"{ip}/16", "dev", "eth0")
+        pod.run("ip", "link", "set", "eth0", "up")
+        pod.run("ip", "route", "add", "default", "via", "198.18.0.1")
+        pod.run(str(REMORACTL), "iptables")
+        pods[name] = pod
+    a, b = pods["a"], pods["b"]
+
+    workdir = Path(tempfile.mkdtemp(prefix="remoractl-e2e-"))
+    workdir.chmod(0o777)
+    procs = []
+    try:
+        app = b.spawn(sys.executable, str(HERE / "ns_helper.py"), "backend", "0.0.0.0", "9080", "60",
+                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(app)
+        assert app.stdout.readline().strip() == "ready"
+        # A's outbound: the service VIP's port 9080 goes to B's pod IP.
+        outbound = outbound_static(9080)
+        outbound["static_resources"]["clusters"] = [
+            h.static_cluster("outbound|9080||reviews", [9080], host="198.18.0.20")]
+        procs.append(start_sidecar(a, workdir, "a", "198.18.0.10", outbound))
+        procs.append(start_sidecar(b, workdir, "b", "198.18.0.20", inbound_static(9080)))
+
+        out0, in0, redirected0 = listener_cx(a, 15001), listener_cx(b, 15006), redirect_packets(a)
+        for i in range(3):
+            r = a.run(sys.executable, str(HERE / "ns_helper.py"), "client", SERVICE_VIP, "9080", f"req-{i}")
+            out = dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
+            assert out["echo"] == f"req-{i}"
+            assert out["client_peer"] == f"{SERVICE_VIP}:9080"  # the client never knew
+            assert out["peer"].startswith("127.0.0.1:")  # B's app was called by B's sidecar
+            assert listener_cx(a, 15001) == out0 + i + 1
+            assert listener_cx(b, 15006) == in0 + i + 1
+            assert redirect_packets(a) == redirected0 + i + 1
+        # From outside any pod (the bridge, as kubelet would): B's health port is excluded from
+        # inbound capture (-d), so the probe reaches B's 15021 listener itself, not 15006 ...
+        assert bridge.curl("http://198.18.0.20:15021/healthz/ready") == (200, "LIVE\n")
+        assert listener_cx(b, 15006) == in0 + 3
+        # ... while a connection to B's app port is captured.
+        r = bridge.run(sys.executable, str(HERE / "ns_helper.py"), "client", "198.18.0.20", "9080", "x")
+        assert "peer=127.0.0.1:" in r.stdout
+        assert listener_cx(b, 15006) == in0 + 4
     finally:
         for p in procs:
             if p.poll() is None:
