@@ -4,6 +4,8 @@ The namespace's nat table gets the rules; `iptables-save -t nat` must then equal
 golden listing (test/unit/testdata/remoractl/*.rules, hand-written) gives when restored into a
 second, fresh namespace: same rules, same order, in iptables' own canonical form. Running twice
 changes nothing; --cleanup restores the table exactly as found, including rules that are not ours.
+Then the rules at work, with `remoractl sidecar` running remora as uid 1337: one pod calling a
+service VIP, and two pods (veths on a bridge in a third namespace) calling each other.
 
 Needs root and `ip netns`; skipped otherwise. Namespaces are deleted on every exit path.
 """
