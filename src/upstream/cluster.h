@@ -140,6 +140,8 @@ class Cluster {
   // when no host is healthy, every host of the lowest level (Envoy's panic routing).
   const HostVector& lbHosts() const { return lb_hosts_; }
   ClusterStats& stats() const { return *stats_; }
+  // Where this cluster's stats live (for what the ClusterManager adds beside it).
+  stats::Store& statsStore() const { return *store_; }
   const envoy::config::cluster::v3::Cluster& proto() const { return proto_; }
 
  private:
