@@ -5,10 +5,9 @@
 
 namespace remora::upstream {
 
-std::unique_ptr<net::ConnectionImpl> openUpstreamConnection(event::Dispatcher& dispatcher,
-                                                            const Host& host,
-                                                            const Cluster& cluster,
-                                                            std::string& error) {
+std::unique_ptr<net::ConnectionImpl> openUpstreamConnection(
+    event::Dispatcher& dispatcher, const Host& host, const Cluster& cluster, std::string& error,
+    const net::TransportSocketOptions& transport_options) {
   auto& stats = cluster.stats();
   stats.upstream_cx_total.inc();
   host.stats.cx_total.fetch_add(1, std::memory_order_relaxed);
@@ -20,7 +19,7 @@ std::unique_ptr<net::ConnectionImpl> openUpstreamConnection(event::Dispatcher& d
     return nullptr;
   }
   auto connection = std::make_unique<net::ConnectionImpl>(
-      dispatcher, *fd, net::rawBufferSocketFactory()->create(), false);
+      dispatcher, *fd, net::rawBufferSocketFactory()->create(transport_options), false);
   stats.upstream_cx_active.inc();
   host.stats.cx_active.fetch_add(1, std::memory_order_relaxed);
   connection->setBufferLimits(cluster.perConnectionBufferLimit());

@@ -3,6 +3,7 @@
 #include "access_log/access_log_config.h"
 #include "common/logger.h"
 #include "common/random.h"
+#include "filters/network/http_connection_manager/codec_selection.h"
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 #include "http/codec1/codec_common.h"
 #include "http/codec1/server_codec.h"
@@ -536,14 +537,10 @@ void ConnectionManager::createCodec(bool http2) {
 }
 
 bool ConnectionManager::selectCodec(const buffer::Buffer& data, bool end_stream) {
-  // RFC 9113 §3.4: a prior-knowledge client starts with this preface; no HTTP/1 request can.
-  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-  const size_t n = std::min(data.length(), kPreface.size());
-  char head[24];
-  data.copyOut(0, n, head);
-  const bool prefix = std::string_view(head, n) == kPreface.substr(0, n);
-  if (prefix && n < kPreface.size() && !end_stream) return false;  // wait for more bytes
-  createCodec(prefix && n == kPreface.size());
+  const SelectedCodec codec = http_connection_manager::selectCodec(
+      config_->codecType(), connection().nextProtocol(), data, end_stream);
+  if (codec == SelectedCodec::NeedMoreData) return false;
+  createCodec(codec == SelectedCodec::Http2);
   return true;
 }
 
