@@ -64,6 +64,10 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
       upstream_rq_retry_success(counter(s, "cluster." + name + ".", "upstream_rq_retry_success")),
       upstream_rq_retry_limit_exceeded(
           counter(s, "cluster." + name + ".", "upstream_rq_retry_limit_exceeded")),
+      upstream_cx_overflow(counter(s, "cluster." + name + ".", "upstream_cx_overflow")),
+      upstream_rq_pending_overflow(
+          counter(s, "cluster." + name + ".", "upstream_rq_pending_overflow")),
+      upstream_rq_retry_overflow(counter(s, "cluster." + name + ".", "upstream_rq_retry_overflow")),
       membership_total(gauge(s, "cluster." + name + ".", "membership_total")),
       membership_healthy(gauge(s, "cluster." + name + ".", "membership_healthy")),
       membership_change(counter(s, "cluster." + name + ".", "membership_change")),
@@ -114,12 +118,17 @@ void ClusterStats::chargeResponse(uint32_t code, bool triggered_retry) {
   codeCounter([&] { return std::string(scope) + "upstream_rq_completed"; }, base + 605).inc();
 }
 
-Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store)
+Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store,
+                 ClusterResourceManagersSharedPtr resource_managers)
     : proto_(proto),
       name_(proto.name()),
       http2_stats_(
           std::make_unique<http::http2::Http2Stats>(store, "cluster." + proto.name() + ".http2.")),
-      stats_(store, proto.name()) {
+      stats_(store, proto.name()),
+      resource_managers_(resource_managers != nullptr
+                             ? std::move(resource_managers)
+                             : std::make_shared<ClusterResourceManagers>(proto.circuit_breakers(),
+                                                                         store, proto.name())) {
   using ProtoCluster = envoy::config::cluster::v3::Cluster;
   type_ =
       proto.type() == ProtoCluster::ORIGINAL_DST ? ClusterType::OriginalDst : ClusterType::Static;

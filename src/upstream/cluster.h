@@ -15,6 +15,7 @@
 #include "stats/store.h"
 #include "upstream/host.h"
 #include "upstream/lb_config.h"
+#include "upstream/resource_manager.h"
 
 namespace remora::upstream {
 
@@ -56,6 +57,11 @@ struct ClusterStats {
   stats::Counter& upstream_rq_retry;
   stats::Counter& upstream_rq_retry_success;
   stats::Counter& upstream_rq_retry_limit_exceeded;
+  // Circuit breakers (resource_manager.h): a connection, pending request, request or retry
+  // refused by its limit.
+  stats::Counter& upstream_cx_overflow;
+  stats::Counter& upstream_rq_pending_overflow;
+  stats::Counter& upstream_rq_retry_overflow;
   stats::Gauge& membership_total;
   stats::Gauge& membership_healthy;
   stats::Counter& membership_change;
@@ -89,7 +95,11 @@ class LoadBalancerFactory;
 class Cluster {
  public:
   // Builds from a validated proto (config/ has already checked types and references).
-  Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store);
+  // `resource_managers`: the circuit breakers of the snapshot this one replaces (same cluster,
+  // new membership or health), carried over so counts survive the rebuild; nullptr makes new
+  // ones from the proto's circuit_breakers.
+  Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store,
+          ClusterResourceManagersSharedPtr resource_managers = nullptr);
 
   const std::string& name() const { return name_; }
   ClusterType type() const { return type_; }
@@ -130,6 +140,12 @@ class Cluster {
   // checking every host is healthy, so Envoy's priority load puts 100% there.
   const HostVector& lbHosts() const { return lb_hosts_; }
   ClusterStats& stats() const { return stats_; }
+  // The circuit breakers for a priority, shared by every worker (and every snapshot of this
+  // cluster, see the constructor).
+  ResourceManager& resourceManager(ResourcePriority priority) const {
+    return resource_managers_->get(priority);
+  }
+  const ClusterResourceManagersSharedPtr& resourceManagers() const { return resource_managers_; }
   const envoy::config::cluster::v3::Cluster& proto() const { return proto_; }
 
  private:
@@ -150,6 +166,7 @@ class Cluster {
   HostVector hosts_;
   HostVector lb_hosts_;
   mutable ClusterStats stats_;
+  ClusterResourceManagersSharedPtr resource_managers_;
   std::shared_ptr<const LoadBalancerFactory> lb_factory_;  // last: it reads the hosts
 };
 using ClusterConstSharedPtr = std::shared_ptr<const Cluster>;

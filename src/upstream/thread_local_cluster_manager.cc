@@ -21,18 +21,21 @@ void ThreadLocalClusterManager::update(ClusterMapConstSharedPtr clusters) {
 
 HttpConnPool& ThreadLocalClusterManager::Entry::httpConnPool(
     const HostConstSharedPtr& host, event::Dispatcher& dispatcher,
-    std::optional<http::Protocol> downstream) {
+    std::optional<http::Protocol> downstream, ResourcePriority priority) {
   const bool http2 = cluster->useHttp2(downstream);
   auto& pools = http2 ? http2_pools : http1_pools;
-  auto it = pools.find(host->address_string);
+  std::string high_key;
+  std::string_view key = host->address_string;
+  if (priority == ResourcePriority::High) key = high_key = host->address_string + "#high";
+  auto it = pools.find(key);
   if (it == pools.end()) {
     std::unique_ptr<HttpConnPool> pool;
     if (http2) {
-      pool = std::make_unique<Http2ConnPool>(dispatcher, host, cluster);
+      pool = std::make_unique<Http2ConnPool>(dispatcher, host, cluster, priority);
     } else {
-      pool = std::make_unique<Http1ConnPool>(dispatcher, host, cluster);
+      pool = std::make_unique<Http1ConnPool>(dispatcher, host, cluster, priority);
     }
-    it = pools.emplace(host->address_string, std::move(pool)).first;
+    it = pools.emplace(std::string(key), std::move(pool)).first;
   }
   return *it->second;
 }
