@@ -28,7 +28,8 @@ Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstra
       bootstrap_(std::move(bootstrap)),
       start_time_(std::chrono::system_clock::now()),
       dispatcher_(event::createDispatcher("main_thread")),
-      stats_(std::make_unique<stats::Store>(options_.concurrency + 1)) {
+      stats_(std::make_unique<stats::Store>(options_.concurrency + 1)),
+      cluster_manager_(std::make_unique<upstream::ClusterManager>(*dispatcher_)) {
   stats_->bindThread(0);
   server_state_.local_cluster_name = bootstrap_.node().cluster();
 }
@@ -57,8 +58,9 @@ Status Server::initialize() {
     admin_ = std::move(admin).value();
   }
   stats_->gauge("server.concurrency").set(options_.concurrency);
-  stats_->counter("cluster_manager.cluster_added").inc(clusters_->size());
-  stats_->gauge("cluster_manager.active_clusters").set(static_cast<int64_t>(clusters_->size()));
+  const auto clusters = cluster_manager_->clusters();
+  stats_->counter("cluster_manager.cluster_added").inc(clusters->size());
+  stats_->gauge("cluster_manager.active_clusters").set(static_cast<int64_t>(clusters->size()));
   stats_->counter("listener_manager.listener_added").inc(listeners_.size());
   stats_->gauge("listener_manager.total_listeners_active")
       .set(static_cast<int64_t>(listeners_.size()));
@@ -72,17 +74,15 @@ Status Server::validateOnly() {
 }
 
 Status Server::buildClusters() {
-  auto map = std::make_shared<upstream::ClusterMap>();
   for (const auto& proto : bootstrap_.static_resources().clusters()) {
-    map->emplace(proto.name(), std::make_shared<const upstream::Cluster>(proto, *stats_));
+    cluster_manager_->addCluster(std::make_shared<const upstream::Cluster>(proto, *stats_));
   }
-  clusters_ = std::move(map);
   return {};
 }
 
 Status Server::buildListeners() {
   std::set<std::string, std::less<>> cluster_names;
-  for (const auto& [name, cluster] : *clusters_) cluster_names.insert(name);
+  for (const auto& [name, cluster] : *cluster_manager_->clusters()) cluster_names.insert(name);
   const auto& protos = bootstrap_.static_resources().listeners();
   for (int i = 0; i < protos.size(); ++i) {
     auto config = ListenerConfig::create(protos[i], *stats_, cluster_names);
@@ -132,7 +132,7 @@ int Server::run() {
     workers_.push_back(std::make_unique<Worker>(i, *stats_, server_state_));
   }
   for (uint32_t i = 0; i < options_.concurrency; ++i) {
-    auto clusters = clusters_;
+    auto clusters = cluster_manager_->clusters();
     std::vector<std::pair<ListenerConfigConstSharedPtr, int>> listeners;
     for (size_t l = 0; l < listeners_.size(); ++l) {
       listeners.emplace_back(listeners_[l], listen_fds_[l][i]);
@@ -145,6 +145,14 @@ int Server::run() {
         });
     workers_[i]->start();
   }
+  // Later snapshots (membership and health changes) reach every worker the same way.
+  cluster_manager_->setPublisher([this](upstream::ClusterMapConstSharedPtr clusters) {
+    for (auto& w : workers_) {
+      w->post([clusters](ConnectionHandler&, upstream::ThreadLocalClusterManager& cm) {
+        cm.update(clusters);
+      });
+    }
+  });
   stats_timer_ = dispatcher_->createTimer([this] { updateServerStats(); });
   updateServerStats();
   if (bootstrap_.has_stats_flush_interval()) {
@@ -154,7 +162,7 @@ int Server::run() {
   stats_flush_timer_ = dispatcher_->createTimer([this] { flushStats(); });
   stats_flush_timer_->enableTimer(stats_flush_interval_);
   LOG_INFO("remora started: {} worker(s), {} listener(s), {} cluster(s)", options_.concurrency,
-           listeners_.size(), clusters_->size());
+           listeners_.size(), cluster_manager_->clusters()->size());
   dispatcher_->run();
   workers_.clear();
   LOG_INFO("remora exiting");
@@ -303,7 +311,7 @@ envoy::admin::v3::ServerInfo Server::serverInfo() const {
 
 envoy::admin::v3::Clusters Server::clusterStatuses() const {
   envoy::admin::v3::Clusters out;
-  for (const auto& [name, cluster] : *clusters_) {
+  for (const auto& [name, cluster] : *cluster_manager_->clusters()) {
     auto* status = out.add_cluster_statuses();
     status->set_name(name);
     status->set_added_via_api(false);
@@ -326,7 +334,18 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
              true);
       metric("rq_active", static_cast<uint64_t>(std::max<int64_t>(0, host->stats.rq_active.load())),
              true);
-      hs->mutable_health_status()->set_eds_health_status(envoy::config::core::v3::HEALTHY);
+      using upstream::HealthFlag;
+      auto* health = hs->mutable_health_status();
+      health->set_eds_health_status(host->healthFlagGet(HealthFlag::FailedEdsHealth)
+                                        ? envoy::config::core::v3::UNHEALTHY
+                                        : envoy::config::core::v3::HEALTHY);
+      health->set_failed_active_health_check(host->healthFlagGet(HealthFlag::FailedActiveHc));
+      health->set_failed_outlier_check(host->healthFlagGet(HealthFlag::FailedOutlierCheck));
+      health->set_pending_active_hc(host->healthFlagGet(HealthFlag::PendingActiveHc));
+      health->set_excluded_via_immediate_hc_fail(
+          host->healthFlagGet(HealthFlag::ExcludedViaImmediateHcFail));
+      health->set_active_hc_timeout(host->healthFlagGet(HealthFlag::ActiveHcTimeout));
+      hs->set_priority(host->priority);
       hs->set_weight(host->weight);
       hs->set_hostname(host->hostname);
     }
@@ -357,7 +376,7 @@ envoy::admin::v3::ConfigDump Server::configDump() const {
   dump.add_configs()->PackFrom(bootstrap_dump);
 
   envoy::admin::v3::ClustersConfigDump clusters_dump;
-  for (const auto& [name, cluster] : *clusters_) {
+  for (const auto& [name, cluster] : *cluster_manager_->clusters()) {
     auto* c = clusters_dump.add_static_clusters();
     c->mutable_cluster()->PackFrom(cluster->proto());
     *c->mutable_last_updated() = updated;

@@ -7,7 +7,7 @@
 #include "server/instance.h"
 #include "server/listener_config.h"
 #include "server/worker.h"
-#include "upstream/thread_local_cluster_manager.h"
+#include "upstream/cluster_manager.h"
 
 namespace remora::admin {
 class AdminListener;
@@ -64,7 +64,7 @@ class Server final : public Instance {
   const std::chrono::system_clock::time_point start_time_;
   event::DispatcherPtr dispatcher_;
   std::unique_ptr<stats::Store> stats_;
-  upstream::ClusterMapConstSharedPtr clusters_;
+  std::unique_ptr<upstream::ClusterManager> cluster_manager_;
   std::vector<ListenerConfigConstSharedPtr> listeners_;
   // Where each listener actually listens (port 0 resolved by the kernel), for /listeners.
   std::vector<net::Address> bound_addresses_;

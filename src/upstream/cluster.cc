@@ -118,17 +118,20 @@ void ClusterStats::chargeResponse(uint32_t code, bool triggered_retry) {
   codeCounter([&] { return std::string(scope) + "upstream_rq_completed"; }, base + 605).inc();
 }
 
-Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store,
-                 ClusterResourceManagersSharedPtr resource_managers)
+namespace {
+std::atomic<uint64_t> next_config_version{1};
+}  // namespace
+
+Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store)
     : proto_(proto),
       name_(proto.name()),
       http2_stats_(
-          std::make_unique<http::http2::Http2Stats>(store, "cluster." + proto.name() + ".http2.")),
-      stats_(store, proto.name()),
-      resource_managers_(resource_managers != nullptr
-                             ? std::move(resource_managers)
-                             : std::make_shared<ClusterResourceManagers>(proto.circuit_breakers(),
-                                                                         store, proto.name())) {
+          std::make_shared<http::http2::Http2Stats>(store, "cluster." + proto.name() + ".http2.")),
+      stats_(std::make_shared<ClusterStats>(store, proto.name())),
+      resource_managers_(
+          std::make_shared<ClusterResourceManagers>(proto.circuit_breakers(), store, proto.name())),
+      store_(&store),
+      config_version_(next_config_version.fetch_add(1, std::memory_order_relaxed)) {
   using ProtoCluster = envoy::config::cluster::v3::Cluster;
   type_ =
       proto.type() == ProtoCluster::ORIGINAL_DST ? ClusterType::OriginalDst : ClusterType::Static;
@@ -181,11 +184,7 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
                       : 1024 * 1024;
   http2_options_.max_headers_count = max_headers_count_;
   http2_options_.buffer_limit = buffer_limit_;
-  uint32_t max_weight = 0;
-  uint32_t lb_priority = UINT32_MAX;
-  for (const auto& locality : proto.load_assignment().endpoints()) {
-    if (locality.lb_endpoints_size() > 0) lb_priority = std::min(lb_priority, locality.priority());
-  }
+  HostVector hosts;
   for (const auto& locality : proto.load_assignment().endpoints()) {
     for (const auto& lb_endpoint : locality.lb_endpoints()) {
       const auto& sa = lb_endpoint.endpoint().address().socket_address();
@@ -193,16 +192,44 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
       RELEASE_ASSERT(address.ok(), "cluster endpoint address was validated at load");
       uint32_t weight =
           lb_endpoint.has_load_balancing_weight() ? lb_endpoint.load_balancing_weight().value() : 1;
-      max_weight = std::max(max_weight, weight);
-      hosts_.push_back(std::make_shared<Host>(*address, weight, lb_endpoint.endpoint().hostname()));
-      if (locality.priority() == lb_priority) lb_hosts_.push_back(hosts_.back());
+      hosts.push_back(std::make_shared<Host>(*address, weight, lb_endpoint.endpoint().hostname(),
+                                             locality.priority()));
     }
   }
-  stats_.membership_total.set(static_cast<int64_t>(hosts_.size()));
-  // No health checking yet: every configured host counts as healthy.
-  stats_.membership_healthy.set(static_cast<int64_t>(hosts_.size()));
-  stats_.max_host_weight.set(max_weight);
-  lb_factory_ = createLoadBalancerFactory(*this, store);
+  setHosts(std::move(hosts));
+}
+
+std::shared_ptr<const Cluster> Cluster::withHosts(HostVector hosts) const {
+  std::shared_ptr<Cluster> next(new Cluster(*this));
+  next->setHosts(std::move(hosts));
+  return next;
+}
+
+void Cluster::setHosts(HostVector hosts) {
+  hosts_ = std::move(hosts);
+  lb_hosts_.clear();
+  uint32_t max_weight = 0;
+  uint32_t lowest_priority = UINT32_MAX;
+  uint32_t lowest_healthy_priority = UINT32_MAX;
+  int64_t healthy = 0;
+  for (const auto& host : hosts_) {
+    max_weight = std::max(max_weight, host->weight);
+    lowest_priority = std::min(lowest_priority, host->priority);
+    if (host->healthy()) {
+      ++healthy;
+      lowest_healthy_priority = std::min(lowest_healthy_priority, host->priority);
+    }
+  }
+  // No healthy host anywhere: every host of the first level takes traffic (panic).
+  const bool panic = healthy == 0;
+  const uint32_t lb_priority = panic ? lowest_priority : lowest_healthy_priority;
+  for (const auto& host : hosts_) {
+    if (host->priority == lb_priority && (panic || host->healthy())) lb_hosts_.push_back(host);
+  }
+  stats_->membership_total.set(static_cast<int64_t>(hosts_.size()));
+  stats_->membership_healthy.set(healthy);
+  stats_->max_host_weight.set(max_weight);
+  lb_factory_ = createLoadBalancerFactory(*this, *store_);
 }
 
 }  // namespace remora::upstream

@@ -91,15 +91,21 @@ enum class ClusterType { Static, OriginalDst };
 
 class LoadBalancerFactory;
 
-// A cluster as workers see it: immutable once built; membership changes build a new one.
+// A cluster as workers see it: an immutable snapshot. A membership change (DNS, EDS) or a host
+// health change (health checking, outlier detection) makes the ClusterManager build the next
+// snapshot with withHosts(): same configuration and stats, new host set and balancers.
 class Cluster {
  public:
-  // Builds from a validated proto (config/ has already checked types and references).
-  // `resource_managers`: the circuit breakers of the snapshot this one replaces (same cluster,
-  // new membership or health), carried over so counts survive the rebuild; nullptr makes new
-  // ones from the proto's circuit_breakers.
-  Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store,
-          ClusterResourceManagersSharedPtr resource_managers = nullptr);
+  // Builds from a validated proto (config/ has already checked types and references), with the
+  // proto's load_assignment as its hosts.
+  Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store);
+
+  // The next snapshot: this configuration with `hosts` (Host objects kept from this snapshot
+  // keep their stats and health flags), balancers rebuilt over the healthy ones.
+  std::shared_ptr<const Cluster> withHosts(HostVector hosts) const;
+  // Snapshots of one configuration share this number; a new configuration (a CDS update) gets
+  // a new one. Workers keep their connection pools across snapshots with the same number.
+  uint64_t configVersion() const { return config_version_; }
 
   const std::string& name() const { return name_; }
   ClusterType type() const { return type_; }
@@ -134,14 +140,14 @@ class Cluster {
   }
   const http::http2::Http2Options& http2Options() const { return http2_options_; }
   http::http2::Http2Stats& http2Stats() const { return *http2_stats_; }
-  // Every configured host, all priorities (what /clusters shows).
+  // Every host, all priorities (what /clusters shows).
   const HostVector& hosts() const { return hosts_; }
-  // The hosts that take traffic: the lowest priority level that has any. Without health
-  // checking every host is healthy, so Envoy's priority load puts 100% there.
+  // The hosts that take traffic: the healthy hosts of the lowest priority level that has any;
+  // when no host is healthy, every host of the lowest level (Envoy's panic routing).
   const HostVector& lbHosts() const { return lb_hosts_; }
-  ClusterStats& stats() const { return stats_; }
+  ClusterStats& stats() const { return *stats_; }
   // The circuit breakers for a priority, shared by every worker (and every snapshot of this
-  // cluster, see the constructor).
+  // configuration: withHosts() copies the pointer).
   ResourceManager& resourceManager(ResourcePriority priority) const {
     return resource_managers_->get(priority);
   }
@@ -162,12 +168,21 @@ class Cluster {
   bool enable_trailers_ = false;
   UpstreamProtocol upstream_protocol_ = UpstreamProtocol::Http1;
   http::http2::Http2Options http2_options_;
-  std::unique_ptr<http::http2::Http2Stats> http2_stats_;
+  // Shared by every snapshot of this configuration.
+  std::shared_ptr<http::http2::Http2Stats> http2_stats_;
+  std::shared_ptr<ClusterStats> stats_;
+  // The circuit breakers: shared by every snapshot of this configuration, so connections and
+  // requests opened under one snapshot release into the same counts under the next.
+  ClusterResourceManagersSharedPtr resource_managers_;
+  stats::Store* store_;
+  uint64_t config_version_;
   HostVector hosts_;
   HostVector lb_hosts_;
-  mutable ClusterStats stats_;
-  ClusterResourceManagersSharedPtr resource_managers_;
-  std::shared_ptr<const LoadBalancerFactory> lb_factory_;  // last: it reads the hosts
+  std::shared_ptr<const LoadBalancerFactory> lb_factory_;
+
+  // A copy of the configuration only; setHosts() fills in the rest.
+  Cluster(const Cluster& other) = default;
+  void setHosts(HostVector hosts);
 };
 using ClusterConstSharedPtr = std::shared_ptr<const Cluster>;
 

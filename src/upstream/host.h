@@ -23,19 +23,59 @@ struct HostStats {
   std::atomic<uint64_t> rq_total{0};
 };
 
-// One upstream endpoint. Immutable except for its stats.
+// Envoy's host health flags: why a host is not taking traffic (the names /clusters prints in
+// health_flags). Several sources may fail a host at once; it is healthy only when none does.
+enum class HealthFlag : uint32_t {
+  FailedActiveHc = 0x01,      // /failed_active_hc: the active health checker's verdict
+  FailedOutlierCheck = 0x02,  // /failed_outlier_check: ejected by outlier detection
+  FailedEdsHealth = 0x04,     // /failed_eds_health: EDS said UNHEALTHY, DRAINING or TIMEOUT
+  PendingActiveHc = 0x08,     // /pending_active_hc: not yet checked, and the cluster waits for it
+  ExcludedViaImmediateHcFail = 0x10,  // /excluded_via_immediate_hc_fail
+  ActiveHcTimeout = 0x20,             // /active_hc_timeout: the last failed check timed out
+};
+
+// One upstream endpoint. Immutable except for its stats and health flags, which the main thread
+// changes (health checking, outlier detection) and workers read when snapshots are rebuilt.
 struct Host {
-  Host(net::Address address_in, uint32_t weight_in, std::string hostname_in = {})
+  Host(net::Address address_in, uint32_t weight_in, std::string hostname_in = {},
+       uint32_t priority_in = 0)
       : address(address_in),
         address_string(address_in.asString()),
         weight(weight_in),
-        hostname(std::move(hostname_in)) {}
+        hostname(std::move(hostname_in)),
+        priority(priority_in) {}
   const net::Address address;
   // address.asString(), formed once: connection pools are looked up by it on every request.
   const std::string address_string;
   const uint32_t weight;
   const std::string hostname;
+  // The load_assignment priority level (0 is the most preferred).
+  const uint32_t priority;
   mutable HostStats stats;
+
+  // A host is healthy when no failure flag is set. PendingActiveHc and ActiveHcTimeout only
+  // qualify: a checker that holds a new host back sets FailedActiveHc with them.
+  bool healthy() const { return (health_flags_.load(std::memory_order_acquire) & kUnhealthy) == 0; }
+  bool healthFlagGet(HealthFlag flag) const {
+    return (health_flags_.load(std::memory_order_acquire) & static_cast<uint32_t>(flag)) != 0;
+  }
+  // Set and clear only on the main thread; a change takes effect in the balancers when the
+  // ClusterManager publishes the cluster's next snapshot (onHostHealthChanged).
+  void healthFlagSet(HealthFlag flag) const {
+    health_flags_.fetch_or(static_cast<uint32_t>(flag), std::memory_order_acq_rel);
+  }
+  void healthFlagClear(HealthFlag flag) const {
+    health_flags_.fetch_and(~static_cast<uint32_t>(flag), std::memory_order_acq_rel);
+  }
+  uint32_t healthFlags() const { return health_flags_.load(std::memory_order_acquire); }
+
+ private:
+  static constexpr uint32_t kUnhealthy =
+      static_cast<uint32_t>(HealthFlag::FailedActiveHc) |
+      static_cast<uint32_t>(HealthFlag::FailedOutlierCheck) |
+      static_cast<uint32_t>(HealthFlag::FailedEdsHealth) |
+      static_cast<uint32_t>(HealthFlag::ExcludedViaImmediateHcFail);
+  mutable std::atomic<uint32_t> health_flags_{0};
 };
 using HostConstSharedPtr = std::shared_ptr<const Host>;
 using HostVector = std::vector<HostConstSharedPtr>;

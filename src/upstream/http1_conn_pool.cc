@@ -285,6 +285,9 @@ void Http1ConnPool::drainConnections() {
   std::vector<ActiveClient*> idle;
   for (auto& c : clients_) {
     if (!c->busy() && !c->connecting_) idle.push_back(c.get());
+    // A busy connection closes after its response; a connecting one still serves the waiting
+    // requests it was opened for.
+    if (c->busy()) c->expired_ = true;
   }
   for (auto* c : idle) c->connection_->close(net::ConnectionCloseType::NoFlush);
 }

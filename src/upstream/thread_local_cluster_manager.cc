@@ -1,22 +1,67 @@
 #include "upstream/thread_local_cluster_manager.h"
 
+#include <string_view>
+#include <unordered_set>
+
 #include "upstream/http1_conn_pool.h"
 #include "upstream/http2_conn_pool.h"
 
 namespace remora::upstream {
 
+namespace {
+// A HIGH priority pool's key: the host's address with this suffix.
+constexpr std::string_view kHighPoolSuffix = "#high";
+}  // namespace
+
 void ThreadLocalClusterManager::update(ClusterMapConstSharedPtr clusters) {
+  // Pools retired earlier go once their last request has ended.
+  std::erase_if(retired_pools_, [](const auto& pool) { return pool->idle(); });
   std::map<std::string, Entry, std::less<>> next;
   for (const auto& [name, cluster] : *clusters) {
     auto it = entries_.find(name);
-    if (it != entries_.end() && it->second.cluster == cluster) {
-      next.emplace(name, std::move(it->second));
-    } else {
+    if (it == entries_.end()) {
       next.emplace(name, Entry{cluster, createLoadBalancer(*cluster), {}, {}});
+      continue;
     }
+    Entry& entry = it->second;
+    if (entry.cluster != cluster) {
+      if (entry.cluster->configVersion() == cluster->configVersion()) {
+        // Same configuration, new host set: keep the pools of the hosts still present.
+        std::unordered_set<std::string_view> present;
+        for (const auto& host : cluster->hosts()) present.insert(host->address_string);
+        for (auto* pools : {&entry.http1_pools, &entry.http2_pools}) {
+          for (auto pool = pools->begin(); pool != pools->end();) {
+            std::string_view address = pool->first;
+            if (address.ends_with(kHighPoolSuffix)) address.remove_suffix(kHighPoolSuffix.size());
+            if (present.contains(address)) {
+              ++pool;
+            } else {
+              retired_pools_.push_back(std::move(pool->second));
+              pool = pools->erase(pool);
+            }
+          }
+        }
+      } else {
+        retireAll(entry);
+      }
+      entry.cluster = cluster;
+      entry.lb = createLoadBalancer(*cluster);
+    }
+    next.emplace(name, std::move(entry));
+    entries_.erase(it);
   }
+  for (auto& [name, entry] : entries_) retireAll(entry);  // clusters that were removed
+  for (auto& pool : retired_pools_) pool->drainConnections();
+  std::erase_if(retired_pools_, [](const auto& pool) { return pool->idle(); });
   entries_ = std::move(next);
   clusters_ = std::move(clusters);
+}
+
+void ThreadLocalClusterManager::retireAll(Entry& entry) {
+  for (auto* pools : {&entry.http1_pools, &entry.http2_pools}) {
+    for (auto& [address, pool] : *pools) retired_pools_.push_back(std::move(pool));
+    pools->clear();
+  }
 }
 
 HttpConnPool& ThreadLocalClusterManager::Entry::httpConnPool(
@@ -26,7 +71,10 @@ HttpConnPool& ThreadLocalClusterManager::Entry::httpConnPool(
   auto& pools = http2 ? http2_pools : http1_pools;
   std::string high_key;
   std::string_view key = host->address_string;
-  if (priority == ResourcePriority::High) key = high_key = host->address_string + "#high";
+  if (priority == ResourcePriority::High) {
+    high_key = host->address_string + std::string(kHighPoolSuffix);
+    key = high_key;
+  }
   auto it = pools.find(key);
   if (it == pools.end()) {
     std::unique_ptr<HttpConnPool> pool;

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "http/codec.h"
 #include "upstream/conn_pool.h"
@@ -34,14 +35,22 @@ class ThreadLocalClusterManager {
                                ResourcePriority priority = ResourcePriority::Default);
   };
 
-  // Installs a new snapshot; balancers of unchanged clusters keep their state.
+  // Installs a new cluster map. An unchanged cluster keeps its balancer; a new snapshot of the
+  // same configuration (membership or health changed) gets a new balancer and keeps the pools
+  // of hosts still present. Pools of hosts that left, or of a cluster whose configuration
+  // changed or that was removed, are retired: they close idle connections and live until their
+  // last request ends.
   void update(ClusterMapConstSharedPtr clusters);
   // nullptr when the cluster does not exist.
   Entry* get(std::string_view name);
 
  private:
+  using PoolMap = std::map<std::string, std::unique_ptr<HttpConnPool>, std::less<>>;
+  void retireAll(Entry& entry);
+
   ClusterMapConstSharedPtr clusters_;
   std::map<std::string, Entry, std::less<>> entries_;
+  std::vector<std::unique_ptr<HttpConnPool>> retired_pools_;
 };
 
 }  // namespace remora::upstream

@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "upstream/cluster.h"
+
 namespace remora::upstream {
 namespace {
 
@@ -164,6 +166,38 @@ TEST(ResourceManagerTest, ClusterManagersNamePriorities) {
   EXPECT_TRUE(managers.get(ResourcePriority::Default).requests().canCreate());
   EXPECT_EQ(gauge(store, "cluster.c.circuit_breakers.high.rq_open"), 1);
   EXPECT_EQ(gauge(store, "cluster.c.circuit_breakers.default.rq_open"), 0);
+}
+
+}  // namespace
+}  // namespace remora::upstream
+
+namespace remora::upstream {
+namespace {
+
+// A rebuilt snapshot (membership or health changed) keeps the circuit breaker counts: requests
+// and connections opened under the old snapshot release into the same object.
+TEST(ResourceManagerTest, SnapshotsOfOneClusterShareTheirCircuitBreakers) {
+  stats::Store store(1);
+  store.bindThread(0);
+  envoy::config::cluster::v3::Cluster proto;
+  proto.set_name("c");
+  proto.mutable_circuit_breakers()->add_thresholds()->mutable_max_requests()->set_value(1);
+  auto* sa = proto.mutable_load_assignment()
+                 ->add_endpoints()
+                 ->add_lb_endpoints()
+                 ->mutable_endpoint()
+                 ->mutable_address()
+                 ->mutable_socket_address();
+  sa->set_address("10.0.0.1");
+  sa->set_port_value(80);
+  auto first = std::make_shared<Cluster>(proto, store);
+  ASSERT_TRUE(first->resourceManager(ResourcePriority::Default).requests().tryAcquire());
+  ResourceHold held(first->resourceManager(ResourcePriority::Default).requests());
+  auto next = first->withHosts({});
+  EXPECT_EQ(next->resourceManagers(), first->resourceManagers());
+  EXPECT_FALSE(next->resourceManager(ResourcePriority::Default).requests().canCreate());
+  held.release();
+  EXPECT_TRUE(next->resourceManager(ResourcePriority::Default).requests().canCreate());
 }
 
 }  // namespace

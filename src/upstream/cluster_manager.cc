@@ -1,0 +1,84 @@
+#include "upstream/cluster_manager.h"
+
+#include "common/assert.h"
+
+namespace remora::upstream {
+
+ClusterManager::ClusterManager(event::Dispatcher& main_dispatcher) : dispatcher_(main_dispatcher) {}
+
+void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
+  const std::string name = cluster->name();
+  entries_[name].cluster = cluster;
+  replace(name, std::move(cluster));
+}
+
+ClusterConstSharedPtr ClusterManager::get(std::string_view name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second.cluster;
+}
+
+void ClusterManager::updateHosts(std::string_view name, HostVector hosts) {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return;
+  const Cluster& current = *it->second.cluster;
+  // Keep the Host objects of continuing members: their health flags and stats are theirs.
+  std::map<std::pair<std::string_view, uint32_t>, const HostConstSharedPtr*> existing;
+  for (const auto& host : current.hosts()) {
+    existing.emplace(std::pair{std::string_view(host->address_string), host->priority}, &host);
+  }
+  HostVector added;
+  HostVector next;
+  next.reserve(hosts.size());
+  for (auto& host : hosts) {
+    auto found = existing.find({host->address_string, host->priority});
+    if (found != existing.end() && (*found->second)->weight == host->weight &&
+        (*found->second)->hostname == host->hostname) {
+      next.push_back(*found->second);
+      existing.erase(found);
+    } else {
+      if (found != existing.end()) existing.erase(found);
+      added.push_back(host);
+      next.push_back(std::move(host));
+    }
+  }
+  HostVector removed;
+  for (const auto& [key, host] : existing) removed.push_back(*host);
+  if (added.empty() && removed.empty()) return;
+
+  current.stats().membership_change.inc();
+  it->second.cluster = current.withHosts(std::move(next));
+  replace(it->first, it->second.cluster);
+  for (const auto& cb : it->second.member_callbacks) cb(added, removed);
+}
+
+void ClusterManager::onHostHealthChanged(std::string_view name) {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return;
+  it->second.cluster = it->second.cluster->withHosts(it->second.cluster->hosts());
+  replace(it->first, it->second.cluster);
+}
+
+void ClusterManager::addMemberUpdateCallback(std::string_view name, MemberUpdateCb cb) {
+  auto it = entries_.find(name);
+  RELEASE_ASSERT(it != entries_.end(), "member callback for an unknown cluster");
+  it->second.member_callbacks.push_back(std::move(cb));
+}
+
+void ClusterManager::replace(const std::string& name, ClusterConstSharedPtr next) {
+  auto map = std::make_shared<ClusterMap>(*clusters_);
+  (*map)[name] = std::move(next);
+  clusters_ = std::move(map);
+  schedulePublish();
+}
+
+void ClusterManager::schedulePublish() {
+  if (publish_scheduled_ || !publisher_) return;
+  publish_scheduled_ = true;
+  // Posted to our own loop: every change made in this turn goes out in one map.
+  dispatcher_.post([this] {
+    publish_scheduled_ = false;
+    publisher_(clusters_);
+  });
+}
+
+}  // namespace remora::upstream

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "event/dispatcher.h"
+#include "upstream/thread_local_cluster_manager.h"
+
+namespace remora::upstream {
+
+// The main thread's owner of every cluster. What changes a cluster at run time lives beside it
+// here — membership sources (DNS, EDS) and health sources (active health checking, outlier
+// detection) — and reports through updateHosts() and onHostHealthChanged(). Each change builds
+// the cluster's next immutable snapshot; the new cluster map reaches the workers through the
+// publisher once per event-loop turn, however many changes that turn made.
+class ClusterManager {
+ public:
+  // Delivers a cluster map to every worker (the server posts it to each worker's
+  // ThreadLocalClusterManager).
+  using Publisher = std::function<void(ClusterMapConstSharedPtr)>;
+  // A cluster's membership changed: the hosts that joined and those that left.
+  using MemberUpdateCb = std::function<void(const HostVector& added, const HostVector& removed)>;
+
+  explicit ClusterManager(event::Dispatcher& main_dispatcher);
+
+  // Adds a cluster built from its proto (startup or CDS).
+  void addCluster(ClusterConstSharedPtr cluster);
+  // The current map: what workers have or are about to receive.
+  ClusterMapConstSharedPtr clusters() const { return clusters_; }
+  ClusterConstSharedPtr get(std::string_view name) const;
+  void setPublisher(Publisher publisher) { publisher_ = std::move(publisher); }
+
+  // New membership for `cluster`. A host whose address (and priority) is already a member keeps
+  // its Host object, so its stats, health flags and open connections carry over. Counts
+  // membership_change and tells the member callbacks.
+  void updateHosts(std::string_view cluster, HostVector hosts);
+  // A host of `cluster` changed health flags: rebuild its balancers over the healthy hosts.
+  void onHostHealthChanged(std::string_view cluster);
+  void addMemberUpdateCallback(std::string_view cluster, MemberUpdateCb cb);
+
+ private:
+  struct ClusterEntry {
+    ClusterConstSharedPtr cluster;
+    std::vector<MemberUpdateCb> member_callbacks;
+  };
+
+  void replace(const std::string& name, ClusterConstSharedPtr next);
+  void schedulePublish();
+
+  event::Dispatcher& dispatcher_;
+  std::map<std::string, ClusterEntry, std::less<>> entries_;
+  ClusterMapConstSharedPtr clusters_ = std::make_shared<ClusterMap>();
+  Publisher publisher_;
+  bool publish_scheduled_ = false;
+};
+
+}  // namespace remora::upstream
