@@ -45,7 +45,19 @@ const std::vector<Entry>& builtinTable() {
         "lb_policy=ROUND_ROBIN|LEAST_REQUEST|RANDOM|RING_HASH|MAGLEV|CLUSTER_PROVIDED",
         "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "load_assignment",
         "per_connection_buffer_limit_bytes", "typed_extension_protocol_options",
-        "circuit_breakers"}},
+        "outlier_detection", "circuit_breakers"}},
+      // Outlier detection (src/upstream/outlier_detection*). Not honoured (rejected):
+      // successful_active_health_check_uneject_host (needs active health checking) and monitors.
+      {"envoy.config.cluster.v3.OutlierDetection",
+       {"consecutive_5xx", "interval", "base_ejection_time", "max_ejection_percent",
+        "enforcing_consecutive_5xx", "enforcing_success_rate", "success_rate_minimum_hosts",
+        "success_rate_request_volume", "success_rate_stdev_factor", "consecutive_gateway_failure",
+        "enforcing_consecutive_gateway_failure", "split_external_local_origin_errors",
+        "consecutive_local_origin_failure", "enforcing_consecutive_local_origin_failure",
+        "enforcing_local_origin_success_rate", "failure_percentage_threshold",
+        "enforcing_failure_percentage", "enforcing_failure_percentage_local_origin",
+        "failure_percentage_minimum_hosts", "failure_percentage_request_volume",
+        "max_ejection_time", "max_ejection_time_jitter", "always_eject_one_host"}},
       // Circuit breakers (src/upstream/resource_manager.*). per_host_thresholds and
       // max_connection_pools are not implemented.
       {"envoy.config.cluster.v3.CircuitBreakers", {"thresholds"}},

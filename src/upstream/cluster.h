@@ -152,6 +152,8 @@ class Cluster {
     return resource_managers_->get(priority);
   }
   const ClusterResourceManagersSharedPtr& resourceManagers() const { return resource_managers_; }
+  // Where this cluster's stats live (for what the ClusterManager adds beside it).
+  stats::Store& statsStore() const { return *store_; }
   const envoy::config::cluster::v3::Cluster& proto() const { return proto_; }
 
  private:

@@ -12,6 +12,10 @@
 
 namespace remora::upstream {
 
+namespace outlier {
+class Detector;
+}
+
 // The main thread's owner of every cluster. What changes a cluster at run time lives beside it
 // here — membership sources (DNS, EDS) and health sources (active health checking, outlier
 // detection) — and reports through updateHosts() and onHostHealthChanged(). Each change builds
@@ -46,6 +50,7 @@ class ClusterManager {
   struct ClusterEntry {
     ClusterConstSharedPtr cluster;
     std::vector<MemberUpdateCb> member_callbacks;
+    std::shared_ptr<outlier::Detector> outlier_detector;  // from the proto's outlier_detection
   };
 
   void replace(const std::string& name, ClusterConstSharedPtr next);
