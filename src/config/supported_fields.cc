@@ -45,7 +45,7 @@ const std::vector<Entry>& builtinTable() {
         "lb_policy=ROUND_ROBIN|LEAST_REQUEST|RANDOM|RING_HASH|MAGLEV|CLUSTER_PROVIDED",
         "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "load_assignment",
         "per_connection_buffer_limit_bytes", "typed_extension_protocol_options",
-        "outlier_detection"}},
+        "outlier_detection", "circuit_breakers"}},
       // Outlier detection (src/upstream/outlier_detection*). Not honoured (rejected):
       // successful_active_health_check_uneject_host (needs active health checking) and monitors.
       {"envoy.config.cluster.v3.OutlierDetection",
@@ -58,6 +58,14 @@ const std::vector<Entry>& builtinTable() {
         "enforcing_failure_percentage", "enforcing_failure_percentage_local_origin",
         "failure_percentage_minimum_hosts", "failure_percentage_request_volume",
         "max_ejection_time", "max_ejection_time_jitter", "always_eject_one_host"}},
+      // Circuit breakers (src/upstream/resource_manager.*). per_host_thresholds and
+      // max_connection_pools are not implemented.
+      {"envoy.config.cluster.v3.CircuitBreakers", {"thresholds"}},
+      {"envoy.config.cluster.v3.CircuitBreakers.Thresholds",
+       {"priority", "max_connections", "max_pending_requests", "max_requests", "max_retries",
+        "retry_budget", "track_remaining"}},
+      {"envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget",
+       {"budget_percent", "min_retry_concurrency"}},
       // Load balancers (src/upstream/*_lb.*, lb_config.cc). slow_start_config is not implemented.
       {"envoy.config.cluster.v3.Cluster.LeastRequestLbConfig",
        {"choice_count", "active_request_bias"}},
@@ -106,13 +114,14 @@ const std::vector<Entry>& builtinTable() {
        {"cluster", "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite",
         "host_rewrite_literal", "auto_host_rewrite", "timeout", "idle_timeout", "retry_policy",
         "request_mirror_policies", "upgrade_configs", "hash_policy", "max_grpc_timeout",
-        "grpc_timeout_offset"}},
+        "grpc_timeout_offset", "priority"}},
       // Route hash policies for RING_HASH and MAGLEV (src/router/hash_policy.*); filter_state is
       // not implemented (remora has no filter state objects).
       {"envoy.config.route.v3.RouteAction.HashPolicy",
        {"header", "cookie", "connection_properties", "query_parameter", "terminal"}},
       {"envoy.config.route.v3.RouteAction.HashPolicy.Header", {"header_name", "regex_rewrite"}},
-      {"envoy.config.route.v3.RouteAction.HashPolicy.Cookie", {"name", "ttl", "path", "attributes"}},
+      {"envoy.config.route.v3.RouteAction.HashPolicy.Cookie",
+       {"name", "ttl", "path", "attributes"}},
       {"envoy.config.route.v3.RouteAction.HashPolicy.CookieAttribute", {"name", "value"}},
       {"envoy.config.route.v3.RouteAction.HashPolicy.ConnectionProperties", {"source_ip"}},
       {"envoy.config.route.v3.RouteAction.HashPolicy.QueryParameter", {"name"}},

@@ -208,6 +208,7 @@ Status Route::buildAction(const envoy::config::route::v3::RouteAction& proto,
   entry.auto_host_rewrite_ = proto.has_auto_host_rewrite() && proto.auto_host_rewrite().value();
   if (proto.has_timeout()) entry.timeout_ = toMillis(proto.timeout());
   if (proto.has_idle_timeout()) entry.idle_timeout_ = toMillis(proto.idle_timeout());
+  entry.high_priority_ = proto.priority() == envoy::config::core::v3::HIGH;
   // Deprecated in the v3 API in favour of max_stream_duration, but still honoured by Envoy and
   // used by Istio-era configs; the issue asks for them.
 #pragma GCC diagnostic push

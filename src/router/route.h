@@ -58,6 +58,9 @@ class RouteEntry {
   std::optional<std::chrono::milliseconds> grpcTimeoutOffset() const {
     return grpc_timeout_offset_;
   }
+  // RouteAction.priority HIGH: the cluster's HIGH circuit breaker thresholds apply (and its own
+  // connection pools); otherwise DEFAULT.
+  bool highPriority() const { return high_priority_; }
   // nullptr when the route has no retry_policy (no retries).
   const RetryPolicy* retryPolicy() const { return retry_ ? &*retry_ : nullptr; }
   const std::vector<MirrorPolicy>& mirrorPolicies() const { return mirrors_; }
@@ -102,6 +105,7 @@ class RouteEntry {
   std::optional<HashPolicy> hash_policy_;
   std::vector<std::pair<std::string, bool>> upgrades_;  // lower-cased type, enabled
   bool connect_terminate_ = false;
+  bool high_priority_ = false;
 };
 
 // One envoy.config.route.v3.Route: a matcher and one action (forward, redirect or direct

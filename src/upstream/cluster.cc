@@ -64,6 +64,10 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
       upstream_rq_retry_success(counter(s, "cluster." + name + ".", "upstream_rq_retry_success")),
       upstream_rq_retry_limit_exceeded(
           counter(s, "cluster." + name + ".", "upstream_rq_retry_limit_exceeded")),
+      upstream_cx_overflow(counter(s, "cluster." + name + ".", "upstream_cx_overflow")),
+      upstream_rq_pending_overflow(
+          counter(s, "cluster." + name + ".", "upstream_rq_pending_overflow")),
+      upstream_rq_retry_overflow(counter(s, "cluster." + name + ".", "upstream_rq_retry_overflow")),
       membership_total(gauge(s, "cluster." + name + ".", "membership_total")),
       membership_healthy(gauge(s, "cluster." + name + ".", "membership_healthy")),
       membership_change(counter(s, "cluster." + name + ".", "membership_change")),
@@ -124,6 +128,8 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
       http2_stats_(
           std::make_shared<http::http2::Http2Stats>(store, "cluster." + proto.name() + ".http2.")),
       stats_(std::make_shared<ClusterStats>(store, proto.name())),
+      resource_managers_(
+          std::make_shared<ClusterResourceManagers>(proto.circuit_breakers(), store, proto.name())),
       store_(&store),
       config_version_(next_config_version.fetch_add(1, std::memory_order_relaxed)) {
   using ProtoCluster = envoy::config::cluster::v3::Cluster;

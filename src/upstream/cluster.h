@@ -15,6 +15,7 @@
 #include "stats/store.h"
 #include "upstream/host.h"
 #include "upstream/lb_config.h"
+#include "upstream/resource_manager.h"
 
 namespace remora::upstream {
 
@@ -56,6 +57,11 @@ struct ClusterStats {
   stats::Counter& upstream_rq_retry;
   stats::Counter& upstream_rq_retry_success;
   stats::Counter& upstream_rq_retry_limit_exceeded;
+  // Circuit breakers (resource_manager.h): a connection, pending request, request or retry
+  // refused by its limit.
+  stats::Counter& upstream_cx_overflow;
+  stats::Counter& upstream_rq_pending_overflow;
+  stats::Counter& upstream_rq_retry_overflow;
   stats::Gauge& membership_total;
   stats::Gauge& membership_healthy;
   stats::Counter& membership_change;
@@ -140,6 +146,12 @@ class Cluster {
   // when no host is healthy, every host of the lowest level (Envoy's panic routing).
   const HostVector& lbHosts() const { return lb_hosts_; }
   ClusterStats& stats() const { return *stats_; }
+  // The circuit breakers for a priority, shared by every worker (and every snapshot of this
+  // configuration: withHosts() copies the pointer).
+  ResourceManager& resourceManager(ResourcePriority priority) const {
+    return resource_managers_->get(priority);
+  }
+  const ClusterResourceManagersSharedPtr& resourceManagers() const { return resource_managers_; }
   // Where this cluster's stats live (for what the ClusterManager adds beside it).
   stats::Store& statsStore() const { return *store_; }
   const envoy::config::cluster::v3::Cluster& proto() const { return proto_; }
@@ -161,6 +173,9 @@ class Cluster {
   // Shared by every snapshot of this configuration.
   std::shared_ptr<http::http2::Http2Stats> http2_stats_;
   std::shared_ptr<ClusterStats> stats_;
+  // The circuit breakers: shared by every snapshot of this configuration, so connections and
+  // requests opened under one snapshot release into the same counts under the next.
+  ClusterResourceManagersSharedPtr resource_managers_;
   stats::Store* store_;
   uint64_t config_version_;
   HostVector hosts_;

@@ -9,21 +9,6 @@
 
 namespace remora::upstream {
 
-struct Http1ConnPool::PendingRequest final : public Cancellable {
-  PendingRequest(Http1ConnPool& pool, http::ResponseDecoder& decoder,
-                 ConnectionPoolCallbacks& callbacks)
-      : pool_(pool), decoder_(decoder), callbacks_(callbacks) {}
-  void cancel() override {
-    pool_.cluster_->stats().upstream_rq_cancelled.inc();
-    pool_.cluster_->stats().upstream_rq_pending_active.dec();
-    pool_.pending_.erase(position_);  // destroys this
-  }
-  Http1ConnPool& pool_;
-  http::ResponseDecoder& decoder_;
-  ConnectionPoolCallbacks& callbacks_;
-  std::list<std::unique_ptr<PendingRequest>>::iterator position_;
-};
-
 // One upstream connection and its codec. Sits between the codec and the router's decoder to see
 // the response end, so the connection goes back to the idle set (or closes) at the right time.
 class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
@@ -101,8 +86,10 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     if (decoder) decoder->decodeTrailers(std::move(trailers));
   }
 
-  void assign(http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks) {
+  void assign(http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks,
+              ResourceHold rq_hold) {
     if (idle_timer_) idle_timer_->disableTimer();
+    rq_hold_ = std::move(rq_hold);
     decoder_ = &decoder;
     bool reused = requests_ > 0;
     ++requests_;
@@ -117,6 +104,7 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     decoder_ = nullptr;
     if (rq_active_) {
       rq_active_ = false;
+      rq_hold_.release();
       pool_.cluster_->stats().upstream_rq_active.dec();
     }
     if (upgraded_) return;  // the request direction may still be open: never reused
@@ -132,6 +120,8 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   Http1ConnPool& pool_;
   net::ClientConnectionPtr connection_;
   std::unique_ptr<http::codec1::ClientCodecImpl> codec_;
+  ResourceHold cx_hold_;  // the connection's max_connections slot
+  ResourceHold rq_hold_;  // the request's max_requests slot while rq_active_
   http::ResponseDecoder* decoder_ = nullptr;
   bool connecting_ = true;
   bool rq_active_ = false;
@@ -148,52 +138,56 @@ class Http1ConnPool::ActiveClient final : public net::ConnectionCallbacks,
 };
 
 Http1ConnPool::Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host,
-                             ClusterConstSharedPtr cluster)
-    : dispatcher_(dispatcher), host_(std::move(host)), cluster_(std::move(cluster)) {}
+                             ClusterConstSharedPtr cluster, ResourcePriority priority)
+    : ConnPoolBase(dispatcher, std::move(host), std::move(cluster), priority) {}
 
 Http1ConnPool::~Http1ConnPool() {
   failPending(PoolFailureReason::LocalConnectionFailure, "pool destroyed");
   while (!clients_.empty()) clients_.front()->connection_->close(net::ConnectionCloseType::NoFlush);
 }
 
-bool Http1ConnPool::idle() const { return clients_.empty() && pending_.empty(); }
+bool Http1ConnPool::idle() const { return clients_.empty() && !hasPending(); }
 
 Cancellable* Http1ConnPool::newStream(http::ResponseDecoder& decoder,
                                       ConnectionPoolCallbacks& callbacks) {
   for (auto& client : clients_) {
     if (!client->connecting_ && !client->busy() && !client->expired_ &&
         client->connection_->state() == net::Connection::State::Open) {
-      client->assign(decoder, callbacks);
+      assign(*client, decoder, callbacks);
       return nullptr;
     }
   }
-  auto pending = std::make_unique<PendingRequest>(*this, decoder, callbacks);
-  PendingRequest* raw = pending.get();
-  pending_.push_back(std::move(pending));
-  raw->position_ = std::prev(pending_.end());
-  cluster_->stats().upstream_rq_pending_total.inc();
-  cluster_->stats().upstream_rq_pending_active.inc();
+  PendingRequest* pending = queuePending(decoder, callbacks);
+  if (pending == nullptr) return nullptr;
+  maybeCreateClient();
+  // createClient may have failed the request synchronously.
+  return isPending(pending) ? pending : nullptr;
+}
+
+bool Http1ConnPool::assign(ActiveClient& client, http::ResponseDecoder& decoder,
+                           ConnectionPoolCallbacks& callbacks) {
+  ResourceHold rq_hold = acquireRequest(callbacks);
+  if (!rq_hold.held()) return false;
+  client.assign(decoder, callbacks, std::move(rq_hold));
+  return true;
+}
+
+void Http1ConnPool::maybeCreateClient() {
   // One connection per waiting request, at most (HTTP/1 carries one request at a time).
   size_t connecting = 0;
   for (auto& c : clients_) connecting += c->connecting_ ? 1 : 0;
-  if (connecting < pending_.size()) createClient();
-  // createClient may have failed the request synchronously.
-  for (const auto& p : pending_) {
-    if (p.get() == raw) return raw;
-  }
-  return nullptr;
+  if (connecting < pendingCount()) createClient();
 }
 
 void Http1ConnPool::createClient() {
-  cluster_->stats().upstream_cx_http1_total.inc();
   std::string error;
-  auto connection = openUpstreamConnection(dispatcher_, *host_, *cluster_, error);
-  if (connection == nullptr) {
-    failPending(PoolFailureReason::LocalConnectionFailure, error);
-    return;
-  }
+  ResourceHold cx_hold;
+  auto connection = openConnection(!clients_.empty(), cx_hold, error);
+  if (connection == nullptr) return;  // over max_connections the requests wait
+  cluster_->stats().upstream_cx_http1_total.inc();
   auto client = std::make_unique<ActiveClient>(*this, std::move(connection));
   ActiveClient& ref = *client;
+  ref.cx_hold_ = std::move(cx_hold);
   clients_.push_back(std::move(client));
   ref.position_ = std::prev(clients_.end());
   http::codec1::ClientCodecOptions codec_options;
@@ -233,12 +227,9 @@ void Http1ConnPool::onClientReady(ActiveClient& client) {
     client.connection_->close(net::ConnectionCloseType::NoFlush);
     return;
   }
-  if (!pending_.empty()) {
-    std::unique_ptr<PendingRequest> next = std::move(pending_.front());
-    pending_.pop_front();
-    cluster_->stats().upstream_rq_pending_active.dec();
-    client.assign(next->decoder_, next->callbacks_);
-    return;
+  // A request max_requests refuses is failed; the next one may try.
+  while (PendingRequestPtr next = popPending()) {
+    if (assign(client, next->decoder_, next->callbacks_)) return;
   }
   if (auto idle = cluster_->idleTimeout()) {
     if (!client.idle_timer_) {
@@ -260,18 +251,13 @@ void Http1ConnPool::onMaxDuration(ActiveClient& client) {
 
 void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting,
                                    net::ConnectionEvent event) {
-  auto& stats = cluster_->stats();
-  stats.upstream_cx_active.dec();
-  stats.upstream_cx_destroy.inc();
-  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote
-                                              : stats.upstream_cx_destroy_local)
-      .inc();
-  host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
+  const bool had_active_request = client.rq_active_;
   if (client.rq_active_) {
     client.rq_active_ = false;
-    stats.upstream_rq_active.dec();
-    stats.upstream_cx_destroy_with_active_rq.inc();
+    client.rq_hold_.release();
+    cluster_->stats().upstream_rq_active.dec();
   }
+  chargeConnectionClosed(event, had_active_request, client.cx_hold_);
   bool timed_out = client.timed_out_;
   // Envoy's transport failure reason ("delayed connect error: Connection refused"); a connect
   // timeout has none.
@@ -287,22 +273,11 @@ void Http1ConnPool::onClientClosed(ActiveClient& client, bool was_connecting,
   holder->client = std::move(owned);
   dispatcher_.deferredDelete(std::move(holder));
   if (was_connecting) {
-    stats.upstream_cx_connect_fail.inc();
-    host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
-    // Every waiting request shares the fate of the connection that was meant for them; Envoy
-    // fails them all, and the router decides about retries.
-    failPending(timed_out ? PoolFailureReason::Timeout : PoolFailureReason::RemoteConnectionFailure,
-                timed_out ? std::string() : failure_reason);
-  }
-}
-
-void Http1ConnPool::failPending(PoolFailureReason reason, std::string_view details) {
-  while (!pending_.empty()) {
-    std::unique_ptr<PendingRequest> request = std::move(pending_.front());
-    pending_.pop_front();
-    cluster_->stats().upstream_rq_pending_active.dec();
-    cluster_->stats().upstream_rq_pending_failure_eject.inc();
-    request->callbacks_.onPoolFailure(reason, details, host_);
+    onConnectFailed(timed_out, failure_reason);
+  } else {
+    // Under max_connections requests may wait for a connection that was never opened for
+    // them: this closed one's slot lets one open now.
+    maybeCreateClient();
   }
 }
 

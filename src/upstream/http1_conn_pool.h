@@ -10,16 +10,17 @@
 #include "http/codec.h"
 #include "net/connection.h"
 #include "upstream/cluster.h"
-#include "upstream/conn_pool.h"
+#include "upstream/conn_pool_base.h"
 
 namespace remora::upstream {
 
 // HTTP/1.1 connections to one host, owned by one worker: one request per connection at a time,
 // idle connections kept for reuse (keep-alive), new ones opened while requests wait.
-class Http1ConnPool final : public HttpConnPool {
+class Http1ConnPool final : public ConnPoolBase {
  public:
   Http1ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host,
-                ClusterConstSharedPtr cluster);
+                ClusterConstSharedPtr cluster,
+                ResourcePriority priority = ResourcePriority::Default);
   ~Http1ConnPool() override;
 
   // Starts a stream: onPoolReady now (an idle connection) or later, or onPoolFailure. Returns a
@@ -32,21 +33,19 @@ class Http1ConnPool final : public HttpConnPool {
 
  private:
   class ActiveClient;
-  struct PendingRequest;
 
+  // Opens a connection when fewer are connecting than requests wait.
+  void maybeCreateClient();
   void createClient();
-  void attachPending(ActiveClient& client);
+  // Gives `client` the request; false when max_requests refused it (the request has been told).
+  bool assign(ActiveClient& client, http::ResponseDecoder& decoder,
+              ConnectionPoolCallbacks& callbacks);
   void onClientReady(ActiveClient& client);
   void onClientClosed(ActiveClient& client, bool was_connecting, net::ConnectionEvent event);
   void onConnectTimeout(ActiveClient& client);
   void onMaxDuration(ActiveClient& client);
-  void failPending(PoolFailureReason reason, std::string_view details);
 
-  event::Dispatcher& dispatcher_;
-  const HostConstSharedPtr host_;
-  const ClusterConstSharedPtr cluster_;
   std::list<std::unique_ptr<ActiveClient>> clients_;
-  std::list<std::unique_ptr<PendingRequest>> pending_;
 };
 
 }  // namespace remora::upstream

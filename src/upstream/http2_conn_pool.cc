@@ -12,21 +12,6 @@
 
 namespace remora::upstream {
 
-struct Http2ConnPool::PendingRequest final : public Cancellable {
-  PendingRequest(Http2ConnPool& pool, http::ResponseDecoder& decoder,
-                 ConnectionPoolCallbacks& callbacks)
-      : pool_(pool), decoder_(decoder), callbacks_(callbacks) {}
-  void cancel() override {
-    pool_.cluster_->stats().upstream_rq_cancelled.inc();
-    pool_.cluster_->stats().upstream_rq_pending_active.dec();
-    pool_.pending_.erase(position_);  // destroys this
-  }
-  Http2ConnPool& pool_;
-  http::ResponseDecoder& decoder_;
-  ConnectionPoolCallbacks& callbacks_;
-  std::list<std::unique_ptr<PendingRequest>>::iterator position_;
-};
-
 // One upstream connection, its codec and the streams it carries.
 class Http2ConnPool::ActiveClient final : public net::ConnectionCallbacks,
                                           public net::ReadFilter,
@@ -108,7 +93,8 @@ class Http2ConnPool::ActiveClient final : public net::ConnectionCallbacks,
     return static_cast<size_t>(room);
   }
 
-  void assign(http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks);
+  void assign(http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks,
+              ResourceHold rq_hold);
   void onStreamDone(StreamWrapper& stream);
 
   // No new streams; close once the last one ends.
@@ -121,6 +107,7 @@ class Http2ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   net::ClientConnectionPtr connection_;
   std::unique_ptr<http::http2::ClientConnectionImpl> codec_;
   std::list<std::unique_ptr<StreamWrapper>> streams_;
+  ResourceHold cx_hold_;  // the connection's max_connections slot
   uint64_t active_ = 0;
   uint64_t total_ = 0;
   bool connecting_ = true;
@@ -184,6 +171,7 @@ class Http2ConnPool::StreamWrapper final : public http::ResponseDecoder,
 
   ActiveClient& client_;
   http::ResponseDecoder& decoder_;
+  ResourceHold rq_hold_;  // the stream's max_requests slot until it ends
   http::Stream* stream_ = nullptr;
   bool done_ = false;
   bool awaiting_close_ = false;  // a tunnel whose response ended
@@ -191,10 +179,11 @@ class Http2ConnPool::StreamWrapper final : public http::ResponseDecoder,
 };
 
 void Http2ConnPool::ActiveClient::assign(http::ResponseDecoder& decoder,
-                                         ConnectionPoolCallbacks& callbacks) {
+                                         ConnectionPoolCallbacks& callbacks, ResourceHold rq_hold) {
   if (idle_timer_) idle_timer_->disableTimer();
   auto wrapper = std::make_unique<StreamWrapper>(*this, decoder);
   StreamWrapper& ref = *wrapper;
+  ref.rq_hold_ = std::move(rq_hold);
   streams_.push_back(std::move(wrapper));
   ref.position_ = std::prev(streams_.end());
   ++active_;
@@ -224,6 +213,7 @@ void Http2ConnPool::ActiveClient::onStreamClosed(http::Stream& stream) {
 
 void Http2ConnPool::ActiveClient::onStreamDone(StreamWrapper& stream) {
   --active_;
+  stream.rq_hold_.release();
   pool_.cluster_->stats().upstream_rq_active.dec();
   std::unique_ptr<StreamWrapper> owned = std::move(*stream.position_);
   streams_.erase(stream.position_);
@@ -248,8 +238,8 @@ void Http2ConnPool::ActiveClient::onStreamDone(StreamWrapper& stream) {
 }
 
 Http2ConnPool::Http2ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host,
-                             ClusterConstSharedPtr cluster)
-    : dispatcher_(dispatcher), host_(std::move(host)), cluster_(std::move(cluster)) {
+                             ClusterConstSharedPtr cluster, ResourcePriority priority)
+    : ConnPoolBase(dispatcher, std::move(host), std::move(cluster), priority) {
   process_timer_ = dispatcher_.createTimer([this] { processPending(); });
 }
 
@@ -259,63 +249,69 @@ Http2ConnPool::~Http2ConnPool() {
   while (!clients_.empty()) clients_.front()->connection_->close(net::ConnectionCloseType::NoFlush);
 }
 
-bool Http2ConnPool::idle() const { return clients_.empty() && pending_.empty(); }
+bool Http2ConnPool::idle() const { return clients_.empty() && !hasPending(); }
 
 void Http2ConnPool::schedule() { process_timer_->enableTimer(std::chrono::milliseconds(0)); }
 
 Cancellable* Http2ConnPool::newStream(http::ResponseDecoder& decoder,
                                       ConnectionPoolCallbacks& callbacks) {
-  auto pending = std::make_unique<PendingRequest>(*this, decoder, callbacks);
-  PendingRequest* raw = pending.get();
-  pending_.push_back(std::move(pending));
-  raw->position_ = std::prev(pending_.end());
-  cluster_->stats().upstream_rq_pending_total.inc();
-  cluster_->stats().upstream_rq_pending_active.inc();
+  // A connection with room takes it at once (unless others wait first): only a request that
+  // must wait counts against max_pending_requests.
+  if (!hasPending()) {
+    if (ActiveClient* ready = readyClient()) {
+      assign(*ready, decoder, callbacks);
+      return nullptr;
+    }
+  }
+  PendingRequest* pending = queuePending(decoder, callbacks);
+  if (pending == nullptr) return nullptr;
   processPending();
-  for (const auto& p : pending_) {
-    if (p.get() == raw) return raw;
+  return isPending(pending) ? pending : nullptr;
+}
+
+Http2ConnPool::ActiveClient* Http2ConnPool::readyClient() {
+  for (auto& client : clients_) {
+    if (client->ready() && client->capacity() > 0) return client.get();
   }
   return nullptr;
 }
 
+bool Http2ConnPool::assign(ActiveClient& client, http::ResponseDecoder& decoder,
+                           ConnectionPoolCallbacks& callbacks) {
+  ResourceHold rq_hold = acquireRequest(callbacks);
+  if (!rq_hold.held()) return false;
+  client.assign(decoder, callbacks, std::move(rq_hold));
+  return true;
+}
+
 void Http2ConnPool::processPending() {
-  while (!pending_.empty()) {
-    ActiveClient* ready = nullptr;
-    for (auto& client : clients_) {
-      if (client->ready() && client->capacity() > 0) {
-        ready = client.get();
-        break;
-      }
-    }
+  while (hasPending()) {
+    ActiveClient* ready = readyClient();
     if (ready == nullptr) break;
-    std::unique_ptr<PendingRequest> next = std::move(pending_.front());
-    pending_.pop_front();
-    cluster_->stats().upstream_rq_pending_active.dec();
-    ready->assign(next->decoder_, next->callbacks_);
+    PendingRequestPtr next = popPending();
+    assign(*ready, next->decoder_, next->callbacks_);  // max_requests may refuse it
   }
-  if (pending_.empty()) return;
+  if (!hasPending()) return;
   // Open another connection only when the ones still connecting cannot take every waiter.
   size_t room = 0;
   for (auto& client : clients_) {
     if (!client->ready()) room += client->capacity();
   }
-  if (room < pending_.size()) createClient();
+  if (room < pendingCount()) createClient();
 }
 
 void Http2ConnPool::createClient() {
-  cluster_->stats().upstream_cx_http2_total.inc();
   std::string error;
+  ResourceHold cx_hold;
   // ALPN "h2" for when the cluster's transport socket negotiates (TLS); raw sockets ignore it.
   net::TransportSocketOptions transport_options;
   transport_options.application_protocols = {std::string(http::kAlpnHttp2)};
-  auto connection =
-      openUpstreamConnection(dispatcher_, *host_, *cluster_, error, transport_options);
-  if (connection == nullptr) {
-    failPending(PoolFailureReason::LocalConnectionFailure, error);
-    return;
-  }
+  auto connection = openConnection(!clients_.empty(), cx_hold, error, transport_options);
+  if (connection == nullptr) return;  // over max_connections the requests wait
+  cluster_->stats().upstream_cx_http2_total.inc();
   auto client = std::make_unique<ActiveClient>(*this, std::move(connection));
   ActiveClient& ref = *client;
+  ref.cx_hold_ = std::move(cx_hold);
   clients_.push_back(std::move(client));
   ref.position_ = std::prev(clients_.end());
   ref.connection_->addConnectionCallbacks(ref);
@@ -336,14 +332,7 @@ void Http2ConnPool::createClient() {
 
 void Http2ConnPool::onClientClosed(ActiveClient& client, bool was_connecting,
                                    net::ConnectionEvent event) {
-  auto& stats = cluster_->stats();
-  stats.upstream_cx_active.dec();
-  stats.upstream_cx_destroy.inc();
-  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote
-                                              : stats.upstream_cx_destroy_local)
-      .inc();
-  host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
-  if (client.active_ > 0) stats.upstream_cx_destroy_with_active_rq.inc();
+  chargeConnectionClosed(event, client.active_ > 0, client.cx_hold_);
   const bool timed_out = client.timed_out_;
   std::string failure_reason(client.connection_->transportFailureReason());
   struct Holder : event::DeferredDeletable {
@@ -354,22 +343,9 @@ void Http2ConnPool::onClientClosed(ActiveClient& client, bool was_connecting,
   clients_.erase(client.position_);
   dispatcher_.deferredDelete(std::move(holder));
   if (was_connecting) {
-    stats.upstream_cx_connect_fail.inc();
-    host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
-    failPending(timed_out ? PoolFailureReason::Timeout : PoolFailureReason::RemoteConnectionFailure,
-                timed_out ? std::string() : failure_reason);
-  } else if (!pending_.empty()) {
+    onConnectFailed(timed_out, failure_reason);
+  } else if (hasPending()) {
     schedule();
-  }
-}
-
-void Http2ConnPool::failPending(PoolFailureReason reason, std::string_view details) {
-  while (!pending_.empty()) {
-    std::unique_ptr<PendingRequest> request = std::move(pending_.front());
-    pending_.pop_front();
-    cluster_->stats().upstream_rq_pending_active.dec();
-    cluster_->stats().upstream_rq_pending_failure_eject.inc();
-    request->callbacks_.onPoolFailure(reason, details, host_);
   }
 }
 

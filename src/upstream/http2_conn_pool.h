@@ -7,7 +7,7 @@
 #include "http/codec.h"
 #include "net/connection.h"
 #include "upstream/cluster.h"
-#include "upstream/conn_pool.h"
+#include "upstream/conn_pool_base.h"
 
 namespace remora::upstream {
 
@@ -17,10 +17,11 @@ namespace remora::upstream {
 // max_requests_per_connection, received GOAWAY or outlived max_connection_duration takes no new
 // stream and closes once its last one ends. Until its SETTINGS arrive a connecting connection is
 // assumed to take as many streams as our own limit allows.
-class Http2ConnPool final : public HttpConnPool {
+class Http2ConnPool final : public ConnPoolBase {
  public:
   Http2ConnPool(event::Dispatcher& dispatcher, HostConstSharedPtr host,
-                ClusterConstSharedPtr cluster);
+                ClusterConstSharedPtr cluster,
+                ResourcePriority priority = ResourcePriority::Default);
   ~Http2ConnPool() override;
 
   Cancellable* newStream(http::ResponseDecoder& decoder,
@@ -31,21 +32,20 @@ class Http2ConnPool final : public HttpConnPool {
  private:
   class ActiveClient;
   class StreamWrapper;
-  struct PendingRequest;
 
+  // A connection that takes a stream now, or nullptr.
+  ActiveClient* readyClient();
+  // Gives `client` the request; false when max_requests refused it (the request has been told).
+  bool assign(ActiveClient& client, http::ResponseDecoder& decoder,
+              ConnectionPoolCallbacks& callbacks);
   void createClient();
   // processPending() on the next loop iteration: never from inside a codec callback.
   void schedule();
   // Gives waiting requests to connections with room; opens one more if they are all full.
   void processPending();
   void onClientClosed(ActiveClient& client, bool was_connecting, net::ConnectionEvent event);
-  void failPending(PoolFailureReason reason, std::string_view details);
 
-  event::Dispatcher& dispatcher_;
-  const HostConstSharedPtr host_;
-  const ClusterConstSharedPtr cluster_;
   std::list<std::unique_ptr<ActiveClient>> clients_;
-  std::list<std::unique_ptr<PendingRequest>> pending_;
   event::TimerPtr process_timer_;
 };
 

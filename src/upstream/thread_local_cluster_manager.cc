@@ -8,6 +8,11 @@
 
 namespace remora::upstream {
 
+namespace {
+// A HIGH priority pool's key: the host's address with this suffix.
+constexpr std::string_view kHighPoolSuffix = "#high";
+}  // namespace
+
 void ThreadLocalClusterManager::update(ClusterMapConstSharedPtr clusters) {
   // Pools retired earlier go once their last request has ended.
   std::erase_if(retired_pools_, [](const auto& pool) { return pool->idle(); });
@@ -26,7 +31,9 @@ void ThreadLocalClusterManager::update(ClusterMapConstSharedPtr clusters) {
         for (const auto& host : cluster->hosts()) present.insert(host->address_string);
         for (auto* pools : {&entry.http1_pools, &entry.http2_pools}) {
           for (auto pool = pools->begin(); pool != pools->end();) {
-            if (present.contains(pool->first)) {
+            std::string_view address = pool->first;
+            if (address.ends_with(kHighPoolSuffix)) address.remove_suffix(kHighPoolSuffix.size());
+            if (present.contains(address)) {
               ++pool;
             } else {
               retired_pools_.push_back(std::move(pool->second));
@@ -59,18 +66,24 @@ void ThreadLocalClusterManager::retireAll(Entry& entry) {
 
 HttpConnPool& ThreadLocalClusterManager::Entry::httpConnPool(
     const HostConstSharedPtr& host, event::Dispatcher& dispatcher,
-    std::optional<http::Protocol> downstream) {
+    std::optional<http::Protocol> downstream, ResourcePriority priority) {
   const bool http2 = cluster->useHttp2(downstream);
   auto& pools = http2 ? http2_pools : http1_pools;
-  auto it = pools.find(host->address_string);
+  std::string high_key;
+  std::string_view key = host->address_string;
+  if (priority == ResourcePriority::High) {
+    high_key = host->address_string + std::string(kHighPoolSuffix);
+    key = high_key;
+  }
+  auto it = pools.find(key);
   if (it == pools.end()) {
     std::unique_ptr<HttpConnPool> pool;
     if (http2) {
-      pool = std::make_unique<Http2ConnPool>(dispatcher, host, cluster);
+      pool = std::make_unique<Http2ConnPool>(dispatcher, host, cluster, priority);
     } else {
-      pool = std::make_unique<Http1ConnPool>(dispatcher, host, cluster);
+      pool = std::make_unique<Http1ConnPool>(dispatcher, host, cluster, priority);
     }
-    it = pools.emplace(host->address_string, std::move(pool)).first;
+    it = pools.emplace(std::string(key), std::move(pool)).first;
   }
   return *it->second;
 }

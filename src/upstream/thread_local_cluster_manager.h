@@ -23,15 +23,16 @@ class ThreadLocalClusterManager {
   struct Entry {
     ClusterConstSharedPtr cluster;
     LoadBalancerPtr lb;
-    // Pools by protocol and host address (ORIGINAL_DST makes a Host per pick; the address is
-    // stable).
+    // Pools by protocol, host address (ORIGINAL_DST makes a Host per pick; the address is
+    // stable) and priority (a HIGH pool counts against the HIGH circuit breakers).
     std::map<std::string, std::unique_ptr<HttpConnPool>, std::less<>> http1_pools;
     std::map<std::string, std::unique_ptr<HttpConnPool>, std::less<>> http2_pools;
 
     // The pool for `host`, created on first use: HTTP/1.1 or HTTP/2 as the cluster's
     // HttpProtocolOptions say; with use_downstream_protocol_config, `downstream` decides.
     HttpConnPool& httpConnPool(const HostConstSharedPtr& host, event::Dispatcher& dispatcher,
-                               std::optional<http::Protocol> downstream = std::nullopt);
+                               std::optional<http::Protocol> downstream = std::nullopt,
+                               ResourcePriority priority = ResourcePriority::Default);
   };
 
   // Installs a new cluster map. An unchanged cluster keeps its balancer; a new snapshot of the

@@ -44,7 +44,7 @@ def mutate_unsupported_extension(cfg):
 
 def mutate_unsupported_known_field(cfg):
     cfg["static_resources"]["clusters"][0]["circuit_breakers"] = {
-        "thresholds": [{"max_connections": 10}]}
+        "per_host_thresholds": [{"max_connections": 10}]}
 
 
 BROKEN = [
@@ -61,7 +61,8 @@ BROKEN = [
      ["not supported by remora", "static_resources.listeners[0].filter_chains[0].filters[0]",
       "RedisProxy"]),
     ("unsupported_known_field", mutate_unsupported_known_field,
-     ["not supported by remora: static_resources.clusters[0].circuit_breakers"]),
+     ["not supported by remora: static_resources.clusters[0].circuit_breakers"
+      ".per_host_thresholds"]),
 ]
 
 

@@ -34,7 +34,8 @@ TEST(ConfigCompatTableTest, MarksSupportAndEnumValues) {
       std::string::npos);
   EXPECT_NE(
       text.find(
-          "| `circuit_breakers` | `envoy.config.cluster.v3.CircuitBreakers` | not supported |"),
+          "| `per_host_thresholds` | `repeated envoy.config.cluster.v3.CircuitBreakers.Thresholds` "
+          "| not supported |"),
       std::string::npos);
   EXPECT_NE(text.find("### envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"),
             std::string::npos);

@@ -125,11 +125,17 @@ static_resources:
 
 TEST(ConfigValidationTest, KnownButUnimplementedField) {
   // Present counts, even when empty: remora would otherwise silently skip Envoy's defaults.
-  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, circuit_breakers: {}}]}"),
-            "not supported by remora: static_resources.clusters[0].circuit_breakers");
-  EXPECT_EQ(
-      errorOf("static_resources: {clusters: [{name: c, circuit_breakers: {thresholds: [{}]}}]}"),
-      "not supported by remora: static_resources.clusters[0].circuit_breakers");
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, circuit_breakers: "
+                    "{per_host_thresholds: []}}]}"),
+            "OK");  // an empty repeated field is absent in proto3
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, circuit_breakers: "
+                    "{per_host_thresholds: [{}]}}]}"),
+            "not supported by remora: static_resources.clusters[0].circuit_breakers."
+            "per_host_thresholds");
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, circuit_breakers: "
+                    "{thresholds: [{max_connection_pools: 0}]}}]}"),
+            "not supported by remora: "
+            "static_resources.clusters[0].circuit_breakers.thresholds[0].max_connection_pools");
   EXPECT_EQ(errorOf("stats_flush_on_admin: true"), "not supported by remora: stats_flush_on_admin");
 }
 

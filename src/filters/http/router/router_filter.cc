@@ -333,6 +333,7 @@ void RouterFilter::onDestroy() {
   destroyed_ = true;
   if (global_timer_) global_timer_->disableTimer();
   if (retry_timer_) retry_timer_->disableTimer();
+  retry_hold_.release();
   if (upstream_request_) {
     upstream_request_->resetStream();
     upstream_request_.reset();
@@ -539,7 +540,7 @@ void RouterFilter::startAttempt() {
     return;
   }
   upstream_request_->start(
-      entry->httpConnPool(host, worker_.dispatcher, callbacks_->streamInfo().protocol));
+      entry->httpConnPool(host, worker_.dispatcher, callbacks_->streamInfo().protocol, priority()));
 }
 
 http::FilterDataStatus RouterFilter::decodeData(buffer::Buffer& data, bool end_stream) {
@@ -602,16 +603,18 @@ void RouterFilter::onUpstreamHeaders(http::ResponseHeaderMapPtr headers, bool en
   uint32_t status = headers->status();
   auto& stats = cluster_->stats();
   if (upstream_request_) upstream_request_->disablePerTryTimeout();
+  retry_hold_.release();  // the retried attempt (if this was one) has its answer
   if (retry_state_) {
     if (retry_state_->wouldRetryOnResponse(*headers)) {
-      if (retry_state_->takeRetry()) {
+      if (!retry_state_->takeRetry()) {
+        stats.upstream_rq_retry_limit_exceeded.inc();
+        info.setResponseFlag(ResponseFlag::UpstreamRetryLimitExceeded);
+      } else if (acquireRetry()) {
         // Envoy counts the response that caused a retry under retry.upstream_rq_<code> only.
         stats.chargeResponse(status, true);
         scheduleRetry();
         return;
       }
-      stats.upstream_rq_retry_limit_exceeded.inc();
-      info.setResponseFlag(ResponseFlag::UpstreamRetryLimitExceeded);
     } else if (attempts_ > 1) {
       // A retried request whose answer is not retried again: Envoy's upstream_rq_retry_success.
       stats.upstream_rq_retry_success.inc();
@@ -662,14 +665,31 @@ bool RouterFilter::retryOnReset(http::StreamResetReason reason) {
   const bool connect_failure = reason == http::StreamResetReason::LocalConnectionFailure ||
                                reason == http::StreamResetReason::RemoteConnectionFailure ||
                                reason == http::StreamResetReason::ConnectionTimeout;
+  retry_hold_.release();  // the retried attempt (if this was one) has failed
   if (!retry_state_ || downstream_response_started_ ||
       !retry_state_->wouldRetryOnReset(reason, connect_failure)) {
     return false;
   }
-  if (retry_state_->takeRetry()) return true;
+  if (retry_state_->takeRetry()) return acquireRetry();
   cluster_->stats().upstream_rq_retry_limit_exceeded.inc();
   callbacks_->streamInfo().setResponseFlag(ResponseFlag::UpstreamRetryLimitExceeded);
   return false;
+}
+
+upstream::ResourcePriority RouterFilter::priority() const {
+  return route_entry_->highPriority() ? upstream::ResourcePriority::High
+                                      : upstream::ResourcePriority::Default;
+}
+
+bool RouterFilter::acquireRetry() {
+  upstream::Resource& retries = cluster_->resourceManager(priority()).retries();
+  if (!retries.tryAcquire()) {
+    cluster_->stats().upstream_rq_retry_overflow.inc();
+    callbacks_->streamInfo().setResponseFlag(ResponseFlag::UpstreamOverflow);
+    return false;
+  }
+  retry_hold_ = upstream::ResourceHold(retries);
+  return true;
 }
 
 void RouterFilter::onUpstreamReset(http::StreamResetReason reason, std::string_view details,
@@ -738,7 +758,12 @@ void RouterFilter::sendUpstreamFailureReply(http::StreamResetReason reason,
   std::replace(code_details.begin(), code_details.end(), ' ', '_');
   cleanupUpstream();
   if (global_timer_) global_timer_->disableTimer();
-  callbacks_->sendLocalReply(code, body, nullptr, code_details);
+  // A request a circuit breaker dropped says so (Envoy's x-envoy-overloaded: true).
+  http::ModifyHeadersCb modify;
+  if (reason == http::StreamResetReason::Overflow) {
+    modify = [](http::ResponseHeaderMap& headers) { headers.set(h::kEnvoyOverloaded, "true"); };
+  }
+  callbacks_->sendLocalReply(code, body, modify, code_details);
 }
 
 void RouterFilter::scheduleRetry() {

@@ -52,6 +52,17 @@ net::FilterStatus TcpProxyFilter::onNewConnection() {
 
 void TcpProxyFilter::connectUpstream() {
   ++connect_attempts_;
+  // The cluster's max_connections (DEFAULT priority), counted across all workers: over it the
+  // client is closed, as Envoy's tcp_proxy does.
+  upstream::Resource& connections =
+      cluster_->resourceManager(upstream::ResourcePriority::Default).connections();
+  if (!connections.tryAcquire()) {
+    cluster_->stats().upstream_cx_overflow.inc();
+    stream_info_.setResponseFlag(stream_info::UpstreamOverflow);
+    downstream().close(net::ConnectionCloseType::NoFlush);
+    return;
+  }
+  upstream::ResourceHold cx_hold(connections);
   auto* entry = worker_.clusters.get(cluster_->name());
   upstream::LoadBalancerContext lb_context{&downstream().info()};
   host_ = entry != nullptr ? entry->lb->chooseHost(lb_context) : nullptr;
@@ -77,6 +88,7 @@ void TcpProxyFilter::connectUpstream() {
   upstream_ = std::make_unique<net::ConnectionImpl>(
       worker_.dispatcher, *fd, std::make_unique<net::RawBufferSocket>(), false);
   upstream_callbacks_ = std::make_shared<UpstreamCallbacks>(*this, cluster_, host_);
+  upstream_callbacks_->cx_hold_ = std::move(cx_hold);
   upstream_callbacks_->dispatcher_ = &worker_.dispatcher;
   upstream_callbacks_->created_at_ = worker_.dispatcher.now();
   upstream_->enableHalfClose(true);
@@ -255,6 +267,7 @@ void TcpProxyFilter::UpstreamCallbacks::onEvent(net::ConnectionEvent event) {
       .inc();
   host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
   active_.release();
+  cx_hold_.release();
   if (parent_ && !parent_->connected_ && event == net::ConnectionEvent::RemoteClose) {
     stats.upstream_cx_connect_fail.inc();
     host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);

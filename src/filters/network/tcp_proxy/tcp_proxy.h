@@ -43,6 +43,7 @@ class TcpProxyFilter final : public net::ReadFilter, private net::ConnectionCall
     const upstream::ClusterConstSharedPtr cluster_;
     const upstream::HostConstSharedPtr host_;
     upstream::ActiveRequest active_;  // the host's rq_active while the connection lives
+    upstream::ResourceHold cx_hold_;  // the cluster's max_connections slot, until the close
     net::ClientConnectionPtr draining_;
     event::Dispatcher* dispatcher_ = nullptr;
     event::MonotonicTime created_at_;  // for upstream_cx_connect_ms and upstream_cx_length_ms
