@@ -9,7 +9,8 @@ ClusterManager::ClusterManager(event::Dispatcher& main_dispatcher) : dispatcher_
 void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
   const std::string name = cluster->name();
   entries_[name].cluster = cluster;
-  replace(name, std::move(cluster));
+  replace(name, cluster);
+  entries_[name].discovery = createClusterDiscovery(*this, *cluster, dispatcher_);
 }
 
 ClusterConstSharedPtr ClusterManager::get(std::string_view name) const {
@@ -17,7 +18,8 @@ ClusterConstSharedPtr ClusterManager::get(std::string_view name) const {
   return it == entries_.end() ? nullptr : it->second.cluster;
 }
 
-void ClusterManager::updateHosts(std::string_view name, HostVector hosts) {
+void ClusterManager::updateHosts(std::string_view name, HostVector hosts,
+                                 std::optional<uint32_t> overprovisioning_factor) {
   auto it = entries_.find(name);
   if (it == entries_.end()) return;
   const Cluster& current = *it->second.cluster;
@@ -26,13 +28,25 @@ void ClusterManager::updateHosts(std::string_view name, HostVector hosts) {
   for (const auto& host : current.hosts()) {
     existing.emplace(std::pair{std::string_view(host->address_string), host->priority}, &host);
   }
+  bool health_changed = false;
+  const bool factor_changed =
+      overprovisioning_factor && *overprovisioning_factor != current.overprovisioningFactor();
   HostVector added;
   HostVector next;
   next.reserve(hosts.size());
   for (auto& host : hosts) {
     auto found = existing.find({host->address_string, host->priority});
     if (found != existing.end() && (*found->second)->weight == host->weight &&
-        (*found->second)->hostname == host->hostname) {
+        (*found->second)->hostname == host->hostname &&
+        (*found->second)->locality == host->locality &&
+        (*found->second)->locality_weight == host->locality_weight) {
+      const Host& kept = **found->second;
+      const bool eds_unhealthy = host->healthFlagGet(HealthFlag::FailedEdsHealth);
+      if (kept.healthFlagGet(HealthFlag::FailedEdsHealth) != eds_unhealthy) {
+        eds_unhealthy ? kept.healthFlagSet(HealthFlag::FailedEdsHealth)
+                      : kept.healthFlagClear(HealthFlag::FailedEdsHealth);
+        health_changed = true;
+      }
       next.push_back(*found->second);
       existing.erase(found);
     } else {
@@ -43,11 +57,14 @@ void ClusterManager::updateHosts(std::string_view name, HostVector hosts) {
   }
   HostVector removed;
   for (const auto& [key, host] : existing) removed.push_back(*host);
-  if (added.empty() && removed.empty()) return;
+  const bool membership_changed = !added.empty() || !removed.empty();
+  if (!membership_changed && !health_changed && !factor_changed) return;
 
-  current.stats().membership_change.inc();
-  it->second.cluster = current.withHosts(std::move(next));
+  if (membership_changed) current.stats().membership_change.inc();
+  it->second.cluster = current.withHosts(
+      std::move(next), overprovisioning_factor.value_or(current.overprovisioningFactor()));
   replace(it->first, it->second.cluster);
+  if (!membership_changed) return;
   for (const auto& cb : it->second.member_callbacks) cb(added, removed);
 }
 
