@@ -110,7 +110,11 @@ Status checkDiscovery(const Cluster& cluster, Cluster::DiscoveryType type,
   }
   if (type == Cluster::EDS) {
     const auto& source = cluster.eds_cluster_config().eds_config();
-    if (!source.has_path_config_source() && source.path().empty()) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    const bool deprecated_path = !source.path().empty();  // Envoy still accepts it
+#pragma GCC diagnostic pop
+    if (!source.has_path_config_source() && !deprecated_path) {
       return Status::error(path +
                            ".eds_cluster_config.eds_config: remora reads EDS from a file only "
                            "(path_config_source or path)");

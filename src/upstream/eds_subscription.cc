@@ -56,7 +56,11 @@ EdsFileSubscription::EdsFileSubscription(ClusterManager& manager, const Cluster&
       any_entry = true;
     }
   } else {
+    // The deprecated ConfigSource.path, which Envoy still accepts.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     path_ = source.path();
+#pragma GCC diagnostic pop
   }
   if (directory.empty()) {
     directory = std::filesystem::path(path_).parent_path().string();
