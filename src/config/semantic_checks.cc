@@ -10,6 +10,7 @@
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 #include "envoy/extensions/network/dns_resolver/cares/v3/cares_dns_resolver.pb.h"
 #include "upstream/lb_config.h"
+#include "upstream/outlier_detection.h"
 
 namespace remora::config {
 namespace {
@@ -148,6 +149,16 @@ Status checkCluster(const Cluster& cluster, const std::string& path) {
   }
   auto lb_config = upstream::LbConfig::create(cluster, path);
   if (!lb_config.ok()) return lb_config.status();
+  if (cluster.has_outlier_detection()) {
+    // Its hosts are made per request on the workers and never join the cluster's members.
+    if (original_dst) {
+      return Status::error(path +
+                           ".outlier_detection: not supported by remora for ORIGINAL_DST clusters");
+    }
+    auto outlier = upstream::outlier::DetectorConfig::create(cluster.outlier_detection(),
+                                                             path + ".outlier_detection");
+    if (!outlier.ok()) return outlier.status();
+  }
   RETURN_IF_ERROR(checkDiscovery(cluster, type, path));
   if (cluster.common_lb_config().has_locality_weighted_lb_config() &&
       lb_config.value().usesHashKey()) {

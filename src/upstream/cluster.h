@@ -179,6 +179,8 @@ class Cluster {
   // common_lb_config.locality_weighted_lb_config is set.
   bool localityWeighted() const { return locality_weighted_; }
   ClusterStats& stats() const { return *stats_; }
+  // Where this cluster's stats live (for what the ClusterManager adds beside it).
+  stats::Store& statsStore() const { return *store_; }
   const envoy::config::cluster::v3::Cluster& proto() const { return proto_; }
 
  private:

@@ -1,6 +1,7 @@
 #include "upstream/cluster_manager.h"
 
 #include "common/assert.h"
+#include "upstream/outlier_detection.h"
 
 namespace remora::upstream {
 
@@ -8,9 +9,19 @@ ClusterManager::ClusterManager(event::Dispatcher& main_dispatcher) : dispatcher_
 
 void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
   const std::string name = cluster->name();
-  entries_[name].cluster = cluster;
+  auto& entry = entries_[name];
+  entry.cluster = cluster;
+  entry.outlier_detector.reset();
   replace(name, cluster);
-  entries_[name].discovery = createClusterDiscovery(*this, *cluster, dispatcher_);
+  // Attaches its monitors to the hosts now, before the publish posted above.
+  if (cluster->proto().has_outlier_detection()) {
+    auto config = outlier::DetectorConfig::create(cluster->proto().outlier_detection(), name);
+    RELEASE_ASSERT(config.ok(), "outlier_detection is checked at load");
+    entry.outlier_detector =
+        outlier::Detector::create(*this, name, *config, cluster->statsStore(), dispatcher_);
+  }
+  // Last: DNS or EDS may report hosts at once, and the health sources above hear of them.
+  entry.discovery = createClusterDiscovery(*this, *cluster, dispatcher_);
 }
 
 ClusterConstSharedPtr ClusterManager::get(std::string_view name) const {

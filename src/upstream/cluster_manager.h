@@ -14,6 +14,10 @@
 
 namespace remora::upstream {
 
+namespace outlier {
+class Detector;
+}
+
 // The main thread's owner of every cluster. What changes a cluster at run time lives beside it
 // here — membership sources (DNS, EDS) and health sources (active health checking, outlier
 // detection) — and reports through updateHosts() and onHostHealthChanged(). Each change builds
@@ -50,7 +54,8 @@ class ClusterManager {
   struct ClusterEntry {
     ClusterConstSharedPtr cluster;
     std::vector<MemberUpdateCb> member_callbacks;
-    ClusterDiscoveryPtr discovery;  // DNS or EDS; none for STATIC
+    ClusterDiscoveryPtr discovery;                        // DNS or EDS; none for STATIC
+    std::shared_ptr<outlier::Detector> outlier_detector;  // from the proto's outlier_detection
   };
 
   void replace(const std::string& name, ClusterConstSharedPtr next);
