@@ -338,14 +338,12 @@ def test_eds_locality_weights_and_overprovisioning(remora, http_backends, tmp_pa
     assert f"eds::{b2.host}:{b2.port}::zone::b" in proc.get("/clusters").body
 
     # Overprovisioning factor 1.0 with one of two P=0 hosts unhealthy: P=0 keeps 50%.
-    endpoints.write([{"lb_endpoints": [endpoint(b1), endpoint(b2, health="UNHEALTHY")]},
-                     {"priority": 1, "lb_endpoints": [endpoint(b3)]}])
-    with open(endpoints.path) as f:
-        doc = json.load(f)
-    doc["resources"][0]["policy"] = {"overprovisioning_factor": 100}
-    endpoints.write(None, text=json.dumps(doc))
+    cla = {"@type": CLA_TYPE, "cluster_name": "eds", "policy": {"overprovisioning_factor": 100},
+           "endpoints": [{"lb_endpoints": [endpoint(b1), endpoint(b2, health="UNHEALTHY")]},
+                         {"priority": 1, "lb_endpoints": [endpoint(b3)]}]}
+    endpoints.write(None, text=json.dumps({"version_info": "2", "resources": [cla]}))
     proc.wait_stat("cluster.eds.membership_healthy", lambda v: v == 2)
-    wait_until(lambda: proc.stat("cluster.eds.update_success") >= 3, 5)
+    wait_traffic(listener, {"b1", "b3"}, n=30)
     seen = backends_hit(listener, 200)
     assert set(seen) == {"b1", "b3"}
     assert 60 <= seen["b1"] <= 140, seen
