@@ -9,7 +9,7 @@ build_pkgs=(cmake ninja-build g++ ccache pkg-config
   libssl-dev libnghttp2-dev libc-ares-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-16 libclang-rt-16-dev clang-tidy-16 clang-format-16)
-peer_pkgs=(curl haproxy nginx-light iptables iproute2 python3 python3-pytest procps wrk hey nghttp2-client nghttp2-server nghttp2-proxy)
+peer_pkgs=(curl haproxy nginx-light iptables iproute2 python3 python3-pytest procps wrk hey nghttp2-client nghttp2-server nghttp2-proxy dnsmasq)
 
 missing=()
 for p in "${build_pkgs[@]}" "${peer_pkgs[@]}"; do
@@ -45,7 +45,7 @@ if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.remora-instal
 fi
 
 # Package installs may start daemons under a service manager; tests start their own peers.
-for svc in nginx haproxy nghttpx; do
+for svc in nginx haproxy nghttpx dnsmasq; do
   if command -v service >/dev/null && pgrep -x "$svc" >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 echo "deps: ok"

@@ -8,6 +8,7 @@
 
 #include "config/reflection_util.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "envoy/extensions/network/dns_resolver/cares/v3/cares_dns_resolver.pb.h"
 #include "upstream/lb_config.h"
 #include "upstream/outlier_detection.h"
 
@@ -62,6 +63,72 @@ Status checkTcpProxyClusters(const FilterChain& chain, const std::string& path,
   return Status();
 }
 
+// What the discovery types need: DNS clusters name their endpoints (LOGICAL_DNS exactly one)
+// and may only use the c-ares resolver; EDS clusters read a file (other config sources come
+// with ADS) and carry no endpoints of their own.
+Status checkDiscovery(const Cluster& cluster, Cluster::DiscoveryType type,
+                      const std::string& path) {
+  const bool dns = type == Cluster::STRICT_DNS || type == Cluster::LOGICAL_DNS;
+  if (dns) {
+    const auto& endpoints = cluster.load_assignment().endpoints();
+    if (type == Cluster::LOGICAL_DNS &&
+        (endpoints.size() != 1 || endpoints[0].lb_endpoints_size() != 1)) {
+      return Status::error(path +
+                           ".load_assignment: LOGICAL_DNS clusters must have a single "
+                           "locality_lb_endpoint and a single lb_endpoint");
+    }
+    for (int i = 0; i < endpoints.size(); ++i) {
+      for (int j = 0; j < endpoints[i].lb_endpoints_size(); ++j) {
+        const auto& address = endpoints[i].lb_endpoints(j).endpoint().address();
+        const std::string at =
+            indexPath(indexPath(path + ".load_assignment.endpoints", i) + ".lb_endpoints", j) +
+            ".endpoint.address.socket_address";
+        if (!address.has_socket_address() || address.socket_address().address().empty() ||
+            address.socket_address().port_value() == 0) {
+          return Status::error(at + ": a DNS cluster endpoint needs a name and a port_value");
+        }
+        if (endpoints[i].lb_endpoints(j).health_status() !=
+            envoy::config::core::v3::HealthStatus::UNKNOWN) {
+          return Status::error(at + ": health_status is for EDS, not DNS clusters");
+        }
+      }
+    }
+  }
+  if (cluster.has_typed_dns_resolver_config()) {
+    const std::string at = path + ".typed_dns_resolver_config";
+    if (!dns) return Status::error(at + ": only STRICT_DNS and LOGICAL_DNS clusters resolve names");
+    envoy::extensions::network::dns_resolver::cares::v3::CaresDnsResolverConfig cares;
+    if (!cluster.typed_dns_resolver_config().typed_config().UnpackTo(&cares)) {
+      return Status::error(at + ".typed_config: not supported by remora: " +
+                           cluster.typed_dns_resolver_config().typed_config().type_url() +
+                           " (only envoy.network.dns_resolver.cares)");
+    }
+    for (int i = 0; i < cares.resolvers_size(); ++i) {
+      RETURN_IF_ERROR(
+          checkIpLiteral(cares.resolvers(i).socket_address(),
+                         indexPath(at + ".typed_config.resolvers", i) + ".socket_address"));
+    }
+  }
+  if (type == Cluster::EDS) {
+    const auto& source = cluster.eds_cluster_config().eds_config();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    const bool deprecated_path = !source.path().empty();  // Envoy still accepts it
+#pragma GCC diagnostic pop
+    if (!source.has_path_config_source() && !deprecated_path) {
+      return Status::error(path +
+                           ".eds_cluster_config.eds_config: remora reads EDS from a file only "
+                           "(path_config_source or path)");
+    }
+    if (cluster.has_load_assignment()) {
+      return Status::error(path + ".load_assignment: EDS clusters take endpoints from eds_config");
+    }
+  } else if (cluster.has_eds_cluster_config()) {
+    return Status::error(path + ".eds_cluster_config: only EDS clusters have one");
+  }
+  return Status();
+}
+
 Status checkCluster(const Cluster& cluster, const std::string& path) {
   const auto type =
       cluster.cluster_discovery_type_case() == Cluster::kType ? cluster.type() : Cluster::STATIC;
@@ -91,6 +158,14 @@ Status checkCluster(const Cluster& cluster, const std::string& path) {
     auto outlier = upstream::outlier::DetectorConfig::create(cluster.outlier_detection(),
                                                              path + ".outlier_detection");
     if (!outlier.ok()) return outlier.status();
+  }
+  RETURN_IF_ERROR(checkDiscovery(cluster, type, path));
+  if (cluster.common_lb_config().has_locality_weighted_lb_config() &&
+      lb_config.value().usesHashKey()) {
+    return Status::error(path +
+                         ".common_lb_config.locality_weighted_lb_config: not supported by remora "
+                         "with lb_policy " +
+                         Cluster::LbPolicy_Name(cluster.lb_policy()));
   }
   if (type != Cluster::STATIC) return Status();
   const auto& endpoints = cluster.load_assignment().endpoints();

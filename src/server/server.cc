@@ -348,6 +348,15 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
       hs->set_priority(host->priority);
       hs->set_weight(host->weight);
       hs->set_hostname(host->hostname);
+      if (!host->locality.empty()) {
+        // Host::locality is "region/zone/sub_zone" (upstream/load_assignment.h).
+        const std::string_view key = host->locality;
+        const size_t first = key.find('/');
+        const size_t second = key.find('/', first + 1);
+        hs->mutable_locality()->set_region(std::string(key.substr(0, first)));
+        hs->mutable_locality()->set_zone(std::string(key.substr(first + 1, second - first - 1)));
+        hs->mutable_locality()->set_sub_zone(std::string(key.substr(second + 1)));
+      }
     }
   }
   return out;

@@ -2,10 +2,14 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+
 #include "common/assert.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 #include "http/http2/protocol_options.h"
+#include "upstream/load_assignment.h"
 #include "upstream/load_balancer.h"
+#include "upstream/priority_load.h"
 
 namespace remora::upstream {
 
@@ -72,6 +76,13 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
       membership_healthy(gauge(s, "cluster." + name + ".", "membership_healthy")),
       membership_change(counter(s, "cluster." + name + ".", "membership_change")),
       max_host_weight(gauge(s, "cluster." + name + ".", "max_host_weight")),
+      lb_healthy_panic(counter(s, "cluster." + name + ".", "lb_healthy_panic")),
+      update_attempt(counter(s, "cluster." + name + ".", "update_attempt")),
+      update_success(counter(s, "cluster." + name + ".", "update_success")),
+      update_failure(counter(s, "cluster." + name + ".", "update_failure")),
+      update_no_rebuild(counter(s, "cluster." + name + ".", "update_no_rebuild")),
+      update_rejected(counter(s, "cluster." + name + ".", "update_rejected")),
+      update_empty(counter(s, "cluster." + name + ".", "update_empty")),
       upstream_cx_connect_ms(s.histogram("cluster." + name + ".upstream_cx_connect_ms")),
       upstream_cx_length_ms(s.histogram("cluster." + name + ".upstream_cx_length_ms")),
       upstream_rq_time(s.histogram("cluster." + name + ".upstream_rq_time")),
@@ -120,6 +131,40 @@ void ClusterStats::chargeResponse(uint32_t code, bool triggered_retry) {
 
 namespace {
 std::atomic<uint64_t> next_config_version{1};
+
+// Hosts by priority level and, for locality weighted balancing, by locality (in the order the
+// localities first appear) with each locality's effective weight (Envoy: weight times its
+// availability, min(1, overprovisioning factor * healthy / total)).
+std::vector<HostSet> buildHostSets(const HostVector& hosts, uint32_t levels,
+                                   uint32_t overprovisioning_factor, bool locality_weighted) {
+  std::vector<HostSet> sets(levels);
+  std::vector<std::vector<uint32_t>> locality_totals(levels);
+  for (const auto& host : hosts) {
+    HostSet& set = sets[host->priority];
+    set.hosts.push_back(host);
+    if (host->healthy()) set.healthy_hosts.push_back(host);
+    if (!locality_weighted) continue;
+    auto it = std::find_if(set.localities.begin(), set.localities.end(),
+                           [&](const HostSet::Locality& l) { return l.name == host->locality; });
+    if (it == set.localities.end()) {
+      set.localities.push_back({host->locality, host->locality_weight, 0, {}});
+      locality_totals[host->priority].push_back(0);
+      it = set.localities.end() - 1;
+    }
+    ++locality_totals[host->priority][static_cast<size_t>(it - set.localities.begin())];
+    if (host->healthy()) it->healthy_hosts.push_back(host);
+  }
+  for (uint32_t p = 0; p < levels; ++p) {
+    for (size_t i = 0; i < sets[p].localities.size(); ++i) {
+      auto& locality = sets[p].localities[i];
+      const double ratio =
+          static_cast<double>(locality.healthy_hosts.size()) / locality_totals[p][i];
+      locality.effective_weight =
+          locality.weight * std::min(1.0, overprovisioning_factor / 100.0 * ratio);
+    }
+  }
+  return sets;
+}
 }  // namespace
 
 Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store)
@@ -133,8 +178,28 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
       store_(&store),
       config_version_(next_config_version.fetch_add(1, std::memory_order_relaxed)) {
   using ProtoCluster = envoy::config::cluster::v3::Cluster;
-  type_ =
-      proto.type() == ProtoCluster::ORIGINAL_DST ? ClusterType::OriginalDst : ClusterType::Static;
+  switch (proto.type()) {
+    case ProtoCluster::STRICT_DNS:
+      type_ = ClusterType::StrictDns;
+      break;
+    case ProtoCluster::LOGICAL_DNS:
+      type_ = ClusterType::LogicalDns;
+      break;
+    case ProtoCluster::EDS:
+      type_ = ClusterType::Eds;
+      break;
+    case ProtoCluster::ORIGINAL_DST:
+      type_ = ClusterType::OriginalDst;
+      break;
+    default:
+      type_ = ClusterType::Static;
+      break;
+  }
+  if (proto.common_lb_config().has_healthy_panic_threshold()) {
+    panic_threshold_ = proto.common_lb_config().healthy_panic_threshold().value();
+  }
+  locality_weighted_ = proto.common_lb_config().has_locality_weighted_lb_config();
+  overprovisioning_factor_ = upstream::overprovisioningFactor(proto.load_assignment());
   auto lb_config = LbConfig::create(proto, "cluster " + name_);
   RELEASE_ASSERT(lb_config.ok(), "cluster load balancing config was validated at load");
   lb_config_ = std::move(lb_config.value());
@@ -184,17 +249,13 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
                       : 1024 * 1024;
   http2_options_.max_headers_count = max_headers_count_;
   http2_options_.buffer_limit = buffer_limit_;
+  // DNS clusters' endpoints are names: their hosts come from the resolver; EDS from its
+  // subscription. Until then they have none.
   HostVector hosts;
-  for (const auto& locality : proto.load_assignment().endpoints()) {
-    for (const auto& lb_endpoint : locality.lb_endpoints()) {
-      const auto& sa = lb_endpoint.endpoint().address().socket_address();
-      auto address = net::Address::parse(sa.address(), static_cast<uint16_t>(sa.port_value()));
-      RELEASE_ASSERT(address.ok(), "cluster endpoint address was validated at load");
-      uint32_t weight =
-          lb_endpoint.has_load_balancing_weight() ? lb_endpoint.load_balancing_weight().value() : 1;
-      hosts.push_back(std::make_shared<Host>(*address, weight, lb_endpoint.endpoint().hostname(),
-                                             locality.priority()));
-    }
+  if (type_ == ClusterType::Static) {
+    auto static_hosts = hostsFromLoadAssignment(proto.load_assignment());
+    RELEASE_ASSERT(static_hosts.ok(), "cluster endpoint address was validated at load");
+    hosts = std::move(static_hosts.value());
   }
   setHosts(std::move(hosts));
 }
@@ -205,26 +266,35 @@ std::shared_ptr<const Cluster> Cluster::withHosts(HostVector hosts) const {
   return next;
 }
 
+std::shared_ptr<const Cluster> Cluster::withHosts(HostVector hosts,
+                                                  uint32_t overprovisioning_factor) const {
+  std::shared_ptr<Cluster> next(new Cluster(*this));
+  next->overprovisioning_factor_ = overprovisioning_factor;
+  next->setHosts(std::move(hosts));
+  return next;
+}
+
 void Cluster::setHosts(HostVector hosts) {
   hosts_ = std::move(hosts);
-  lb_hosts_.clear();
   uint32_t max_weight = 0;
-  uint32_t lowest_priority = UINT32_MAX;
-  uint32_t lowest_healthy_priority = UINT32_MAX;
+  uint32_t levels = 1;
   int64_t healthy = 0;
   for (const auto& host : hosts_) {
     max_weight = std::max(max_weight, host->weight);
-    lowest_priority = std::min(lowest_priority, host->priority);
-    if (host->healthy()) {
-      ++healthy;
-      lowest_healthy_priority = std::min(lowest_healthy_priority, host->priority);
-    }
+    levels = std::max(levels, host->priority + 1);
+    if (host->healthy()) ++healthy;
   }
-  // No healthy host anywhere: every host of the first level takes traffic (panic).
-  const bool panic = healthy == 0;
-  const uint32_t lb_priority = panic ? lowest_priority : lowest_healthy_priority;
-  for (const auto& host : hosts_) {
-    if (host->priority == lb_priority && (panic || host->healthy())) lb_hosts_.push_back(host);
+  host_sets_ = buildHostSets(hosts_, levels, overprovisioning_factor_, locality_weighted_);
+  std::vector<PriorityCounts> counts;
+  for (const auto& set : host_sets_) {
+    counts.push_back(
+        {static_cast<uint32_t>(set.hosts.size()), static_cast<uint32_t>(set.healthy_hosts.size())});
+  }
+  const PriorityLoad load = computePriorityLoad(counts, overprovisioning_factor_, panic_threshold_);
+  priority_load_ = load.load;
+  for (size_t i = 0; i < host_sets_.size(); ++i) {
+    host_sets_[i].panic = load.panic[i];
+    host_sets_[i].lb_hosts = load.panic[i] ? host_sets_[i].hosts : host_sets_[i].healthy_hosts;
   }
   stats_->membership_total.set(static_cast<int64_t>(hosts_.size()));
   stats_->membership_healthy.set(healthy);

@@ -66,6 +66,17 @@ struct ClusterStats {
   stats::Gauge& membership_healthy;
   stats::Counter& membership_change;
   stats::Gauge& max_host_weight;
+  // Picks made while the chosen priority was in panic (balanced over all of its hosts).
+  stats::Counter& lb_healthy_panic;
+  // Discovery (DNS, EDS): refreshes tried, that succeeded, that failed, and that found nothing
+  // to change.
+  stats::Counter& update_attempt;
+  stats::Counter& update_success;
+  stats::Counter& update_failure;
+  stats::Counter& update_no_rebuild;
+  // EDS: an update that did not parse or validate, and one without the cluster's assignment.
+  stats::Counter& update_rejected;
+  stats::Counter& update_empty;
   // Milliseconds: connect start to connected; connection open to closed; downstream request
   // complete to upstream response complete (the router's, as Envoy).
   stats::Histogram& upstream_cx_connect_ms;
@@ -87,7 +98,25 @@ struct ClusterStats {
   stats::Counter& codeCounter(const std::function<std::string()>& name, size_t slot);
 };
 
-enum class ClusterType { Static, OriginalDst };
+enum class ClusterType { Static, StrictDns, LogicalDns, Eds, OriginalDst };
+
+// One priority level of a cluster snapshot (Envoy's HostSet): its hosts, the ones its balancer
+// uses, and with locality weighted balancing its localities.
+struct HostSet {
+  struct Locality {
+    std::string name;
+    uint32_t weight = 0;
+    // weight * min(1, overprovisioning factor * healthy / total): what a locality is picked by.
+    double effective_weight = 0;
+    HostVector healthy_hosts;
+  };
+  HostVector hosts;
+  HostVector healthy_hosts;
+  // What this level balances over: its healthy hosts, or all of them in panic.
+  HostVector lb_hosts;
+  bool panic = false;
+  std::vector<Locality> localities;
+};
 
 class LoadBalancerFactory;
 
@@ -103,6 +132,9 @@ class Cluster {
   // The next snapshot: this configuration with `hosts` (Host objects kept from this snapshot
   // keep their stats and health flags), balancers rebuilt over the healthy ones.
   std::shared_ptr<const Cluster> withHosts(HostVector hosts) const;
+  // The same with a new overprovisioning factor (an EDS assignment carries its own).
+  std::shared_ptr<const Cluster> withHosts(HostVector hosts,
+                                           uint32_t overprovisioning_factor) const;
   // Snapshots of one configuration share this number; a new configuration (a CDS update) gets
   // a new one. Workers keep their connection pools across snapshots with the same number.
   uint64_t configVersion() const { return config_version_; }
@@ -111,7 +143,7 @@ class Cluster {
   ClusterType type() const { return type_; }
   LbPolicy lbPolicy() const { return lb_config_.policy; }
   const LbConfig& lbConfig() const { return lb_config_; }
-  // Makes each worker's balancer over lbHosts(); built with the cluster (a hash ring or Maglev
+  // Makes each worker's balancer over hostSets(); built with the cluster (a hash ring or Maglev
   // table once per snapshot, shared by all workers).
   const LoadBalancerFactory& lbFactory() const { return *lb_factory_; }
   std::chrono::milliseconds connectTimeout() const { return connect_timeout_; }
@@ -142,9 +174,16 @@ class Cluster {
   http::http2::Http2Stats& http2Stats() const { return *http2_stats_; }
   // Every host, all priorities (what /clusters shows).
   const HostVector& hosts() const { return hosts_; }
-  // The hosts that take traffic: the healthy hosts of the lowest priority level that has any;
-  // when no host is healthy, every host of the lowest level (Envoy's panic routing).
-  const HostVector& lbHosts() const { return lb_hosts_; }
+  // Levels 0..highest priority present (levels in between may be empty) and the share of
+  // traffic each receives (priority_load.h: Envoy's overprovisioning and panic rules).
+  const std::vector<HostSet>& hostSets() const { return host_sets_; }
+  const std::vector<uint32_t>& priorityLoad() const { return priority_load_; }
+  // ClusterLoadAssignment.policy.overprovisioning_factor (percent; 140 by default).
+  uint32_t overprovisioningFactor() const { return overprovisioning_factor_; }
+  // common_lb_config.healthy_panic_threshold (percent; 50 by default, 0 disables panic).
+  double panicThreshold() const { return panic_threshold_; }
+  // common_lb_config.locality_weighted_lb_config is set.
+  bool localityWeighted() const { return locality_weighted_; }
   ClusterStats& stats() const { return *stats_; }
   // The circuit breakers for a priority, shared by every worker (and every snapshot of this
   // configuration: withHosts() copies the pointer).
@@ -178,8 +217,12 @@ class Cluster {
   ClusterResourceManagersSharedPtr resource_managers_;
   stats::Store* store_;
   uint64_t config_version_;
+  uint32_t overprovisioning_factor_ = 140;
+  double panic_threshold_ = 50.0;
+  bool locality_weighted_ = false;
   HostVector hosts_;
-  HostVector lb_hosts_;
+  std::vector<HostSet> host_sets_;
+  std::vector<uint32_t> priority_load_;
   std::shared_ptr<const LoadBalancerFactory> lb_factory_;
 
   // A copy of the configuration only; setHosts() fills in the rest.

@@ -20,6 +20,8 @@ void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
     entry.outlier_detector =
         outlier::Detector::create(*this, name, *config, cluster->statsStore(), dispatcher_);
   }
+  // Last: DNS or EDS may report hosts at once, and the health sources above hear of them.
+  entry.discovery = createClusterDiscovery(*this, *cluster, dispatcher_);
 }
 
 ClusterConstSharedPtr ClusterManager::get(std::string_view name) const {
@@ -27,7 +29,8 @@ ClusterConstSharedPtr ClusterManager::get(std::string_view name) const {
   return it == entries_.end() ? nullptr : it->second.cluster;
 }
 
-void ClusterManager::updateHosts(std::string_view name, HostVector hosts) {
+void ClusterManager::updateHosts(std::string_view name, HostVector hosts,
+                                 std::optional<uint32_t> overprovisioning_factor) {
   auto it = entries_.find(name);
   if (it == entries_.end()) return;
   const Cluster& current = *it->second.cluster;
@@ -36,13 +39,25 @@ void ClusterManager::updateHosts(std::string_view name, HostVector hosts) {
   for (const auto& host : current.hosts()) {
     existing.emplace(std::pair{std::string_view(host->address_string), host->priority}, &host);
   }
+  bool health_changed = false;
+  const bool factor_changed =
+      overprovisioning_factor && *overprovisioning_factor != current.overprovisioningFactor();
   HostVector added;
   HostVector next;
   next.reserve(hosts.size());
   for (auto& host : hosts) {
     auto found = existing.find({host->address_string, host->priority});
     if (found != existing.end() && (*found->second)->weight == host->weight &&
-        (*found->second)->hostname == host->hostname) {
+        (*found->second)->hostname == host->hostname &&
+        (*found->second)->locality == host->locality &&
+        (*found->second)->locality_weight == host->locality_weight) {
+      const Host& kept = **found->second;
+      const bool eds_unhealthy = host->healthFlagGet(HealthFlag::FailedEdsHealth);
+      if (kept.healthFlagGet(HealthFlag::FailedEdsHealth) != eds_unhealthy) {
+        eds_unhealthy ? kept.healthFlagSet(HealthFlag::FailedEdsHealth)
+                      : kept.healthFlagClear(HealthFlag::FailedEdsHealth);
+        health_changed = true;
+      }
       next.push_back(*found->second);
       existing.erase(found);
     } else {
@@ -53,11 +68,14 @@ void ClusterManager::updateHosts(std::string_view name, HostVector hosts) {
   }
   HostVector removed;
   for (const auto& [key, host] : existing) removed.push_back(*host);
-  if (added.empty() && removed.empty()) return;
+  const bool membership_changed = !added.empty() || !removed.empty();
+  if (!membership_changed && !health_changed && !factor_changed) return;
 
-  current.stats().membership_change.inc();
-  it->second.cluster = current.withHosts(std::move(next));
+  if (membership_changed) current.stats().membership_change.inc();
+  it->second.cluster = current.withHosts(
+      std::move(next), overprovisioning_factor.value_or(current.overprovisioningFactor()));
   replace(it->first, it->second.cluster);
+  if (!membership_changed) return;
   for (const auto& cb : it->second.member_callbacks) cb(added, removed);
 }
 

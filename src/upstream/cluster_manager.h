@@ -3,11 +3,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "event/dispatcher.h"
+#include "upstream/cluster_discovery.h"
 #include "upstream/thread_local_cluster_manager.h"
 
 namespace remora::upstream {
@@ -39,9 +41,11 @@ class ClusterManager {
   void setPublisher(Publisher publisher) { publisher_ = std::move(publisher); }
 
   // New membership for `cluster`. A host whose address (and priority) is already a member keeps
-  // its Host object, so its stats, health flags and open connections carry over. Counts
-  // membership_change and tells the member callbacks.
-  void updateHosts(std::string_view cluster, HostVector hosts);
+  // its Host object, so its stats, health flags and open connections carry over; only its EDS
+  // health (FailedEdsHealth) follows the new one. Counts membership_change and tells the member
+  // callbacks. An EDS assignment also brings its overprovisioning factor.
+  void updateHosts(std::string_view cluster, HostVector hosts,
+                   std::optional<uint32_t> overprovisioning_factor = std::nullopt);
   // A host of `cluster` changed health flags: rebuild its balancers over the healthy hosts.
   void onHostHealthChanged(std::string_view cluster);
   void addMemberUpdateCallback(std::string_view cluster, MemberUpdateCb cb);
@@ -50,6 +54,7 @@ class ClusterManager {
   struct ClusterEntry {
     ClusterConstSharedPtr cluster;
     std::vector<MemberUpdateCb> member_callbacks;
+    ClusterDiscoveryPtr discovery;                        // DNS or EDS; none for STATIC
     std::shared_ptr<outlier::Detector> outlier_detector;  // from the proto's outlier_detection
   };
 

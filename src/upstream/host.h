@@ -42,12 +42,14 @@ enum class HealthFlag : uint32_t {
 // changes (health checking, outlier detection) and workers read when snapshots are rebuilt.
 struct Host {
   Host(net::Address address_in, uint32_t weight_in, std::string hostname_in = {},
-       uint32_t priority_in = 0)
+       uint32_t priority_in = 0, std::string locality_in = {}, uint32_t locality_weight_in = 0)
       : address(address_in),
         address_string(address_in.asString()),
         weight(weight_in),
         hostname(std::move(hostname_in)),
-        priority(priority_in) {}
+        priority(priority_in),
+        locality(std::move(locality_in)),
+        locality_weight(locality_weight_in) {}
   const net::Address address;
   // address.asString(), formed once: connection pools are looked up by it on every request.
   const std::string address_string;
@@ -55,6 +57,10 @@ struct Host {
   const std::string hostname;
   // The load_assignment priority level (0 is the most preferred).
   const uint32_t priority;
+  // The LocalityLbEndpoints' locality ("region/zone/sub_zone"; empty: none) and its
+  // load_balancing_weight (0: unset), which locality weighted balancing divides traffic by.
+  const std::string locality;
+  const uint32_t locality_weight;
   mutable HostStats stats;
 
   // A host is healthy when no failure flag is set. PendingActiveHc and ActiveHcTimeout only

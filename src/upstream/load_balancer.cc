@@ -4,6 +4,7 @@
 
 #include "upstream/least_request_lb.h"
 #include "upstream/maglev_lb.h"
+#include "upstream/priority_lb.h"
 #include "upstream/ring_hash_lb.h"
 
 namespace remora::upstream {
@@ -87,40 +88,55 @@ class LeastRequestFactory final : public LoadBalancerFactory {
 
 }  // namespace
 
-LoadBalancerFactoryConstSharedPtr createLoadBalancerFactory(const Cluster& cluster,
-                                                            stats::Store& store) {
-  const std::string prefix = "cluster." + cluster.name() + ".";
-  switch (cluster.lbConfig().policy) {
+LoadBalancerFactoryConstSharedPtr createHostListFactory(const LbConfig& config,
+                                                        const HostVector& hosts,
+                                                        stats::Store* store,
+                                                        const std::string& prefix) {
+  switch (config.policy) {
     case LbPolicy::ClusterProvided:
       return std::make_shared<OriginalDstFactory>();
     case LbPolicy::Random:
-      return std::make_shared<SimpleFactory<RandomLoadBalancer>>(cluster.lbHosts());
+      return std::make_shared<SimpleFactory<RandomLoadBalancer>>(hosts);
     case LbPolicy::LeastRequest:
-      return std::make_shared<LeastRequestFactory>(cluster.lbHosts(),
-                                                   cluster.lbConfig().least_request);
+      return std::make_shared<LeastRequestFactory>(hosts, config.least_request);
     case LbPolicy::RingHash: {
-      auto ring =
-          std::make_shared<const RingHashTable>(cluster.lbHosts(), cluster.lbConfig().ring_hash);
-      store.gauge(prefix + "ring_hash_lb.size").set(static_cast<int64_t>(ring->size()));
-      store.gauge(prefix + "ring_hash_lb.min_hashes_per_host")
-          .set(static_cast<int64_t>(ring->minHashesPerHost()));
-      store.gauge(prefix + "ring_hash_lb.max_hashes_per_host")
-          .set(static_cast<int64_t>(ring->maxHashesPerHost()));
+      auto ring = std::make_shared<const RingHashTable>(hosts, config.ring_hash);
+      if (store != nullptr) {
+        store->gauge(prefix + "ring_hash_lb.size").set(static_cast<int64_t>(ring->size()));
+        store->gauge(prefix + "ring_hash_lb.min_hashes_per_host")
+            .set(static_cast<int64_t>(ring->minHashesPerHost()));
+        store->gauge(prefix + "ring_hash_lb.max_hashes_per_host")
+            .set(static_cast<int64_t>(ring->maxHashesPerHost()));
+      }
       return std::make_shared<HashingLoadBalancerFactory>(std::move(ring));
     }
     case LbPolicy::Maglev: {
-      auto table = std::make_shared<const MaglevTable>(cluster.lbHosts(),
-                                                       cluster.lbConfig().maglev.table_size);
-      store.gauge(prefix + "maglev_lb.min_entries_per_host")
-          .set(static_cast<int64_t>(table->minEntriesPerHost()));
-      store.gauge(prefix + "maglev_lb.max_entries_per_host")
-          .set(static_cast<int64_t>(table->maxEntriesPerHost()));
+      auto table = std::make_shared<const MaglevTable>(hosts, config.maglev.table_size);
+      if (store != nullptr) {
+        store->gauge(prefix + "maglev_lb.min_entries_per_host")
+            .set(static_cast<int64_t>(table->minEntriesPerHost()));
+        store->gauge(prefix + "maglev_lb.max_entries_per_host")
+            .set(static_cast<int64_t>(table->maxEntriesPerHost()));
+      }
       return std::make_shared<HashingLoadBalancerFactory>(std::move(table));
     }
     case LbPolicy::RoundRobin:
       break;
   }
-  return std::make_shared<SimpleFactory<RoundRobinLoadBalancer>>(cluster.lbHosts());
+  return std::make_shared<SimpleFactory<RoundRobinLoadBalancer>>(hosts);
+}
+
+LoadBalancerFactoryConstSharedPtr createLoadBalancerFactory(const Cluster& cluster,
+                                                            stats::Store& store) {
+  const std::string prefix = "cluster." + cluster.name() + ".";
+  const auto& sets = cluster.hostSets();
+  // The common case, one level taking all traffic without locality weighting: the policy's
+  // balancer over its hosts directly, no priority step per pick.
+  if (cluster.lbConfig().policy == LbPolicy::ClusterProvided ||
+      (sets.size() == 1 && !sets[0].panic && !cluster.localityWeighted())) {
+    return createHostListFactory(cluster.lbConfig(), sets[0].lb_hosts, &store, prefix);
+  }
+  return createPriorityLoadBalancerFactory(cluster, store, prefix);
 }
 
 LoadBalancerPtr createLoadBalancer(const Cluster& cluster) { return cluster.lbFactory().create(); }

@@ -84,8 +84,17 @@ class OriginalDstLoadBalancer final : public LoadBalancer {
   HostConstSharedPtr chooseHost(const LoadBalancerContext& context) override;
 };
 
-// The factory for a cluster's policy (called once by the Cluster constructor); hashing
-// policies build their table here and set the cluster's ring_hash_lb.* / maglev_lb.* gauges.
+// The factory for a cluster's policy over one host list (owned by the cluster snapshot);
+// hashing policies build their table here and, given a store, set the ring_hash_lb.* /
+// maglev_lb.* gauges under `prefix`.
+LoadBalancerFactoryConstSharedPtr createHostListFactory(const LbConfig& config,
+                                                        const HostVector& hosts,
+                                                        stats::Store* store,
+                                                        const std::string& prefix);
+
+// The factory for a cluster snapshot (called by the Cluster whenever its hosts change): the
+// policy's balancer over the one level that takes traffic, or a priority (and locality) picker
+// in front of a balancer per level (priority_lb.h).
 LoadBalancerFactoryConstSharedPtr createLoadBalancerFactory(const Cluster& cluster,
                                                             stats::Store& store);
 

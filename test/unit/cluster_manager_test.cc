@@ -57,7 +57,9 @@ TEST_F(ClusterManagerTest, HealthChangeRebuildsBalancingOverHealthyHostsAndPubli
   manager_.addCluster(std::make_shared<Cluster>(clusterProto({{1, 0}, {2, 0}, {3, 1}}), store_));
   manager_.setPublisher([this](ClusterMapConstSharedPtr map) { published_.push_back(map); });
   auto first = manager_.get("backend");
-  EXPECT_EQ(addresses(first->lbHosts()), (std::vector<std::string>{"10.0.0.1:80", "10.0.0.2:80"}));
+  EXPECT_EQ(addresses(first->hostSets()[0].lb_hosts),
+            (std::vector<std::string>{"10.0.0.1:80", "10.0.0.2:80"}));
+  EXPECT_EQ(first->priorityLoad(), (std::vector<uint32_t>{100, 0}));
 
   first->hosts()[0]->healthFlagSet(HealthFlag::FailedActiveHc);
   manager_.onHostHealthChanged("backend");
@@ -69,13 +71,17 @@ TEST_F(ClusterManagerTest, HealthChangeRebuildsBalancingOverHealthyHostsAndPubli
   EXPECT_NE(next, first);
   EXPECT_EQ(next->configVersion(), first->configVersion());
   // Priority 0 has no healthy host left: traffic goes to priority 1.
-  EXPECT_EQ(addresses(next->lbHosts()), (std::vector<std::string>{"10.0.0.3:80"}));
+  EXPECT_EQ(next->priorityLoad(), (std::vector<uint32_t>{0, 100}));
+  EXPECT_EQ(addresses(next->hostSets()[1].lb_hosts), (std::vector<std::string>{"10.0.0.3:80"}));
   EXPECT_EQ(store_.gauge("cluster.backend.membership_healthy").value(), 1);
 
   next->hosts()[2]->healthFlagSet(HealthFlag::FailedActiveHc);
   manager_.onHostHealthChanged("backend");
-  // Nothing healthy anywhere: panic routing over the first level.
-  EXPECT_EQ(addresses(manager_.get("backend")->lbHosts()),
+  // Nothing healthy anywhere: every level in panic, load by host counts over all hosts.
+  auto panicked = manager_.get("backend");
+  EXPECT_EQ(panicked->priorityLoad(), (std::vector<uint32_t>{67, 33}));
+  EXPECT_TRUE(panicked->hostSets()[0].panic);
+  EXPECT_EQ(addresses(panicked->hostSets()[0].lb_hosts),
             (std::vector<std::string>{"10.0.0.1:80", "10.0.0.2:80"}));
   EXPECT_EQ(store_.gauge("cluster.backend.membership_healthy").value(), 0);
 }
@@ -95,7 +101,7 @@ TEST_F(ClusterManagerTest, MembershipUpdateKeepsContinuingHostsAndReportsChanges
   auto now = manager_.get("backend");
   ASSERT_EQ(now->hosts().size(), 2u);
   EXPECT_EQ(now->hosts()[0], kept);  // same object: its health flag carried over
-  EXPECT_EQ(addresses(now->lbHosts()), (std::vector<std::string>{"10.0.0.3:80"}));
+  EXPECT_EQ(addresses(now->hostSets()[0].lb_hosts), (std::vector<std::string>{"10.0.0.3:80"}));
   EXPECT_EQ(addresses(added_seen), (std::vector<std::string>{"10.0.0.3:80"}));
   EXPECT_EQ(addresses(removed_seen), (std::vector<std::string>{"10.0.0.1:80"}));
   EXPECT_EQ(store_.counter("cluster.backend.membership_change").value(), 1u);

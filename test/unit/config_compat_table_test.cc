@@ -30,7 +30,7 @@ TEST(ConfigCompatTableTest, MarksSupportAndEnumValues) {
   EXPECT_NE(
       text.find(
           "| `type` | `envoy.config.cluster.v3.Cluster.DiscoveryType` | supported: only STATIC, "
-          "ORIGINAL_DST |"),
+          "STRICT_DNS, LOGICAL_DNS, EDS, ORIGINAL_DST |"),
       std::string::npos);
   EXPECT_NE(
       text.find(

@@ -148,8 +148,11 @@ TEST(ConfigValidationTest, StatsFlushIntervalWithinEnvoysBounds) {
 }
 
 TEST(ConfigValidationTest, EnumValueNotAllowed) {
-  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, type: STRICT_DNS}]}"),
-            "not supported by remora: static_resources.clusters[0].type: STRICT_DNS");
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, load_assignment: {cluster_name: c, "
+                    "endpoints: [{lb_endpoints: [{health_status: DEGRADED}]}]}}]}"),
+            "not supported by remora: "
+            "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
+            "health_status: DEGRADED");
   EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, lb_policy: "
                     "LOAD_BALANCING_POLICY_CONFIG}]}"),
             "not supported by remora: static_resources.clusters[0].lb_policy: "

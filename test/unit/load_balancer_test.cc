@@ -10,8 +10,8 @@ namespace {
 HostVector hosts(const std::vector<uint32_t>& weights) {
   HostVector out;
   for (size_t i = 0; i < weights.size(); ++i) {
-    out.push_back(std::make_shared<Host>(*net::Address::parse("10.0.0." + std::to_string(i + 1), 80),
-                                         weights[i]));
+    out.push_back(std::make_shared<Host>(
+        *net::Address::parse("10.0.0." + std::to_string(i + 1), 80), weights[i]));
   }
   return out;
 }
@@ -73,7 +73,10 @@ TEST(ClusterTest, TrafficGoesToTheLowestPriorityWithHosts) {
   auto add = [&](uint32_t priority, const char* ip) {
     auto* locality = proto.mutable_load_assignment()->add_endpoints();
     locality->set_priority(priority);
-    auto* sa = locality->add_lb_endpoints()->mutable_endpoint()->mutable_address()->mutable_socket_address();
+    auto* sa = locality->add_lb_endpoints()
+                   ->mutable_endpoint()
+                   ->mutable_address()
+                   ->mutable_socket_address();
     sa->set_address(ip);
     sa->set_port_value(80);
   };
@@ -84,7 +87,9 @@ TEST(ClusterTest, TrafficGoesToTheLowestPriorityWithHosts) {
   store.bindThread(0);
   Cluster cluster(proto, store);
   EXPECT_EQ(cluster.hosts().size(), 3u);
-  ASSERT_EQ(cluster.lbHosts().size(), 2u);
+  ASSERT_EQ(cluster.hostSets().size(), 3u);  // level 0 exists, empty
+  ASSERT_EQ(cluster.hostSets()[1].lb_hosts.size(), 2u);
+  EXPECT_EQ(cluster.priorityLoad(), (std::vector<uint32_t>{0, 100, 0}));
   auto lb = createLoadBalancer(cluster);
   for (int i = 0; i < 4; ++i) EXPECT_NE(lb->chooseHost({})->address.ip(), "10.0.0.2");
   EXPECT_EQ(store.gauge("cluster.c.membership_total").value(), 3);

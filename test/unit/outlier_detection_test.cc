@@ -411,8 +411,8 @@ TEST(OutlierDetectorClusterManagerTest, EjectionRebalancesAndNewMembersAreMonito
   dispatcher->post([&] { dispatcher->exit(); });
   dispatcher->run();
   auto next = manager.get("backend");
-  ASSERT_EQ(next->lbHosts().size(), 1u);
-  EXPECT_EQ(next->lbHosts()[0]->address_string, "10.0.0.2:80");
+  ASSERT_EQ(next->hostSets()[0].lb_hosts.size(), 1u);
+  EXPECT_EQ(next->hostSets()[0].lb_hosts[0]->address_string, "10.0.0.2:80");
 
   auto joined = makeHost(3);
   manager.updateHosts("backend", {next->hosts()[0], next->hosts()[1], joined});

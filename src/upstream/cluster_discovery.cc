@@ -1,0 +1,23 @@
+#include "upstream/cluster_discovery.h"
+
+#include "upstream/dns_cluster.h"
+#include "upstream/eds_subscription.h"
+
+namespace remora::upstream {
+
+ClusterDiscoveryPtr createClusterDiscovery(ClusterManager& manager, const Cluster& cluster,
+                                           event::Dispatcher& dispatcher) {
+  switch (cluster.type()) {
+    case ClusterType::StrictDns:
+    case ClusterType::LogicalDns:
+      return std::make_unique<DnsClusterDiscovery>(manager, cluster, dispatcher);
+    case ClusterType::Eds:
+      return std::make_unique<EdsFileSubscription>(manager, cluster, dispatcher);
+    case ClusterType::Static:
+    case ClusterType::OriginalDst:
+      break;
+  }
+  return nullptr;
+}
+
+}  // namespace remora::upstream

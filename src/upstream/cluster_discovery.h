@@ -1,0 +1,25 @@
+#pragma once
+
+#include <memory>
+
+#include "event/dispatcher.h"
+#include "upstream/cluster.h"
+
+namespace remora::upstream {
+
+class ClusterManager;
+
+// What keeps a cluster's membership current on the main thread (DNS resolution, an EDS
+// subscription). It reports through ClusterManager::updateHosts(); destroying it stops it.
+class ClusterDiscovery {
+ public:
+  virtual ~ClusterDiscovery() = default;
+};
+using ClusterDiscoveryPtr = std::unique_ptr<ClusterDiscovery>;
+
+// Starts the discovery a cluster's type asks for: STRICT_DNS and LOGICAL_DNS resolve their
+// endpoints' names, EDS reads its eds_config. nullptr for STATIC and ORIGINAL_DST.
+ClusterDiscoveryPtr createClusterDiscovery(ClusterManager& manager, const Cluster& cluster,
+                                           event::Dispatcher& dispatcher);
+
+}  // namespace remora::upstream

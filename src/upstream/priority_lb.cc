@@ -1,0 +1,123 @@
+#include "upstream/priority_lb.h"
+
+#include <vector>
+
+#include "upstream/priority_load.h"
+
+namespace remora::upstream {
+namespace {
+
+struct LevelFactories {
+  LoadBalancerFactoryConstSharedPtr level;
+  // Parallel to HostSet::localities; empty without locality weighted balancing.
+  std::vector<LoadBalancerFactoryConstSharedPtr> localities;
+};
+
+class PriorityLoadBalancer final : public LoadBalancer {
+ public:
+  PriorityLoadBalancer(const Cluster& cluster, const std::vector<LevelFactories>& factories,
+                       RandomFn random)
+      : sets_(cluster.hostSets()),
+        load_(cluster.priorityLoad()),
+        panic_counter_(cluster.stats().lb_healthy_panic),
+        hashing_(cluster.lbConfig().usesHashKey()),
+        locality_weighted_(cluster.localityWeighted() && !hashing_),
+        random_(random) {
+    levels_.resize(factories.size());
+    for (size_t p = 0; p < factories.size(); ++p) {
+      levels_[p].lb = factories[p].level->create();
+      for (const auto& factory : factories[p].localities) {
+        levels_[p].locality_lbs.push_back(factory->create());
+      }
+      levels_[p].locality_current.assign(factories[p].localities.size(), 0.0);
+    }
+  }
+
+  HostConstSharedPtr chooseHost(const LoadBalancerContext& context) override {
+    const uint64_t draw = hashing_ && context.hash_key ? *context.hash_key : random_();
+    const uint32_t p = choosePriority(load_, draw);
+    const HostSet& set = sets_[p];
+    Level& level = levels_[p];
+    if (set.panic) {
+      panic_counter_.inc();
+    } else if (locality_weighted_) {
+      const int locality = pickLocality(set, level);
+      if (locality >= 0)
+        return level.locality_lbs[static_cast<size_t>(locality)]->chooseHost(context);
+    }
+    return level.lb->chooseHost(context);
+  }
+
+ private:
+  struct Level {
+    LoadBalancerPtr lb;
+    std::vector<LoadBalancerPtr> locality_lbs;
+    std::vector<double> locality_current;  // smooth weighted round robin state
+  };
+
+  // The locality with the largest running credit among those with effective weight; -1 when
+  // none has any (then the level's healthy hosts are used, as Envoy).
+  static int pickLocality(const HostSet& set, Level& level) {
+    double total = 0;
+    int best = -1;
+    for (size_t i = 0; i < set.localities.size(); ++i) {
+      const double weight = set.localities[i].effective_weight;
+      if (weight <= 0) continue;
+      total += weight;
+      level.locality_current[i] += weight;
+      if (best < 0 ||
+          level.locality_current[i] > level.locality_current[static_cast<size_t>(best)]) {
+        best = static_cast<int>(i);
+      }
+    }
+    if (best >= 0) level.locality_current[static_cast<size_t>(best)] -= total;
+    return best;
+  }
+
+  const std::vector<HostSet>& sets_;
+  const std::vector<uint32_t>& load_;
+  stats::Counter& panic_counter_;
+  const bool hashing_;
+  const bool locality_weighted_;
+  RandomFn random_;
+  std::vector<Level> levels_;
+};
+
+class PriorityLoadBalancerFactory final : public LoadBalancerFactory {
+ public:
+  PriorityLoadBalancerFactory(const Cluster& cluster, std::vector<LevelFactories> factories)
+      : cluster_(cluster), factories_(std::move(factories)) {}
+  LoadBalancerPtr create() const override {
+    return std::make_unique<PriorityLoadBalancer>(cluster_, factories_, randomU64);
+  }
+
+ private:
+  const Cluster& cluster_;  // the snapshot that owns this factory
+  const std::vector<LevelFactories> factories_;
+};
+
+}  // namespace
+
+LoadBalancerFactoryConstSharedPtr createPriorityLoadBalancerFactory(const Cluster& cluster,
+                                                                    stats::Store& store,
+                                                                    const std::string& prefix) {
+  std::vector<LevelFactories> factories;
+  const bool locality_weighted = cluster.localityWeighted() && !cluster.lbConfig().usesHashKey();
+  for (size_t p = 0; p < cluster.hostSets().size(); ++p) {
+    const HostSet& set = cluster.hostSets()[p];
+    LevelFactories level;
+    // Hashing gauges describe level 0's table.
+    level.level =
+        createHostListFactory(cluster.lbConfig(), set.lb_hosts, p == 0 ? &store : nullptr, prefix);
+    if (locality_weighted) {
+      for (const auto& locality : set.localities) {
+        level.localities.push_back(
+            createHostListFactory(cluster.lbConfig(), locality.healthy_hosts, nullptr, prefix));
+      }
+    }
+    factories.push_back(std::move(level));
+  }
+  return std::make_shared<PriorityLoadBalancerFactory>(cluster, std::move(factories));
+}
+
+}  // namespace remora::upstream
