@@ -8,6 +8,7 @@
 
 #include "config/reflection_util.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "upstream/health_checker.h"
 #include "upstream/lb_config.h"
 
 namespace remora::config {
@@ -81,6 +82,7 @@ Status checkCluster(const Cluster& cluster, const std::string& path) {
   }
   auto lb_config = upstream::LbConfig::create(cluster, path);
   if (!lb_config.ok()) return lb_config.status();
+  RETURN_IF_ERROR(upstream::validateHealthChecks(cluster, path));
   if (type != Cluster::STATIC) return Status();
   const auto& endpoints = cluster.load_assignment().endpoints();
   for (int i = 0; i < endpoints.size(); ++i) {

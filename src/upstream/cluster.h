@@ -140,6 +140,19 @@ class Cluster {
   // when no host is healthy, every host of the lowest level (Envoy's panic routing).
   const HostVector& lbHosts() const { return lb_hosts_; }
   ClusterStats& stats() const { return *stats_; }
+  // The store the cluster's stats live in (health checking and outlier detection add theirs).
+  stats::Store& statsStore() const { return *store_; }
+  // A worker saw an upstream answer carrying x-envoy-immediate-health-check-fail: tells the
+  // cluster's active health checker, if any, on the main thread (Envoy's
+  // HealthCheckHostMonitor::setUnhealthy). Thread-safe; a no-op without a health checker.
+  void reportImmediateHealthCheckFail(const HostConstSharedPtr& host) const {
+    if (immediate_hc_fail_->report) immediate_hc_fail_->report(host);
+  }
+  // Set once by the ClusterManager when it adds the cluster, before any worker sees it; every
+  // snapshot of this configuration shares it.
+  void setImmediateHealthCheckFailReporter(std::function<void(HostConstSharedPtr)> report) const {
+    immediate_hc_fail_->report = std::move(report);
+  }
   const envoy::config::cluster::v3::Cluster& proto() const { return proto_; }
 
  private:
@@ -159,6 +172,11 @@ class Cluster {
   // Shared by every snapshot of this configuration.
   std::shared_ptr<http::http2::Http2Stats> http2_stats_;
   std::shared_ptr<ClusterStats> stats_;
+  struct ImmediateHcFailReporter {
+    std::function<void(HostConstSharedPtr)> report;
+  };
+  std::shared_ptr<ImmediateHcFailReporter> immediate_hc_fail_ =
+      std::make_shared<ImmediateHcFailReporter>();
   stats::Store* store_;
   uint64_t config_version_;
   HostVector hosts_;

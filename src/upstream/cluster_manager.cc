@@ -1,15 +1,32 @@
 #include "upstream/cluster_manager.h"
 
 #include "common/assert.h"
+#include "upstream/health_checker.h"
 
 namespace remora::upstream {
 
 ClusterManager::ClusterManager(event::Dispatcher& main_dispatcher) : dispatcher_(main_dispatcher) {}
 
+ClusterManager::~ClusterManager() = default;
+
 void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
   const std::string name = cluster->name();
-  entries_[name].cluster = cluster;
-  replace(name, std::move(cluster));
+  ClusterEntry& entry = entries_[name];
+  entry.cluster = cluster;
+  replace(name, cluster);
+  if (!cluster->proto().health_checks().empty()) {
+    entry.health_checker =
+        createHealthChecker(dispatcher_, *this, cluster, cluster->proto().health_checks(0));
+    entry.health_checker->start(cluster->hosts());
+    cluster->setImmediateHealthCheckFailReporter(
+        [this, hc = entry.health_checker.get()](HostConstSharedPtr host) {
+          dispatcher_.post([hc, host = std::move(host)] { hc->onImmediateFailFromTraffic(*host); });
+        });
+    addMemberUpdateCallback(name, [hc = entry.health_checker.get()](const HostVector& added,
+                                                                    const HostVector& removed) {
+      hc->onMembershipChange(added, removed);
+    });
+  }
 }
 
 ClusterConstSharedPtr ClusterManager::get(std::string_view name) const {

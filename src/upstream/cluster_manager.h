@@ -12,6 +12,8 @@
 
 namespace remora::upstream {
 
+class HealthChecker;
+
 // The main thread's owner of every cluster. What changes a cluster at run time lives beside it
 // here — membership sources (DNS, EDS) and health sources (active health checking, outlier
 // detection) — and reports through updateHosts() and onHostHealthChanged(). Each change builds
@@ -26,6 +28,7 @@ class ClusterManager {
   using MemberUpdateCb = std::function<void(const HostVector& added, const HostVector& removed)>;
 
   explicit ClusterManager(event::Dispatcher& main_dispatcher);
+  ~ClusterManager();
 
   // Adds a cluster built from its proto (startup or CDS).
   void addCluster(ClusterConstSharedPtr cluster);
@@ -46,6 +49,8 @@ class ClusterManager {
   struct ClusterEntry {
     ClusterConstSharedPtr cluster;
     std::vector<MemberUpdateCb> member_callbacks;
+    // From the cluster's health_checks (one at most); runs on this thread.
+    std::unique_ptr<HealthChecker> health_checker;
   };
 
   void replace(const std::string& name, ClusterConstSharedPtr next);

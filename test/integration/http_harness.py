@@ -204,6 +204,9 @@ class _Handler(BaseHTTPRequestHandler):
         length -= remaining  # what actually arrived, should the sender stop short
         headers = {k.lower(): v for k, v in self.headers.items()}
         header_list = [[k.lower(), v] for k, v in self.headers.items()]
+        if backend.health_path is not None and self.path == backend.health_path:
+            self._health_answer(backend, headers)
+            return
         record = {"backend": backend.name, "method": self.command, "path": self.path,
                   "headers": headers, "header_list": header_list, "body_bytes": length,
                   "body_sha": h.hexdigest(), "trailers": trailers,
@@ -273,6 +276,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
         if close:
             self.close_connection = True
+
+    def _health_answer(self, backend, headers):
+        # A health endpoint switched by the test (backend.health_status, health_headers); its
+        # checks are counted apart from the traffic in backend.requests.
+        with backend.lock:
+            backend.health_checks.append(headers)
+            status, extra = backend.health_status, dict(backend.health_headers)
+        self.send_response(status)
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.send_header("content-length", "0")
+        self.end_headers()
 
     def _grpc_answer(self, headers, body, failing):
         status = headers.get("x-backend-grpc-status", "0") if failing else "0"
@@ -368,6 +383,16 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 512
 
+    def process_request(self, request, client_address):
+        with self.backend.lock:
+            self.backend.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.backend.lock:
+            self.backend.connections.discard(request)
+        super().shutdown_request(request)
+
     def handle_error(self, request, client_address):
         # A peer that goes away mid-answer (a proxy's timeout or reset under test) is expected.
         import sys
@@ -384,6 +409,12 @@ class HttpBackend:
         self.delay_ms = 0  # added to every answer's delay: a backend that is slow for everyone
         self.requests = []
         self.fail_counts = {}
+        # A health endpoint when set: requests for health_path get health_status, health_headers.
+        self.health_path = None
+        self.health_status = 200
+        self.health_headers = {}
+        self.health_checks = []
+        self.connections = set()
         self.lock = threading.Lock()
         self.server = _Server((host, port), _Handler)
         self.server.backend = self
@@ -399,6 +430,17 @@ class HttpBackend:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+    def kill(self):
+        """Stops listening and drops every open connection, as a crashed process would."""
+        self.close()
+        with self.lock:
+            conns = list(self.connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 # --------------------------------------------------------------------------------------------

@@ -216,6 +216,10 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   }
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     response_started_ = true;
+    // The upstream is draining (its /healthcheck/fail): its active health checker fails it now.
+    if (headers->has(h::kEnvoyImmediateHealthCheckFail)) {
+      parent_.cluster_->reportImmediateHealthCheckFail(host_);
+    }
     const uint32_t status = headers->status();
     upgraded_ = parent_.connect_ ? status >= 200 && status < 300 : status == 101;
     if (end_stream) onResponseDone();
