@@ -144,9 +144,8 @@ def test_killed_backend_fails_on_network_failures_and_returns(remora, http_backe
         revived.close()
 
 
-def test_remora_upstream_in_fail_state_is_excluded_at_once(remora, http_backends):
-    """A remora upstream whose admin says /healthcheck/fail answers its health checks with 503 and
-    x-envoy-immediate-health-check-fail; the downstream remora excludes it at once."""
+def remora_upstream(remora, http_backends):
+    """A remora in front of a backend, answering /healthz itself (the health_check filter)."""
     app = http_backends("app")
     up_port, up_admin, = free_ports(2)
     hc_filter = {"name": "envoy.filters.http.health_check",
@@ -160,6 +159,14 @@ def test_remora_upstream_in_fail_state_is_excluded_at_once(remora, http_backends
     class Up:  # the proxy helper wants objects with a port
         port = up_port
 
+    return upstream, Up
+
+
+def test_remora_upstream_in_fail_state_is_excluded_at_once(remora, http_backends):
+    """A remora upstream whose admin says /healthcheck/fail answers its health checks with 503 and
+    x-envoy-immediate-health-check-fail; the downstream remora excludes it at once."""
+    upstream, Up = remora_upstream(remora, http_backends)
+    up_port = Up.port
     hc = health_check("http_health_check", {"path": "/healthz"}, unhealthy=1000, healthy=1)
     proc, port = proxy(remora, [Up], hc, cluster="front")
     wait_healthy(proc, 1, cluster="front")
@@ -176,6 +183,27 @@ def test_remora_upstream_in_fail_state_is_excluded_at_once(remora, http_backends
     assert host_flags(proc, "front")[target] == "healthy"
 
 
+def test_routed_response_with_immediate_fail_header_is_a_passive_failure(remora, http_backends):
+    """Between two checks (30 s apart) a routed answer carrying x-envoy-immediate-health-check-fail
+    fails and excludes the host at once: Envoy's passive immediate failure."""
+    upstream, Up = remora_upstream(remora, http_backends)
+    hc = health_check("http_health_check", {"path": "/healthz"}, unhealthy=1000, healthy=1,
+                      interval="30s")
+    proc, port = proxy(remora, [Up], hc, cluster="front")
+    wait_healthy(proc, 1, cluster="front")
+    assert proc.stat("cluster.front.health_check.attempt") == 1
+
+    assert upstream.post("/healthcheck/fail").status == 200
+    resp = curl(f"http://127.0.0.1:{port}/work")
+    assert resp.status == 200 and resp.headers["x-envoy-immediate-health-check-fail"] == "true"
+    wait_healthy(proc, 0, cluster="front")
+    stats = proc.stats()
+    assert stats["cluster.front.health_check.passive_failure"] == 1
+    assert stats["cluster.front.health_check.attempt"] == 1
+    flags = host_flags(proc, "front")[f"127.0.0.1:{Up.port}"]
+    assert flags == "/failed_active_hc/excluded_via_immediate_hc_fail", flags
+
+
 def test_tcp_send_receive_check(remora, backends):
     def wrong_answer(conn):
         while conn.recv(1 << 16):
@@ -189,8 +217,11 @@ def test_tcp_send_receive_check(remora, backends):
                       unhealthy=2, healthy=1, timeout="0.3s")
     proc, _ = proxy(remora, echoes + [liar], hc)
     wait_healthy(proc, 2)
+    # The wrong answer never matches: the check times out (a network failure).
+    liar_key = f"127.0.0.1:{liar.port}"
+    wait_until(lambda: host_flags(proc)[liar_key] == "/failed_active_hc/active_hc_timeout", 10,
+               what="the liar's check to time out")
     flags = host_flags(proc)
-    assert flags[f"127.0.0.1:{liar.port}"] == "/failed_active_hc/active_hc_timeout", flags
     for e in echoes:
         assert flags[f"127.0.0.1:{e.port}"] == "healthy"
     # A reused connection: one accept per echo server however many checks ran.
