@@ -10,6 +10,7 @@
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 #include "upstream/health_checker.h"
 #include "upstream/lb_config.h"
+#include "upstream/outlier_detection.h"
 
 namespace remora::config {
 namespace {
@@ -83,6 +84,16 @@ Status checkCluster(const Cluster& cluster, const std::string& path) {
   auto lb_config = upstream::LbConfig::create(cluster, path);
   if (!lb_config.ok()) return lb_config.status();
   RETURN_IF_ERROR(upstream::validateHealthChecks(cluster, path));
+  if (cluster.has_outlier_detection()) {
+    // Its hosts are made per request on the workers and never join the cluster's members.
+    if (original_dst) {
+      return Status::error(path +
+                           ".outlier_detection: not supported by remora for ORIGINAL_DST clusters");
+    }
+    auto outlier = upstream::outlier::DetectorConfig::create(cluster.outlier_detection(),
+                                                             path + ".outlier_detection");
+    if (!outlier.ok()) return outlier.status();
+  }
   if (type != Cluster::STATIC) return Status();
   const auto& endpoints = cluster.load_assignment().endpoints();
   for (int i = 0; i < endpoints.size(); ++i) {

@@ -140,7 +140,7 @@ class Cluster {
   // when no host is healthy, every host of the lowest level (Envoy's panic routing).
   const HostVector& lbHosts() const { return lb_hosts_; }
   ClusterStats& stats() const { return *stats_; }
-  // The store the cluster's stats live in (health checking and outlier detection add theirs).
+  // Where this cluster's stats live (for what the ClusterManager adds beside it).
   stats::Store& statsStore() const { return *store_; }
   // A worker saw an upstream answer carrying x-envoy-immediate-health-check-fail: tells the
   // cluster's active health checker, if any, on the main thread (Envoy's

@@ -2,6 +2,7 @@
 
 #include "common/assert.h"
 #include "upstream/health_checker.h"
+#include "upstream/outlier_detection.h"
 
 namespace remora::upstream {
 
@@ -11,9 +12,17 @@ ClusterManager::~ClusterManager() = default;
 
 void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
   const std::string name = cluster->name();
-  ClusterEntry& entry = entries_[name];
+  auto& entry = entries_[name];
   entry.cluster = cluster;
+  entry.outlier_detector.reset();
   replace(name, cluster);
+  // Attaches its monitors to the hosts now, before the publish posted above.
+  if (cluster->proto().has_outlier_detection()) {
+    auto config = outlier::DetectorConfig::create(cluster->proto().outlier_detection(), name);
+    RELEASE_ASSERT(config.ok(), "outlier_detection is checked at load");
+    entry.outlier_detector =
+        outlier::Detector::create(*this, name, *config, cluster->statsStore(), dispatcher_);
+  }
   if (!cluster->proto().health_checks().empty()) {
     entry.health_checker =
         createHealthChecker(dispatcher_, *this, cluster, cluster->proto().health_checks(0));

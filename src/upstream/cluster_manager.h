@@ -12,6 +12,9 @@
 
 namespace remora::upstream {
 
+namespace outlier {
+class Detector;
+}
 class HealthChecker;
 
 // The main thread's owner of every cluster. What changes a cluster at run time lives beside it
@@ -49,6 +52,7 @@ class ClusterManager {
   struct ClusterEntry {
     ClusterConstSharedPtr cluster;
     std::vector<MemberUpdateCb> member_callbacks;
+    std::shared_ptr<outlier::Detector> outlier_detector;  // from the proto's outlier_detection
     // From the cluster's health_checks (one at most); runs on this thread.
     std::unique_ptr<HealthChecker> health_checker;
   };

@@ -11,6 +11,10 @@
 
 namespace remora::upstream {
 
+namespace outlier {
+class HostMonitor;
+}
+
 // Per-host counters shown by /clusters. Atomics: any worker may connect to any host, and these
 // change per connection, not per byte.
 struct HostStats {
@@ -69,6 +73,13 @@ struct Host {
   }
   uint32_t healthFlags() const { return health_flags_.load(std::memory_order_acquire); }
 
+  // Outlier detection's monitor, where workers report each result (null: the cluster has no
+  // outlier_detection). Attached once, on the main thread, before the host is first published.
+  outlier::HostMonitor* outlierMonitor() const { return outlier_monitor_.get(); }
+  void setOutlierMonitor(std::shared_ptr<outlier::HostMonitor> monitor) const {
+    outlier_monitor_ = std::move(monitor);
+  }
+
  private:
   static constexpr uint32_t kUnhealthy =
       static_cast<uint32_t>(HealthFlag::FailedActiveHc) |
@@ -76,6 +87,7 @@ struct Host {
       static_cast<uint32_t>(HealthFlag::FailedEdsHealth) |
       static_cast<uint32_t>(HealthFlag::ExcludedViaImmediateHcFail);
   mutable std::atomic<uint32_t> health_flags_{0};
+  mutable std::shared_ptr<outlier::HostMonitor> outlier_monitor_;
 };
 using HostConstSharedPtr = std::shared_ptr<const Host>;
 using HostVector = std::vector<HostConstSharedPtr>;

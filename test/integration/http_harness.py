@@ -24,7 +24,9 @@ trailers. Steering (x-backend-fail-times and the delay apply as above):
   x-backend-grpc-trailers-only: 1  answer trailers-only (while failing): grpc-status in the
                                 headers, no body
 The record of a gRPC request carries grpc_messages, the payloads that arrived (hex).
-A backend's own `delay_ms` attribute slows every answer it gives (one slow backend among fast ones).
+A backend's own `delay_ms` attribute slows every answer it gives (one slow backend among fast ones);
+its `status` attribute, when set, is the status of every answer it gives (one failing backend);
+kill() closes its listener and every connection it holds (a backend that died).
 Every other answer is JSON (unless body-bytes is set) describing what arrived: the backend's name, the
 method, path, headers (lower-cased names; header_list keeps every field in order, repeats included),
 the length and sha256 of the body that arrived, the request's chunked trailers (lower-cased
@@ -216,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
         with backend.lock:
             backend.requests.append(record)
         status = int(headers.get("x-backend-status", "200"))
+        if backend.status is not None:
+            status = backend.status
         failing = True
         fail_times = headers.get("x-backend-fail-times")
         if fail_times is not None:
@@ -383,15 +387,11 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 512
 
-    def process_request(self, request, client_address):
+    def get_request(self):
+        conn, addr = super().get_request()
         with self.backend.lock:
-            self.backend.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):
-        with self.backend.lock:
-            self.backend.connections.discard(request)
-        super().shutdown_request(request)
+            self.backend.connections.append(conn)
+        return conn, addr
 
     def handle_error(self, request, client_address):
         # A peer that goes away mid-answer (a proxy's timeout or reset under test) is expected.
@@ -407,6 +407,8 @@ class HttpBackend:
     def __init__(self, name="backend", host="127.0.0.1", port=0):
         self.name = name
         self.delay_ms = 0  # added to every answer's delay: a backend that is slow for everyone
+        self.status = None  # the status of every answer: a backend that fails for everyone
+        self.connections = []  # every accepted connection, for kill()
         self.requests = []
         self.fail_counts = {}
         # A health endpoint when set: requests for health_path get health_status, health_headers.
@@ -414,7 +416,6 @@ class HttpBackend:
         self.health_status = 200
         self.health_headers = {}
         self.health_checks = []
-        self.connections = set()
         self.lock = threading.Lock()
         self.server = _Server((host, port), _Handler)
         self.server.backend = self
@@ -432,10 +433,10 @@ class HttpBackend:
         self.server.server_close()
 
     def kill(self):
-        """Stops listening and drops every open connection, as a crashed process would."""
+        """Dies: the port refuses connections and every open connection is cut."""
         self.close()
         with self.lock:
-            conns = list(self.connections)
+            conns, self.connections = self.connections, []
         for conn in conns:
             try:
                 conn.shutdown(socket.SHUT_RDWR)

@@ -272,6 +272,23 @@ TEST(ConfigValidationTest, IpLiteralsRequired) {
                         "endpoint.address.socket_address.address: malformed IP address"));
 }
 
+TEST(ConfigValidationTest, OutlierDetectionRules) {
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, outlier_detection: "
+                    "{consecutive_5xx: 3, split_external_local_origin_errors: true}}]}"),
+            "OK");
+  EXPECT_THAT(errorOf("static_resources: {clusters: [{name: c, outlier_detection: "
+                      "{base_ejection_time: 10s, max_ejection_time: 1s}}]}"),
+              HasSubstr("static_resources.clusters[0].outlier_detection: outlier detector's "
+                        "max_ejection_time cannot be smaller than base_ejection_time"));
+  EXPECT_THAT(errorOf("static_resources: {clusters: [{name: c, type: ORIGINAL_DST, lb_policy: "
+                      "CLUSTER_PROVIDED, outlier_detection: {}}]}"),
+              HasSubstr("static_resources.clusters[0].outlier_detection: not supported by remora "
+                        "for ORIGINAL_DST clusters"));
+  EXPECT_THAT(errorOf("static_resources: {clusters: [{name: c, outlier_detection: "
+                      "{successful_active_health_check_uneject_host: false}}]}"),
+              HasSubstr("successful_active_health_check_uneject_host"));
+}
+
 TEST(ConfigValidationTest, ClusterTypeRules) {
   EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c}]}"), "OK")
       << "STATIC without endpoints";

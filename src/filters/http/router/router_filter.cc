@@ -7,12 +7,14 @@
 #include "filters/http/router/shadow_request.h"
 #include "http/grpc.h"
 #include "router/route_config.h"
+#include "upstream/outlier_detection_monitor.h"
 #include "upstream/tcp_upstream.h"
 
 namespace remora::router {
 
 namespace h = http::headers;
 using stream_info::ResponseFlag;
+using OutlierResult = upstream::outlier::Result;
 
 namespace {
 
@@ -163,6 +165,11 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   void onPoolFailure(upstream::PoolFailureReason reason, std::string_view details,
                      const upstream::HostConstSharedPtr&) override {
     pool_handle_ = nullptr;
+    if (reason == upstream::PoolFailureReason::Timeout) {
+      reportOutlier(OutlierResult::LocalOriginTimeout);
+    } else if (reason != upstream::PoolFailureReason::Overflow) {
+      reportOutlier(OutlierResult::LocalOriginConnectFailed);
+    }
     parent_.onUpstreamReset(toResetReason(reason), details, false, false);
   }
   void onPoolReady(http::RequestEncoder& encoder, const upstream::HostConstSharedPtr&,
@@ -170,6 +177,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     pool_handle_ = nullptr;
     encoder_ = &encoder;
     reused_ = reused;
+    reportOutlier(OutlierResult::LocalOriginConnectSuccess);
     encoder.getStream().addCallbacks(*this);
     auto& info = parent_.callbacks_->streamInfo();
     if (!info.first_upstream_tx_byte_sent)
@@ -221,6 +229,13 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
       parent_.cluster_->reportImmediateHealthCheckFail(host_);
     }
     const uint32_t status = headers->status();
+    // Every attempt's answer counts, retried or not (Envoy's putHttpResponseCode); for a gRPC
+    // request, a grpc-status in the headers (trailers-only) counts as the HTTP status it means.
+    if (auto* monitor = host_->outlierMonitor()) {
+      auto grpc = http::isGrpcRequest(*parent_.request_headers_) ? http::grpcStatusOf(*headers)
+                                                                 : std::nullopt;
+      monitor->putHttpResponseCode(grpc ? http::httpStatusFromGrpc(*grpc) : status);
+    }
     upgraded_ = parent_.connect_ ? status >= 200 && status < 300 : status == 101;
     if (end_stream) onResponseDone();
     parent_.onUpstreamHeaders(std::move(headers), end_stream);
@@ -258,6 +273,7 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
     const bool written = encoder_ != nullptr && encoder_->requestBytesSent();
     encoder_ = nullptr;
     if (done_) return;
+    reportOutlier(OutlierResult::LocalOriginConnectFailed);
     parent_.onUpstreamReset(reason, details, reused_ && !response_started_, written);
   }
   // The upstream connection's write buffer crossed its watermarks.
@@ -265,6 +281,10 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   void onBelowWriteBufferLowWatermark() override { resumeOneDownstreamPause(); }
 
   bool awaitingHeaders() const { return !response_started_; }
+  // Tells the host's outlier detection (if the cluster has it) how this attempt went.
+  void reportOutlier(upstream::outlier::Result result, std::optional<uint64_t> code = {}) {
+    if (auto* monitor = host_->outlierMonitor()) monitor->putResult(result, code);
+  }
 
  private:
   // buffer::WatermarkCallbacks: pending_body_ crossed the stream's buffer limit.
@@ -753,6 +773,7 @@ void RouterFilter::onPerTryTimeout() {
   // Envoy counts only upstream_rq_per_try_timeout here (not upstream_rq_timeout) and treats the
   // timeout as a local reset when deciding whether to retry.
   cluster_->stats().upstream_rq_per_try_timeout.inc();
+  if (upstream_request_) upstream_request_->reportOutlier(OutlierResult::LocalOriginTimeout, 504);
   cleanupUpstream();
   if (retryOnReset(http::StreamResetReason::LocalReset)) {
     scheduleRetry();
@@ -766,8 +787,10 @@ void RouterFilter::onGlobalTimeout() {
   cluster_->stats().upstream_rq_timeout.inc();
   // Envoy charges the 504 for an attempt still waiting for its response head; none while a
   // retry waits out its back-off.
-  if (upstream_request_ && upstream_request_->awaitingHeaders())
+  if (upstream_request_ && upstream_request_->awaitingHeaders()) {
     cluster_->stats().chargeResponse(504, false);
+    upstream_request_->reportOutlier(OutlierResult::LocalOriginTimeout, 504);
+  }
   cleanupUpstream();
   if (retry_timer_) retry_timer_->disableTimer();
   retry_pending_ = false;

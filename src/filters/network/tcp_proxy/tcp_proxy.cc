@@ -4,6 +4,7 @@
 #include "common/random.h"
 #include "net/connection_impl.h"
 #include "net/socket.h"
+#include "upstream/outlier_detection_monitor.h"
 
 namespace remora::filters::network::tcp_proxy {
 
@@ -113,6 +114,9 @@ void TcpProxyFilter::onUpstreamData(buffer::Buffer& data, bool end_stream) {
 void TcpProxyFilter::onUpstreamConnected() {
   connected_ = true;
   connect_timer_->disableTimer();
+  // For tcp_proxy, connecting is the whole transaction outlier detection sees (as Envoy).
+  if (auto* monitor = host_->outlierMonitor())
+    monitor->putResult(upstream::outlier::Result::LocalOriginConnectSuccessFinal);
   stream_info_.upstream_local_address = upstream_->info().local_address;
   resetIdleTimer();
   downstream().readDisable(false);
@@ -133,6 +137,11 @@ void TcpProxyFilter::onUpstreamClosed(net::ConnectionEvent event) {
 
 void TcpProxyFilter::onUpstreamConnectFailed() {
   if (connect_timer_) connect_timer_->disableTimer();
+  if (auto* monitor = host_->outlierMonitor()) {
+    monitor->putResult(connect_timed_out_ ? upstream::outlier::Result::LocalOriginTimeout
+                                          : upstream::outlier::Result::LocalOriginConnectFailed);
+  }
+  connect_timed_out_ = false;
   stream_info_.setResponseFlag(stream_info::UpstreamConnectionFailure);
   if (connect_attempts_ < config_->maxConnectAttempts()) {
     connectUpstream();
@@ -150,6 +159,7 @@ void TcpProxyFilter::onConnectTimeout() {
   cluster_->stats().upstream_cx_connect_timeout.inc();
   cluster_->stats().upstream_cx_connect_fail.inc();
   host_->stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
+  connect_timed_out_ = true;
   // Closing raises LocalClose, which retries or gives up in onUpstreamClosed.
   upstream_->close(net::ConnectionCloseType::NoFlush);
 }

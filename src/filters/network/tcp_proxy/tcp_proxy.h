@@ -80,6 +80,7 @@ class TcpProxyFilter final : public net::ReadFilter, private net::ConnectionCall
   stream_info::StreamInfo stream_info_;
   uint32_t connect_attempts_ = 0;
   bool connected_ = false;
+  bool connect_timed_out_ = false;  // the attempt's close is our connect timeout's doing
   bool downstream_closed_ = false;
 };
 
