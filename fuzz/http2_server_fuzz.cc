@@ -158,6 +158,7 @@ class FakeConnection : public net::Connection {
   const net::ConnectionInfo& info() const override { return info_; }
   bool aboveHighWatermark() const override { return false; }
   uint64_t bytesSent() const override { return bytes_sent_; }
+  std::string_view nextProtocol() const override { return {}; }
 
   bool closed() const { return state_ != State::Open; }
 

@@ -193,11 +193,13 @@ void FilterManager::addStreamFilter(StreamFilterSharedPtr filter) {
 void FilterManager::destroyFilters() {
   if (destroyed_) return;
   destroyed_ = true;
-  // A filter registered in both directions hears onDestroy once.
+  // A filter registered in both directions hears onDestroy once. (Without encoders, as with
+  // the router alone, there is nothing to remember: no list to allocate per request.)
   std::vector<const void*> done;
+  const bool has_encoders = !encoders_.empty();
   for (auto& d : decoders_) {
     d->filter_->onDestroy();
-    done.push_back(dynamic_cast<const void*>(d->filter_.get()));
+    if (has_encoders) done.push_back(dynamic_cast<const void*>(d->filter_.get()));
   }
   for (auto& e : encoders_) {
     const void* self = dynamic_cast<const void*>(e->filter_.get());

@@ -1,25 +1,33 @@
 #include "http/header_map.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 namespace remora::http {
 
 namespace {
-char lowerChar(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+// ASCII lower-casing by table: one load per character, no branch (names are lower-cased on
+// every insertion and compared on every lookup).
+constexpr auto kLower = [] {
+  std::array<char, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return t;
+}();
+char lowerChar(char c) { return kLower[static_cast<unsigned char>(c)]; }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lowerChar(c);
-  return out;
-}
-
-// Stored keys are lower-case; `key` may be in any case. No allocation: lookups are on every
-// request's path.
+// Stored keys are lower-case; `key` may be in any case. Names of equal length usually differ
+// in their first characters, so a plain loop beats a call to memcmp. No allocation: lookups are
+// on every request's path.
 bool keyEquals(const std::string& stored, std::string_view key) {
-  return stored.size() == key.size() &&
-         std::equal(stored.begin(), stored.end(), key.begin(),
-                    [](char a, char b) { return a == lowerChar(b); });
+  const size_t n = stored.size();
+  if (n != key.size()) return false;
+  const char* a = stored.data();
+  const char* b = key.data();
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != lowerChar(b[i])) return false;
+  }
+  return true;
 }
 
 bool isPseudo(std::string_view key) { return !key.empty() && key[0] == ':'; }
@@ -30,17 +38,24 @@ constexpr size_t kTypicalHeaderCount = 16;
 
 void HeaderMap::add(std::string_view key, std::string_view value) {
   if (entries_.capacity() == 0) entries_.reserve(kTypicalHeaderCount);
-  Entry entry{lower(key), std::string(value)};
-  if (isPseudo(entry.key)) {
-    auto first_regular = std::find_if(entries_.begin(), entries_.end(),
-                                      [](const Entry& e) { return !isPseudo(e.key); });
-    entries_.insert(first_regular, std::move(entry));
-  } else {
-    entries_.push_back(std::move(entry));
+  auto position = entries_.end();
+  if (isPseudo(key)) {
+    position = std::find_if(entries_.begin(), entries_.end(),
+                            [](const Entry& e) { return !isPseudo(e.key); });
   }
+  // Built in place: no temporary key or entry to move.
+  Entry& entry = position == entries_.end() ? entries_.emplace_back() : *entries_.emplace(position);
+  entry.key.assign(key);
+  for (char& c : entry.key) c = lowerChar(c);
+  entry.value.assign(value);
+  key_bits_ |= keyBit(key);
 }
 
 void HeaderMap::set(std::string_view key, std::string_view value) {
+  if (!mayHave(key)) {
+    add(key, value);
+    return;
+  }
   auto matches = [&](const Entry& e) { return keyEquals(e.key, key); };
   auto it = std::find_if(entries_.begin(), entries_.end(), matches);
   if (it == entries_.end()) {
@@ -53,15 +68,17 @@ void HeaderMap::set(std::string_view key, std::string_view value) {
 }
 
 size_t HeaderMap::remove(std::string_view key) {
-  auto rest = std::remove_if(entries_.begin(), entries_.end(),
-                             [&](const Entry& e) { return keyEquals(e.key, key); });
+  if (!mayHave(key)) return 0;
+  auto matches = [&](const Entry& e) { return keyEquals(e.key, key); };
+  auto first = std::find_if(entries_.begin(), entries_.end(), matches);
+  if (first == entries_.end()) return 0;
+  auto rest = std::remove_if(first, entries_.end(), matches);
   size_t removed = static_cast<size_t>(entries_.end() - rest);
   entries_.erase(rest, entries_.end());
   return removed;
 }
 
-const std::string* HeaderMap::get(std::string_view key) const {
-  // Keys are stored lower-case; callers pass lower-case names (headers:: constants).
+const std::string* HeaderMap::find(std::string_view key) const {
   for (const auto& e : entries_) {
     if (keyEquals(e.key, key)) return &e.value;
   }
@@ -70,6 +87,7 @@ const std::string* HeaderMap::get(std::string_view key) const {
 
 std::vector<std::string_view> HeaderMap::getAll(std::string_view key) const {
   std::vector<std::string_view> out;
+  if (!mayHave(key)) return out;
   for (const auto& e : entries_) {
     if (keyEquals(e.key, key)) out.emplace_back(e.value);
   }
@@ -94,6 +112,14 @@ std::optional<uint64_t> HeaderMap::getUint(std::string_view key) const {
 uint32_t HeaderMap::status() const {
   const std::string* v = get(headers::kStatus);
   if (v == nullptr) return 0;
+  // The usual three digits, read on every response by the router, the connection manager and
+  // the codec.
+  if (v->size() == 3) {
+    const unsigned d0 = static_cast<unsigned char>((*v)[0]) - '0';
+    const unsigned d1 = static_cast<unsigned char>((*v)[1]) - '0';
+    const unsigned d2 = static_cast<unsigned char>((*v)[2]) - '0';
+    if (d0 <= 9 && d1 <= 9 && d2 <= 9) return d0 * 100 + d1 * 10 + d2;
+  }
   uint32_t code = 0;
   auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), code);
   return (ec == std::errc() && end == v->data() + v->size()) ? code : 0;

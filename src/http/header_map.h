@@ -27,7 +27,10 @@ class HeaderMap {
   void set(std::string_view key, std::string_view value);
   // Removes every entry named `key`; returns how many were removed.
   size_t remove(std::string_view key);
-  void clear() { entries_.clear(); }
+  void clear() {
+    entries_.clear();
+    key_bits_ = 0;
+  }
   // Removes, in one pass, every entry whose (lower-case) key satisfies `pred`.
   template <class Pred>
   size_t removeIf(Pred&& pred) {
@@ -36,7 +39,7 @@ class HeaderMap {
     return before - entries_.size();
   }
   // The first value for `key`, or nullptr.
-  const std::string* get(std::string_view key) const;
+  const std::string* get(std::string_view key) const { return mayHave(key) ? find(key) : nullptr; }
   // Every value for `key`, in order.
   std::vector<std::string_view> getAll(std::string_view key) const;
   bool has(std::string_view key) const { return get(key) != nullptr; }
@@ -61,11 +64,28 @@ class HeaderMap {
   uint32_t status() const;
 
  private:
+  // One bit of `key_bits_` per key (a hash of its length and two of its characters, blind to
+  // ASCII case): a clear bit proves a key absent without a scan. Most lookups and removals on
+  // a request's path are for names it does not carry (hop-by-hop headers, x-envoy-* controls,
+  // expect, upgrade, te). Insertion sets bits; only clear() resets them, so a removal leaves a
+  // stale bit that costs a scan later, never a wrong answer. The multipliers were chosen so that
+  // the names a proxied request and response usually carry and the names the proxy probes for
+  // rarely share a bit.
+  static uint64_t keyBit(std::string_view key) {
+    const size_t n = key.size();
+    if (n == 0) return 1;
+    const unsigned folded_last = static_cast<unsigned char>(key[n - 1]) | 0x20u;
+    const unsigned folded_mid = static_cast<unsigned char>(key[n / 2]) | 0x20u;
+    return uint64_t{1} << ((n * 2 + folded_last * 9 + folded_mid * 15) & 63);
+  }
+  bool mayHave(std::string_view key) const { return (key_bits_ & keyBit(key)) != 0; }
+  const std::string* find(std::string_view key) const;
   std::string_view valueOr(std::string_view key) const {
     const std::string* v = get(key);
     return v ? std::string_view(*v) : std::string_view();
   }
   std::vector<Entry> entries_;
+  uint64_t key_bits_ = 0;
 };
 using HeaderMapPtr = std::unique_ptr<HeaderMap>;
 using RequestHeaderMap = HeaderMap;

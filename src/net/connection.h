@@ -123,6 +123,8 @@ class Connection : public event::DeferredDeletable {
   virtual bool aboveHighWatermark() const = 0;
   // Bytes the socket has accepted from write() so far (not those still buffered).
   virtual uint64_t bytesSent() const = 0;
+  // The application protocol the transport socket negotiated (ALPN), empty when none.
+  virtual std::string_view nextProtocol() const = 0;
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
 

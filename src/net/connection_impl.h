@@ -39,6 +39,7 @@ class ConnectionImpl : public ClientConnection,
   const ConnectionInfo& info() const override { return info_; }
   bool aboveHighWatermark() const override { return write_buffer_.aboveHighWatermark(); }
   uint64_t bytesSent() const override { return bytes_sent_; }
+  std::string_view nextProtocol() const override { return transport_->protocol(); }
 
   // ClientConnection
   void connect(const Address& remote) override;

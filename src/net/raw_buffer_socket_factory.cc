@@ -1,7 +1,6 @@
 // envoy.transport_sockets.raw_buffer, registered so configs may name it explicitly.
-#include "envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.pb.h"
-
 #include "config/extension_registry.h"
+#include "envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.pb.h"
 #include "net/transport_socket_factory.h"
 
 namespace remora::net {
@@ -9,7 +8,9 @@ namespace remora::net {
 namespace {
 class RawBufferSocketFactory final : public TransportSocketFactory {
  public:
-  TransportSocketPtr create() const override { return std::make_unique<RawBufferSocket>(); }
+  TransportSocketPtr create(const TransportSocketOptions&) const override {
+    return std::make_unique<RawBufferSocket>();  // plain bytes negotiate nothing
+  }
 };
 }  // namespace
 

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "buffer/buffer.h"
 
@@ -20,10 +22,18 @@ class TransportSocket {
   virtual buffer::IoResult doWrite(buffer::Buffer& buffer) = 0;
   // The TCP connection is established (client side) or accepted (server side).
   virtual void onConnected() = 0;
-  // The negotiated application protocol (ALPN), empty when none.
+  // The negotiated application protocol (ALPN, e.g. "h2"), empty when none was negotiated: a raw
+  // socket never negotiates, so HTTP codec selection falls back to looking at the bytes.
   virtual std::string_view protocol() const = 0;
 };
 using TransportSocketPtr = std::unique_ptr<TransportSocket>;
+
+// What the user of one connection asks of its transport socket (Envoy's TransportSocketOptions):
+// the application protocols to offer in ALPN, most preferred first (an HTTP/2 pool asks for
+// "h2"). A socket that cannot negotiate (raw_buffer) ignores them.
+struct TransportSocketOptions {
+  std::vector<std::string> application_protocols;
+};
 
 // envoy.transport_sockets.raw_buffer: bytes straight through.
 class RawBufferSocket final : public TransportSocket {

@@ -11,7 +11,7 @@ namespace remora::net {
 class TransportSocketFactory {
  public:
   virtual ~TransportSocketFactory() = default;
-  virtual TransportSocketPtr create() const = 0;
+  virtual TransportSocketPtr create(const TransportSocketOptions& options = {}) const = 0;
 };
 using TransportSocketFactoryConstSharedPtr = std::shared_ptr<const TransportSocketFactory>;
 

@@ -143,6 +143,8 @@ Status RouteConfig::addDomains(const envoy::config::route::v3::VirtualHost& prot
 }
 
 const VirtualHost* RouteConfig::findVirtualHost(std::string_view authority) const {
+  // Only "*": no name to fold and look up (the common single-virtual-host config).
+  if (exact_.empty() && suffix_.empty() && prefix_.empty()) return default_;
   std::string host = toLower(ignore_port_ ? stripPort(authority) : authority);
   if (!exact_.empty()) {
     auto it = exact_.find(host);

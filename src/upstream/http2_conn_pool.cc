@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "http/alpn.h"
 #include "http/http2/client_codec.h"
 #include "net/connection_impl.h"
 #include "net/socket.h"
@@ -304,7 +305,11 @@ void Http2ConnPool::processPending() {
 void Http2ConnPool::createClient() {
   cluster_->stats().upstream_cx_http2_total.inc();
   std::string error;
-  auto connection = openUpstreamConnection(dispatcher_, *host_, *cluster_, error);
+  // ALPN "h2" for when the cluster's transport socket negotiates (TLS); raw sockets ignore it.
+  net::TransportSocketOptions transport_options;
+  transport_options.application_protocols = {std::string(http::kAlpnHttp2)};
+  auto connection =
+      openUpstreamConnection(dispatcher_, *host_, *cluster_, error, transport_options);
   if (connection == nullptr) {
     failPending(PoolFailureReason::LocalConnectionFailure, error);
     return;

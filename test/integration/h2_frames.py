@@ -7,6 +7,7 @@ flags, stream ids and error codes are what these tests assert)."""
 import hashlib
 import socket
 import struct
+import threading
 import time
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -72,6 +73,13 @@ class Frame:
         if self.type == GOAWAY:
             return struct.unpack(">I", self.payload[4:8])[0]
         return None
+
+    @property
+    def settings(self):
+        """A SETTINGS frame's entries as {identifier: value}."""
+        return {struct.unpack(">H", self.payload[i:i + 2])[0]:
+                struct.unpack(">I", self.payload[i + 2:i + 6])[0]
+                for i in range(0, len(self.payload) - 5, 6)}
 
     @property
     def last_stream_id(self):
@@ -185,6 +193,64 @@ class H2Conn:
         self.close()
 
 
+class H2Server:
+    """A raw-frame HTTP/2 server for upstream tests: accepts on a loopback port, speaks through an
+    H2Conn per connection (SETTINGS exchange, PING answers unless answer_pings is False) and hands
+    each request stream, once its HEADERS arrive, to `handler(conn, stream_id)`, which answers
+    with raw frames (or not at all; handler None answers nothing). `conns` keeps every
+    connection for the test to inspect."""
+
+    def __init__(self, handler=None, answer_pings=True):
+        self.handler = handler
+        self.answer_pings = answer_pings
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        self.sock.settimeout(0.1)
+        while not self._stop:
+            try:
+                s, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            conn = H2Conn(sock=s, answer_pings=self.answer_pings)
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        answered = set()
+        try:
+            while not self._stop and not conn.closed:
+                f = conn.wait_for(lambda f: f.type == HEADERS and f.stream_id not in answered, 30)
+                if f is None:
+                    return
+                answered.add(f.stream_id)
+                if self.handler is not None:
+                    self.handler(conn, f.stream_id)
+        except OSError:
+            return  # close() closed the socket under us
+
+    def close(self):
+        self._stop = True
+        self._thread.join(timeout=5)
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
 SETTINGS_INITIAL_WINDOW_SIZE = 0x4
 MAX_WINDOW = 0x7FFFFFFF
 MAX_FRAME = 16384  # the default SETTINGS_MAX_FRAME_SIZE, which every peer accepts

@@ -2,8 +2,9 @@
 npm packages installed by scripts/deps.sh into test/node) talk through remora over HTTP/2 on both
 sides. Unary and all three streaming shapes keep every message intact, flow control holds a
 client that writes faster than the server reads, trailers (grpc-status, grpc-message, custom and
-binary metadata) pass end to end, max_grpc_timeout caps the client's deadline, retry_on
-unavailable hides one failure, and grpc_stats counts the calls."""
+binary metadata) pass end to end, a client's cancel mid-stream reaches the server and leaves the
+connection serving, 200 concurrent calls share one channel, max_grpc_timeout caps the client's
+deadline, retry_on unavailable hides one failure, and grpc_stats counts the calls."""
 
 import json
 import select
@@ -34,6 +35,20 @@ class GrpcServer:
         line = self.proc.stdout.readline() if ready else ""
         assert line.startswith("{"), f"grpc server did not start: {line!r}"
         self.port = json.loads(line)["port"]
+
+    def wait_event(self, key, timeout=10):
+        """The next JSON line the server prints that has `key` (e.g. "cancelled"), or None."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("{") and key in json.loads(line):
+                return json.loads(line)
+        return None
 
     def close(self):
         self.proc.terminate()
@@ -153,6 +168,41 @@ def test_bidi_streaming_with_flow_control(remora, grpc_server):
     assert stats["cluster.up.upstream_cx_http2_total"] == 1
     assert stats.get("cluster.up.http2.rx_reset", 0) == 0
     assert stats.get("http2.rx_reset", 0) == 0
+
+
+def test_client_cancel_mid_stream_resets_both_hops_and_the_connection_serves_on(remora,
+                                                                               grpc_server):
+    """The client cancels a server stream mid-way: RST_STREAM(CANCEL) reaches remora, which
+    resets the upstream stream, so the server sees the cancel; the downstream and upstream
+    connections stay and serve the next call."""
+    server = grpc_server()
+    proc, port = grpc_proxy(remora, server)
+    # Far more than flow control lets through before the cancel: the stream is mid-way.
+    result = grpc_client(port, "cancel-stream", count=1000000, size=100, cancelAfter=200)
+    assert result["code"] == 1, result  # CANCELLED
+    assert 200 <= result["received"] < 1000000, result
+    assert result["after"] == {"code": 0, "seq": 1}, result
+    assert server.wait_event("cancelled") == {"cancelled": "ServerStream"}
+    proc.wait_stat("http.ingress_http.downstream_rq_rx_reset", lambda v: v == 1)
+    stats = proc.stats()
+    assert stats["http2.rx_reset"] == 1                   # the client's RST_STREAM
+    assert stats["cluster.up.upstream_rq_tx_reset"] == 1  # remora's reset of the upstream stream
+    assert stats["cluster.up.http2.tx_reset"] >= 1
+    # Both calls on one downstream and one upstream connection.
+    assert stats["http.ingress_http.downstream_cx_http2_total"] == 1
+    assert stats["cluster.up.upstream_cx_http2_total"] == 1
+    assert stats["http.ingress_http.downstream_rq_total"] == 2
+
+
+def test_200_concurrent_unary_calls_on_one_channel(remora, grpc_server):
+    proc, port = grpc_proxy(remora, grpc_server())
+    result = grpc_client(port, "concurrent-unary", calls=200, size=512)
+    assert result["failed"] == [] and result["ok"] == 200, result
+    stats = proc.stats()
+    assert stats["http.ingress_http.downstream_cx_http2_total"] == 1
+    assert stats["http.ingress_http.downstream_rq_2xx"] == 200
+    assert stats["cluster.up.upstream_rq_200"] == 200
+    assert stats.get("http2.rx_reset", 0) == 0 and stats.get("http2.tx_reset", 0) == 0
 
 
 def timed_out(result):

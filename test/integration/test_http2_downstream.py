@@ -13,8 +13,9 @@ import pytest
 
 from conftest import bootstrap, curl, free_ports, static_cluster, wait_until
 from h2_frames import (DATA, END_STREAM, GOAWAY, HEADERS, PROTOCOL_ERROR, FRAME_SIZE_ERROR,
-                       RST_STREAM, REFUSED_STREAM, WINDOW_UPDATE, CANCEL, H2Conn, frame,
-                       headers_frame, request_headers)
+                       RST_STREAM, REFUSED_STREAM, SETTINGS, SETTINGS_MAX_CONCURRENT_STREAMS,
+                       STREAM_CLOSED, WINDOW_UPDATE, CANCEL, H2Conn, frame, headers_frame,
+                       request_headers)
 from http_harness import http_listener, route, vhost
 
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -280,27 +281,122 @@ def test_header_list_over_limit_resets_the_stream(remora, http_backends):
     assert proc.stats()["http2.header_overflow"] == 1
 
 
-def test_streams_over_max_concurrent_streams(remora, http_backends):
-    """Beyond the advertised SETTINGS_MAX_CONCURRENT_STREAMS: nghttp2 refuses the stream while
-    the setting is unacknowledged and ends the connection (PROTOCOL_ERROR; RFC 9113 §5.4 lets a
-    stream error be treated as a connection error) once it is; other connections carry on."""
+def test_streams_over_max_concurrent_streams_are_refused(remora, http_backends):
+    """RFC 9113 §5.1.2: a HEADERS that exceeds the advertised SETTINGS_MAX_CONCURRENT_STREAMS is a
+    stream error, RST_STREAM(REFUSED_STREAM), even once the setting is acknowledged (nghttp2
+    alone would end the connection); the streams within the limit complete, a new stream is
+    served once one of them is done, and another connection never notices."""
     backend = http_backends("b")
     proc, port = start(remora, backend,
                        {"http2_protocol_options": {"max_concurrent_streams": 2}})
     with H2Conn(port) as c, H2Conn(port) as other:
-        # Acknowledge the server's SETTINGS first, so the limit is in force.
-        assert c.wait_for(lambda f: f.type == 4 and not f.flags & 1) is not None
-        for sid in (1, 3, 5):
-            c.send(headers_frame(sid, request_headers(port, f"/s{sid}", extra=[
-                ("x-backend-delay-ms", "300")])))
-        goaway = c.wait_for(lambda f: f.type == GOAWAY)
-        assert goaway is not None and goaway.error_code == PROTOCOL_ERROR
-        assert goaway.last_stream_id <= 3
-        assert c.wait_closed()
+        # Reading the server's SETTINGS acknowledges it (H2Conn ACKs at once), ahead of the
+        # HEADERS below on the same socket: the limit is in force.
+        settings = c.wait_for(lambda f: f.type == SETTINGS and not f.flags & 1)
+        assert settings is not None and settings.settings[SETTINGS_MAX_CONCURRENT_STREAMS] == 2
+        delay = [("x-backend-delay-ms", "400")]
+        burst = b"".join(headers_frame(sid, request_headers(port, f"/s{sid}", extra=delay))
+                         for sid in (1, 3, 5, 7, 9, 11, 13))
+        c.send(burst)
+        for sid in (5, 7, 9, 11, 13):
+            rst = c.wait_for(lambda f, sid=sid: f.stream_id == sid and f.type == RST_STREAM)
+            assert rst is not None and rst.error_code == REFUSED_STREAM, (sid, c.frames)
+        # The other connection is served while this one is at its limit.
         other.send(headers_frame(1, request_headers(port, "/other")))
         end = other.stream_ended(1)
         assert end is not None and end.type != RST_STREAM
+        for sid in (1, 3):
+            end = c.stream_ended(sid)
+            assert end is not None and end.type != RST_STREAM, (sid, c.frames)
+        # Both slots are free again.
+        c.send(headers_frame(15, request_headers(port, "/s15")))
+        end = c.stream_ended(15)
+        assert end is not None and end.type != RST_STREAM, c.frames
+        assert not [f for f in c.frames if f.type == GOAWAY]
+        for sid in (5, 7, 9, 11, 13):
+            assert not [f for f in c.of_stream(sid) if f.type in (HEADERS, DATA)]
+    assert sorted(r["path"] for r in backend.requests) == ["/other", "/s1", "/s15", "/s3"]
+    stats = proc.stats()
+    assert stats.get("http.ingress_http.downstream_cx_protocol_error", 0) == 0
+    assert stats["http2.tx_reset"] >= 5
+    assert stats["http.ingress_http.downstream_rq_2xx"] == 4
+
+
+def test_streams_over_the_limit_before_settings_ack_are_refused_too(remora, http_backends):
+    """Before the client acknowledged the limit it cannot know it: the same REFUSED_STREAM, which
+    tells it the stream was not processed and may be retried (RFC 9113 §8.7)."""
+    backend = http_backends("b")
+    proc, port = start(remora, backend,
+                       {"http2_protocol_options": {"max_concurrent_streams": 1}})
+    with H2Conn(port) as c:
+        # Sent right behind the preface: the server's SETTINGS is not even read yet, let alone
+        # acknowledged.
+        delay = [("x-backend-delay-ms", "300")]
+        c.send(headers_frame(1, request_headers(port, "/a", extra=delay)) +
+               headers_frame(3, request_headers(port, "/b", extra=delay)))
+        rst = c.wait_for(lambda f: f.stream_id == 3 and f.type == RST_STREAM)
+        assert rst is not None and rst.error_code == REFUSED_STREAM
+        end = c.stream_ended(1)
+        assert end is not None and end.type != RST_STREAM
+    assert [r["path"] for r in backend.requests] == ["/a"]
+
+
+@pytest.mark.parametrize("name,first,second,code", [
+    # RFC 9113 §5.1.1: opening 5 closed idle stream 3 for good; a HEADERS for it is an
+    # unexpected stream identifier.
+    ("skipped lower id", 5, 3, PROTOCOL_ERROR),
+    # §5.1: stream 1 ended both ways; a new HEADERS on it is a frame on a closed stream.
+    ("reused id", 1, 1, STREAM_CLOSED),
+])
+def test_headers_on_a_lower_stream_id_is_a_connection_error(remora, http_backends, name, first,
+                                                            second, code):
+    backend = http_backends("b")
+    proc, port = start(remora, backend)
+    with H2Conn(port) as bystander, H2Conn(port) as c:
+        bystander.send(headers_frame(1, request_headers(port, "/bystander", extra=[
+            ("x-backend-delay-ms", "300")])))
+        c.send(headers_frame(first, request_headers(port, "/first")))
+        end = c.stream_ended(first)
+        assert end is not None and end.type != RST_STREAM
+        if first == second:
+            c.send(headers_frame(first + 2, request_headers(port, "/next")))
+            assert c.stream_ended(first + 2) is not None
+        c.send(headers_frame(second, request_headers(port, "/lower")))
+        goaway = c.wait_for(lambda f: f.type == GOAWAY)
+        assert goaway is not None, (name, c.frames)
+        assert goaway.error_code == code, (name, goaway)
+        assert c.wait_closed()
+        end = bystander.stream_ended(1)
+        assert end is not None and end.type != RST_STREAM
+    assert "/lower" not in [r["path"] for r in backend.requests]
     assert proc.stats()["http.ingress_http.downstream_cx_protocol_error"] == 1
+
+
+def test_header_count_over_limit_resets_only_that_stream(remora, http_backends):
+    """max_headers_count on HTTP/2: the stream is reset (Envoy resets rather than answering 431
+    on HTTP/2); a stream in flight on the same connection and another connection carry on."""
+    backend = http_backends("b")
+    proc, port = start(remora, backend,
+                       {"common_http_protocol_options": {"max_headers_count": 10}})
+    with H2Conn(port) as c, H2Conn(port) as other:
+        c.send(headers_frame(1, request_headers(port, "/slow", extra=[
+            ("x-backend-delay-ms", "300")])))
+        many = [(f"x-h{i}", "v") for i in range(10)]
+        c.send(headers_frame(3, request_headers(port, "/many", extra=many)))
+        rst = c.stream_ended(3)
+        assert rst is not None and rst.type == RST_STREAM
+        other.send(headers_frame(1, request_headers(port, "/other")))
+        end = other.stream_ended(1)
+        assert end is not None and end.type != RST_STREAM
+        end = c.stream_ended(1)
+        assert end is not None and end.type != RST_STREAM
+        # HPACK state survived the dropped block: the next request decodes.
+        c.send(headers_frame(5, request_headers(port, "/after")))
+        end = c.stream_ended(5)
+        assert end is not None and end.type != RST_STREAM
+        assert not [f for f in c.frames if f.type == GOAWAY]
+    assert sorted(r["path"] for r in backend.requests) == ["/after", "/other", "/slow"]
+    assert proc.stats()["http2.header_overflow"] == 1
 
 
 def test_max_requests_per_connection_sends_goaway_and_finishes_streams(remora, http_backends):

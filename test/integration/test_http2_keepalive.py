@@ -3,12 +3,10 @@ PING every interval (plus jitter); a peer that answers keeps its connection, one
 silent loses it once the timeout passes without an ACK (Envoy's http2.keepalive_timeout). The
 silent peers are raw-frame endpoints that never acknowledge a PING."""
 
-import socket
-import threading
 import time
 
 from conftest import bootstrap, curl, free_ports, static_cluster
-from h2_frames import DATA, HEADERS, PING, H2Conn, headers_frame, request_headers
+from h2_frames import DATA, HEADERS, PING, H2Conn, H2Server, headers_frame, request_headers
 from http_harness import http_listener, route, vhost
 
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -59,41 +57,9 @@ def test_a_silent_client_is_disconnected_after_the_timeout(remora, http_backends
     proc.wait_stat("http.ka.downstream_cx_active", lambda v: v == 0)
 
 
-class SilentH2Server:
-    """An HTTP/2 server that completes the SETTINGS exchange, then answers nothing: no PING ACK,
-    no response. Records the PINGs it got and whether the client closed."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        self._stop = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self):
-        self.sock.settimeout(0.1)
-        while not self._stop:
-            try:
-                s, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            conn = H2Conn(sock=s, answer_pings=False)
-            self.conns.append(conn)
-            threading.Thread(target=conn.wait_closed, kwargs={"timeout": 30}, daemon=True).start()
-
-    def close(self):
-        self._stop = True
-        self._thread.join(timeout=5)
-        self.sock.close()
-        for c in self.conns:
-            c.close()
-
-
 def test_a_silent_upstream_is_disconnected_and_its_stream_fails(remora):
-    server = SilentH2Server()
+    # Completes the SETTINGS exchange, then answers nothing: no PING ACK, no response.
+    server = H2Server(answer_pings=False)
     try:
         listener_port, admin_port = free_ports(2)
         rc = {"virtual_hosts": [vhost(routes=[route(cluster="up", timeout="10s")])]}

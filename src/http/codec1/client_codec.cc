@@ -54,15 +54,15 @@ class ClientCodecImpl::ActiveRequest : public RequestEncoder,
     wire_mark_ = codec_.connection_.bytesSent();
     const std::string_view method = headers.method();
     head_request_ = method == "HEAD";
-    std::string head;
-    head.reserve(256);
+    std::string& head = headScratch();
     head.append(method);
     head.push_back(' ');
-    head.append(method == "CONNECT" ? headers.host() : headers.path());
+    const std::string_view host = headers.host();
+    head.append(method == "CONNECT" ? host : headers.path());
     head.append(" HTTP/1.1\r\n");
-    if (!headers.host().empty()) {
+    if (!host.empty()) {
       head.append("host: ");
-      head.append(headers.host());
+      head.append(host);
       head.append("\r\n");
     }
     appendHeaderLines(headers, head, headers::kHost);

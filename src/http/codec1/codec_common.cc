@@ -107,6 +107,12 @@ std::string_view reasonPhrase(uint32_t code) {
   }
 }
 
+std::string& headScratch() {
+  thread_local std::string scratch;
+  scratch.clear();
+  return scratch;
+}
+
 void appendHeaderLines(const HeaderMap& headers, std::string& out, std::string_view skip,
                        std::string_view skip2) {
   for (const auto& e : headers) {

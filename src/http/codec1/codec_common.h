@@ -17,6 +17,11 @@ namespace remora::http::codec1 {
 // The standard reason phrase for `code` ("OK", "Not Found"), or "Unknown".
 std::string_view reasonPhrase(uint32_t code);
 
+// An empty per-thread string to format a message head in before it is copied into a buffer: it
+// keeps its capacity, so a head costs no allocation of its own. Valid until the next call on the
+// thread (formatting a head calls out to nothing that formats another).
+std::string& headScratch();
+
 // Appends "name: value\r\n" for every regular header (pseudo-headers skipped). Headers the codec
 // frames itself (transfer-encoding, and `skip`/`skip2` when non-empty) are left out, because
 // writing the map's copy next to the codec's own would declare the framing twice.

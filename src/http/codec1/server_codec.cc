@@ -74,8 +74,7 @@ class ServerCodecImpl::ActiveStream : public ResponseEncoder,
       encodeUpgradeHeaders(headers, end_stream);
       return;
     }
-    std::string head;
-    head.reserve(256);
+    std::string& head = headScratch();
     // An HTTP/1.0 request is answered in its own version, as Envoy does with accept_http_10.
     head.append(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ");
     head.append(std::to_string(status));

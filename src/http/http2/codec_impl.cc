@@ -96,6 +96,10 @@ const nghttp2_session_callbacks* ConnectionImpl::callbacks() {
         cb, [](nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user) {
           return self(user)->onStreamClosed(stream_id, error_code);
         });
+    nghttp2_session_callbacks_set_on_begin_frame_callback(
+        cb, [](nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
+          return self(user)->onBeginFrame(*hd);
+        });
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(
         cb, [](nghttp2_session*, const nghttp2_frame* frame, int error_code, void* user) {
           return self(user)->onInvalidFrame(*frame, error_code);
@@ -134,7 +138,8 @@ void ConnectionImpl::initialize(bool server) {
   if (options_.hpack_table_size != NGHTTP2_DEFAULT_HEADER_TABLE_SIZE) {
     settings.push_back({NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, options_.hpack_table_size});
   }
-  settings.push_back({NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams});
+  settings.push_back({NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, nghttp2MaxStreams()});
+  settings_rewrite_pending_ = nghttp2MaxStreams() != options_.max_concurrent_streams;
   settings.push_back({NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.initial_stream_window_size});
   settings.push_back({NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options_.max_header_list_kb * 1024});
   if (!server) settings.push_back({NGHTTP2_SETTINGS_ENABLE_PUSH, 0});
@@ -272,6 +277,18 @@ void ConnectionImpl::goAway() {
   sendPending();
 }
 
+void ConnectionImpl::refuseStream(int32_t stream_id) {
+  // Counted in tx_reset when it goes out. No stream object: the header block is still decoded
+  // (HPACK state), then dropped.
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_REFUSED_STREAM);
+}
+
+void ConnectionImpl::markClosed(StreamBase& stream) {
+  if (stream.closed_) return;
+  stream.closed_ = true;
+  --open_streams_;
+}
+
 ConnectionImpl::StreamBase* ConnectionImpl::getStream(int32_t stream_id) {
   auto it = streams_.find(stream_id);
   return it == streams_.end() ? nullptr : it->second.get();
@@ -279,6 +296,7 @@ ConnectionImpl::StreamBase* ConnectionImpl::getStream(int32_t stream_id) {
 
 void ConnectionImpl::addStream(std::unique_ptr<StreamBase> stream) {
   if (stats_) stats_->streams_active.inc();
+  ++open_streams_;
   if (above_watermark_) stream->runWatermark(true);
   const int32_t id = stream->stream_id_;
   streams_.emplace(id, std::move(stream));
@@ -298,9 +316,68 @@ void ConnectionImpl::maybeDestroy(StreamBase& stream) {
   onStreamRetired(stream);
 }
 
+uint32_t ConnectionImpl::nghttp2MaxStreams() const {
+  // Only a server enforces the limit itself (a client's peer opens no streams). The headroom
+  // above the configured limit covers refused streams whose RST_STREAM is not yet sent (nghttp2
+  // counts them until then); a client racing that far past the limit in one burst meets
+  // nghttp2's connection error, as RFC 9113 §5.4.1 allows.
+  const uint64_t limit = options_.max_concurrent_streams;
+  if (!server_ || limit >= NGHTTP2_INITIAL_MAX_CONCURRENT_STREAMS) return limit;
+  return static_cast<uint32_t>(
+      std::min<uint64_t>(limit + std::max<uint64_t>(limit, 100), 0x7fffffff));
+}
+
+std::string_view ConnectionImpl::advertiseMaxStreams(const uint8_t* data, size_t length,
+                                                     std::string& scratch) {
+  const std::string_view bytes(reinterpret_cast<const char*>(data), length);
+  // nghttp2 hands over one frame per call; the server's first is its SETTINGS (§3.4).
+  if (length < 9 || data[3] != NGHTTP2_SETTINGS || (data[4] & NGHTTP2_FLAG_ACK) != 0) {
+    return bytes;
+  }
+  settings_rewrite_pending_ = false;
+  scratch.assign(bytes);
+  const uint32_t limit = options_.max_concurrent_streams;
+  for (size_t at = 9; at + 6 <= length; at += 6) {
+    const uint16_t id = static_cast<uint16_t>((data[at] << 8) | data[at + 1]);
+    if (id != NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) continue;
+    for (int i = 0; i < 4; ++i) scratch[at + 2 + i] = static_cast<char>(limit >> (24 - 8 * i));
+  }
+  return scratch;
+}
+
 ssize_t ConnectionImpl::onSend(const uint8_t* data, size_t length) {
+  if (settings_rewrite_pending_) {
+    std::string scratch;
+    const std::string_view bytes = advertiseMaxStreams(data, length, scratch);
+    out_.add(bytes.data(), bytes.size());
+    return static_cast<ssize_t>(length);
+  }
   out_.add(data, length);
   return static_cast<ssize_t>(length);
+}
+
+int ConnectionImpl::onBeginFrame(const nghttp2_frame_hd& hd) {
+  if (!server_ || hd.type != NGHTTP2_HEADERS || (hd.stream_id & 1) == 0) return 0;
+  const int32_t id = hd.stream_id;
+  if (id > highest_stream_id_) {
+    // RFC 9113 §5.1.1: opening `id` closes the idle streams below it for good.
+    if (id > highest_stream_id_ + 2) {
+      if (skipped_ranges_.size() == kMaxSkippedRanges)
+        skipped_ranges_.erase(skipped_ranges_.begin());
+      skipped_ranges_.emplace_back(highest_stream_id_ + 2, id - 2);
+    }
+    highest_stream_id_ = id;
+    return 0;
+  }
+  // A lower id: trailers (or a late frame) on a stream once opened is nghttp2's to judge; one
+  // that was never opened is an unexpected stream identifier.
+  for (const auto& [first, last] : skipped_ranges_) {
+    if (id >= first && id <= last) {
+      failConnection("http2.invalid_stream_id");
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+  }
+  return 0;
 }
 
 int ConnectionImpl::onSendData(nghttp2_frame* frame, const uint8_t* framehd, size_t length,
@@ -441,7 +518,7 @@ int ConnectionImpl::onInvalidFrame(const nghttp2_frame& frame, int) {
 int ConnectionImpl::onStreamClosed(int32_t stream_id, uint32_t error_code) {
   StreamBase* stream = getStream(stream_id);
   if (stream == nullptr) return 0;
-  stream->closed_ = true;
+  markClosed(*stream);
   if (!stream->reset_ && !stream->complete()) {
     StreamResetReason reason = StreamResetReason::LocalReset;
     if (stream->rst_received_) {
@@ -452,6 +529,8 @@ int ConnectionImpl::onStreamClosed(int32_t stream_id, uint32_t error_code) {
       reason = StreamResetReason::RemoteRefusedStreamReset;
     } else if (stream->messaging_error_ || error_code == NGHTTP2_PROTOCOL_ERROR) {
       reason = StreamResetReason::ProtocolError;
+    } else if (error_ && !server_) {
+      reason = StreamResetReason::ProtocolError;  // as onConnectionClosed() says
     } else if (error_ || goaway_received_) {
       reason = StreamResetReason::ConnectionTermination;
     }
@@ -470,13 +549,18 @@ void ConnectionImpl::onConnectionClosed() {
   if (keepalive_timeout_timer_) keepalive_timeout_timer_->disableTimer();
   if (closed_ && streams_.empty()) return;
   closed_ = true;
+  // Upstream, a connection that ended on the peer's protocol error fails its streams with that
+  // reason (Envoy's codec client: "reset reason: protocol error"); downstream the connection
+  // manager counts the error itself and its streams end by connection termination.
+  const StreamResetReason reason = error_ && !server_ ? StreamResetReason::ProtocolError
+                                                      : StreamResetReason::ConnectionTermination;
   std::vector<StreamBase*> live;
   for (auto& [id, stream] : streams_) live.push_back(stream.get());
   for (StreamBase* stream : live) {
-    stream->closed_ = true;
+    markClosed(*stream);
     if (!stream->reset_ && !stream->complete()) {
       stream->reset_ = true;
-      stream->runResetCallbacks(StreamResetReason::ConnectionTermination, "");
+      stream->runResetCallbacks(reason, "");
     }
     stream->reset_ = true;  // nothing more is delivered
     maybeDestroy(*stream);

@@ -34,7 +34,16 @@ namespace remora::http::http2 {
 // Protocol errors: nghttp2 validates frames and messages (RFC 9113 §8.1.1, §8.2: pseudo-headers,
 // connection-specific fields, content-length). A malformed message is a stream error
 // (RST_STREAM PROTOCOL_ERROR) that touches no other stream; a bad frame on the connection is a
-// connection error (GOAWAY), after which dispatch() returns !ok and the owner closes.
+// connection error (GOAWAY), after which dispatch() returns !ok and the owner closes. Two rules
+// are ours rather than nghttp2's (server side):
+// - Stream concurrency (RFC 9113 §5.1.2): a stream beyond our SETTINGS_MAX_CONCURRENT_STREAMS is
+//   a stream error, RST_STREAM(REFUSED_STREAM), so the client may retry it. nghttp2 makes it a
+//   connection error once the setting is acknowledged, so nghttp2 is given a higher limit
+//   (`nghttp2MaxStreams`) and the frame on the wire is rewritten to advertise the configured one.
+// - Stream ids (RFC 9113 §5.1.1): a HEADERS opening a stream whose id is lower than one already
+//   used and that was never used itself (the client skipped it) is a connection error
+//   PROTOCOL_ERROR; nghttp2 silently ignores it. The skipped ranges are remembered (the latest
+//   kMaxSkippedRanges of them, so a hostile client cannot grow the list).
 //
 // Not itself a CodecConnection (that would make a virtual diamond with ServerCodec/ClientCodec):
 // the server and client codecs implement the interface and forward here.
@@ -70,6 +79,11 @@ class ConnectionImpl {
   void initialize(bool server);
   StreamBase* getStream(int32_t stream_id);
   void addStream(std::unique_ptr<StreamBase> stream);
+  // Streams that are open or half-closed (RFC 9113 §5.1.2): those SETTINGS_MAX_CONCURRENT_STREAMS
+  // counts. A stream nghttp2 closed but whose bytes still wait for their reader does not count.
+  size_t openStreams() const { return open_streams_; }
+  // Server: answers a new stream with RST_STREAM(REFUSED_STREAM) and ignores it (§5.1.2).
+  void refuseStream(int32_t stream_id);
 
   // What the server and client codecs decide differently.
   virtual int onBeginHeaders(const nghttp2_frame& frame) = 0;
@@ -103,6 +117,12 @@ class ConnectionImpl {
   int onFrameSent(const nghttp2_frame& frame);
   int onStreamClosed(int32_t stream_id, uint32_t error_code);
   int onInvalidFrame(const nghttp2_frame& frame, int error_code);
+  int onBeginFrame(const nghttp2_frame_hd& hd);
+  // Server: the SETTINGS frame nghttp2 serialized with nghttp2MaxStreams() gets the configured
+  // SETTINGS_MAX_CONCURRENT_STREAMS instead (see the class comment). Returns the bytes to send.
+  std::string_view advertiseMaxStreams(const uint8_t* data, size_t length, std::string& scratch);
+  uint32_t nghttp2MaxStreams() const;
+  void markClosed(StreamBase& stream);
 
   void closeIfDone();
   // connection_keepalive: a PING ACK (or the start) schedules the next PING after the interval
@@ -115,6 +135,13 @@ class ConnectionImpl {
   void failConnection(std::string_view details);
 
   std::unordered_map<int32_t, std::unique_ptr<StreamBase>> streams_;
+  size_t open_streams_ = 0;
+  // Server: the highest stream id the client used, and the id ranges it skipped below it
+  // ([first, last], odd ids), newest last.
+  static constexpr size_t kMaxSkippedRanges = 16;
+  int32_t highest_stream_id_ = 0;
+  std::vector<std::pair<int32_t, int32_t>> skipped_ranges_;
+  bool settings_rewrite_pending_ = false;
   buffer::Buffer out_;
   bool dispatching_ = false;
   bool sending_ = false;

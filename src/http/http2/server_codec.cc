@@ -76,6 +76,10 @@ ServerConnectionImpl::ServerConnectionImpl(net::Connection& connection,
 int ServerConnectionImpl::onBeginHeaders(const nghttp2_frame& frame) {
   if (frame.hd.type != NGHTTP2_HEADERS) return 0;
   if (frame.headers.cat == NGHTTP2_HCAT_REQUEST) {
+    if (openStreams() >= options_.max_concurrent_streams) {
+      refuseStream(frame.hd.stream_id);  // RFC 9113 §5.1.2: a stream error, retryable
+      return 0;
+    }
     auto stream = std::make_unique<ServerStream>(*this);
     stream->stream_id_ = frame.hd.stream_id;
     stream->receiving_ = std::make_unique<HeaderMap>();

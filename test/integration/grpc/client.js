@@ -1,8 +1,10 @@
 // A @grpc/grpc-js Echo client: `node client.js <host:port> <mode> '<json options>'` makes one call
 // and prints one JSON line: the status code and details, initial and trailing metadata, and
 // what was received (count, bytes and sha256 of the payloads, or the unary reply).
-// Modes: unary, server-stream, client-stream, bidi. Options: metadata {k: v}, deadlineMs,
-// count, size, seq (unary), payload (unary, a string).
+// Modes: unary, server-stream, client-stream, bidi, and two that make several calls on the one
+// channel: cancel-stream (a server stream cancelled after `cancelAfter` messages, then a unary
+// call) and concurrent-unary (`calls` unary calls at once). Options: metadata {k: v},
+// deadlineMs, count, size, seq (unary), payload (unary, a string), cancelAfter, calls.
 'use strict';
 const {grpc, Echo, payload, Digest} = require('./common');
 
@@ -111,8 +113,46 @@ if (mode === 'unary') {
   result.sent = sent.summary();
   receive(call, size);
   writeAll(call, count, size);
+} else if (mode === 'cancel-stream') {
+  // The client gives up mid-stream; the result says how far it got, how the call ended, and
+  // whether a unary call on the same channel (the same connection) still works afterwards.
+  call = client.ServerStream({count, size}, metadata, callOptions);
+  let received = 0;
+  call.on('data', () => {
+    if (++received === opts.cancelAfter) call.cancel();
+  });
+  call.on('error', () => {});  // the CANCELLED status, reported below
+  call.on('status', (status) => {
+    result.code = status.code;
+    result.received = received;
+    client.Unary({seq: 1, payload: Buffer.from('after')}, (err, reply) => {
+      result.after = err ? {code: err.code, details: err.details} : {code: 0, seq: reply.seq};
+      result.elapsedMs = Date.now() - started;
+      console.log(JSON.stringify(result));
+      client.close();
+    });
+  });
+} else if (mode === 'concurrent-unary') {
+  // Every call is started before any answer comes back: they share the channel's connection.
+  const calls = opts.calls || 1;
+  let pending = calls;
+  result.ok = 0;
+  result.failed = [];
+  for (let i = 0; i < calls; i++) {
+    const sent = payload(i, size);
+    client.Unary({seq: i, payload: sent}, metadata, callOptions, (err, reply) => {
+      if (err) result.failed.push({seq: i, code: err.code, details: err.details});
+      else if (reply.seq !== i || !sent.equals(reply.payload)) result.failed.push({seq: i});
+      else result.ok++;
+      if (--pending > 0) return;
+      result.elapsedMs = Date.now() - started;
+      console.log(JSON.stringify(result));
+      client.close();
+    });
+  }
 } else {
   console.error(`unknown mode ${mode}`);
   process.exit(2);
 }
-finish(call, mode === 'server-stream' || mode === 'bidi');
+if (call !== undefined && mode !== 'cancel-stream')
+  finish(call, mode === 'server-stream' || mode === 'bidi');

@@ -5,6 +5,7 @@
 //   x-status + x-message: end the call with that status and message (URI-encoded, metadata
 //   values being ASCII); custom trailers are always sent;
 //   x-read-pause-ms: Bidi reads one message then pauses this long (a slow reader).
+// A call the client (or a proxy) cancels is reported on stdout as {"cancelled": "<method>"}.
 // Every response carries initial metadata x-echo-header and trailing metadata x-echo-trailer
 // and a binary x-echo-trailer-bin; x-deadline-ms says how long the server's deadline was.
 'use strict';
@@ -53,6 +54,7 @@ function writeAll(call, count, size, done) {
   let seq = 0;
   const more = () => {
     while (seq < count) {
+      if (call.cancelled) return;  // nobody is reading any more
       const ok = call.write({seq, payload: payload(seq, size)});
       seq++;
       if (!ok) return call.once('drain', more);
@@ -76,6 +78,7 @@ const handlers = {
   },
 
   ServerStream(call) {
+    call.on('cancelled', () => console.log(JSON.stringify({cancelled: 'ServerStream'})));
     call.sendMetadata(initialMetadata(call));
     writeAll(call, call.request.count, call.request.size, () => {
       const error = requestedError(call);

@@ -132,6 +132,9 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
       pool_handle_ = nullptr;
     }
     if (encoder_) {
+      // An exchange still in flight ends by our reset (Envoy counts it where its codec client
+      // hears the local reset).
+      parent_.cluster_->stats().upstream_rq_tx_reset.inc();
       encoder_->getStream().removeCallbacks(*this);
       encoder_->getStream().resetStream(http::StreamResetReason::LocalReset);
       encoder_ = nullptr;

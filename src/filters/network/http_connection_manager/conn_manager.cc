@@ -3,6 +3,7 @@
 #include "access_log/access_log_config.h"
 #include "common/logger.h"
 #include "common/random.h"
+#include "filters/network/http_connection_manager/codec_selection.h"
 #include "filters/network/http_connection_manager/conn_manager_utility.h"
 #include "http/codec1/codec_common.h"
 #include "http/codec1/server_codec.h"
@@ -26,7 +27,8 @@ std::string_view reasonFor(uint32_t code);
 class ConnectionManager::ActiveStream final : public remora::http::RequestDecoder,
                                               public remora::http::StreamCallbacks,
                                               public remora::http::FilterManagerCallbacks,
-                                              public remora::http::FilterChainFactoryCallbacks {
+                                              public remora::http::FilterChainFactoryCallbacks,
+                                              public event::DeferredDeletable {
  public:
   ActiveStream(ConnectionManager& parent, remora::http::ResponseEncoder& encoder, uint64_t id)
       : parent_(parent),
@@ -535,14 +537,10 @@ void ConnectionManager::createCodec(bool http2) {
 }
 
 bool ConnectionManager::selectCodec(const buffer::Buffer& data, bool end_stream) {
-  // RFC 9113 §3.4: a prior-knowledge client starts with this preface; no HTTP/1 request can.
-  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-  const size_t n = std::min(data.length(), kPreface.size());
-  char head[24];
-  data.copyOut(0, n, head);
-  const bool prefix = std::string_view(head, n) == kPreface.substr(0, n);
-  if (prefix && n < kPreface.size() && !end_stream) return false;  // wait for more bytes
-  createCodec(prefix && n == kPreface.size());
+  const SelectedCodec codec = http_connection_manager::selectCodec(
+      config_->codecType(), connection().nextProtocol(), data, end_stream);
+  if (codec == SelectedCodec::NeedMoreData) return false;
+  createCodec(codec == SelectedCodec::Http2);
   return true;
 }
 
@@ -621,13 +619,10 @@ void ConnectionManager::onDrainTimeout() {
 }
 
 void ConnectionManager::onStreamDone(ActiveStream& stream) {
-  struct Holder : event::DeferredDeletable {
-    std::unique_ptr<ActiveStream> stream;
-  };
-  auto holder = std::make_unique<Holder>();
-  holder->stream = std::move(*stream.position_);
+  // The stream is its own deferred-deletable: no holder to allocate per request.
+  std::unique_ptr<ActiveStream> done = std::move(*stream.position_);
   streams_.erase(stream.position_);
-  worker_.dispatcher.deferredDelete(std::move(holder));
+  worker_.dispatcher.deferredDelete(std::move(done));
   // HTTP/2 closes from its codec, once the GOAWAY went out and the last stream's frames with it.
   if (close_after_response_ && !closed_ && !http2_) {
     connection().close(net::ConnectionCloseType::FlushWriteAndDelay);

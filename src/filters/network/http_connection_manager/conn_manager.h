@@ -54,10 +54,10 @@ class ConnectionManager final : public net::ReadFilter,
   void startDrainSequence();
   void onDrainTimeout();
 
-  // Builds the codec: at once for codec_type HTTP1 or HTTP2; for AUTO once the first bytes
-  // tell (the HTTP/2 connection preface, else HTTP/1).
+  // Builds the codec: at once for codec_type HTTP1 or HTTP2; for AUTO once the negotiated ALPN
+  // or the first bytes tell (codec_selection.h).
   void createCodec(bool http2);
-  // AUTO: true once enough bytes arrived to choose (a codec now exists).
+  // AUTO: true once the codec is chosen and exists.
   bool selectCodec(const buffer::Buffer& data, bool end_stream);
   bool isHttp2() const { return http2_; }
   // Ends the connection after the streams in flight: HTTP/2 sends GOAWAY, HTTP/1 marks the

@@ -107,22 +107,32 @@ std::string ConnectionManagerUtility::randomUuid() {
   uint64_t hi = randomU64(), lo = randomU64();
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
-  // 8-4-4-4-12 hex digits, written directly: this runs on every request.
-  static constexpr char kHex[] = "0123456789abcdef";
+  // 8-4-4-4-12 hex digits, written directly a byte (two digits) at a time: this runs on every
+  // request.
+  static constexpr auto kHexPairs = [] {
+    std::array<std::array<char, 2>, 256> t{};
+    constexpr char kHex[] = "0123456789abcdef";
+    for (size_t i = 0; i < 256; ++i) t[i] = {kHex[i >> 4], kHex[i & 0xf]};
+    return t;
+  }();
   std::string out(36, '-');
-  size_t pos = 0;
-  auto put = [&](uint64_t bits, int nibbles) {
-    for (int i = nibbles - 1; i >= 0; --i) out[pos++] = kHex[(bits >> (4 * i)) & 0xf];
+  char* p = out.data();
+  auto put = [&](uint64_t bits, int bytes) {
+    for (int i = bytes - 1; i >= 0; --i) {
+      const auto& pair = kHexPairs[(bits >> (8 * i)) & 0xff];
+      *p++ = pair[0];
+      *p++ = pair[1];
+    }
   };
-  put(hi >> 32, 8);
-  ++pos;
-  put(hi >> 16, 4);
-  ++pos;
-  put(hi, 4);
-  ++pos;
-  put(lo >> 48, 4);
-  ++pos;
-  put(lo, 12);
+  put(hi >> 32, 4);
+  ++p;
+  put(hi >> 16, 2);
+  ++p;
+  put(hi, 2);
+  ++p;
+  put(lo >> 48, 2);
+  ++p;
+  put(lo, 6);
   return out;
 }
 
