@@ -9,6 +9,7 @@
 #include "config/reflection_util.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 #include "envoy/extensions/network/dns_resolver/cares/v3/cares_dns_resolver.pb.h"
+#include "upstream/health_checker.h"
 #include "upstream/lb_config.h"
 #include "upstream/outlier_detection.h"
 
@@ -149,6 +150,7 @@ Status checkCluster(const Cluster& cluster, const std::string& path) {
   }
   auto lb_config = upstream::LbConfig::create(cluster, path);
   if (!lb_config.ok()) return lb_config.status();
+  RETURN_IF_ERROR(upstream::validateHealthChecks(cluster, path));
   if (cluster.has_outlier_detection()) {
     // Its hosts are made per request on the workers and never join the cluster's members.
     if (original_dst) {

@@ -193,6 +193,17 @@ class Cluster {
   const ClusterResourceManagersSharedPtr& resourceManagers() const { return resource_managers_; }
   // Where this cluster's stats live (for what the ClusterManager adds beside it).
   stats::Store& statsStore() const { return *store_; }
+  // A worker saw an upstream answer carrying x-envoy-immediate-health-check-fail: tells the
+  // cluster's active health checker, if any, on the main thread (Envoy's
+  // HealthCheckHostMonitor::setUnhealthy). Thread-safe; a no-op without a health checker.
+  void reportImmediateHealthCheckFail(const HostConstSharedPtr& host) const {
+    if (immediate_hc_fail_->report) immediate_hc_fail_->report(host);
+  }
+  // Set once by the ClusterManager when it adds the cluster, before any worker sees it; every
+  // snapshot of this configuration shares it.
+  void setImmediateHealthCheckFailReporter(std::function<void(HostConstSharedPtr)> report) const {
+    immediate_hc_fail_->report = std::move(report);
+  }
   const envoy::config::cluster::v3::Cluster& proto() const { return proto_; }
 
  private:
@@ -215,6 +226,11 @@ class Cluster {
   // The circuit breakers: shared by every snapshot of this configuration, so connections and
   // requests opened under one snapshot release into the same counts under the next.
   ClusterResourceManagersSharedPtr resource_managers_;
+  struct ImmediateHcFailReporter {
+    std::function<void(HostConstSharedPtr)> report;
+  };
+  std::shared_ptr<ImmediateHcFailReporter> immediate_hc_fail_ =
+      std::make_shared<ImmediateHcFailReporter>();
   stats::Store* store_;
   uint64_t config_version_;
   uint32_t overprovisioning_factor_ = 140;

@@ -1,17 +1,24 @@
 #include "upstream/cluster_manager.h"
 
 #include "common/assert.h"
+#include "upstream/health_checker.h"
 #include "upstream/outlier_detection.h"
 
 namespace remora::upstream {
 
 ClusterManager::ClusterManager(event::Dispatcher& main_dispatcher) : dispatcher_(main_dispatcher) {}
 
+ClusterManager::~ClusterManager() = default;
+
 void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
   const std::string name = cluster->name();
   auto& entry = entries_[name];
-  entry.cluster = cluster;
+  // A new configuration (CDS) starts its sources afresh; the old ones stop reporting first.
+  entry.discovery.reset();
+  entry.health_checker.reset();
   entry.outlier_detector.reset();
+  entry.member_callbacks.clear();
+  entry.cluster = cluster;
   replace(name, cluster);
   // Attaches its monitors to the hosts now, before the publish posted above.
   if (cluster->proto().has_outlier_detection()) {
@@ -19,6 +26,19 @@ void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
     RELEASE_ASSERT(config.ok(), "outlier_detection is checked at load");
     entry.outlier_detector =
         outlier::Detector::create(*this, name, *config, cluster->statsStore(), dispatcher_);
+  }
+  if (!cluster->proto().health_checks().empty()) {
+    entry.health_checker =
+        createHealthChecker(dispatcher_, *this, cluster, cluster->proto().health_checks(0));
+    entry.health_checker->start(cluster->hosts());
+    cluster->setImmediateHealthCheckFailReporter(
+        [this, hc = entry.health_checker.get()](HostConstSharedPtr host) {
+          dispatcher_.post([hc, host = std::move(host)] { hc->onImmediateFailFromTraffic(*host); });
+        });
+    addMemberUpdateCallback(name, [hc = entry.health_checker.get()](const HostVector& added,
+                                                                    const HostVector& removed) {
+      hc->onMembershipChange(added, removed);
+    });
   }
   // Last: DNS or EDS may report hosts at once, and the health sources above hear of them.
   entry.discovery = createClusterDiscovery(*this, *cluster, dispatcher_);

@@ -17,6 +17,7 @@ namespace remora::upstream {
 namespace outlier {
 class Detector;
 }
+class HealthChecker;
 
 // The main thread's owner of every cluster. What changes a cluster at run time lives beside it
 // here — membership sources (DNS, EDS) and health sources (active health checking, outlier
@@ -32,6 +33,7 @@ class ClusterManager {
   using MemberUpdateCb = std::function<void(const HostVector& added, const HostVector& removed)>;
 
   explicit ClusterManager(event::Dispatcher& main_dispatcher);
+  ~ClusterManager();
 
   // Adds a cluster built from its proto (startup or CDS).
   void addCluster(ClusterConstSharedPtr cluster);
@@ -56,6 +58,8 @@ class ClusterManager {
     std::vector<MemberUpdateCb> member_callbacks;
     ClusterDiscoveryPtr discovery;                        // DNS or EDS; none for STATIC
     std::shared_ptr<outlier::Detector> outlier_detector;  // from the proto's outlier_detection
+    // From the cluster's health_checks (one at most); runs on this thread.
+    std::unique_ptr<HealthChecker> health_checker;
   };
 
   void replace(const std::string& name, ClusterConstSharedPtr next);

@@ -5,24 +5,34 @@
 
 namespace remora::upstream {
 
+std::unique_ptr<net::ConnectionImpl> createHostConnection(
+    event::Dispatcher& dispatcher, const Host& host, const Cluster& cluster, std::string& error,
+    const net::TransportSocketOptions& transport_options) {
+  auto fd = net::startConnect(host.address);
+  if (!fd.ok()) {
+    error = std::string(fd.status().message());
+    return nullptr;
+  }
+  auto connection = std::make_unique<net::ConnectionImpl>(
+      dispatcher, *fd, net::rawBufferSocketFactory()->create(transport_options), false);
+  connection->setBufferLimits(cluster.perConnectionBufferLimit());
+  return connection;
+}
+
 std::unique_ptr<net::ConnectionImpl> openUpstreamConnection(
     event::Dispatcher& dispatcher, const Host& host, const Cluster& cluster, std::string& error,
     const net::TransportSocketOptions& transport_options) {
   auto& stats = cluster.stats();
   stats.upstream_cx_total.inc();
   host.stats.cx_total.fetch_add(1, std::memory_order_relaxed);
-  auto fd = net::startConnect(host.address);
-  if (!fd.ok()) {
+  auto connection = createHostConnection(dispatcher, host, cluster, error, transport_options);
+  if (connection == nullptr) {
     stats.upstream_cx_connect_fail.inc();
     host.stats.cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
-    error = std::string(fd.status().message());
     return nullptr;
   }
-  auto connection = std::make_unique<net::ConnectionImpl>(
-      dispatcher, *fd, net::rawBufferSocketFactory()->create(transport_options), false);
   stats.upstream_cx_active.inc();
   host.stats.cx_active.fetch_add(1, std::memory_order_relaxed);
-  connection->setBufferLimits(cluster.perConnectionBufferLimit());
   net::ConnectionByteStats byte_stats;
   byte_stats.rx_total = &stats.upstream_cx_rx_bytes_total;
   byte_stats.tx_total = &stats.upstream_cx_tx_bytes_total;

@@ -9,6 +9,14 @@
 
 namespace remora::upstream {
 
+// Starts a non-blocking connect to `host` with the cluster's buffer limit and counts nothing: what
+// the active health checker uses (Envoy's health check connections stay out of the cluster's
+// upstream_cx_* stats, so a cluster that only ever saw health checks still "carried no traffic").
+// On failure sets `error` and returns nullptr.
+std::unique_ptr<net::ConnectionImpl> createHostConnection(
+    event::Dispatcher& dispatcher, const Host& host, const Cluster& cluster, std::string& error,
+    const net::TransportSocketOptions& transport_options = {});
+
 // Starts a non-blocking connect to `host` for `cluster`, as every upstream user (HTTP/1 and
 // HTTP/2 pools, CONNECT tunnels) does: counts upstream_cx_total and upstream_cx_active (cluster
 // and host), applies the cluster's buffer limit and byte counters. The caller adds its callbacks

@@ -206,6 +206,9 @@ class _Handler(BaseHTTPRequestHandler):
         length -= remaining  # what actually arrived, should the sender stop short
         headers = {k.lower(): v for k, v in self.headers.items()}
         header_list = [[k.lower(), v] for k, v in self.headers.items()]
+        if backend.health_path is not None and self.path == backend.health_path:
+            self._health_answer(backend, headers)
+            return
         record = {"backend": backend.name, "method": self.command, "path": self.path,
                   "headers": headers, "header_list": header_list, "body_bytes": length,
                   "body_sha": h.hexdigest(), "trailers": trailers,
@@ -277,6 +280,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
         if close:
             self.close_connection = True
+
+    def _health_answer(self, backend, headers):
+        # A health endpoint switched by the test (backend.health_status, health_headers); its
+        # checks are counted apart from the traffic in backend.requests.
+        with backend.lock:
+            backend.health_checks.append(headers)
+            status, extra = backend.health_status, dict(backend.health_headers)
+        self.send_response(status)
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.send_header("content-length", "0")
+        self.end_headers()
 
     def _grpc_answer(self, headers, body, failing):
         status = headers.get("x-backend-grpc-status", "0") if failing else "0"
@@ -396,6 +411,11 @@ class HttpBackend:
         self.connections = []  # every accepted connection, for kill()
         self.requests = []
         self.fail_counts = {}
+        # A health endpoint when set: requests for health_path get health_status, health_headers.
+        self.health_path = None
+        self.health_status = 200
+        self.health_headers = {}
+        self.health_checks = []
         self.lock = threading.Lock()
         self.server = _Server((host, port), _Handler)
         self.server.backend = self

@@ -1,5 +1,5 @@
 """envoy.filters.http.health_check end to end: local answers that follow admin
-/healthcheck/fail and /healthcheck/ok, x-envoy-immediate-health-check-fail on other responses while
+/healthcheck/fail and /healthcheck/ok, x-envoy-immediate-health-check-fail on every response while
 failing, pass-through with cache_time, matching by headers, cluster_min_healthy_percentages, and
 health checks left out of an access log with not_health_check_filter."""
 
@@ -51,6 +51,8 @@ def test_local_answer_follows_admin_fail_and_ok(remora, http_backends, tmp_path)
     resp = get(port, "/healthz")
     assert resp.status == 503, resp
     assert resp.body == ""
+    # Envoy marks health check answers too, so a downstream checker fails this host at once.
+    assert resp.headers["x-envoy-immediate-health-check-fail"] == "true"
     resp = get(port, "/app")
     assert resp.status == 200, resp
     assert resp.headers["x-envoy-immediate-health-check-fail"] == "true"

@@ -165,13 +165,14 @@ TEST_F(HealthCheckFilterTest, WaitsForTheWholeRequestBeforeAnswering) {
   EXPECT_TRUE(upstream_->chunks.empty());
 }
 
-TEST_F(HealthCheckFilterTest, FailingServerAnswers503AndFlagsOtherResponses) {
+TEST_F(HealthCheckFilterTest, FailingServerAnswers503AndFlagsEveryResponse) {
   state_.health_check_failed = true;
   run(build(kLocal), healthz());
   EXPECT_EQ(responseHeader(":status"), "503");
   EXPECT_EQ(harness_->info.response_code_details, "health_check_failed");
   EXPECT_TRUE(harness_->info.hasResponseFlag(stream_info::FailedLocalHealthCheck));
-  EXPECT_EQ(responseHeader("x-envoy-immediate-health-check-fail"), "<absent>");
+  // Envoy: "on all responses (both health check and normal requests)".
+  EXPECT_EQ(responseHeader("x-envoy-immediate-health-check-fail"), "true");
 
   run(build(kLocal), FilterHarness::request("GET", "/app"));
   ASSERT_TRUE(upstream_->headers.has_value());

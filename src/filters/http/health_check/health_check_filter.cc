@@ -84,9 +84,10 @@ FilterHeadersStatus HealthCheckFilter::encodeHeaders(remora::http::ResponseHeade
                           std::chrono::steady_clock::now());
     }
     headers.set(h::kEnvoyUpstreamHealthCheckedCluster, worker_.server.local_cluster_name);
-  } else if (serverFailing()) {
-    headers.set(h::kEnvoyImmediateHealthCheckFail, "true");
   }
+  // Envoy marks every response, health check answers included, while /healthcheck/fail is in
+  // effect: a downstream proxy's active checker (and router) fails this host at once.
+  if (serverFailing()) headers.set(h::kEnvoyImmediateHealthCheckFail, "true");
   return FilterHeadersStatus::Continue;
 }
 

@@ -227,6 +227,10 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   }
   void decodeHeaders(http::ResponseHeaderMapPtr headers, bool end_stream) override {
     response_started_ = true;
+    // The upstream is draining (its /healthcheck/fail): its active health checker fails it now.
+    if (headers->has(h::kEnvoyImmediateHealthCheckFail)) {
+      parent_.cluster_->reportImmediateHealthCheckFail(host_);
+    }
     const uint32_t status = headers->status();
     // Every attempt's answer counts, retried or not (Envoy's putHttpResponseCode); for a gRPC
     // request, a grpc-status in the headers (trailers-only) counts as the HTTP status it means.
