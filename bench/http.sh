@@ -21,34 +21,10 @@ source "$HERE/lib.sh"
 TMP=$BENCH_TMP
 read -r BACKEND_PORT HAPROXY_PORT NGINX_PORT REMORA_PORT ADMIN_PORT < <(free_ports 5)
 
-wait_http() {  # url, what — bounded wait for an HTTP 200
-  for _ in $(seq 200); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null) == 200 ]] && return 0
-    sleep 0.05
-  done
-  echo "bench: $2 not answering 200 at $1" >&2; exit 1
-}
 
 # The backend: nginx, one worker, a 13-byte body from memory.
 mkdir -p "$TMP/backend" "$TMP/proxy"
-cat >"$TMP/backend/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $TMP/backend/nginx.pid;
-error_log $TMP/backend/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$BACKEND_PORT;
-    location / { return 200 "hello, world\n"; }
-  }
-}
-EOF
-taskset -c 0 nginx -c "$TMP/backend/nginx.conf" -e "$TMP/backend/error.log" &
-PIDS+=($!)
-wait_http "http://127.0.0.1:$BACKEND_PORT/" "backend nginx"
+start_backend_nginx "$TMP/backend" "$BACKEND_PORT"
 
 cat >"$TMP/haproxy.cfg" <<EOF
 global
@@ -101,37 +77,7 @@ PIDS+=($NGINX_MASTER)
 wait_http "http://127.0.0.1:$NGINX_PORT/" "proxy nginx"
 NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -1)
 
-cat >"$TMP/remora.yaml" <<EOF
-admin:
-  address: { socket_address: { address: 127.0.0.1, port_value: $ADMIN_PORT } }
-static_resources:
-  listeners:
-  - name: http
-    address: { socket_address: { address: 127.0.0.1, port_value: $REMORA_PORT } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: bench
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes: [{ match: { prefix: "/" }, route: { cluster: backend } }]
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-  clusters:
-  - name: backend
-    type: STATIC
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: backend
-      endpoints:
-      - lb_endpoints:
-        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $BACKEND_PORT } } }
-EOF
+write_remora_http_config "$TMP/remora.yaml" "$ADMIN_PORT" "$REMORA_PORT" "$BACKEND_PORT"
 taskset -c 1 "$BIN" -c "$TMP/remora.yaml" --concurrency 1 -l warning >"$TMP/remora.log" 2>&1 &
 REMORA_PID=$!
 PIDS+=($REMORA_PID)

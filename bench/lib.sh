@@ -1,5 +1,7 @@
 # Shared by the benchmark scripts (sourced): a temp dir and process list cleaned up on exit,
-# free loopback ports, CPU ticks of a process, and the median of a list of numbers.
+# free loopback ports, CPU ticks of a process, the median of a list of numbers, and the HTTP/1.1
+# bench's backend and remora config (bench/http.sh and bench/cpu_per_request.sh measure the
+# same path).
 
 BENCH_TMP=$(mktemp -d /tmp/remora-bench.XXXXXX)
 PIDS=()
@@ -24,3 +26,71 @@ PYEOF
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# wait_http URL WHAT: a bounded wait (30 s) for an HTTP 200.
+wait_http() {
+  for _ in $(seq 600); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null) == 200 ]] && return 0
+    sleep 0.05
+  done
+  echo "bench: $2 not answering 200 at $1" >&2; exit 1
+}
+
+# start_backend_nginx DIR PORT: nginx, one worker on CPU 0, a 13-byte body from memory.
+start_backend_nginx() {
+  mkdir -p "$1"
+  cat >"$1/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$2;
+    location / { return 200 "hello, world\n"; }
+  }
+}
+EOF
+  taskset -c 0 nginx -c "$1/nginx.conf" -e "$1/error.log" &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$2/" "backend nginx"
+}
+
+# write_remora_http_config FILE ADMIN_PORT LISTEN_PORT BACKEND_PORT: remora proxying every
+# request to one static backend, router only (stat prefix "bench").
+write_remora_http_config() {
+  cat >"$1" <<EOF
+admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: $2 } }
+static_resources:
+  listeners:
+  - name: http
+    address: { socket_address: { address: 127.0.0.1, port_value: $3 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: bench
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes: [{ match: { prefix: "/" }, route: { cluster: backend } }]
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+  clusters:
+  - name: backend
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: backend
+      endpoints:
+      - lb_endpoints:
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $4 } } }
+EOF
+}

@@ -94,14 +94,8 @@ net::ClientConnectionPtr ConnPoolBase::openConnection(
 
 void ConnPoolBase::chargeConnectionClosed(net::ConnectionEvent event, bool had_active_requests,
                                           ResourceHold& hold) {
-  auto& stats = cluster_->stats();
-  stats.upstream_cx_active.dec();
-  stats.upstream_cx_destroy.inc();
-  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote
-                                              : stats.upstream_cx_destroy_local)
-      .inc();
-  host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
-  if (had_active_requests) stats.upstream_cx_destroy_with_active_rq.inc();
+  chargeUpstreamConnectionClosed(*host_, *cluster_, event);
+  if (had_active_requests) cluster_->stats().upstream_cx_destroy_with_active_rq.inc();
   hold.release();
 }
 

@@ -146,13 +146,8 @@ void TcpUpstream::onClosed(net::ConnectionEvent event) {
   closed_ = true;
   if (connect_timer_) connect_timer_->disableTimer();
   auto& stats = cluster_->stats();
-  stats.upstream_cx_active.dec();
-  stats.upstream_cx_destroy.inc();
-  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote
-                                              : stats.upstream_cx_destroy_local)
-      .inc();
+  chargeUpstreamConnectionClosed(*host_, *cluster_, event);
   stats.upstream_cx_length_ms.recordMilliseconds(dispatcher_.now() - created_at_);
-  host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
   if (connecting_) {
     connecting_ = false;
     ConnectionPoolCallbacks* callbacks = pool_callbacks_;

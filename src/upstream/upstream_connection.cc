@@ -40,4 +40,15 @@ std::unique_ptr<net::ConnectionImpl> openUpstreamConnection(
   return connection;
 }
 
+void chargeUpstreamConnectionClosed(const Host& host, const Cluster& cluster,
+                                    net::ConnectionEvent event) {
+  auto& stats = cluster.stats();
+  stats.upstream_cx_active.dec();
+  stats.upstream_cx_destroy.inc();
+  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote
+                                              : stats.upstream_cx_destroy_local)
+      .inc();
+  host.stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
+}
+
 }  // namespace remora::upstream

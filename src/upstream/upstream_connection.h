@@ -27,4 +27,9 @@ std::unique_ptr<net::ConnectionImpl> openUpstreamConnection(
     event::Dispatcher& dispatcher, const Host& host, const Cluster& cluster, std::string& error,
     const net::TransportSocketOptions& transport_options = {});
 
+// The other end of openUpstreamConnection: an upstream connection closed. Counts
+// upstream_cx_active down (cluster and host), upstream_cx_destroy and its _local/_remote split.
+void chargeUpstreamConnectionClosed(const Host& host, const Cluster& cluster,
+                                    net::ConnectionEvent event);
+
 }  // namespace remora::upstream

@@ -5,6 +5,7 @@
 #include "net/connection_impl.h"
 #include "net/socket.h"
 #include "upstream/outlier_detection_monitor.h"
+#include "upstream/upstream_connection.h"
 
 namespace remora::filters::network::tcp_proxy {
 
@@ -260,12 +261,7 @@ void TcpProxyFilter::UpstreamCallbacks::onEvent(net::ConnectionEvent event) {
     return;
   }
   stats.upstream_cx_length_ms.recordMilliseconds(now - created_at_);
-  stats.upstream_cx_active.dec();
-  stats.upstream_cx_destroy.inc();
-  (event == net::ConnectionEvent::RemoteClose ? stats.upstream_cx_destroy_remote
-                                              : stats.upstream_cx_destroy_local)
-      .inc();
-  host_->stats.cx_active.fetch_sub(1, std::memory_order_relaxed);
+  upstream::chargeUpstreamConnectionClosed(*host_, *cluster_, event);
   active_.release();
   cx_hold_.release();
   if (parent_ && !parent_->connected_ && event == net::ConnectionEvent::RemoteClose) {
