@@ -118,6 +118,7 @@ class Http2ConnPool::ActiveClient final : public net::ConnectionCallbacks,
   const event::MonotonicTime created_at_;
   event::TimerPtr connect_timer_;
   event::TimerPtr idle_timer_;
+  event::TimerPtr close_timer_;  // closes a drained connection once its last frames are out
   event::TimerPtr duration_timer_;
   std::list<std::unique_ptr<ActiveClient>>::iterator position_;
 };
@@ -221,7 +222,16 @@ void Http2ConnPool::ActiveClient::onStreamDone(StreamWrapper& stream) {
   if (closed_) return;
   if (active_ == 0) {
     if (draining_) {
-      connection_->close(net::ConnectionCloseType::FlushWrite);
+      // Not now: a stream usually ends inside the codec's send loop, after nghttp2 serialized
+      // its last frame but before the codec hands those bytes to the connection; closing here
+      // would drop them (a tunnel's final DATA with END_STREAM, say). The next loop turn
+      // closes after they are written.
+      if (!close_timer_) {
+        close_timer_ = pool_.dispatcher_.createTimer([this] {
+          if (!closed_) connection_->close(net::ConnectionCloseType::FlushWrite);
+        });
+      }
+      close_timer_->enableTimer(std::chrono::milliseconds(0));
       return;
     }
     if (auto idle = pool_.cluster_->idleTimeout()) {
