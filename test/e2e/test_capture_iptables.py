@@ -11,13 +11,11 @@ Needs root and `ip netns`; skipped otherwise. Namespaces are deleted on every ex
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -25,45 +23,23 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 import conftest as h  # noqa: E402  (BUILD)
+from netns import NetnsBase, skip_reason  # noqa: E402
 
 REMORACTL = h.BUILD / "bin" / "remoractl"
 GOLDEN = HERE.parent / "unit" / "testdata" / "remoractl"
 
 
-def _skip_reason():
-    if os.geteuid() != 0:
-        return "needs root (network namespaces, iptables)"
-    for tool in ("ip", "iptables", "iptables-save", "iptables-restore", "setpriv", "curl"):
-        if shutil.which(tool) is None:
-            return f"{tool} not installed"
-    if not REMORACTL.exists():
-        return f"{REMORACTL} not built"
-    probe = f"remora-probe-{uuid.uuid4().hex[:8]}"
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True)
-    if r.returncode != 0:
-        return "ip netns unavailable: " + r.stderr.decode().strip()
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
-
-
-_SKIP = _skip_reason()
+_SKIP = skip_reason(("ip", "iptables", "iptables-save", "iptables-restore", "setpriv", "curl"),
+                    REMORACTL)
 pytestmark = pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))
 
 
-class Netns:
-    """A private network namespace with lo up; run() executes inside it."""
+class Netns(NetnsBase):
+    """A private network namespace with lo up, made at once; run() executes inside it."""
 
     def __init__(self):
-        self.name = f"remora-cap-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        subprocess.run(["ip", "netns", "add", self.name], check=True, timeout=10)
-        self.run("ip", "link", "set", "lo", "up")
-
-    def run(self, *cmd, check=True, input=None):
-        r = subprocess.run(["ip", "netns", "exec", self.name, *cmd], capture_output=True, text=True,
-                           timeout=20, input=input)
-        if check and r.returncode != 0:
-            raise AssertionError(f"{cmd} failed ({r.returncode}): {r.stdout}{r.stderr}")
-        return r
+        super().__init__("remora-cap")
+        self.add()
 
     def nat(self):
         """The nat table as iptables-save prints it, minus comments and packet counters."""
@@ -77,9 +53,6 @@ class Netns:
             lines.append(line)
         return lines
 
-    def spawn(self, *cmd, **kw):
-        return subprocess.Popen(["ip", "netns", "exec", self.name, *cmd], **kw)
-
     def curl(self, url):
         """(status, body) of a GET from inside the namespace, or None."""
         r = self.run("curl", "-sS", "--max-time", "2", "-o", "-", "-w", "\n%{http_code}", url,
@@ -89,8 +62,6 @@ class Netns:
         body, _, code = r.stdout.rpartition("\n")
         return int(code), body
 
-    def destroy(self):
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 import conftest as h  # noqa: E402  (the integration harness: REMORA_BIN, curl parsing)
+from netns import NetnsBase, skip_reason  # noqa: E402
 
 PROXY_UID = 1337
 VIP = "198.18.0.10"
@@ -33,63 +33,22 @@ TCP_PROXY = h.TCP_PROXY_TYPE
 ORIGINAL_DST = h.ORIGINAL_DST_TYPE
 
 
-def _skip_reason():
-    if os.geteuid() != 0:
-        return "needs root (network namespaces, iptables)"
-    for tool in ("ip", "iptables", "setpriv", "curl"):
-        if shutil.which(tool) is None:
-            return f"{tool} not installed"
-    probe = f"remora-probe-{uuid.uuid4().hex[:8]}"
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True)
-    if r.returncode != 0:
-        return "ip netns unavailable: " + r.stderr.decode().strip()
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    if not h.REMORA_BIN.exists():
-        return f"{h.REMORA_BIN} not built"
-    return None
-
-
-_SKIP = _skip_reason()
+_SKIP = skip_reason(("ip", "iptables", "setpriv", "curl"), h.REMORA_BIN)
 pytestmark = pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))
 
 
-class Netns:
+class Netns(NetnsBase):
     def __init__(self):
-        self.name = f"remora-e2e-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.procs = []
-
-    def run(self, *cmd, check=True, timeout=15):
-        r = subprocess.run(["ip", "netns", "exec", self.name, *cmd], capture_output=True, text=True,
-                           timeout=timeout)
-        if check and r.returncode != 0:
-            raise AssertionError(f"{cmd} failed ({r.returncode}): {r.stdout}{r.stderr}")
-        return r
-
-    def spawn(self, *cmd, **kw):
-        p = subprocess.Popen(["ip", "netns", "exec", self.name, *cmd], **kw)
-        self.procs.append(p)
-        return p
+        super().__init__("remora-e2e")
 
     def create(self):
-        subprocess.run(["ip", "netns", "add", self.name], check=True, timeout=10)
-        self.run("ip", "link", "set", "lo", "up")
+        self.add()
         self.run("ip", "addr", "add", f"{VIP}/32", "dev", "lo")
         # Loopback (admin, the capture port itself) stays direct, as in Istio's ISTIO_OUTPUT;
         # everything else not from the proxy's uid is redirected to the capture port.
         self.run("iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", "127.0.0.1/32", "-j", "RETURN")
         self.run("iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-m", "owner", "!", "--uid-owner",
                  str(PROXY_UID), "-j", "REDIRECT", "--to-ports", str(CAPTURE_PORT))
-
-    def destroy(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
-        # Deleting the namespace removes its addresses and iptables rules with it.
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
 
     def admin(self, path, method="GET"):
         # Bytes, not text: text mode would turn the header/body separator into "\n\n".
