@@ -9,7 +9,7 @@ build_pkgs=(cmake ninja-build g++ ccache pkg-config
   libssl-dev libnghttp2-dev libc-ares-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-16 libclang-rt-16-dev clang-tidy-16 clang-format-16)
-peer_pkgs=(curl haproxy nginx-light iptables iproute2 python3 python3-pytest procps wrk hey nghttp2-client nghttp2-server nghttp2-proxy dnsmasq)
+peer_pkgs=(curl haproxy nginx-light iptables iproute2 python3 python3-pytest procps wrk hey nghttp2-client nghttp2-server nghttp2-proxy dnsmasq valgrind linux-perf)
 
 missing=()
 for p in "${build_pkgs[@]}" "${peer_pkgs[@]}"; do
