@@ -133,16 +133,9 @@ int Server::run() {
   }
   for (uint32_t i = 0; i < options_.concurrency; ++i) {
     auto clusters = cluster_manager_->clusters();
-    std::vector<std::pair<ListenerConfigConstSharedPtr, int>> listeners;
-    for (size_t l = 0; l < listeners_.size(); ++l) {
-      listeners.emplace_back(listeners_[l], listen_fds_[l][i]);
-      listen_fds_[l][i] = -1;  // the worker owns it now
-    }
-    workers_[i]->post(
-        [clusters, listeners](ConnectionHandler& handler, upstream::ThreadLocalClusterManager& cm) {
-          cm.update(clusters);
-          for (const auto& [config, fd] : listeners) handler.addListener(config, fd);
-        });
+    workers_[i]->post([clusters](ConnectionHandler&, upstream::ThreadLocalClusterManager& cm) {
+      cm.update(clusters);
+    });
     workers_[i]->start();
   }
   // Later snapshots (membership and health changes) reach every worker the same way.
@@ -161,12 +154,30 @@ int Server::run() {
   }
   stats_flush_timer_ = dispatcher_->createTimer([this] { flushStats(); });
   stats_flush_timer_->enableTimer(stats_flush_interval_);
-  LOG_INFO("remora started: {} worker(s), {} listener(s), {} cluster(s)", options_.concurrency,
-           listeners_.size(), cluster_manager_->clusters()->size());
+  // Listeners accept only once everything they depend on is ready (Envoy's init sequence); until
+  // then the server is INITIALIZING and /ready answers 503.
+  init_manager_.initialize([this] { startListeners(); });
   dispatcher_->run();
   workers_.clear();
   LOG_INFO("remora exiting");
   return 0;
+}
+
+void Server::startListeners() {
+  for (uint32_t i = 0; i < options_.concurrency; ++i) {
+    std::vector<std::pair<ListenerConfigConstSharedPtr, int>> listeners;
+    for (size_t l = 0; l < listeners_.size(); ++l) {
+      listeners.emplace_back(listeners_[l], listen_fds_[l][i]);
+      listen_fds_[l][i] = -1;  // the worker owns it now
+    }
+    workers_[i]->post(
+        [listeners](ConnectionHandler& handler, upstream::ThreadLocalClusterManager&) {
+          for (const auto& [config, fd] : listeners) handler.addListener(config, fd);
+        });
+  }
+  LOG_INFO("remora started: {} worker(s), {} listener(s), {} cluster(s)", options_.concurrency,
+           listeners_.size(), cluster_manager_->clusters()->size());
+  if (stats_timer_) updateServerStats();
 }
 
 void Server::updateServerStats() {
@@ -278,6 +289,8 @@ void Server::drainListeners(bool inbound_only, bool graceful) {
 
 envoy::admin::v3::ServerInfo::State Server::state() const {
   if (!initialized_) return envoy::admin::v3::ServerInfo::PRE_INITIALIZING;
+  if (init_manager_.state() != init::Manager::State::Initialized)
+    return envoy::admin::v3::ServerInfo::INITIALIZING;
   if (draining_ || healthCheckFailed()) return envoy::admin::v3::ServerInfo::DRAINING;
   return envoy::admin::v3::ServerInfo::LIVE;
 }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "envoy/config/bootstrap/v3/bootstrap.pb.h"
+#include "init/manager.h"
 #include "server/instance.h"
 #include "server/listener_config.h"
 #include "server/worker.h"
@@ -48,10 +49,15 @@ class Server final : public Instance {
   void drainListeners(bool inbound_only, bool graceful) override;
   void reopenAccessLogs() override;
 
+  // What the server waits on before its listeners accept and /ready answers LIVE: clusters'
+  // first discovery and health-check round, listeners' first routes, the first xDS responses.
+  init::Manager& initManager() { return init_manager_; }
+
  private:
   Status buildClusters();
   Status buildListeners();
   Status bindListeners();
+  void startListeners();
   void onSignal();
   void beginDrainThenExit();
   void checkDrained();
@@ -65,6 +71,7 @@ class Server final : public Instance {
   event::DispatcherPtr dispatcher_;
   std::unique_ptr<stats::Store> stats_;
   std::unique_ptr<upstream::ClusterManager> cluster_manager_;
+  init::Manager init_manager_{"Server"};
   std::vector<ListenerConfigConstSharedPtr> listeners_;
   // Where each listener actually listens (port 0 resolved by the kernel), for /listeners.
   std::vector<net::Address> bound_addresses_;
