@@ -1,0 +1,135 @@
+// CDS and EDS: outbound clusters per service port and DestinationRule subset, the sidecar's
+// inbound clusters, PassthroughCluster and BlackHoleCluster, and the endpoints of each EDS cluster.
+
+#include <set>
+
+#include "envoy/config/cluster/v3/cluster.pb.h"
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
+#include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
+#include "pilot/generator.h"
+#include "pilot/inbound.h"
+
+namespace remora::pilot {
+namespace {
+
+using envoy::config::cluster::v3::Cluster;
+using envoy::config::endpoint::v3::ClusterLoadAssignment;
+
+constexpr int kConnectTimeoutSeconds = 10;  // Istio's default connectTimeout
+
+void put(Resources& out, const std::string& name, const google::protobuf::Message& message) {
+  out[name].PackFrom(message);
+}
+
+Cluster::LbPolicy lbPolicy(const DestinationRule* dr) {
+  if (dr == nullptr || !dr->lb_simple) return Cluster::ROUND_ROBIN;
+  if (*dr->lb_simple == "LEAST_REQUEST" || *dr->lb_simple == "LEAST_CONN")
+    return Cluster::LEAST_REQUEST;
+  if (*dr->lb_simple == "RANDOM") return Cluster::RANDOM;
+  return Cluster::ROUND_ROBIN;
+}
+
+Cluster edsCluster(const std::string& name, const ServicePort& port, const DestinationRule* dr,
+                   bool grpc_client) {
+  Cluster c;
+  c.set_name(name);
+  c.set_type(Cluster::EDS);
+  c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
+  c.set_lb_policy(lbPolicy(dr));
+  auto* eds = c.mutable_eds_cluster_config()->mutable_eds_config();
+  eds->mutable_ads();
+  eds->set_resource_api_version(envoy::config::core::v3::V3);
+  if (!grpc_client && isHttp2Port(port)) {
+    envoy::extensions::upstreams::http::v3::HttpProtocolOptions options;
+    options.mutable_explicit_http_config()->mutable_http2_protocol_options();
+    (*c.mutable_typed_extension_protocol_options())
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+            .PackFrom(options);
+  }
+  return c;
+}
+
+ClusterLoadAssignment loadAssignment(const std::string& name,
+                                     const std::vector<EndpointView>& endpoints) {
+  ClusterLoadAssignment cla;
+  cla.set_cluster_name(name);
+  if (endpoints.empty()) return cla;
+  auto* locality = cla.add_endpoints();
+  // gRPC's xDS client rejects a group without a locality and ignores one without a weight.
+  locality->mutable_locality();
+  locality->mutable_load_balancing_weight()->set_value(1);
+  for (const auto& e : endpoints) {
+    auto* lb = locality->add_lb_endpoints();
+    auto* socket = lb->mutable_endpoint()->mutable_address()->mutable_socket_address();
+    socket->set_address(e.ip);
+    socket->set_port_value(e.port);
+    lb->set_health_status(e.ready ? envoy::config::core::v3::HEALTHY
+                                  : envoy::config::core::v3::UNHEALTHY);
+  }
+  return cla;
+}
+
+// Calls fn(cluster name, service, port, subset labels) for every outbound EDS cluster.
+template <typename Fn>
+void forEachOutbound(const Model& model, Fn fn) {
+  for (const auto& service : model.services()) {
+    const DestinationRule* dr = model.destinationRule(service.fqdn);
+    for (const auto& port : service.ports) {
+      fn(outboundCluster(port.port, "", service.fqdn), service, port, Labels{}, dr);
+      if (dr == nullptr) continue;
+      for (const auto& subset : dr->subsets)
+        fn(outboundCluster(port.port, subset.name, service.fqdn), service, port, subset.labels, dr);
+    }
+  }
+}
+
+}  // namespace
+
+void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
+  forEachOutbound(model, [&](const std::string& name, const ServiceView&, const ServicePort& port,
+                             const Labels&, const DestinationRule* dr) {
+    put(out, name, edsCluster(name, port, dr, proxy.grpc));
+  });
+  if (proxy.grpc) return;
+
+  Cluster passthrough;
+  passthrough.set_name("PassthroughCluster");
+  passthrough.set_type(Cluster::ORIGINAL_DST);
+  passthrough.set_lb_policy(Cluster::CLUSTER_PROVIDED);
+  passthrough.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
+  put(out, passthrough.name(), passthrough);
+
+  Cluster blackhole;
+  blackhole.set_name("BlackHoleCluster");
+  blackhole.set_type(Cluster::STATIC);
+  blackhole.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
+  blackhole.mutable_load_assignment()->set_cluster_name("BlackHoleCluster");
+  put(out, blackhole.name(), blackhole);
+
+  for (const auto& inbound : inboundPorts(model, proxy)) {
+    Cluster c;
+    c.set_name(inboundCluster(inbound.port));
+    c.set_type(Cluster::STATIC);
+    c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
+    *c.mutable_load_assignment() =
+        loadAssignment(c.name(), {EndpointView{"127.0.0.1", inbound.port, true, nullptr}});
+    if (inbound.http2) {
+      envoy::extensions::upstreams::http::v3::HttpProtocolOptions options;
+      options.mutable_explicit_http_config()->mutable_http2_protocol_options();
+      (*c.mutable_typed_extension_protocol_options())
+          ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+              .PackFrom(options);
+    }
+    put(out, c.name(), c);
+  }
+}
+
+void generateEndpoints(const Model& model, const Proxy&, Resources& out) {
+  forEachOutbound(model,
+                  [&](const std::string& name, const ServiceView& service, const ServicePort& port,
+                      const Labels& subset, const DestinationRule*) {
+                    put(out, name, loadAssignment(name, model.endpoints(service, port, subset)));
+                  });
+}
+
+}  // namespace remora::pilot
