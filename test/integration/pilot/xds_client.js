@@ -1,33 +1,36 @@
-// A proxyless gRPC client from @grpc/grpc-js-xds, bootstrapped by $GRPC_XDS_BOOTSTRAP: dials
-// argv[2] (xds:///<fqdn>:<port>) and makes argv[3] sequential Unary calls, each with the metadata
-// in argv[4] (JSON object, optional). Prints {"counts": {<server name>: n}, "errors": {<code>: n}}.
+// A proxyless gRPC client from @grpc/grpc-js-xds, bootstrapped by $GRPC_XDS_BOOTSTRAP: one channel
+// to argv[2] (xds:///<fqdn>:<port>) for its whole life. Each stdin line is a batch,
+// {"count": n, "metadata": {...}}, of sequential Unary calls; the answer is one stdout line,
+// {"counts": {<server name>: n}, "errors": {<status code>: n}}.
 'use strict';
 const path = require('path');
+const readline = require('readline');
 const {grpc, Echo} = require('../grpc/common');
 const xds = require(path.join(__dirname, '..', '..', 'node', 'node_modules', '@grpc', 'grpc-js-xds'));
 
 xds.register();
-const [target, count, metadataJson] = process.argv.slice(2);
-const client = new Echo(target, grpc.credentials.createInsecure());
-const headers = JSON.parse(metadataJson || '{}');
-const counts = {}, errors = {};
+const client = new Echo(process.argv[2], grpc.credentials.createInsecure());
 
-function call(i) {
-  if (i >= Number(count)) {
-    console.log(JSON.stringify({counts, errors}));
-    client.close();
-    process.exit(0);
-  }
+function unary(metadata) {
   const md = new grpc.Metadata();
-  for (const [k, v] of Object.entries(headers)) md.set(k, v);
-  const deadline = Date.now() + 15000;
-  client.Unary({seq: i, payload: Buffer.alloc(0)}, md, {deadline}, (err, reply) => {
-    if (err) errors[err.code] = (errors[err.code] || 0) + 1;
-    else {
-      const who = Buffer.from(reply.payload).toString();
-      counts[who] = (counts[who] || 0) + 1;
-    }
-    call(i + 1);
+  for (const [k, v] of Object.entries(metadata || {})) md.set(k, v);
+  return new Promise((resolve) => {
+    client.Unary({seq: 0, payload: Buffer.alloc(0)}, md, {deadline: Date.now() + 15000},
+                 (err, reply) => resolve(err ? {error: err.code} : {who: Buffer.from(reply.payload).toString()}));
   });
 }
-call(0);
+
+async function batch(line) {
+  const {count, metadata} = JSON.parse(line);
+  const counts = {}, errors = {};
+  for (let i = 0; i < count; i++) {
+    const r = await unary(metadata);
+    if (r.error !== undefined) errors[r.error] = (errors[r.error] || 0) + 1;
+    else counts[r.who] = (counts[r.who] || 0) + 1;
+  }
+  console.log(JSON.stringify({counts, errors}));
+}
+
+let chain = Promise.resolve();
+readline.createInterface({input: process.stdin}).on('line', (line) => { chain = chain.then(() => batch(line)); });
+process.stdin.on('end', () => chain.then(() => { client.close(); process.exit(0); }));
