@@ -82,7 +82,8 @@ Status parseFault(const Field& f, HttpFault& out) {
   }
   Field abort = f["abort"];
   if (abort.present()) {
-    RETURN_IF_ERROR(checkKeys(abort, {"httpStatus", "grpcStatus", "percentage", "percent"}, {"http2Error"}));
+    RETURN_IF_ERROR(
+        checkKeys(abort, {"httpStatus", "grpcStatus", "percentage", "percent"}, {"http2Error"}));
     if (abort["httpStatus"].present()) {
       uint32_t status = 0;
       RETURN_IF_ERROR(abort["httpStatus"].getUint(status));

@@ -1,0 +1,227 @@
+// remora-pilot's translation: golden-ish assertions on the Istio-shaped resources generated for a
+// sidecar and for a proxyless gRPC client.
+
+#include <gtest/gtest.h>
+
+#include "envoy/config/cluster/v3/cluster.pb.h"
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
+#include "envoy/config/listener/v3/listener.pb.h"
+#include "envoy/config/route/v3/route.pb.h"
+#include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "pilot_test_util.h"
+
+namespace remora::pilot {
+namespace {
+
+using namespace testing;  // NOLINT
+using envoy::config::cluster::v3::Cluster;
+using envoy::config::endpoint::v3::ClusterLoadAssignment;
+using envoy::config::listener::v3::Listener;
+using envoy::config::route::v3::RouteConfiguration;
+using envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+
+const std::string kReviews = "reviews.default.svc.cluster.local";
+
+TEST(PilotTranslation, NodeIdInIstioForm) {
+  Proxy p = sidecar("10.0.0.5", "productpage-v1", "shop");
+  EXPECT_EQ(p.type, "sidecar");
+  EXPECT_EQ(p.ip, "10.0.0.5");
+  EXPECT_EQ(p.pod, "productpage-v1");
+  EXPECT_EQ(p.ns, "shop");
+  EXPECT_FALSE(p.grpc);
+  envoy::config::core::v3::Node node;
+  node.set_id("plain-id");
+  (*node.mutable_metadata()->mutable_fields())["GENERATOR"].set_string_value("grpc");
+  Proxy g = proxyFromNode(node);
+  EXPECT_EQ(g.id, "plain-id");
+  EXPECT_TRUE(g.grpc);
+}
+
+TEST(PilotTranslation, SidecarClustersAndSubsetEndpoints) {
+  Model model = modelFrom(kMesh);
+  Resources cds = generate(model, sidecar("10.0.0.1", "reviews-v1"), kClusterType);
+  EXPECT_EQ(names(cds),
+            (std::vector<std::string>{
+                "BlackHoleCluster", "PassthroughCluster", "inbound|9080||",
+                "outbound|5432||db.data.svc.cluster.local", "outbound|9080|v1|" + kReviews,
+                "outbound|9080|v2|" + kReviews, "outbound|9080||" + kReviews}));
+  auto v1 = unpack<Cluster>(cds, "outbound|9080|v1|" + kReviews);
+  EXPECT_EQ(v1.type(), Cluster::EDS);
+  EXPECT_EQ(v1.lb_policy(), Cluster::LEAST_REQUEST);
+  EXPECT_TRUE(v1.eds_cluster_config().eds_config().has_ads());
+  auto inbound = unpack<Cluster>(cds, "inbound|9080||");
+  EXPECT_EQ(inbound.load_assignment()
+                .endpoints(0)
+                .lb_endpoints(0)
+                .endpoint()
+                .address()
+                .socket_address()
+                .address(),
+            "127.0.0.1");
+
+  Resources eds = generate(model, sidecar("10.0.0.9", "client"), kEndpointType);
+  auto all = unpack<ClusterLoadAssignment>(eds, "outbound|9080||" + kReviews);
+  EXPECT_EQ(all.endpoints(0).lb_endpoints_size(), 2);
+  // v2's pod is found by IP (no targetRef); v1's by targetRef.
+  auto v2 = unpack<ClusterLoadAssignment>(eds, "outbound|9080|v2|" + kReviews);
+  ASSERT_EQ(v2.endpoints(0).lb_endpoints_size(), 1);
+  EXPECT_EQ(v2.endpoints(0).lb_endpoints(0).endpoint().address().socket_address().address(),
+            "10.0.0.2");
+  EXPECT_TRUE(v2.endpoints(0).has_locality());
+  EXPECT_EQ(v2.endpoints(0).load_balancing_weight().value(), 1u);
+  // A proxy that is no endpoint of a service gets no inbound cluster.
+  EXPECT_FALSE(
+      generate(model, sidecar("10.0.0.9", "client"), kClusterType).count("inbound|9080||"));
+}
+
+TEST(PilotTranslation, SidecarListeners) {
+  Model model = modelFrom(kMesh);
+  Resources lds = generate(model, sidecar("10.0.0.1", "reviews-v1"), kListenerType);
+  EXPECT_EQ(names(lds), (std::vector<std::string>{"0.0.0.0_9080", "10.96.0.30_5432",
+                                                  "virtualInbound", "virtualOutbound"}));
+  auto outbound = unpack<Listener>(lds, "virtualOutbound");
+  EXPECT_EQ(outbound.address().socket_address().port_value(), 15001u);
+  EXPECT_TRUE(outbound.use_original_dst().value());
+  auto inbound = unpack<Listener>(lds, "virtualInbound");
+  EXPECT_EQ(inbound.address().socket_address().port_value(), 15006u);
+  EXPECT_EQ(inbound.listener_filters(0).name(), "envoy.filters.listener.original_dst");
+  EXPECT_EQ(inbound.filter_chains(0).filter_chain_match().destination_port().value(), 9080u);
+  auto http = unpack<Listener>(lds, "0.0.0.0_9080");
+  EXPECT_FALSE(http.bind_to_port().value());
+  HttpConnectionManager hcm;
+  ASSERT_TRUE(http.filter_chains(0).filters(0).typed_config().UnpackTo(&hcm));
+  EXPECT_EQ(hcm.rds().route_config_name(), "9080");
+  EXPECT_EQ(hcm.http_filters(1).name(), "envoy.filters.http.router");
+  auto tcp = unpack<Listener>(lds, "10.96.0.30_5432");
+  EXPECT_EQ(tcp.address().socket_address().address(), "10.96.0.30");
+}
+
+TEST(PilotTranslation, VirtualServiceRoutes) {
+  Model model = modelFrom(std::string(kMesh) + R"(
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match:
+    - headers: {end-user: {exact: jason}}
+    - uri: {prefix: /admin}
+      withoutHeaders: {x-debug: {}}
+    fault:
+      delay: {fixedDelay: 2s, percentage: {value: 50}}
+    route:
+    - destination: {host: reviews, subset: v2}
+  - match:
+    - uri: {exact: /old}
+    redirect: {uri: /new, redirectCode: 302}
+  - route:
+    - destination: {host: reviews, subset: v1}
+      weight: 90
+    - destination: {host: reviews, subset: v2}
+      weight: 10
+    - destination: {host: reviews, subset: v3}
+      weight: 0
+    timeout: 3s
+    retries: {attempts: 0}
+    rewrite: {uri: /v1/, authority: reviews.internal}
+)");
+  Resources rds = generate(model, sidecar("10.0.0.9", "client"), kRouteType);
+  auto rc = unpack<RouteConfiguration>(rds, "9080");
+  ASSERT_EQ(rc.virtual_hosts_size(), 2);
+  const auto& vh = rc.virtual_hosts(0);
+  EXPECT_EQ(rc.virtual_hosts(1).name(), "allow_any");
+  ASSERT_EQ(vh.routes_size(), 4);  // two matches of the first route, the redirect, the split
+  EXPECT_EQ(vh.routes(0).match().headers(0).string_match().exact(), "jason");
+  EXPECT_EQ(vh.routes(0).route().cluster(), "outbound|9080|v2|" + kReviews);
+  EXPECT_EQ(vh.routes(1).match().prefix(), "/admin");
+  EXPECT_TRUE(vh.routes(1).match().headers(0).invert_match());
+  EXPECT_TRUE(vh.routes(1).match().headers(0).present_match());
+  envoy::extensions::filters::http::fault::v3::HTTPFault fault;
+  ASSERT_TRUE(
+      vh.routes(1).typed_per_filter_config().at("envoy.filters.http.fault").UnpackTo(&fault));
+  EXPECT_EQ(fault.delay().fixed_delay().seconds(), 2);
+  EXPECT_EQ(fault.delay().percentage().numerator(), 500000u);
+  // Default retries (Istio's): 2 attempts with previous_hosts.
+  EXPECT_EQ(vh.routes(0).route().retry_policy().num_retries().value(), 2u);
+  EXPECT_EQ(vh.routes(0).route().retry_policy().retry_host_predicate(0).name(),
+            "envoy.retry_host_predicates.previous_hosts");
+  EXPECT_EQ(vh.routes(2).redirect().path_redirect(), "/new");
+  EXPECT_EQ(vh.routes(2).redirect().response_code(),
+            envoy::config::route::v3::RedirectAction::FOUND);
+  const auto& split = vh.routes(3).route();
+  ASSERT_EQ(split.weighted_clusters().clusters_size(), 2);  // the 0-weight destination dropped
+  EXPECT_EQ(split.weighted_clusters().clusters(0).weight().value(), 90u);
+  EXPECT_EQ(split.timeout().seconds(), 3);
+  EXPECT_FALSE(split.has_retry_policy());  // attempts: 0 disables retries
+  EXPECT_EQ(split.prefix_rewrite(), "/v1/");
+  EXPECT_EQ(split.host_rewrite_literal(), "reviews.internal");
+}
+
+TEST(PilotTranslation, VirtualHostDomainsDependOnTheProxyNamespace) {
+  Model model = modelFrom(kMesh);
+  auto same = unpack<RouteConfiguration>(generate(model, sidecar("10.0.0.9", "client"), kRouteType),
+                                         "9080");
+  auto other = unpack<RouteConfiguration>(
+      generate(model, sidecar("10.0.0.9", "client", "shop"), kRouteType), "9080");
+  auto domains = [](const RouteConfiguration& rc) {
+    return std::vector<std::string>(rc.virtual_hosts(0).domains().begin(),
+                                    rc.virtual_hosts(0).domains().end());
+  };
+  EXPECT_EQ(domains(same), (std::vector<std::string>{
+                               kReviews, kReviews + ":9080", "reviews", "reviews:9080",
+                               "reviews.default", "reviews.default:9080", "reviews.default.svc",
+                               "reviews.default.svc:9080", "10.96.0.20", "10.96.0.20:9080"}));
+  EXPECT_EQ(domains(other).size(), 8u);  // no short name from another namespace
+  // With no VirtualService: one default route with Istio's disabled timeout.
+  const auto& route = same.virtual_hosts(0).routes(0);
+  EXPECT_EQ(route.route().cluster(), "outbound|9080||" + kReviews);
+  EXPECT_TRUE(route.route().has_timeout());
+  EXPECT_EQ(route.route().timeout().seconds(), 0);
+}
+
+TEST(PilotTranslation, ProxylessGrpcGetsApiListeners) {
+  Model model = modelFrom(kMesh);
+  envoy::config::core::v3::Node node;
+  node.set_id("sidecar~10.0.0.9~client.default~default.svc.cluster.local");
+  (*node.mutable_metadata()->mutable_fields())["GENERATOR"].set_string_value("grpc");
+  Proxy proxy = proxyFromNode(node);
+  Resources lds = generate(model, proxy, kListenerType);
+  EXPECT_EQ(names(lds),
+            (std::vector<std::string>{"db.data.svc.cluster.local:5432", kReviews + ":9080"}));
+  auto l = unpack<Listener>(lds, kReviews + ":9080");
+  HttpConnectionManager hcm;
+  ASSERT_TRUE(l.api_listener().api_listener().UnpackTo(&hcm));
+  EXPECT_EQ(hcm.rds().route_config_name(), "outbound|9080||" + kReviews);
+  EXPECT_EQ(hcm.http_filters(hcm.http_filters_size() - 1).name(), "envoy.filters.http.router");
+  Resources rds = generate(model, proxy, kRouteType);
+  auto rc = unpack<RouteConfiguration>(rds, "outbound|9080||" + kReviews);
+  EXPECT_EQ(rc.virtual_hosts(0).domains(1), kReviews + ":9080");
+  EXPECT_FALSE(rc.virtual_hosts(0).routes(0).route().has_retry_policy());
+  Resources cds = generate(model, proxy, kClusterType);
+  EXPECT_FALSE(cds.count("PassthroughCluster"));
+  EXPECT_TRUE(cds.count("outbound|9080|v1|" + kReviews));
+}
+
+TEST(PilotTranslation, ServiceEntryHostsBecomeServices) {
+  Model model = modelFrom(R"(
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext}
+spec:
+  hosts: [api.example.com]
+  addresses: [240.0.0.1]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: STATIC
+  endpoints: [{address: 198.18.0.1, labels: {zone: a}}]
+)");
+  Resources eds = generate(model, sidecar("10.0.0.9", "client"), kEndpointType);
+  auto cla = unpack<ClusterLoadAssignment>(eds, "outbound|443||api.example.com");
+  EXPECT_EQ(cla.endpoints(0).lb_endpoints(0).endpoint().address().socket_address().port_value(),
+            443u);
+}
+
+}  // namespace
+}  // namespace remora::pilot
