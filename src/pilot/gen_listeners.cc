@@ -6,6 +6,7 @@
 
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
+#include "envoy/extensions/filters/http/cors/v3/cors.pb.h"
 #include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/listener/original_dst/v3/original_dst.pb.h"
@@ -40,9 +41,13 @@ void addTcpProxy(FilterChain& chain, const std::string& cluster) {
   filter->mutable_typed_config()->PackFrom(tcp);
 }
 
-// The connection manager's HTTP filters: fault (driven per route) then router.
-void addHttpFilters(HttpConnectionManager& hcm, bool fault) {
-  if (fault) {
+// The connection manager's HTTP filters, in Istio's order: cors and fault (both driven per route)
+// then router.
+void addHttpFilters(HttpConnectionManager& hcm, bool outbound) {
+  if (outbound) {
+    auto* cors = hcm.add_http_filters();
+    cors->set_name("envoy.filters.http.cors");
+    cors->mutable_typed_config()->PackFrom(envoy::extensions::filters::http::cors::v3::Cors());
     auto* f = hcm.add_http_filters();
     f->set_name("envoy.filters.http.fault");
     f->mutable_typed_config()->PackFrom(envoy::extensions::filters::http::fault::v3::HTTPFault());

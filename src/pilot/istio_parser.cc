@@ -131,11 +131,11 @@ Status parseHeaderOps(const Field& f, HeaderOps& out) {
 
 Status parseHttpRoute(const Field& f, HttpRoute& out) {
   RETURN_IF_ERROR(f.expectMap());
-  RETURN_IF_ERROR(
-      checkKeys(f,
-                {"name", "match", "route", "timeout", "retries", "fault", "rewrite", "redirect",
-                 "mirror", "mirrorPercentage", "mirror_percent", "mirrorPercent", "headers"},
-                {"delegate", "directResponse", "mirrors", "corsPolicy"}));
+  RETURN_IF_ERROR(checkKeys(
+      f,
+      {"name", "match", "route", "timeout", "retries", "fault", "rewrite", "redirect", "mirror",
+       "mirrorPercentage", "mirror_percent", "mirrorPercent", "headers", "corsPolicy"},
+      {"delegate", "directResponse", "mirrors"}));
   RETURN_IF_ERROR(f["name"].getString(out.name));
   Field match = f["match"];
   RETURN_IF_ERROR(match.expectList());
@@ -215,6 +215,34 @@ Status parseHttpRoute(const Field& f, HttpRoute& out) {
     RETURN_IF_ERROR(checkKeys(headers, {"request", "response"}));
     RETURN_IF_ERROR(parseHeaderOps(headers["request"], out.request_headers));
     RETURN_IF_ERROR(parseHeaderOps(headers["response"], out.response_headers));
+  }
+  Field cors = f["corsPolicy"];
+  if (cors.present()) {
+    RETURN_IF_ERROR(checkKeys(cors,
+                              {"allowOrigins", "allowOrigin", "allowMethods", "allowHeaders",
+                               "exposeHeaders", "maxAge", "allowCredentials"},
+                              {"unmatchedPreflights"}));
+    CorsPolicy policy;
+    Field origins = cors["allowOrigins"];
+    RETURN_IF_ERROR(origins.expectList());
+    for (size_t i = 0; i < origins.size(); ++i) {
+      std::optional<StringMatch> m;
+      RETURN_IF_ERROR(origins.at(i).getStringMatch(m));
+      if (m) policy.allow_origins.push_back(*m);
+    }
+    std::vector<std::string> exact;
+    RETURN_IF_ERROR(cors["allowOrigin"].getStringList(exact));
+    for (auto& o : exact) policy.allow_origins.push_back({StringMatch::Kind::kExact, o});
+    RETURN_IF_ERROR(cors["allowMethods"].getStringList(policy.allow_methods));
+    RETURN_IF_ERROR(cors["allowHeaders"].getStringList(policy.allow_headers));
+    RETURN_IF_ERROR(cors["exposeHeaders"].getStringList(policy.expose_headers));
+    RETURN_IF_ERROR(cors["maxAge"].getDurationMs(policy.max_age_ms));
+    if (cors["allowCredentials"].present()) {
+      bool allow = false;
+      RETURN_IF_ERROR(cors["allowCredentials"].getBool(allow));
+      policy.allow_credentials = allow;
+    }
+    out.cors = std::move(policy);
   }
   if (out.route.empty() && !out.redirect) return f.error("needs route or redirect");
   if (out.route.size() > 1) {

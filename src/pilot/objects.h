@@ -117,6 +117,14 @@ struct HeaderOps {
   std::vector<std::string> remove;
 };
 
+// Istio's CorsPolicy (allowOrigins as StringMatches; the deprecated allowOrigin as exact ones).
+struct CorsPolicy {
+  std::vector<StringMatch> allow_origins;
+  std::vector<std::string> allow_methods, allow_headers, expose_headers;
+  std::optional<uint64_t> max_age_ms;
+  std::optional<bool> allow_credentials;
+};
+
 struct HttpRoute {
   std::string name;
   std::vector<HttpMatch> match;
@@ -133,6 +141,7 @@ struct HttpRoute {
   std::optional<Destination> mirror;
   std::optional<double> mirror_percent;
   HeaderOps request_headers, response_headers;
+  std::optional<CorsPolicy> cors;
 };
 
 struct VirtualService {

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "envoy/extensions/filters/http/cors/v3/cors.pb.h"
 #include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
 #include "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.pb.h"
 #include "pilot/generator.h"
@@ -153,6 +154,26 @@ void setFault(const HttpFault& fault, route::Route& r) {
   (*r.mutable_typed_per_filter_config())["envoy.filters.http.fault"].PackFrom(config);
 }
 
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
+
+// Istio's corsPolicy becomes the CORS filter's per-route policy (the HCM carries the filter).
+void setCors(const CorsPolicy& cors, route::Route& r) {
+  envoy::extensions::filters::http::cors::v3::CorsPolicy policy;
+  for (const auto& origin : cors.allow_origins)
+    setStringMatch(origin, *policy.add_allow_origin_string_match());
+  policy.set_allow_methods(join(cors.allow_methods));
+  policy.set_allow_headers(join(cors.allow_headers));
+  policy.set_expose_headers(join(cors.expose_headers));
+  if (cors.max_age_ms) policy.set_max_age(std::to_string(*cors.max_age_ms / 1000));
+  if (cors.allow_credentials)
+    policy.mutable_allow_credentials()->set_value(*cors.allow_credentials);
+  (*r.mutable_typed_per_filter_config())["envoy.filters.http.cors"].PackFrom(policy);
+}
+
 void setHeaderOps(const HeaderOps& ops, bool request, route::Route& r) {
   auto add = [&](const std::map<std::string, std::string>& headers, bool append) {
     for (const auto& [name, value] : headers) {
@@ -226,6 +247,8 @@ void buildAction(const Model& model, const VirtualService& vs, const HttpRoute& 
     }
   }
   if (http.fault) setFault(*http.fault, r);
+  // Proxyless gRPC has no CORS filter: a browser never talks to it directly.
+  if (http.cors && !options.grpc_client) setCors(*http.cors, r);
   setHeaderOps(http.request_headers, true, r);
   setHeaderOps(http.response_headers, false, r);
 }

@@ -189,7 +189,8 @@ def test_sidecar_resources_are_istio_shaped(pilot, ads_client):
     assert inbound["filter_chains"][0]["filter_chain_match"]["destination_port"]["value"] == 9080
     hcm = lds["0.0.0.0_9080"]["filter_chains"][0]["filters"][0]["typed_config"]
     assert hcm["rds"]["route_config_name"] == "9080"
-    assert [f["name"] for f in hcm["http_filters"]] == ["envoy.filters.http.fault", "envoy.filters.http.router"]
+    assert [f["name"] for f in hcm["http_filters"]] == ["envoy.filters.http.cors", "envoy.filters.http.fault",
+                                                   "envoy.filters.http.router"]
     vhost = reviews_vhost(c.latest("rds"))
     assert vhost["domains"] == [FQDN, f"{FQDN}:9080", "reviews", "reviews:9080", "reviews.default",
                                 "reviews.default:9080", "reviews.default.svc", "reviews.default.svc:9080",

@@ -163,9 +163,9 @@ kind: VirtualService
 metadata: {name: x}
 spec:
   hosts: [a]
-  http: [{route: [{destination: {host: a}}], corsPolicy: {}}]
+  http: [{route: [{destination: {host: a}}], delegate: {}}]
 )"),
-            "spec.http[0].corsPolicy: not yet supported by remora-pilot");
+            "spec.http[0].delegate: not yet supported by remora-pilot");
   EXPECT_EQ(errorOf(R"(
 apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -7,6 +7,7 @@
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
+#include "envoy/extensions/filters/http/cors/v3/cors.pb.h"
 #include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "pilot_test_util.h"
@@ -92,7 +93,7 @@ TEST(PilotTranslation, SidecarListeners) {
   HttpConnectionManager hcm;
   ASSERT_TRUE(http.filter_chains(0).filters(0).typed_config().UnpackTo(&hcm));
   EXPECT_EQ(hcm.rds().route_config_name(), "9080");
-  EXPECT_EQ(hcm.http_filters(1).name(), "envoy.filters.http.router");
+  EXPECT_EQ(hcm.http_filters(2).name(), "envoy.filters.http.router");
   auto tcp = unpack<Listener>(lds, "10.96.0.30_5432");
   EXPECT_EQ(tcp.address().socket_address().address(), "10.96.0.30");
 }
@@ -127,6 +128,12 @@ spec:
     timeout: 3s
     retries: {attempts: 0}
     rewrite: {uri: /v1/, authority: reviews.internal}
+    corsPolicy:
+      allowOrigins: [{exact: "https://shop.example"}, {regex: "https://.*[.]example"}]
+      allowMethods: [GET, POST]
+      allowHeaders: [x-a]
+      maxAge: 24h
+      allowCredentials: true
 )");
   Resources rds = generate(model, sidecar("10.0.0.9", "client"), kRouteType);
   auto rc = unpack<RouteConfiguration>(rds, "9080");
@@ -158,6 +165,14 @@ spec:
   EXPECT_FALSE(split.has_retry_policy());  // attempts: 0 disables retries
   EXPECT_EQ(split.prefix_rewrite(), "/v1/");
   EXPECT_EQ(split.host_rewrite_literal(), "reviews.internal");
+  envoy::extensions::filters::http::cors::v3::CorsPolicy cors;
+  ASSERT_TRUE(vh.routes(3).typed_per_filter_config().at("envoy.filters.http.cors").UnpackTo(&cors));
+  EXPECT_EQ(cors.allow_origin_string_match(0).exact(), "https://shop.example");
+  EXPECT_EQ(cors.allow_origin_string_match(1).safe_regex().regex(), "https://.*[.]example");
+  EXPECT_EQ(cors.allow_methods(), "GET,POST");
+  EXPECT_EQ(cors.max_age(), "86400");
+  EXPECT_TRUE(cors.allow_credentials().value());
+  EXPECT_FALSE(vh.routes(0).typed_per_filter_config().count("envoy.filters.http.cors"));
 }
 
 TEST(PilotTranslation, VirtualHostDomainsDependOnTheProxyNamespace) {
