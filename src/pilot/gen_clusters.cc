@@ -29,6 +29,43 @@ Cluster::LbPolicy lbPolicy(const DestinationRule* dr) {
   return Cluster::ROUND_ROBIN;
 }
 
+void setDuration(uint64_t ms, google::protobuf::Duration& out) {
+  out.set_seconds(static_cast<int64_t>(ms / 1000));
+  out.set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
+}
+
+// DestinationRule connectionPool → circuit breakers and connect timeout; outlierDetection →
+// outlier_detection (Istio enforces only the detectors a rule names).
+void applyTrafficPolicy(const DestinationRule& dr, Cluster& c) {
+  if (const auto& pool = dr.connection_pool) {
+    auto* t = c.mutable_circuit_breakers()->add_thresholds();
+    if (pool->max_connections) t->mutable_max_connections()->set_value(*pool->max_connections);
+    if (pool->max_pending_requests)
+      t->mutable_max_pending_requests()->set_value(*pool->max_pending_requests);
+    if (pool->max_requests) t->mutable_max_requests()->set_value(*pool->max_requests);
+    if (pool->max_retries) t->mutable_max_retries()->set_value(*pool->max_retries);
+    if (pool->connect_timeout_ms)
+      setDuration(*pool->connect_timeout_ms, *c.mutable_connect_timeout());
+  }
+  if (const auto& od = dr.outlier_detection) {
+    auto* o = c.mutable_outlier_detection();
+    if (od->consecutive_5xx) o->mutable_consecutive_5xx()->set_value(*od->consecutive_5xx);
+    o->mutable_enforcing_consecutive_5xx()->set_value(od->consecutive_5xx.value_or(0) ? 100 : 0);
+    if (od->consecutive_gateway_errors) {
+      o->mutable_consecutive_gateway_failure()->set_value(*od->consecutive_gateway_errors);
+      o->mutable_enforcing_consecutive_gateway_failure()->set_value(100);
+    }
+    if (od->interval_ms) setDuration(*od->interval_ms, *o->mutable_interval());
+    if (od->base_ejection_time_ms)
+      setDuration(*od->base_ejection_time_ms, *o->mutable_base_ejection_time());
+    if (od->max_ejection_percent)
+      o->mutable_max_ejection_percent()->set_value(*od->max_ejection_percent);
+    // Istio: minHealthPercent is the panic threshold, 0 (panic disabled) unless set.
+    c.mutable_common_lb_config()->mutable_healthy_panic_threshold()->set_value(
+        od->min_health_percent.value_or(0));
+  }
+}
+
 Cluster edsCluster(const std::string& name, const ServicePort& port, const DestinationRule* dr,
                    bool grpc_client) {
   Cluster c;
@@ -36,6 +73,7 @@ Cluster edsCluster(const std::string& name, const ServicePort& port, const Desti
   c.set_type(Cluster::EDS);
   c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
   c.set_lb_policy(lbPolicy(dr));
+  if (dr != nullptr) applyTrafficPolicy(*dr, c);
   auto* eds = c.mutable_eds_cluster_config()->mutable_eds_config();
   eds->mutable_ads();
   eds->set_resource_api_version(envoy::config::core::v3::V3);

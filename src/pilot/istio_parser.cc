@@ -253,6 +253,56 @@ Status parseHttpRoute(const Field& f, HttpRoute& out) {
   return Status();
 }
 
+// Sets `out` when the field is present.
+Status optionalUint(const Field& f, std::optional<uint32_t>& out) {
+  if (!f.present()) return Status();
+  uint32_t v = 0;
+  RETURN_IF_ERROR(f.getUint(v));
+  out = v;
+  return Status();
+}
+
+Status parseConnectionPool(const Field& f, std::optional<ConnectionPool>& out) {
+  if (!f.present()) return Status();
+  RETURN_IF_ERROR(checkKeys(f, {"tcp", "http"}));
+  ConnectionPool pool;
+  Field tcp = f["tcp"];
+  RETURN_IF_ERROR(checkKeys(tcp, {"maxConnections", "connectTimeout"},
+                            {"tcpKeepalive", "maxConnectionDuration", "idleTimeout"}));
+  RETURN_IF_ERROR(optionalUint(tcp["maxConnections"], pool.max_connections));
+  RETURN_IF_ERROR(tcp["connectTimeout"].getDurationMs(pool.connect_timeout_ms));
+  Field http = f["http"];
+  RETURN_IF_ERROR(checkKeys(http, {"http1MaxPendingRequests", "http2MaxRequests", "maxRetries"},
+                            {"maxRequestsPerConnection", "idleTimeout", "h2UpgradePolicy",
+                             "useClientProtocol", "maxConcurrentStreams"}));
+  RETURN_IF_ERROR(optionalUint(http["http1MaxPendingRequests"], pool.max_pending_requests));
+  RETURN_IF_ERROR(optionalUint(http["http2MaxRequests"], pool.max_requests));
+  RETURN_IF_ERROR(optionalUint(http["maxRetries"], pool.max_retries));
+  out = pool;
+  return Status();
+}
+
+Status parseOutlierDetection(const Field& f, std::optional<OutlierDetection>& out) {
+  if (!f.present()) return Status();
+  RETURN_IF_ERROR(
+      checkKeys(f,
+                {"consecutive5xxErrors", "consecutiveErrors", "consecutiveGatewayErrors",
+                 "interval", "baseEjectionTime", "maxEjectionPercent", "minHealthPercent"},
+                {"splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures"}));
+  OutlierDetection od;
+  RETURN_IF_ERROR(optionalUint(f["consecutiveErrors"], od.consecutive_5xx));  // deprecated name
+  RETURN_IF_ERROR(optionalUint(f["consecutive5xxErrors"], od.consecutive_5xx));
+  RETURN_IF_ERROR(optionalUint(f["consecutiveGatewayErrors"], od.consecutive_gateway_errors));
+  RETURN_IF_ERROR(optionalUint(f["maxEjectionPercent"], od.max_ejection_percent));
+  RETURN_IF_ERROR(optionalUint(f["minHealthPercent"], od.min_health_percent));
+  RETURN_IF_ERROR(f["interval"].getDurationMs(od.interval_ms));
+  RETURN_IF_ERROR(f["baseEjectionTime"].getDurationMs(od.base_ejection_time_ms));
+  if (od.max_ejection_percent && *od.max_ejection_percent > 100)
+    return f["maxEjectionPercent"].error("expected 0-100");
+  out = od;
+  return Status();
+}
+
 }  // namespace
 
 Status parseVirtualService(const Field& spec, VirtualService& out) {
@@ -288,9 +338,10 @@ Status parseDestinationRule(const Field& spec, DestinationRule& out) {
   }
   Field policy = spec["trafficPolicy"];
   if (policy.present()) {
-    RETURN_IF_ERROR(checkKeys(
-        policy, {"loadBalancer", "tls"},
-        {"connectionPool", "outlierDetection", "portLevelSettings", "tunnel", "proxyProtocol"}));
+    RETURN_IF_ERROR(checkKeys(policy, {"loadBalancer", "tls", "connectionPool", "outlierDetection"},
+                              {"portLevelSettings", "tunnel", "proxyProtocol"}));
+    RETURN_IF_ERROR(parseConnectionPool(policy["connectionPool"], out.connection_pool));
+    RETURN_IF_ERROR(parseOutlierDetection(policy["outlierDetection"], out.outlier_detection));
     Field lb = policy["loadBalancer"];
     if (lb.present()) {
       RETURN_IF_ERROR(

@@ -156,11 +156,26 @@ struct Subset {
   Labels labels;
 };
 
+// trafficPolicy.connectionPool, as far as it maps onto circuit breakers and connect timeout.
+struct ConnectionPool {
+  std::optional<uint32_t> max_connections, max_pending_requests, max_requests, max_retries;
+  std::optional<uint64_t> connect_timeout_ms;
+};
+
+// trafficPolicy.outlierDetection.
+struct OutlierDetection {
+  std::optional<uint32_t> consecutive_5xx, consecutive_gateway_errors, max_ejection_percent,
+      min_health_percent;
+  std::optional<uint64_t> interval_ms, base_ejection_time_ms;
+};
+
 struct DestinationRule {
   std::string ns, name;
   std::string host;
   std::vector<Subset> subsets;
   std::optional<std::string> lb_simple;  // ROUND_ROBIN, LEAST_REQUEST, RANDOM, ...
+  std::optional<ConnectionPool> connection_pool;
+  std::optional<OutlierDetection> outlier_detection;
 };
 
 struct ServiceEntry {

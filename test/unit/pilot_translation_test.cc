@@ -220,6 +220,31 @@ TEST(PilotTranslation, ProxylessGrpcGetsApiListeners) {
   EXPECT_TRUE(cds.count("outbound|9080|v1|" + kReviews));
 }
 
+TEST(PilotTranslation, DestinationRuleTrafficPolicy) {
+  std::string mesh = kMesh;
+  mesh.replace(mesh.find("  trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}"),
+               std::string("  trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}").size(),
+               R"(  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 10, connectTimeout: 250ms}
+      http: {http1MaxPendingRequests: 5, http2MaxRequests: 20, maxRetries: 1}
+    outlierDetection: {consecutive5xxErrors: 3, interval: 5s, baseEjectionTime: 30s, maxEjectionPercent: 50})");
+  Model model = modelFrom(mesh);
+  auto c = unpack<Cluster>(generate(model, sidecar("10.0.0.9", "client"), kClusterType),
+                           "outbound|9080|v1|" + kReviews);
+  const auto& t = c.circuit_breakers().thresholds(0);
+  EXPECT_EQ(t.max_connections().value(), 10u);
+  EXPECT_EQ(t.max_pending_requests().value(), 5u);
+  EXPECT_EQ(t.max_requests().value(), 20u);
+  EXPECT_EQ(t.max_retries().value(), 1u);
+  EXPECT_EQ(c.connect_timeout().nanos(), 250000000);
+  EXPECT_EQ(c.outlier_detection().consecutive_5xx().value(), 3u);
+  EXPECT_EQ(c.outlier_detection().enforcing_consecutive_5xx().value(), 100u);
+  EXPECT_EQ(c.outlier_detection().base_ejection_time().seconds(), 30);
+  EXPECT_EQ(c.outlier_detection().max_ejection_percent().value(), 50u);
+  EXPECT_EQ(c.common_lb_config().healthy_panic_threshold().value(), 0);
+}
+
 TEST(PilotTranslation, ServiceEntryHostsBecomeServices) {
   Model model = modelFrom(R"(
 apiVersion: networking.istio.io/v1
