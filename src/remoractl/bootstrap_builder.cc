@@ -13,7 +13,7 @@
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 #include "remoractl/flags.h"
-#include "remoractl/yaml_emit.h"
+#include "remoractl/yaml_text.h"
 
 namespace remora::remoractl {
 namespace {

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <vector>
 
-#include "remoractl/yaml_emit.h"
+#include "remoractl/yaml_text.h"
 
 namespace remora::remoractl {
 namespace {
@@ -139,6 +139,7 @@ class PodInjection {
       }
     }
     if (spec_["hostNetwork"] && spec_["hostNetwork"].Scalar() == "true") return false;
+    if (options_.keep_injected && alreadyInjected()) return false;
     if (annotations_.contains(kStatusAnnotation)) {
       return Status::error(
           fmt::format("{}: already injected ({} is set)", object_, kStatusAnnotation));
@@ -161,6 +162,14 @@ class PodInjection {
       }
     }
     return true;
+  }
+
+  bool alreadyInjected() const {
+    if (annotations_.contains(kStatusAnnotation)) return true;
+    for (const auto& container : spec_["containers"]) {
+      if (scalarOr(container["name"], "") == kProxyName) return true;
+    }
+    return false;
   }
 
   void inject() {
@@ -426,21 +435,6 @@ StatusOr<bool> injectObject(YAML::Node object, const InjectOptions& options) {
   return true;
 }
 
-// A document's raw text, split at `---` lines (each piece keeps its own separator line).
-std::vector<std::string> splitDocuments(const std::string& text) {
-  std::vector<std::string> documents(1);
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    const bool separator =
-        line.starts_with("---") && (line.size() == 3 || line[3] == ' ' || line[3] == '\t');
-    if (separator && !documents.back().empty()) documents.emplace_back();
-    documents.back() += line;
-    if (!in.eof()) documents.back() += '\n';
-  }
-  return documents;
-}
-
 // The comment lines a document starts with (a banner, say), kept above its re-emitted body.
 std::string leadingComments(const std::string& document) {
   std::string comments;
@@ -458,7 +452,7 @@ std::string leadingComments(const std::string& document) {
 
 StatusOr<std::string> injectManifests(const std::string& manifests, const InjectOptions& options) {
   std::string out;
-  const auto documents = splitDocuments(manifests);
+  const auto documents = splitYamlDocuments(manifests);
   for (size_t i = 0; i < documents.size(); ++i) {
     const std::string& text = documents[i];
     YAML::Node object;

@@ -10,6 +10,9 @@ namespace remora::remoractl {
 struct InjectOptions {
   std::string proxy_image = "remora/proxy:latest";
   std::string discovery_address = "remora-pilot.remora-system.svc:15010";
+  // A pod injected already is left as it is instead of refused (the mesh runs manifests that
+  // may or may not have been through `remoractl inject`).
+  bool keep_injected = false;
 };
 
 // `istioctl kube-inject` for Remora: every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,

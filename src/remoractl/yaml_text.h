@@ -4,6 +4,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 namespace remora::remoractl {
 
@@ -16,5 +17,9 @@ void emitYaml(YAML::Emitter& out, const YAML::Node& node,
 
 // A string scalar that will be emitted quoted.
 YAML::Node quotedScalar(const std::string& value);
+
+// A multi-document YAML text split at its `---` lines, each piece its raw text (with its own
+// separator line), so documents nobody changes can be copied byte for byte.
+std::vector<std::string> splitYamlDocuments(const std::string& text);
 
 }  // namespace remora::remoractl

@@ -1,6 +1,7 @@
-#include "remoractl/yaml_emit.h"
+#include "remoractl/yaml_text.h"
 
 #include <map>
+#include <sstream>
 #include <vector>
 
 namespace remora::remoractl {
@@ -53,6 +54,20 @@ void emitNode(YAML::Emitter& out, const YAML::Node& node, const std::set<std::st
 void emitYaml(YAML::Emitter& out, const YAML::Node& node,
               const std::set<std::string>& sorted_under) {
   emitNode(out, node, sorted_under, false);
+}
+
+std::vector<std::string> splitYamlDocuments(const std::string& text) {
+  std::vector<std::string> documents(1);
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    const bool separator =
+        line.starts_with("---") && (line.size() == 3 || line[3] == ' ' || line[3] == '\t');
+    if (separator && !documents.back().empty()) documents.emplace_back();
+    documents.back() += line;
+    if (!in.eof()) documents.back() += '\n';
+  }
+  return documents;
 }
 
 YAML::Node quotedScalar(const std::string& value) {
