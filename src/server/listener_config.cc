@@ -63,6 +63,8 @@ ListenerStats::ListenerStats(stats::Store& s, const std::string& prefix)
       downstream_cx_destroy(s.counter(prefix + "downstream_cx_destroy")),
       no_filter_chain_match(s.counter(prefix + "no_filter_chain_match")),
       downstream_listener_filter_error(s.counter(prefix + "downstream_listener_filter_error")),
+      downstream_listener_filter_remote_close(
+          s.counter(prefix + "downstream_listener_filter_remote_close")),
       downstream_pre_cx_timeout(s.counter(prefix + "downstream_pre_cx_timeout")),
       downstream_pre_cx_active(s.gauge(prefix + "downstream_pre_cx_active")),
       downstream_cx_length_ms(s.histogram(prefix + "downstream_cx_length_ms")) {}
@@ -104,7 +106,7 @@ StatusOr<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
     const auto& factory =
         *std::static_pointer_cast<const filters::listener::NamedListenerFilterConfigFactory>(
             (*extension)->factory);
-    auto cb = factory.createFilterFactory(**message);
+    auto cb = factory.createFilterFactory(**message, store);
     if (!cb.ok()) return cb.status().withPrefix(path);
     config->listener_filters_.push_back(std::move(*cb));
   }
