@@ -195,11 +195,20 @@ def start_sidecar(ns, workdir, name, ip, static_config):
         time.sleep(0.05)
 
 
-def listener_cx(ns, port):
-    name = f"listener.0.0.0.0_{port}.downstream_cx_total"
+def listener_cx(ns, port, ip="0.0.0.0"):
+    name = f"listener.{ip}_{port}.downstream_cx_total"
     status, body = ns.curl(f"http://127.0.0.1:15000/stats?filter={name}")
     assert status == 200
     return h.parse_text_stats(body).get(name, 0)
+
+
+def all_listeners_cx(ns):
+    """downstream_cx_total summed over the proxy's listeners (admin's own excluded)."""
+    status, body = ns.curl("http://127.0.0.1:15000/stats?filter=downstream_cx_total")
+    assert status == 200
+    return sum(v for k, v in h.parse_text_stats(body).items()
+               if k.startswith("listener.") and k.endswith(".downstream_cx_total")
+               and not k.startswith("listener.admin."))
 
 
 def redirect_packets(ns):
@@ -278,7 +287,8 @@ def test_two_pods_istio_shaped_sidecars(namespaces):
     connections to 0.0.0.0_9080 (HTTP, routed by Host) or 198.19.0.6_9000 (TCP); virtualInbound on B
     picks the chain by destination port into inbound|<port>|| clusters bound to 127.0.0.6.
     An unmodified curl in A reaches B's app, which sees 127.0.0.6; each request is one connection
-    at A's 15001, one at B's 15006 and one packet on A's ISTIO_REDIRECT rule."""
+    on A's listeners (the 0.0.0.0_<port> it was handed to; 15001 for passthrough), one at B's
+    15006 and one packet on A's ISTIO_REDIRECT rule."""
     bridge = namespaces()
     bridge.run("ip", "link", "add", "br0", "type", "bridge")
     bridge.run("ip", "addr", "add", "198.18.0.1/16", "dev", "br0")
@@ -318,15 +328,21 @@ def test_two_pods_istio_shaped_sidecars(namespaces):
         procs.append(sidecar_a)
         procs.append(start_sidecar(b, workdir, "b", POD_B, b_static))
 
-        out0, in0, redirected0 = listener_cx(a, 15001), listener_cx(b, 15006), redirect_packets(a)
+        # As in Envoy, a connection virtualOutbound hands off is counted by the listener that serves
+        # it (0.0.0.0_9080), not by virtualOutbound, which counts only what it serves itself
+        # (passthrough, below). Across all of A's listeners each request is one connection.
+        def counters():
+            return (listener_cx(a, 15001), listener_cx(a, 9080), all_listeners_cx(a),
+                    listener_cx(b, 15006), redirect_packets(a))
+
+        out0, http0, all0, in0, redirected0 = counters()
         for i in range(3):
             status, body = a.curl(f"http://{REVIEWS_VIP}:9080/reviews/{i}")
             assert status == 200, body
             assert body.startswith("peer=127.0.0.6:"), body  # B's app was called by B's sidecar
             assert f"host={REVIEWS_VIP}:9080" in body  # the Host the client sent, routed on
-            assert listener_cx(a, 15001) == out0 + i + 1
-            assert listener_cx(b, 15006) == in0 + i + 1
-            assert redirect_packets(a) == redirected0 + i + 1
+            n = i + 1
+            assert counters() == (out0, http0 + n, all0 + n, in0 + n, redirected0 + n)
         # The Host header picks the route: a service name works as well as the VIP.
         r = a.run("curl", "-sS", "--max-time", "5", "-H", "Host: reviews", f"http://{REVIEWS_VIP}:9080/")
         assert r.stdout.startswith("peer=127.0.0.6:") and "host=reviews" in r.stdout
@@ -337,23 +353,30 @@ def test_two_pods_istio_shaped_sidecars(namespaces):
         b_stats = h.parse_text_stats(admin_get(b, 15000, "/stats")[1])
         assert b_stats["cluster.inbound|9080||.upstream_rq_total"] == 4
 
-        # The TCP service through tcp_proxy on both sides, each connection counted once.
-        out0, in0, redirected0 = listener_cx(a, 15001), listener_cx(b, 15006), redirect_packets(a)
+        # The TCP service through tcp_proxy on both sides, each connection counted once (on A by
+        # the 198.19.0.6_9000 listener it is handed to).
+        out0, all0, in0, redirected0 = (listener_cx(a, 15001), all_listeners_cx(a),
+                                        listener_cx(b, 15006), redirect_packets(a))
         r = a.run(sys.executable, str(HERE / "ns_helper.py"), "client", DB_VIP, "9000", "select-1")
         out = dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
         assert out["echo"] == "select-1"
         assert out["client_peer"] == f"{DB_VIP}:9000"  # the client never knew
         assert out["peer"].startswith("127.0.0.6:")
-        assert (listener_cx(a, 15001), listener_cx(b, 15006), redirect_packets(a)) == \
-            (out0 + 1, in0 + 1, redirected0 + 1)
+        assert listener_cx(a, 9000, DB_VIP) == 1
+        assert (listener_cx(a, 15001), all_listeners_cx(a), listener_cx(b, 15006),
+                redirect_packets(a)) == (out0, all0 + 1, in0 + 1, redirected0 + 1)
         stats = h.parse_text_stats(admin_get(a, 15000, "/stats")[1])
         assert stats["cluster.outbound|9000||db.default.svc.cluster.local.upstream_cx_total"] == 1
 
         # A destination no listener knows passes through A (PassthroughCluster, ORIGINAL_DST) and
         # B's virtualInbound catch-all (InboundPassthroughClusterIpv4) delivers it from 127.0.0.6.
+        # This one virtualOutbound serves itself: its downstream_cx_total rises.
+        out0, in0, redirected0 = listener_cx(a, 15001), listener_cx(b, 15006), redirect_packets(a)
         r = a.run(sys.executable, str(HERE / "ns_helper.py"), "client", POD_B, "7070", "direct")
         out = dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
         assert out["echo"] == "direct" and out["peer"].startswith("127.0.0.6:"), r.stdout
+        assert (listener_cx(a, 15001), listener_cx(b, 15006), redirect_packets(a)) == \
+            (out0 + 1, in0 + 1, redirected0 + 1)
         stats = h.parse_text_stats(admin_get(a, 15000, "/stats")[1])
         assert stats["cluster.PassthroughCluster.upstream_cx_total"] == 1
         b_stats = h.parse_text_stats(admin_get(b, 15000, "/stats")[1])
