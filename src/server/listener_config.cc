@@ -159,6 +159,18 @@ StatusOr<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
                              std::to_string(k) + "]");
       }
     }
+    // As Envoy: "*.example.com" is the only wildcard form; "*w.example.com" or "www.*" are refused.
+    const auto& names = chain.filter_chain_match().server_names();
+    for (int n = 0; n < names.size(); ++n) {
+      const std::string& name = names[n];
+      const size_t star = name.find('*');
+      if (star != std::string::npos && (star != 0 || name.size() < 3 || name[1] != '.' ||
+                                        name.find('*', 1) != std::string::npos)) {
+        return Status::error(path + ".filter_chain_match.server_names[" + std::to_string(n) +
+                             "]: partial wildcards are not supported in \"server_names\": \"" +
+                             name + "\"");
+      }
+    }
     auto built = buildChain(chain, path);
     if (!built.ok()) return built.status();
     config->chains_.push_back(std::move(*built));

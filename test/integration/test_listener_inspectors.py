@@ -3,13 +3,14 @@ and passed through untouched to TLS backends chosen by filter_chain_match), http
 (HTTP/1.0, HTTP/1.1 and the h2c preface), listener_filters_timeout with and without
 continue_on_listener_filters_timeout, and Envoy's stats for each."""
 
+import json
 import socket
 import ssl
 import subprocess
 
 import pytest
 
-from conftest import (bootstrap, closed_by_peer, connect, curl, free_ports, hello_handler,
+from conftest import (bootstrap, closed_by_peer, connect, curl, free_ports, hello_handler, run_remora,
                       static_cluster, tcp_proxy_filter)
 
 TLS_INSPECTOR = {"name": "envoy.filters.listener.tls_inspector", "typed_config": {
@@ -212,3 +213,16 @@ def test_listener_filters_timeout_closes_and_early_close_and_huge_hello(remora, 
     proc.wait_stat("tls_inspector.client_hello_too_large", lambda v: v == 1)
     assert proc.stat(prefix + "downstream_cx_total") == 0
     assert bk.accepted == 0
+
+
+def test_partial_server_name_wildcards_are_rejected(tmp_path):
+    for bad in ("*w.example.com", "www.*.com", "*"):
+        listener = {"name": "l", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 1}},
+                    "listener_filters": [TLS_INSPECTOR],
+                    "filter_chains": [chain({"server_names": ["ok.example.com", bad]}, "c")]}
+        path = tmp_path / "bad.yaml"
+        path.write_text(json.dumps(bootstrap([listener], [static_cluster("c", [1])])))
+        proc = run_remora(["--mode", "validate", "-c", str(path)])
+        assert proc.returncode != 0
+        assert ("filter_chains[0].filter_chain_match.server_names[1]: partial wildcards are not "
+                "supported") in proc.stdout + proc.stderr, proc.stdout + proc.stderr
