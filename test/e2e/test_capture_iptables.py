@@ -346,12 +346,17 @@ def test_two_pods_istio_shaped_sidecars(namespaces):
         # The Host header picks the route: a service name works as well as the VIP.
         r = a.run("curl", "-sS", "--max-time", "5", "-H", "Host: reviews", f"http://{REVIEWS_VIP}:9080/")
         assert r.stdout.startswith("peer=127.0.0.6:") and "host=reviews" in r.stdout
+        # HTTP/2 with prior knowledge: http_inspector sees the h2c preface, the same HCM chain.
+        r = a.run("curl", "-sS", "--max-time", "5", "--http2-prior-knowledge",
+                  f"http://{REVIEWS_VIP}:9080/h2c")
+        assert r.stdout.startswith("peer=127.0.0.6:"), r.stdout + r.stderr
         stats = h.parse_text_stats(admin_get(a, 15000, "/stats")[1])
-        assert stats["http.outbound_0.0.0.0_9080.downstream_rq_total"] == 4
-        assert stats["http_inspector.http11_found"] == 4
-        assert stats["cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_rq_total"] == 4
+        assert stats["http.outbound_0.0.0.0_9080.downstream_rq_total"] == 5
+        assert (stats["http_inspector.http11_found"], stats["http_inspector.http2_found"]) == (4, 1)
+        assert stats["tls_inspector.tls_not_found"] == 5
+        assert stats["cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_rq_total"] == 5
         b_stats = h.parse_text_stats(admin_get(b, 15000, "/stats")[1])
-        assert b_stats["cluster.inbound|9080||.upstream_rq_total"] == 4
+        assert b_stats["cluster.inbound|9080||.upstream_rq_total"] == 5
 
         # The TCP service through tcp_proxy on both sides, each connection counted once (on A by
         # the 198.19.0.6_9000 listener it is handed to).
