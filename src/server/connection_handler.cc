@@ -98,13 +98,16 @@ class ConnectionHandler::ActiveSocket : public filters::listener::ListenerFilter
   std::list<std::unique_ptr<ActiveSocket>>::iterator position_;
 
  private:
+  // One deadline for the whole listener filter chain, as Envoy: armed when a filter first stops.
   void armTimeout() {
     auto timeout = listener_->config->listenerFiltersTimeout();
     if (timeout.count() == 0) return;  // 0 disables the timeout, as in Envoy
+    if (timer_ && timer_->enabled()) return;
     if (!timer_) {
       timer_ = handler_.worker_.dispatcher.createTimer([this] {
         listener_->config->stats().downstream_pre_cx_timeout.inc();
         // The filter that was waiting is skipped: it decided nothing.
+        if (resume_) resume_->disableTimer();
         file_event_.reset();
         if (listener_->config->continueOnListenerFiltersTimeout()) {
           runFrom(next_filter_);
@@ -152,7 +155,6 @@ class ConnectionHandler::ActiveSocket : public filters::listener::ListenerFilter
     }
     // The file event is running this callback: leave it, and go on from the next loop turn.
     peeked_ = 0;
-    if (timer_) timer_->disableTimer();
     if (!resume_) {
       resume_ = handler_.worker_.dispatcher.createTimer([this] {
         file_event_.reset();
