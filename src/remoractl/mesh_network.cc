@@ -17,6 +17,7 @@
 
 #include "common/logger.h"
 #include "remoractl/file_io.h"
+#include "remoractl/http_get.h"
 #include "remoractl/process.h"
 
 namespace remora::remoractl {
@@ -167,35 +168,7 @@ std::vector<std::string> inNamespace(const std::string& netns, const std::vector
 }
 
 bool probeHttpInNamespace(const std::string& netns, uint32_t port, const std::string& path) {
-  // A child enters the namespace, so this process's own stays as it is.
-  const pid_t child = fork();
-  if (child < 0) return false;
-  if (child == 0) {
-    const int ns = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
-    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) _exit(2);
-    alarm(1);
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) _exit(1);
-    const std::string request =
-        fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) _exit(1);
-    char status[16] = {};
-    size_t got = 0;
-    while (got < 12) {
-      const ssize_t n = read(fd, status + got, 12 - got);
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
-    }
-    _exit(got >= 12 && std::string_view(status + 9, 3) == "200" ? 0 : 1);
-  }
-  int status = 0;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return httpGet("127.0.0.1", static_cast<uint16_t>(port), path, netns, 1000).ok();
 }
 
 }  // namespace remora::remoractl
