@@ -2,7 +2,8 @@
 bootstrapped to remora-pilot (node metadata GENERATOR: grpc), resolves xds:///<fqdn>:<port> and
 its calls follow a VirtualService's weighted split and header match to @grpc/grpc-js servers
 registered as Kubernetes Endpoints (pods on 127.0.0.2 and 127.0.0.3); an edit of the
-VirtualService reaches the running client."""
+VirtualService reaches the running client; with the pilot stopped the client keeps serving, and a
+restarted pilot resyncs it."""
 
 import json
 import os
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import free_port, wait_until
 from pilot_harness import PILOT_JS, pilot  # noqa: F401 (fixture)
 
 FQDN = "echo.default.svc.cluster.local"
@@ -115,8 +116,10 @@ def mesh(pilot, tmp_path):
         s = Node([str(PILOT_JS / "named_server.js"), f"{ip}:0", name])
         procs.append(s)
         servers[name] = s.line(20)["port"]
+    # A fixed xDS port, so a restarted pilot is found where the client's bootstrap points.
+    xds_addr = f"127.0.0.1:{free_port()}"
     p = pilot({"echo.yaml": SERVICE_AND_PODS, "vs.yaml": virtual_service(75, 25),
-               "endpoints.yaml": endpoints(servers["v1"], servers["v2"])})
+               "endpoints.yaml": endpoints(servers["v1"], servers["v2"])}, "--grpcAddr", xds_addr)
     bootstrap = tmp_path / "xds-bootstrap.json"
     bootstrap.write_text(json.dumps({
         "xds_servers": [{"server_uri": p.xds_address, "channel_creds": [{"type": "insecure"}],
@@ -131,13 +134,17 @@ def mesh(pilot, tmp_path):
         client.proc.stdin.flush()
         return client.line(60)
 
-    yield p, calls
+    def restart(files):
+        p.stop()
+        return pilot(files, "--grpcAddr", xds_addr)
+
+    yield p, calls, restart
     for proc in procs:
         proc.close()
 
 
 def test_weighted_split_and_header_match(mesh):
-    p, calls = mesh
+    p, calls, _ = mesh
     r = calls(400)
     assert r["errors"] == {}
     # 75/25 of 400: mean 300, standard deviation about 8.7; 260..340 is beyond 4.5 sigma.
@@ -153,7 +160,7 @@ def test_weighted_split_and_header_match(mesh):
 
 
 def test_virtual_service_edit_reaches_the_running_client(mesh):
-    p, calls = mesh
+    p, calls, _ = mesh
     assert calls(20)["errors"] == {}
     start = time.monotonic()
     p.write("vs.yaml", virtual_service(0, 100))
@@ -161,3 +168,15 @@ def test_virtual_service_edit_reaches_the_running_client(mesh):
     wait_until(lambda: calls(10)["counts"] == {"v2": 10}, 5, what="all calls on v2")
     assert time.monotonic() - start < 2.0
     assert calls(100) == {"counts": {"v2": 100}, "errors": {}}
+
+
+def test_client_keeps_serving_while_pilot_restarts_and_resyncs(mesh):
+    p, calls, restart = mesh
+    assert calls(20)["errors"] == {}
+    p.stop()
+    # No control plane: the client keeps its last config and every call still succeeds.
+    r = calls(50)
+    assert r["errors"] == {} and sum(r["counts"].values()) == 50
+    # A new pilot (a changed rule meanwhile) on the same address: the client reconnects, resyncs.
+    restart({"vs.yaml": virtual_service(0, 100)})
+    wait_until(lambda: calls(10)["counts"] == {"v2": 10}, 20, interval=0.1, what="resync to v2")
