@@ -121,13 +121,60 @@ void forEachOutbound(const Model& model, Fn fn) {
   }
 }
 
+// How a service's endpoints reach the proxy: EDS for Kubernetes services and STATIC
+// ServiceEntries, DNS names resolved by the proxy for resolution DNS, the connection's original
+// destination for resolution NONE (as Istio).
+enum class Discovery { kEds, kDns, kOriginalDst };
+
+Discovery discoveryOf(const ServiceView& service) {
+  if (!service.from_service_entry) return Discovery::kEds;
+  if (service.entry->resolution == "DNS") return Discovery::kDns;
+  if (service.entry->resolution == "NONE") return Discovery::kOriginalDst;
+  return Discovery::kEds;
+}
+
+// A resolution DNS ServiceEntry's cluster: its endpoints' addresses (or the host itself) as
+// STRICT_DNS hosts.
+Cluster dnsCluster(const std::string& name, const Model& model, const ServiceView& service,
+                   const ServicePort& port, const Labels& subset, const DestinationRule* dr) {
+  Cluster c;
+  c.set_name(name);
+  c.set_type(Cluster::STRICT_DNS);
+  c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
+  c.set_lb_policy(lbPolicy(dr));
+  if (dr != nullptr) applyTrafficPolicy(*dr, c);
+  std::vector<EndpointView> endpoints = model.endpoints(service, port, subset);
+  if (service.entry->endpoints.empty())
+    endpoints.push_back(EndpointView{service.fqdn, port.target_port, true, nullptr});
+  *c.mutable_load_assignment() = loadAssignment(name, endpoints);
+  return c;
+}
+
 }  // namespace
 
 void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
-  forEachOutbound(model, [&](const std::string& name, const ServiceView&, const ServicePort& port,
-                             const Labels&, const DestinationRule* dr) {
-    put(out, name, edsCluster(name, port, dr, proxy.grpc));
-  });
+  forEachOutbound(model,
+                  [&](const std::string& name, const ServiceView& service, const ServicePort& port,
+                      const Labels& subset, const DestinationRule* dr) {
+                    switch (discoveryOf(service)) {
+                      case Discovery::kEds:
+                        put(out, name, edsCluster(name, port, dr, proxy.grpc));
+                        break;
+                      case Discovery::kDns:
+                        put(out, name, dnsCluster(name, model, service, port, subset, dr));
+                        break;
+                      case Discovery::kOriginalDst: {
+                        if (proxy.grpc) break;  // gRPC has no original destination to go to
+                        Cluster c;
+                        c.set_name(name);
+                        c.set_type(Cluster::ORIGINAL_DST);
+                        c.set_lb_policy(Cluster::CLUSTER_PROVIDED);
+                        c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
+                        put(out, name, c);
+                        break;
+                      }
+                    }
+                  });
   if (proxy.grpc) return;
 
   Cluster passthrough;
@@ -166,6 +213,7 @@ void generateEndpoints(const Model& model, const Proxy&, Resources& out) {
   forEachOutbound(model,
                   [&](const std::string& name, const ServiceView& service, const ServicePort& port,
                       const Labels& subset, const DestinationRule*) {
+                    if (discoveryOf(service) != Discovery::kEds) return;
                     put(out, name, loadAssignment(name, model.endpoints(service, port, subset)));
                   });
 }

@@ -38,7 +38,11 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
         view.fqdn = host;
         view.name = host;
         view.ns = se->ns;
-        view.vip = se->addresses.empty() ? "" : se->addresses[0];
+        // A listener needs one address: a /32 is one, a wider CIDR is not (no VIP then).
+        std::string vip = se->addresses.empty() ? "" : se->addresses[0];
+        if (auto slash = vip.find('/'); slash != std::string::npos)
+          vip = vip.substr(slash) == "/32" ? vip.substr(0, slash) : "";
+        view.vip = vip;
         view.ports = se->ports;
         view.from_service_entry = true;
         view.entry = se;

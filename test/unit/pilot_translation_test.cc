@@ -263,5 +263,42 @@ spec:
             443u);
 }
 
+TEST(PilotTranslation, ServiceEntryResolutionDnsAndNone) {
+  Model model = modelFrom(R"(
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: dns}
+spec:
+  hosts: [api.example.com]
+  ports: [{number: 443, name: tls}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: none}
+spec:
+  hosts: [db.example.com]
+  addresses: [198.18.0.0/24]
+  ports: [{number: 5432, name: tcp}]
+  resolution: NONE
+)");
+  Proxy proxy = sidecar("10.0.0.9", "client");
+  Resources cds = generate(model, proxy, kClusterType);
+  auto dns = unpack<Cluster>(cds, "outbound|443||api.example.com");
+  EXPECT_EQ(dns.type(), Cluster::STRICT_DNS);
+  EXPECT_EQ(dns.load_assignment()
+                .endpoints(0)
+                .lb_endpoints(0)
+                .endpoint()
+                .address()
+                .socket_address()
+                .address(),
+            "api.example.com");
+  EXPECT_EQ(unpack<Cluster>(cds, "outbound|5432||db.example.com").type(), Cluster::ORIGINAL_DST);
+  EXPECT_TRUE(generate(model, proxy, kEndpointType).empty());  // neither is EDS
+  // A CIDR is no listener address: the TCP port gets no outbound listener of its own.
+  EXPECT_FALSE(generate(model, proxy, kListenerType).count("198.18.0.0/24_5432"));
+}
+
 }  // namespace
 }  // namespace remora::pilot
