@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "config/load_and_validate.h"
+#include "envoy/config/bootstrap/v3/bootstrap.pb.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
@@ -298,6 +300,29 @@ spec:
   EXPECT_TRUE(generate(model, proxy, kEndpointType).empty());  // neither is EDS
   // A CIDR is no listener address: the TCP port gets no outbound listener of its own.
   EXPECT_FALSE(generate(model, proxy, kListenerType).count("198.18.0.0/24_5432"));
+}
+
+}  // namespace
+}  // namespace remora::pilot
+
+namespace remora::pilot {
+namespace {
+
+// The generated resources that need no ADS (the capture listeners and the static clusters) pass
+// remora's own bootstrap validation: the proxy accepts what the pilot sends.
+TEST(PilotTranslation, StaticSidecarResourcesPassRemorasValidation) {
+  using namespace testing;  // NOLINT
+  Model model = modelFrom(kMesh);
+  Proxy proxy = sidecar("10.0.0.1", "reviews-v1");
+  Resources lds = generate(model, proxy, kListenerType);
+  Resources cds = generate(model, proxy, kClusterType);
+  envoy::config::bootstrap::v3::Bootstrap bootstrap;
+  for (const char* name : {"virtualOutbound", "virtualInbound"})
+    *bootstrap.mutable_static_resources()->add_listeners() = unpack<Listener>(lds, name);
+  for (const char* name : {"PassthroughCluster", "BlackHoleCluster", "inbound|9080||"})
+    *bootstrap.mutable_static_resources()->add_clusters() = unpack<Cluster>(cds, name);
+  Status status = config::validateBootstrap(bootstrap);
+  EXPECT_TRUE(status.ok()) << status.message();
 }
 
 }  // namespace
