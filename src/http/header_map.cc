@@ -39,6 +39,25 @@ uint32_t load4(const char* p) {
   return w;
 }
 
+void store8(char* p, uint64_t w) { std::memcpy(p, &w, 8); }
+void store4(char* p, uint32_t w) { std::memcpy(p, &w, 4); }
+
+// Lower-cases a name a word at a time; a last word that overlaps the one before is folded
+// twice, which folding allows. Every header name is lower-cased on insertion.
+void lowerInPlace(std::string& s) {
+  char* p = s.data();
+  const size_t n = s.size();
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 <= n; i += 8) store8(p + i, lowerWord(load8(p + i)));
+    if (n % 8 != 0) store8(p + n - 8, lowerWord(load8(p + n - 8)));
+  } else if (n >= 4) {
+    store4(p, static_cast<uint32_t>(lowerWord(load4(p))));
+    store4(p + n - 4, static_cast<uint32_t>(lowerWord(load4(p + n - 4))));
+  } else {
+    for (size_t i = 0; i < n; ++i) p[i] = lowerChar(p[i]);
+  }
+}
+
 // Stored keys are lower-case; `key` may be in any case. Compared a word at a time (the last
 // word overlapping the one before when the length is not a multiple of its size): a request's
 // path looks names up a few dozen times. No allocation.
@@ -79,7 +98,7 @@ void HeaderMap::add(std::string_view key, std::string_view value) {
   // Built in place: no temporary key or entry to move.
   Entry& entry = position == entries_.end() ? entries_.emplace_back() : *entries_.emplace(position);
   entry.key.assign(key);
-  for (char& c : entry.key) c = lowerChar(c);
+  lowerInPlace(entry.key);
   entry.value.assign(value);
   key_bits_ |= keyBit(key);
 }
