@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/ascii_words.h"
+
 namespace remora::http {
 
 namespace {
@@ -18,26 +20,9 @@ constexpr auto kLower = [] {
 }();
 char lowerChar(char c) { return kLower[static_cast<unsigned char>(c)]; }
 
-// ASCII lower-casing of eight bytes at once: a byte gains 0x20 when it is in 'A'..'Z' (no carry
-// crosses a byte: each sum stays below 0x100, and bytes with the high bit set are left alone).
-constexpr uint64_t kOnes = 0x0101010101010101ull;
-constexpr uint64_t kHighBits = 0x8080808080808080ull;
-uint64_t lowerWord(uint64_t w) {
-  const uint64_t heptets = w & ~kHighBits;
-  const uint64_t at_least_a = heptets + kOnes * (0x80 - 'A');
-  const uint64_t above_z = heptets + kOnes * (0x80 - 'Z' - 1);
-  return w | (((at_least_a ^ above_z) & ~w & kHighBits) >> 2);
-}
-uint64_t load8(const char* p) {
-  uint64_t w;
-  std::memcpy(&w, p, 8);
-  return w;
-}
-uint32_t load4(const char* p) {
-  uint32_t w;
-  std::memcpy(&w, p, 4);
-  return w;
-}
+using ascii::load4;
+using ascii::load8;
+using ascii::lowerWord;
 
 void store8(char* p, uint64_t w) { std::memcpy(p, &w, 8); }
 void store4(char* p, uint32_t w) { std::memcpy(p, &w, 4); }
@@ -58,28 +43,11 @@ void lowerInPlace(std::string& s) {
   }
 }
 
-// Stored keys are lower-case; `key` may be in any case. Compared a word at a time (the last
-// word overlapping the one before when the length is not a multiple of its size): a request's
+// Stored keys are lower-case; `key` may be in any case. Compared a word at a time: a request's
 // path looks names up a few dozen times. No allocation.
 bool keyEquals(const std::string& stored, std::string_view key) {
-  const size_t n = stored.size();
-  if (n != key.size()) return false;
-  const char* a = stored.data();
-  const char* b = key.data();
-  if (n >= 8) {
-    for (size_t i = 0; i + 8 <= n; i += 8) {
-      if (load8(a + i) != lowerWord(load8(b + i))) return false;
-    }
-    return (n % 8) == 0 || load8(a + n - 8) == lowerWord(load8(b + n - 8));
-  }
-  if (n >= 4) {
-    return load4(a) == static_cast<uint32_t>(lowerWord(load4(b))) &&
-           load4(a + n - 4) == static_cast<uint32_t>(lowerWord(load4(b + n - 4)));
-  }
-  for (size_t i = 0; i < n; ++i) {
-    if (a[i] != lowerChar(b[i])) return false;
-  }
-  return true;
+  return stored.size() == key.size() &&
+         ascii::foldedEqual<true>(stored.data(), key.data(), key.size());
 }
 
 bool isPseudo(std::string_view key) { return !key.empty() && key[0] == ':'; }
