@@ -163,7 +163,11 @@ class AsyncStreamImpl final : public AsyncStream,
   }
 
   void failLater(std::string message) {
-    fail_timer_ = dispatcher_.createTimer([this, message] { finish(gs::kUnavailable, message); });
+    fail_timer_ = dispatcher_.createTimer([this, message] {
+      // The owner may destroy this stream, and so this timer, from finish(): use a copy.
+      const std::string reason = message;
+      finish(gs::kUnavailable, reason);
+    });
     fail_timer_->enableTimer(std::chrono::milliseconds(0));
   }
 

@@ -139,7 +139,7 @@ EdsAdsSubscription::EdsAdsSubscription(ClusterManager& manager, const Cluster& c
   subscription_ =
       mux.subscribe(xds::kClusterLoadAssignmentType, *this,
                     xds::initialFetchTimeout(cluster.proto().eds_cluster_config().eds_config()),
-                    "cluster." + cluster_name_ + ".");
+                    xds::SubscriptionStats(cluster.statsStore(), "cluster." + cluster_name_ + "."));
   subscription_->start({resource_name_});
 }
 

@@ -64,20 +64,12 @@ StatusOr<DecodedResource> decodeResource(const google::protobuf::Any& any,
   return resource;
 }
 
+// Envoy's version gauge: a hash of version_info (its low 53 bits, to stay a gauge value).
 int64_t versionHash(const std::string& version) {
-  return static_cast<int64_t>(xxHash64(version, 0) >> 1);
+  return static_cast<int64_t>(xxHash64(version) & ((1ULL << 53) - 1));
 }
 
 }  // namespace
-
-SubscriptionStats::SubscriptionStats(stats::Store& store, const std::string& prefix)
-    : update_attempt(store.counter(prefix + "update_attempt")),
-      update_success(store.counter(prefix + "update_success")),
-      update_failure(store.counter(prefix + "update_failure")),
-      update_rejected(store.counter(prefix + "update_rejected")),
-      init_fetch_timeout(store.counter(prefix + "init_fetch_timeout")),
-      version(store.gauge(prefix + "version")),
-      update_time(store.gauge(prefix + "update_time")) {}
 
 std::chrono::milliseconds initialFetchTimeout(const envoy::config::core::v3::ConfigSource& source) {
   if (!source.has_initial_fetch_timeout()) return std::chrono::milliseconds(15000);
@@ -130,9 +122,6 @@ class AdsMux::WatchImpl final : public Subscription {
     if (status.ok()) {
       stats_.update_success.inc();
       stats_.version.set(versionHash(version));
-      stats_.update_time.set(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count());
     } else {
       stats_.update_rejected.inc();
       callbacks_.onConfigUpdateFailed(UpdateFailureReason::UpdateRejected, status);
@@ -197,10 +186,10 @@ AdsMux::~AdsMux() {
 
 SubscriptionPtr AdsMux::subscribe(const std::string& type_url, SubscriptionCallbacks& callbacks,
                                   std::chrono::milliseconds initial_fetch_timeout,
-                                  const std::string& stats_prefix) {
+                                  SubscriptionStats stats) {
   const uint64_t id = next_watch_id_++;
   auto watch = std::make_unique<WatchImpl>(*this, id, type_url, callbacks, initial_fetch_timeout,
-                                           SubscriptionStats(stats_, stats_prefix));
+                                           stats);
   typeState(type_url).watches.push_back(id);
   watches_[id] = watch.get();
   return watch;

@@ -16,25 +16,13 @@
 #include "grpc/async_client.h"
 #include "stats/store.h"
 #include "xds/subscription.h"
+#include "xds/subscription_stats.h"
 
 namespace remora::upstream {
 class ClusterManager;
 }
 
 namespace remora::xds {
-
-// Envoy's per-subscription stats (SubscriptionStats) under the consumer's prefix, e.g.
-// "cluster.<name>." for EDS or "cluster_manager.cds." for CDS.
-struct SubscriptionStats {
-  SubscriptionStats(stats::Store& store, const std::string& prefix);
-  stats::Counter& update_attempt;
-  stats::Counter& update_success;
-  stats::Counter& update_failure;
-  stats::Counter& update_rejected;
-  stats::Counter& init_fetch_timeout;
-  stats::Gauge& version;  // a hash of the last accepted version_info, as Envoy's
-  stats::Gauge& update_time;
-};
 
 // One Aggregated Discovery Service stream carrying every subscribed type (Envoy's GrpcMuxImpl and,
 // for DELTA_GRPC, NewGrpcMuxImpl) on the main thread:
@@ -61,12 +49,12 @@ class AdsMux final : public grpc::AsyncStreamCallbacks {
       event::Dispatcher& dispatcher, stats::Store& stats, const std::string& path);
   ~AdsMux() override;
 
-  // A subscription to `type_url` resources on this stream. Its stats go under `stats_prefix`
-  // (ending in '.'); `initial_fetch_timeout` (0: none) bounds the wait for the first update after
-  // start(), after which the consumer hears onConfigUpdateFailed(FetchTimedOut).
+  // A subscription to `type_url` resources on this stream, counted in `stats` (the consumer's,
+  // e.g. "cluster.<name>."); `initial_fetch_timeout` (0: none) bounds the wait for the first
+  // update after start(), after which the consumer hears onConfigUpdateFailed(FetchTimedOut).
   SubscriptionPtr subscribe(const std::string& type_url, SubscriptionCallbacks& callbacks,
                             std::chrono::milliseconds initial_fetch_timeout,
-                            const std::string& stats_prefix);
+                            SubscriptionStats stats);
 
   // Opens the stream; subscriptions made before are requested on it at once.
   void start();
