@@ -16,6 +16,7 @@
 #include "config/bootstrap_loader.h"
 #include "remoractl/bootstrap_builder.h"
 #include "remoractl/command.h"
+#include "remoractl/file_io.h"
 #include "remoractl/flags.h"
 #include "remoractl/process.h"
 
@@ -102,17 +103,6 @@ struct BootstrapFlags {
     return bootstrapToYaml(bootstrap.value());
   }
 };
-
-Status writeFile(const std::string& path, const std::string& content) {
-  std::error_code ec;
-  const auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  std::ofstream out(path, std::ios::trunc);
-  out << content;
-  out.close();
-  if (!out) return Status::error(fmt::format("cannot write {}", path));
-  return {};
-}
 
 int runBootstrap(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   BootstrapFlags bootstrap_flags;
