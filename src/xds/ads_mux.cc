@@ -188,11 +188,21 @@ SubscriptionPtr AdsMux::subscribe(const std::string& type_url, SubscriptionCallb
                                   std::chrono::milliseconds initial_fetch_timeout,
                                   SubscriptionStats stats) {
   const uint64_t id = next_watch_id_++;
-  auto watch = std::make_unique<WatchImpl>(*this, id, type_url, callbacks, initial_fetch_timeout,
-                                           stats);
+  auto watch =
+      std::make_unique<WatchImpl>(*this, id, type_url, callbacks, initial_fetch_timeout, stats);
   typeState(type_url).watches.push_back(id);
   watches_[id] = watch.get();
   return watch;
+}
+
+StatusOr<SubscriptionPtr> AdsMux::subscribe(const envoy::config::core::v3::ConfigSource& source,
+                                            std::string_view type_url,
+                                            SubscriptionCallbacks& callbacks,
+                                            SubscriptionStats stats) {
+  if (!source.has_ads()) {
+    return Status::error("only ads config sources use the ADS stream");
+  }
+  return subscribe(std::string(type_url), callbacks, initialFetchTimeout(source), stats);
 }
 
 AdsMux::TypeState& AdsMux::typeState(const std::string& type_url) {

@@ -56,6 +56,12 @@ class AdsMux final : public grpc::AsyncStreamCallbacks {
                             std::chrono::milliseconds initial_fetch_timeout,
                             SubscriptionStats stats);
 
+  // The same for a consumer's ConfigSource (what a subscription factory calls): `ads` sources
+  // only, with their initial_fetch_timeout.
+  StatusOr<SubscriptionPtr> subscribe(const envoy::config::core::v3::ConfigSource& source,
+                                      std::string_view type_url, SubscriptionCallbacks& callbacks,
+                                      SubscriptionStats stats);
+
   // Opens the stream; subscriptions made before are requested on it at once.
   void start();
   // Holds back requests of `type_url` until the matching resume() (counted).
