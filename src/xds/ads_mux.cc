@@ -161,17 +161,25 @@ StatusOr<std::unique_ptr<AdsMux>> AdsMux::create(
   auto client = grpc::AsyncClient::create(config.grpc_services(0), clusters, dispatcher,
                                           path + ".grpc_services[0]");
   if (!client.ok()) return client.status();
-  return std::unique_ptr<AdsMux>(
-      new AdsMux(config, node, std::move(client).value(), dispatcher, stats));
+  grpc::AsyncClient* raw = client->get();
+  auto mux = std::make_unique<AdsMux>(
+      config, node,
+      [raw](std::string_view method, grpc::AsyncStreamCallbacks& callbacks) {
+        return raw->startStream(method, callbacks);
+      },
+      raw->clusterName(), dispatcher, stats);
+  mux->client_ = std::move(client).value();
+  return mux;
 }
 
 AdsMux::AdsMux(const envoy::config::core::v3::ApiConfigSource& config,
-               envoy::config::core::v3::Node node, std::unique_ptr<grpc::AsyncClient> client,
+               envoy::config::core::v3::Node node, StreamFactory start_stream, std::string target,
                event::Dispatcher& dispatcher, stats::Store& stats)
     : delta_(config.api_type() == envoy::config::core::v3::ApiConfigSource::DELTA_GRPC),
       node_on_first_message_only_(config.set_node_on_first_message_only()),
       node_(std::move(node)),
-      client_(std::move(client)),
+      start_stream_(std::move(start_stream)),
+      target_(std::move(target)),
       dispatcher_(dispatcher),
       stats_(stats),
       connected_state_(stats.gauge("control_plane.connected_state")),
@@ -495,8 +503,7 @@ void AdsMux::onDeltaResponse(std::string_view message) {
 }
 
 void AdsMux::onRemoteClose(uint32_t grpc_status, const std::string& message) {
-  LOG_WARN("xds: ADS stream to {} closed: grpc-status {} {}", client_->clusterName(), grpc_status,
-           message);
+  LOG_WARN("xds: ADS stream to {} closed: grpc-status {} {}", target_, grpc_status, message);
   // The stream calls back last, after letting go of its connection; it can be dropped here.
   stream_.reset();
   connected_state_.set(0);
@@ -513,7 +520,7 @@ void AdsMux::scheduleReconnect() {
 }
 
 void AdsMux::establishStream() {
-  stream_ = client_->startStream(delta_ ? kDeltaMethod : kSotwMethod, *this);
+  stream_ = start_stream_(delta_ ? kDeltaMethod : kSotwMethod, *this);
   connected_state_.set(1);
   first_request_on_stream_ = true;
   // A new stream knows nothing: every type is requested afresh, in the order first subscribed

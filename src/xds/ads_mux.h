@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -47,6 +48,13 @@ class AdsMux final : public grpc::AsyncStreamCallbacks {
       const envoy::config::core::v3::ApiConfigSource& config,
       const envoy::config::core::v3::Node& node, upstream::ClusterManager& clusters,
       event::Dispatcher& dispatcher, stats::Store& stats, const std::string& path);
+  // Opens streams with `start_stream` (method path, callbacks) instead of a gRPC client: for
+  // tests. `target` names the other end in logs.
+  using StreamFactory =
+      std::function<grpc::AsyncStreamPtr(std::string_view, grpc::AsyncStreamCallbacks&)>;
+  AdsMux(const envoy::config::core::v3::ApiConfigSource& config, envoy::config::core::v3::Node node,
+         StreamFactory start_stream, std::string target, event::Dispatcher& dispatcher,
+         stats::Store& stats);
   ~AdsMux() override;
 
   // A subscription to `type_url` resources on this stream, counted in `stats` (the consumer's,
@@ -115,7 +123,9 @@ class AdsMux final : public grpc::AsyncStreamCallbacks {
   const bool delta_;
   const bool node_on_first_message_only_;
   const envoy::config::core::v3::Node node_;
-  std::unique_ptr<grpc::AsyncClient> client_;
+  std::unique_ptr<grpc::AsyncClient> client_;  // what start_stream_ uses, when made by create()
+  StreamFactory start_stream_;
+  const std::string target_;
   event::Dispatcher& dispatcher_;
   stats::Store& stats_;
   stats::Gauge& connected_state_;
