@@ -1,6 +1,7 @@
 #include "grpc/async_client.h"
 
 #include "common/logger.h"
+#include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 #include "http/grpc.h"
 #include "http/http2/client_codec.h"
 #include "upstream/cluster_manager.h"
@@ -243,25 +244,35 @@ Status GrpcMessageDecoder::decode(buffer::Buffer& data, std::vector<std::string>
 }
 
 StatusOr<std::unique_ptr<AsyncClient>> AsyncClient::create(
-    const envoy::config::core::v3::GrpcService& service, upstream::ClusterManager& clusters,
-    event::Dispatcher& dispatcher, const std::string& path) {
+    const envoy::config::core::v3::GrpcService& service,
+    const google::protobuf::RepeatedPtrField<envoy::config::cluster::v3::Cluster>& static_clusters,
+    upstream::ClusterManager& clusters, event::Dispatcher& dispatcher, const std::string& path) {
+  using envoy::config::cluster::v3::Cluster;
   if (service.has_google_grpc()) {
     return Status::error(path + ".google_grpc: not supported by remora (use envoy_grpc)");
   }
   if (!service.has_envoy_grpc()) return Status::error(path + ": envoy_grpc is required");
   const std::string& name = service.envoy_grpc().cluster_name();
-  auto cluster = clusters.get(name);
-  if (cluster == nullptr) {
-    return Status::error(path + ".envoy_grpc.cluster_name: unknown static cluster '" + name + "'");
+  const Cluster* cluster = nullptr;
+  for (const auto& proto : static_clusters) {
+    if (proto.name() == name) cluster = &proto;
   }
-  if (cluster->type() != upstream::ClusterType::Static &&
-      cluster->type() != upstream::ClusterType::StrictDns &&
-      cluster->type() != upstream::ClusterType::LogicalDns) {
-    return Status::error(path + ".envoy_grpc.cluster_name: cluster '" + name +
-                         "' must be a static cluster with its endpoints in the bootstrap");
+  const std::string at = path + ".envoy_grpc.cluster_name";
+  if (cluster == nullptr) return Status::error(at + ": unknown static cluster '" + name + "'");
+  const auto type =
+      cluster->cluster_discovery_type_case() == Cluster::kType ? cluster->type() : Cluster::STATIC;
+  if (type != Cluster::STATIC && type != Cluster::STRICT_DNS && type != Cluster::LOGICAL_DNS) {
+    return Status::error(at + ": cluster '" + name +
+                         "' must have its endpoints in the bootstrap (STATIC or DNS)");
   }
-  if (cluster->upstreamProtocol() != upstream::Cluster::UpstreamProtocol::Http2) {
-    return Status::error(path + ".envoy_grpc.cluster_name: cluster '" + name +
+  // As Envoy: the cluster must be configured for HTTP/2.
+  envoy::extensions::upstreams::http::v3::HttpProtocolOptions options;
+  auto found = cluster->typed_extension_protocol_options().find(
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions");
+  if (found == cluster->typed_extension_protocol_options().end() ||
+      !found->second.UnpackTo(&options) ||
+      !options.explicit_http_config().has_http2_protocol_options()) {
+    return Status::error(at + ": cluster '" + name +
                          "' must speak HTTP/2 (typed_extension_protocol_options "
                          "explicit_http_config.http2_protocol_options)");
   }

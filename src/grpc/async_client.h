@@ -10,6 +10,7 @@
 
 #include "buffer/buffer.h"
 #include "common/status.h"
+#include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/core/v3/grpc_service.pb.h"
 #include "event/dispatcher.h"
 #include "http/codec.h"
@@ -54,11 +55,14 @@ using AsyncStreamPtr = std::unique_ptr<AsyncStream>;
 // started stream, so a reconnect after a failure moves on to the next.
 class AsyncClient {
  public:
-  // Checks `service` against the clusters known now: envoy_grpc naming a static cluster whose
-  // upstream protocol is HTTP/2. `google_grpc` is not supported.
+  // Checks `service` against the bootstrap's static clusters (the client may be made before
+  // they are built): envoy_grpc naming one whose upstream protocol is HTTP/2. `google_grpc` is
+  // not supported. Streams find the cluster in `clusters` when they start.
   static StatusOr<std::unique_ptr<AsyncClient>> create(
-      const envoy::config::core::v3::GrpcService& service, upstream::ClusterManager& clusters,
-      event::Dispatcher& dispatcher, const std::string& path);
+      const envoy::config::core::v3::GrpcService& service,
+      const google::protobuf::RepeatedPtrField<envoy::config::cluster::v3::Cluster>&
+          static_clusters,
+      upstream::ClusterManager& clusters, event::Dispatcher& dispatcher, const std::string& path);
 
   // Starts a streaming call to `method_path` ("/package.Service/Method"). Never null: a failure to
   // connect is reported through callbacks.onRemoteClose on a later loop iteration.

@@ -77,27 +77,19 @@ Status Server::validateOnly() {
 
 Status Server::buildClusters() {
   cluster_manager_->setInitManager(&init_manager_);
-  // The ADS stream needs its own (static) cluster first; EDS clusters fed by it come after.
-  auto over_ads = [](const envoy::config::cluster::v3::Cluster& proto) {
-    return proto.eds_cluster_config().eds_config().has_ads();
-  };
+  // The ADS stream first: EDS clusters fed by it subscribe while they are built. It finds its own
+  // static cluster when it opens, in run().
   const auto& protos = bootstrap_.static_resources().clusters();
-  for (const auto& proto : protos) {
-    if (!over_ads(proto)) {
-      cluster_manager_->addCluster(std::make_shared<const upstream::Cluster>(proto, *stats_));
-    }
-  }
   if (bootstrap_.dynamic_resources().has_ads_config()) {
     auto mux = xds::AdsMux::create(bootstrap_.dynamic_resources().ads_config(), bootstrap_.node(),
-                                   *cluster_manager_, *dispatcher_, *stats_,
+                                   protos, *cluster_manager_, *dispatcher_, *stats_,
                                    "dynamic_resources.ads_config");
     if (!mux.ok()) return mux.status();
     ads_mux_ = std::move(mux).value();
     cluster_manager_->setAdsMux(ads_mux_.get());
   }
   for (int i = 0; i < protos.size(); ++i) {
-    if (!over_ads(protos[i])) continue;
-    if (ads_mux_ == nullptr) {
+    if (protos[i].eds_cluster_config().eds_config().has_ads() && ads_mux_ == nullptr) {
       return Status::error("static_resources.clusters[" + std::to_string(i) +
                            "].eds_cluster_config.eds_config.ads: needs "
                            "dynamic_resources.ads_config");

@@ -148,8 +148,10 @@ class AdsMux::WatchImpl final : public Subscription {
 
 StatusOr<std::unique_ptr<AdsMux>> AdsMux::create(
     const envoy::config::core::v3::ApiConfigSource& config,
-    const envoy::config::core::v3::Node& node, upstream::ClusterManager& clusters,
-    event::Dispatcher& dispatcher, stats::Store& stats, const std::string& path) {
+    const envoy::config::core::v3::Node& node,
+    const google::protobuf::RepeatedPtrField<envoy::config::cluster::v3::Cluster>& static_clusters,
+    upstream::ClusterManager& clusters, event::Dispatcher& dispatcher, stats::Store& stats,
+    const std::string& path) {
   using envoy::config::core::v3::ApiConfigSource;
   if (config.api_type() != ApiConfigSource::GRPC &&
       config.api_type() != ApiConfigSource::DELTA_GRPC) {
@@ -158,8 +160,8 @@ StatusOr<std::unique_ptr<AdsMux>> AdsMux::create(
   if (config.grpc_services_size() != 1) {
     return Status::error(path + ".grpc_services: exactly one gRPC service is needed");
   }
-  auto client = grpc::AsyncClient::create(config.grpc_services(0), clusters, dispatcher,
-                                          path + ".grpc_services[0]");
+  auto client = grpc::AsyncClient::create(config.grpc_services(0), static_clusters, clusters,
+                                          dispatcher, path + ".grpc_services[0]");
   if (!client.ok()) return client.status();
   grpc::AsyncClient* raw = client->get();
   auto mux = std::make_unique<AdsMux>(

@@ -43,11 +43,16 @@ namespace remora::xds {
 //    consumers keep what they have meanwhile, and the new stream resubscribes everything.
 class AdsMux final : public grpc::AsyncStreamCallbacks {
  public:
-  // Validates `config` (dynamic_resources.ads_config) against the clusters known now.
+  // Validates `config` (dynamic_resources.ads_config).
+  // `static_clusters` are the bootstrap's (the gRPC service must name one); the stream finds it
+  // in `clusters` when it opens, so the mux may be made before the clusters are built.
   static StatusOr<std::unique_ptr<AdsMux>> create(
       const envoy::config::core::v3::ApiConfigSource& config,
-      const envoy::config::core::v3::Node& node, upstream::ClusterManager& clusters,
-      event::Dispatcher& dispatcher, stats::Store& stats, const std::string& path);
+      const envoy::config::core::v3::Node& node,
+      const google::protobuf::RepeatedPtrField<envoy::config::cluster::v3::Cluster>&
+          static_clusters,
+      upstream::ClusterManager& clusters, event::Dispatcher& dispatcher, stats::Store& stats,
+      const std::string& path);
   // Opens streams with `start_stream` (method path, callbacks) instead of a gRPC client: for
   // tests. `target` names the other end in logs.
   using StreamFactory =
