@@ -219,3 +219,20 @@ def test_ads_config_is_checked(tmp_path):
     no_ads = bootstrap([], [xds_cluster(xds_port), ads_eds_cluster("svc")])
     result = validate(tmp_path, no_ads)
     assert result.returncode != 0 and "ads_config" in result.stderr + result.stdout
+
+
+def test_a_server_without_ads_is_retried(remora, http_backends):
+    """A gRPC server that does not implement ADS answers trailers-only UNIMPLEMENTED: the call
+    ends with that status, is counted as a failure, and retried with backoff."""
+    from test_grpc_js import GrpcServer
+    echo = GrpcServer()
+    try:
+        proc, _ = start_proxy(remora, echo, False, wait=False, initial_fetch_timeout="1s")
+        wait_until(lambda: curl(proc.url("/ready")) is not None, 10, what="the admin listener")
+        proc.wait_stat("cluster.svc.update_failure", lambda v: v >= 2, timeout=10)
+        assert "grpc-status 12" in proc.log()
+        assert proc.stat("control_plane.connected_state") in (0, 1)  # 1 while a retry is open
+        proc.wait_ready(timeout=10)  # initial_fetch_timeout released the warming cluster
+        assert proc.stat("cluster.svc.init_fetch_timeout") == 1
+    finally:
+        echo.close()
