@@ -118,20 +118,7 @@ int runBootstrap(const std::vector<std::string>& args, std::ostream& out, std::o
     out << flags.usage(kBootstrapSummary);
     return 0;
   }
-  auto yaml = bootstrap_flags.build();
-  if (!yaml.ok()) {
-    err << "remoractl bootstrap: " << yaml.status().message() << "\n";
-    return 1;
-  }
-  if (output == "-") {
-    out << yaml.value();
-    return 0;
-  }
-  if (Status s = writeFile(output, yaml.value()); !s.ok()) {
-    err << "remoractl bootstrap: " << s.message() << "\n";
-    return 1;
-  }
-  return 0;
+  return writeResult(bootstrap_flags.build(), output, "bootstrap", out, err);
 }
 
 // remora next to this binary (build/bin), else in PATH.

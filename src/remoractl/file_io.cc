@@ -34,4 +34,17 @@ Status writeFile(const std::string& path, const std::string& content) {
   return {};
 }
 
+int writeResult(const StatusOr<std::string>& result, const std::string& output,
+                const std::string& command, std::ostream& out, std::ostream& err) {
+  Status status = result.status();
+  if (status.ok() && output == "-") {
+    out << result.value();
+    return 0;
+  }
+  if (status.ok()) status = writeFile(output, result.value());
+  if (status.ok()) return 0;
+  err << "remoractl " << command << ": " << status.message() << "\n";
+  return 1;
+}
+
 }  // namespace remora::remoractl

@@ -37,20 +37,7 @@ int runInject(const std::vector<std::string>& args, std::ostream& out, std::ostr
     err << "remoractl inject: " << manifests.status().message() << "\n";
     return 1;
   }
-  auto injected = injectManifests(manifests.value(), options);
-  if (!injected.ok()) {
-    err << "remoractl inject: " << injected.status().message() << "\n";
-    return 1;
-  }
-  if (output == "-") {
-    out << injected.value();
-    return 0;
-  }
-  if (Status s = writeFile(output, injected.value()); !s.ok()) {
-    err << "remoractl inject: " << s.message() << "\n";
-    return 1;
-  }
-  return 0;
+  return writeResult(injectManifests(manifests.value(), options), output, "inject", out, err);
 }
 
 const RegisterCommand kRegisterInject{{"inject", kInjectSummary, &runInject}};

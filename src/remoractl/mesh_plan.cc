@@ -89,8 +89,11 @@ uint32_t replicas(const YAML::Node& object) {
 
 class PodBuilder {
  public:
-  PodBuilder(MeshPod& pod, const YAML::Node& spec, const MeshPlanOptions& options)
-      : pod_(pod), spec_(spec), options_(options) {}
+  PodBuilder(MeshPod& pod, const YAML::Node& pod_template, const MeshPlanOptions& options)
+      : pod_(pod),
+        spec_(at(pod_template, {"spec"})),
+        annotations_(stringMap(at(pod_template, {"metadata", "annotations"}))),
+        options_(options) {}
 
   Status build() {
     for (const auto& c : spec_["initContainers"]) {
@@ -103,6 +106,7 @@ class PodBuilder {
       if (!container.ok()) return container.status();
       pod_.containers.push_back(std::move(container).value());
     }
+    RETURN_IF_ERROR(buildMounts());
     // The sidecar starts first; the applications wait for it to be ready.
     std::stable_partition(pod_.containers.begin(), pod_.containers.end(),
                           [](const MeshContainer& c) { return c.name == kSidecarName; });
@@ -143,6 +147,62 @@ class PodBuilder {
     return c;
   }
 
+  // Every container's volumeMounts, from the pod's emptyDir and downwardAPI volumes.
+  Status buildMounts() {
+    std::map<std::string, YAML::Node> volumes;
+    for (const auto& v : spec_["volumes"])
+      volumes.emplace(scalar(v["name"]), static_cast<const YAML::Node&>(v));
+    std::set<std::string> paths;
+    for (const auto* list : {"initContainers", "containers"}) {
+      for (const auto& c : spec_[list]) {
+        for (const auto& m : c["volumeMounts"]) {
+          const std::string name = scalar(m["name"]);
+          const std::string path = scalar(m["mountPath"]);
+          const std::string where =
+              fmt::format("{}: {} {}: volumeMount {}", pod_.owner, list, scalar(c["name"]), name);
+          auto volume = volumes.find(name);
+          if (volume == volumes.end()) return Status::error(where + ": no such volume");
+          if (!path.starts_with("/etc/") || path.find("..") != std::string::npos) {
+            return Status::error(fmt::format(
+                "{}: mountPath {}: the mesh mounts volumes only under /etc (through /etc/netns)",
+                where, path));
+          }
+          if (!paths.insert(path).second) continue;
+          MeshMount mount{path};
+          if (volume->second["downwardAPI"]) {
+            for (const auto& item : at(volume->second, {"downwardAPI", "items"})) {
+              const std::string field = scalar(at(item, {"fieldRef", "fieldPath"}));
+              std::string content;
+              if (field == "metadata.labels" || field == "metadata.annotations") {
+                // As the kubelet writes them: key="value" per line, sorted.
+                for (const auto& [key, value] :
+                     field == "metadata.labels" ? pod_.labels : annotations_) {
+                  content += fmt::format("{}=\"{}\"\n", key, value);
+                }
+              } else if (field == "metadata.name") {
+                content = pod_.name;
+              } else if (field == "metadata.namespace") {
+                content = pod_.ns;
+              } else {
+                return Status::error(
+                    fmt::format("{}: downwardAPI field {} is not supported by "
+                                "the mesh",
+                                where, field));
+              }
+              mount.files[scalar(item["path"])] = content;
+            }
+          } else if (!volume->second["emptyDir"]) {
+            return Status::error(where +
+                                 ": only emptyDir and downwardAPI volumes are supported "
+                                 "by the mesh");
+          }
+          pod_.mounts.push_back(std::move(mount));
+        }
+      }
+    }
+    return {};
+  }
+
   // env[].value, or the downward API fields a pod knows about itself.
   StatusOr<std::string> envValue(const YAML::Node& env, const std::string& where) const {
     if (env["value"]) return scalar(env["value"]);
@@ -163,6 +223,7 @@ class PodBuilder {
 
   MeshPod& pod_;
   const YAML::Node spec_;
+  const std::map<std::string, std::string> annotations_;
   const MeshPlanOptions& options_;
 };
 
@@ -219,6 +280,42 @@ std::optional<uint32_t> targetPort(const MeshServicePort& port, const YAML::Node
   return std::nullopt;
 }
 
+// Hands out VIPs from 198.19.0.0/16 that nothing holds yet.
+class VipAllocator {
+ public:
+  void take(const std::string& vip) {
+    if (!vip.empty() && vip != "None") taken_.insert(parseIpv4(vip));
+  }
+  std::string next() {
+    while (taken_.contains(network_ + next_)) ++next_;
+    taken_.insert(network_ + next_);
+    return ipv4(network_, next_);
+  }
+
+ private:
+  const uint32_t network_ = parseIpv4("198.19.0.0");
+  uint32_t next_ = kFirstServiceAddress;
+  std::set<uint32_t> taken_;
+};
+
+// Mutual TLS needs certificates remora cannot issue or use yet; say so rather than route plain.
+Status checkServable(const std::string& kind, const std::string& name, const YAML::Node& node) {
+  if (kind != "DestinationRule") return {};
+  auto uses_mtls = [](const YAML::Node& policy) {
+    const std::string mode = scalar(at(policy, {"tls", "mode"}));
+    return mode == "ISTIO_MUTUAL" || mode == "MUTUAL";
+  };
+  bool mtls = uses_mtls(at(node, {"spec", "trafficPolicy"}));
+  for (const auto& subset : at(node, {"spec", "subsets"})) {
+    mtls = mtls || uses_mtls(at(subset, {"trafficPolicy"}));
+  }
+  if (!mtls) return {};
+  return Status::error(fmt::format(
+      "DestinationRule/{}: trafficPolicy.tls mode ISTIO_MUTUAL/MUTUAL needs mutual TLS, which "
+      "remora does not support yet (no mesh CA or TLS transport sockets)",
+      name));
+}
+
 }  // namespace
 
 std::string meshObjectFileName(const std::string& kind, const std::string& ns,
@@ -265,6 +362,8 @@ StatusOr<MeshPlan> planMesh(const std::vector<ManifestFile>& manifests,
             fmt::format("{}: document {}: kind and metadata.name are required", file.name, i + 1));
       }
       object.text = documents[i];
+      if (object.text.starts_with("---"))
+        object.text = object.text.substr(object.text.find('\n') + 1);
       const std::string key = meshObjectFileName(object.kind, object.ns, object.name);
       if (auto [it, added] = defined_in.emplace(key, file.name); !added) {
         return Status::error(fmt::format("{} {}/{} is defined in {} and again in {}", object.kind,
@@ -276,21 +375,17 @@ StatusOr<MeshPlan> planMesh(const std::vector<ManifestFile>& manifests,
 
   MeshPlan plan;
   // Services: keep given VIPs, then hand out the next free ones in a stable order.
-  std::set<uint32_t> taken;
+  VipAllocator vips;
   for (auto& object : objects) {
-    if (object.kind != "Service") continue;
-    const std::string cluster_ip = scalar(at(object.node, {"spec", "clusterIP"}));
-    if (!cluster_ip.empty() && cluster_ip != "None") taken.insert(parseIpv4(cluster_ip));
+    RETURN_IF_ERROR(checkServable(object.kind, object.name, object.node).withPrefix(object.file));
+    if (object.kind == "Service") vips.take(scalar(at(object.node, {"spec", "clusterIP"})));
   }
-  const uint32_t vip_network = parseIpv4("198.19.0.0");
-  uint32_t next_vip = kFirstServiceAddress;
   for (auto& object : objects) {
     if (object.kind != "Service") continue;
     const YAML::Node& node = object.node;
     MeshService service{object.name, object.ns, scalar(at(node, {"spec", "clusterIP"}))};
     if (service.vip.empty()) {
-      while (taken.contains(vip_network + next_vip)) ++next_vip;
-      service.vip = ipv4(vip_network, next_vip++);
+      service.vip = vips.next();
       YAML::Node copy = YAML::Clone(node);
       copy["spec"]["clusterIP"] = service.vip;
       object.text = emit(copy);
@@ -339,7 +434,7 @@ StatusOr<MeshPlan> planMesh(const std::vector<ManifestFile>& manifests,
       pod.ip = ipv4(pod_network, kFirstPodAddress + static_cast<uint32_t>(plan.pods.size()));
       pod.veth = fmt::format("rmv{}", plan.pods.size());
       pod.run_to_completion = object.kind == "Job" || object.kind == "CronJob";
-      PodBuilder builder(pod, pod_template["spec"], options);
+      PodBuilder builder(pod, pod_template, options);
       RETURN_IF_ERROR(builder.build());
       plan.config_files[meshObjectFileName("Pod", pod.ns, pod.name)] =
           emit(podObject(pod, pod_template["spec"]));
@@ -394,6 +489,64 @@ StatusOr<MeshPlan> planMesh(const std::vector<ManifestFile>& manifests,
         emit(slice);
   }
   return plan;
+}
+
+}  // namespace remora::remoractl
+
+namespace remora::remoractl {
+
+StatusOr<std::vector<AppliedObject>> planApply(const ManifestFile& file,
+                                               const std::map<std::string, std::string>& current) {
+  VipAllocator vips;
+  for (const auto& [name, text] : current) {
+    if (!name.starts_with("service.")) continue;
+    try {
+      vips.take(scalar(at(YAML::Load(text), {"spec", "clusterIP"})));
+    } catch (const YAML::Exception&) {
+    }
+  }
+  std::vector<AppliedObject> writes;
+  std::set<std::string> seen;
+  const auto documents = splitYamlDocuments(file.text);
+  for (size_t i = 0; i < documents.size(); ++i) {
+    YAML::Node node;
+    try {
+      node = YAML::Load(documents[i]);
+    } catch (const YAML::Exception& e) {
+      return Status::error(fmt::format("{}: document {}: {}", file.name, i + 1, e.what()));
+    }
+    if (!node.IsMap()) continue;
+    const std::string kind = scalar(node["kind"]);
+    const std::string name = scalar(at(node, {"metadata", "name"}));
+    const std::string ns = scalar(at(node, {"metadata", "namespace"}), "default");
+    if (kind.empty() || name.empty()) {
+      return Status::error(
+          fmt::format("{}: document {}: kind and metadata.name are required", file.name, i + 1));
+    }
+    if (workloadKinds().contains(kind) || kind == "EndpointSlice") {
+      return Status::error(fmt::format(
+          "{}: {}/{}: pods and their endpoints are fixed while the mesh is up (mesh down, then "
+          "mesh up with the new manifests)",
+          file.name, kind, name));
+    }
+    RETURN_IF_ERROR(checkServable(kind, name, node).withPrefix(file.name));
+    const std::string target = meshObjectFileName(kind, ns, name);
+    if (!seen.insert(target).second) {
+      return Status::error(fmt::format("{}: {} {}/{} is defined twice", file.name, kind, ns, name));
+    }
+    std::string text = documents[i];
+    if (kind == "Service" && scalar(at(node, {"spec", "clusterIP"})).empty()) {
+      std::string vip;
+      if (auto it = current.find(target); it != current.end()) {
+        vip = scalar(at(YAML::Load(it->second), {"spec", "clusterIP"}));
+      }
+      node["spec"]["clusterIP"] = vip.empty() ? vips.next() : vip;
+      text = emit(node);
+    }
+    if (text.starts_with("---")) text = text.substr(text.find('\n') + 1);
+    writes.push_back({kind, name, target, text});
+  }
+  return writes;
 }
 
 }  // namespace remora::remoractl

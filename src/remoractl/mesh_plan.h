@@ -34,6 +34,14 @@ struct MeshContainer {
   std::string readiness_path;
 };
 
+// A pod volume as the mesh provides it: a directory under /etc/netns/<pod>/ that `ip netns exec`
+// binds over /etc/<top> for every process of the pod (so mount paths must be under /etc), holding
+// `files` (a downwardAPI volume's items) or nothing (an emptyDir, writable by every uid).
+struct MeshMount {
+  std::string mount_path;  // e.g. /etc/remora/proxy
+  std::map<std::string, std::string> files;
+};
+
 struct MeshPod {
   std::string name;  // <workload>-<index>, also its network namespace's name
   std::string ns;
@@ -45,6 +53,7 @@ struct MeshPod {
   bool run_to_completion = false;  // Job and CronJob pods: their sidecar stops when the app exits
   std::vector<MeshContainer> init_containers;
   std::vector<MeshContainer> containers;  // the sidecar (istio-proxy) first, then the application
+  std::vector<MeshMount> mounts;
 };
 
 struct MeshServicePort {
@@ -84,6 +93,19 @@ struct MeshPlanOptions {
 
 StatusOr<MeshPlan> planMesh(const std::vector<ManifestFile>& manifests,
                             const MeshPlanOptions& options);
+
+// `mesh apply -f FILE` on a running mesh, as `kubectl apply`: the config files to write (each
+// object replacing the earlier one of the same kind, namespace and name). `current` is the config
+// directory's files by name, so a Service keeps its VIP and a new one gets a free one. Workloads
+// are refused (pods are fixed while the mesh is up), as is what remora cannot serve yet (mutual
+// TLS in a DestinationRule).
+struct AppliedObject {
+  std::string kind, name;
+  std::string file;  // meshObjectFileName
+  std::string text;
+};
+StatusOr<std::vector<AppliedObject>> planApply(const ManifestFile& file,
+                                               const std::map<std::string, std::string>& current);
 
 // The config file name an object is stored under: `<kind>.<namespace>.<name>.yaml`, lower case.
 std::string meshObjectFileName(const std::string& kind, const std::string& ns,

@@ -182,6 +182,69 @@ spec:
             std::string::npos);
 }
 
+TEST(MeshPlanTest, VolumesBecomeDirectoriesUnderEtcNetns) {
+  const MeshPlan p = plan({bookinfo()});
+  const MeshPod& reviews = pod(p, "reviews-v2-0");
+  ASSERT_EQ(reviews.mounts.size(), 2u);
+  EXPECT_EQ(reviews.mounts[0].mount_path, "/etc/remora/proxy");
+  EXPECT_TRUE(reviews.mounts[0].files.empty());  // the emptyDir the bootstrap is written to
+  EXPECT_EQ(reviews.mounts[1].mount_path, "/etc/istio/pod");
+  EXPECT_NE(reviews.mounts[1].files.at("labels").find("version=\"v2\"\n"), std::string::npos);
+  EXPECT_NE(reviews.mounts[1].files.at("annotations").find("sidecar.istio.io/status="),
+            std::string::npos);
+  const std::string tmp_mount = R"(kind: Pod
+metadata: {name: p}
+spec:
+  volumes: [{name: scratch, emptyDir: {}}]
+  containers:
+  - name: app
+    command: [app]
+    volumeMounts: [{name: scratch, mountPath: /tmp}]
+)";
+  EXPECT_NE(planError({{"a.yaml", tmp_mount}}).find("mountPath /tmp: the mesh mounts volumes only "
+                                                    "under /etc"),
+            std::string::npos);
+}
+
+TEST(MeshPlanTest, ApplyReplacesObjectsKeepsVipsAndRefusesWorkloadsAndMtls) {
+  const MeshPlan p = plan({bookinfo()});
+  const std::string rules = R"(apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec: {selector: {app: reviews}, ports: [{port: 9080, name: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: extra}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, subset: v1}}]}]}
+)";
+  auto applied = planApply({"rules.yaml", rules}, p.config_files);
+  ASSERT_TRUE(applied.ok()) << applied.status().message();
+  ASSERT_EQ(applied.value().size(), 3u);
+  EXPECT_EQ(applied.value()[0].file, "service.default.reviews.yaml");
+  EXPECT_NE(applied.value()[0].text.find("clusterIP: 198.19.0.12"), std::string::npos);
+  EXPECT_NE(applied.value()[1].text.find("clusterIP: 198.19.0.14"), std::string::npos);
+  EXPECT_EQ(applied.value()[2].file, "virtualservice.default.reviews.yaml");
+  EXPECT_EQ(applied.value()[2].text.substr(0, 12), "apiVersion: ");
+
+  auto deployment = planApply({"d.yaml", "kind: Deployment\nmetadata: {name: d}\n"}, {});
+  ASSERT_FALSE(deployment.ok());
+  EXPECT_NE(deployment.status().message().find("fixed while the mesh is up"), std::string::npos);
+  std::ifstream in(std::string(REMORA_SOURCE_DIR) +
+                   "/samples/bookinfo/networking/destination-rule-all-mtls.yaml");
+  std::stringstream mtls;
+  mtls << in.rdbuf();
+  auto refused = planApply({"destination-rule-all-mtls.yaml", mtls.str()}, p.config_files);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("needs mutual TLS, which remora does not support yet"),
+            std::string::npos);
+}
+
 TEST(MeshPlanTest, PreInjectedManifestsRunAsTheyAre) {
   MeshPlanOptions options;
   // Planning twice from the same text is stable, and a pod injected beforehand is not refused.
