@@ -19,8 +19,11 @@ struct Entry {
 const std::vector<Entry>& builtinTable() {
   static const auto* table = new std::vector<Entry>{
       {"envoy.config.bootstrap.v3.Bootstrap",
-       {"node", "static_resources", "admin", "stats_flush_interval"}},
+       {"node", "static_resources", "dynamic_resources", "admin", "stats_flush_interval"}},
       {"envoy.config.bootstrap.v3.Bootstrap.StaticResources", {"listeners", "clusters"}},
+      // LDS and CDS (src/server/lds_api.*, src/upstream/cds_api.*), from any ConfigSource that
+      // xds/subscription_factory.* can make.
+      {"envoy.config.bootstrap.v3.Bootstrap.DynamicResources", {"lds_config", "cds_config"}},
       {"envoy.config.bootstrap.v3.Admin", {"address"}},
       {"envoy.config.core.v3.Node", {"id", "cluster", "metadata", "locality"}},
       {"envoy.config.core.v3.Locality", {"region", "zone", "sub_zone"}},
@@ -66,7 +69,7 @@ const std::vector<Entry>& builtinTable() {
       {"envoy.config.cluster.v3.Cluster.RefreshRate", {"base_interval", "max_interval"}},
       {"envoy.config.cluster.v3.Cluster.EdsClusterConfig", {"eds_config", "service_name"}},
       {"envoy.config.core.v3.ConfigSource",
-       {"path", "path_config_source", "resource_api_version=V3"}},
+       {"path", "path_config_source", "resource_api_version=V3", "initial_fetch_timeout"}},
       {"envoy.config.core.v3.PathConfigSource", {"path", "watched_directory"}},
       {"envoy.config.core.v3.WatchedDirectory", {"path"}},
       {"envoy.config.core.v3.TypedExtensionConfig", {"name", "typed_config"}},
@@ -251,6 +254,7 @@ const std::vector<Entry>& builtinTable() {
        {"stat_prefix",
         "codec_type=AUTO|HTTP1|HTTP2",
         "route_config",
+        "rds",
         "http_filters",
         "server_name",
         "use_remote_address",
@@ -271,6 +275,9 @@ const std::vector<Entry>& builtinTable() {
       {"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager."
        "UpgradeConfig",
        {"upgrade_type", "enabled"}},
+      // RDS (src/router/rds.*).
+      {"envoy.extensions.filters.network.http_connection_manager.v3.Rds",
+       {"config_source", "route_config_name"}},
       {"envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
        {"name", "typed_config"}},
       {"envoy.config.core.v3.HttpProtocolOptions",

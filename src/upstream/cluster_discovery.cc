@@ -6,13 +6,15 @@
 namespace remora::upstream {
 
 ClusterDiscoveryPtr createClusterDiscovery(ClusterManager& manager, const Cluster& cluster,
-                                           event::Dispatcher& dispatcher) {
+                                           event::Dispatcher& dispatcher,
+                                           xds::SubscriptionFactoryContext* subscriptions) {
   switch (cluster.type()) {
     case ClusterType::StrictDns:
     case ClusterType::LogicalDns:
       return std::make_unique<DnsClusterDiscovery>(manager, cluster, dispatcher);
     case ClusterType::Eds:
-      return std::make_unique<EdsFileSubscription>(manager, cluster, dispatcher);
+      if (subscriptions == nullptr) return nullptr;
+      return std::make_unique<EdsSubscription>(manager, cluster, *subscriptions);
     case ClusterType::Static:
     case ClusterType::OriginalDst:
       break;
