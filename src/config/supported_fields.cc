@@ -63,7 +63,10 @@ const std::vector<Entry>& builtinTable() {
         "dns_lookup_family",
         "typed_dns_resolver_config",
         "eds_cluster_config",
-        "common_lb_config"}},
+        "common_lb_config",
+        "upstream_bind_config"}},
+      // Cluster.upstream_bind_config: the source every upstream connection binds to.
+      {"envoy.config.core.v3.BindConfig", {"source_address"}},
       // Service discovery (src/upstream/dns_cluster.*, eds_subscription.*): c-ares resolvers and
       // EDS from a file. Other config sources (ADS, API) are not implemented yet.
       {"envoy.config.cluster.v3.Cluster.RefreshRate", {"base_interval", "max_interval"}},
@@ -225,6 +228,9 @@ const std::vector<Entry>& builtinTable() {
       {"envoy.type.matcher.v3.RegexMatcher.GoogleRE2", {}},
       {"envoy.type.matcher.v3.RegexMatchAndSubstitute", {"pattern", "substitution"}},
       {"envoy.extensions.filters.listener.original_dst.v3.OriginalDst", {}},
+      // Listener inspectors (src/filters/listener/): SNI/ALPN and HTTP/1.x-vs-h2c by peeking.
+      {"envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", {}},
+      {"envoy.extensions.filters.listener.http_inspector.v3.HttpInspector", {}},
       {"envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer", {}},
       // Access logs (src/access_log/).
       {"envoy.config.accesslog.v3.AccessLog", {"name", "typed_config", "filter"}},
