@@ -176,17 +176,23 @@ def test_updated_listener_keeps_its_socket_and_fails_no_request(remora, http_bac
     sockets = listen_inode(port_a)
     assert len(sockets) == 2  # one SO_REUSEPORT socket per worker
     load = SteadyLoad(port_a)
+    answered = []  # on a connection made just before an update, a request sent after it
     try:
         for generation in range(1, 6):
             wait_until(lambda n=load.count(): load.count() >= n + 20, 10, what="requests flowing")
+            sock = socket.create_connection(("127.0.0.1", port_a), timeout=5)
             lds.write([listener("a", port_a, "b1", headers={"x-generation": str(generation)})])
             proc.wait_stat("listener_manager.listener_in_place_updated",
                            lambda v, g=generation: v == g)
+            sock.sendall(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
+            answered.append(sock.recv(65536).split(b"\r\n")[0])
+            sock.close()
         wait_until(lambda n=load.count(): load.count() >= n + 20, 10, what="requests flowing")
     finally:
         results = load.stop()
     failed = [r for r in results if r[0] != 200]
     assert not failed, failed[:5]
+    assert answered == [b"HTTP/1.1 200 OK"] * 5
     generations = [r[1] for r in results]
     assert generations[-1] == "5"
     assert set(generations) == {str(g) for g in range(6)}
