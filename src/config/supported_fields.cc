@@ -20,10 +20,18 @@ const std::vector<Entry>& builtinTable() {
   static const auto* table = new std::vector<Entry>{
       {"envoy.config.bootstrap.v3.Bootstrap",
        {"node", "static_resources", "dynamic_resources", "admin", "stats_flush_interval"}},
+      // xDS (src/xds, src/grpc): one ADS stream over envoy_grpc to a static HTTP/2 cluster.
+      // LDS and CDS (src/server/lds_api.*, src/upstream/cds_api.*) from any ConfigSource that
+      // xds/subscription_factory.* can make (a file, or the ADS stream).
+      {"envoy.config.bootstrap.v3.Bootstrap.DynamicResources",
+       {"ads_config", "lds_config", "cds_config"}},
+      {"envoy.config.core.v3.ApiConfigSource",
+       {"api_type=GRPC|DELTA_GRPC", "transport_api_version=V3", "grpc_services",
+        "set_node_on_first_message_only"}},
+      {"envoy.config.core.v3.GrpcService", {"envoy_grpc"}},
+      {"envoy.config.core.v3.GrpcService.EnvoyGrpc", {"cluster_name", "authority"}},
+      {"envoy.config.core.v3.AggregatedConfigSource", {}},
       {"envoy.config.bootstrap.v3.Bootstrap.StaticResources", {"listeners", "clusters"}},
-      // LDS and CDS (src/server/lds_api.*, src/upstream/cds_api.*), from any ConfigSource that
-      // xds/subscription_factory.* can make.
-      {"envoy.config.bootstrap.v3.Bootstrap.DynamicResources", {"lds_config", "cds_config"}},
       {"envoy.config.bootstrap.v3.Admin", {"address"}},
       {"envoy.config.core.v3.Node", {"id", "cluster", "metadata", "locality"}},
       {"envoy.config.core.v3.Locality", {"region", "zone", "sub_zone"}},
@@ -67,12 +75,13 @@ const std::vector<Entry>& builtinTable() {
         "upstream_bind_config"}},
       // Cluster.upstream_bind_config: the source every upstream connection binds to.
       {"envoy.config.core.v3.BindConfig", {"source_address"}},
-      // Service discovery (src/upstream/dns_cluster.*, eds_subscription.*): c-ares resolvers and
-      // EDS from a file. Other config sources (ADS, API) are not implemented yet.
+      // Service discovery (src/upstream/dns_cluster.*, eds_subscription.*): c-ares resolvers, and
+      // EDS from a file or the ADS stream. Other config sources (REST, per-type gRPC) are not
+      // implemented.
       {"envoy.config.cluster.v3.Cluster.RefreshRate", {"base_interval", "max_interval"}},
       {"envoy.config.cluster.v3.Cluster.EdsClusterConfig", {"eds_config", "service_name"}},
       {"envoy.config.core.v3.ConfigSource",
-       {"path", "path_config_source", "resource_api_version=V3", "initial_fetch_timeout"}},
+       {"path", "path_config_source", "ads", "initial_fetch_timeout", "resource_api_version=V3"}},
       {"envoy.config.core.v3.PathConfigSource", {"path", "watched_directory"}},
       {"envoy.config.core.v3.WatchedDirectory", {"path"}},
       {"envoy.config.core.v3.TypedExtensionConfig", {"name", "typed_config"}},

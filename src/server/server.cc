@@ -52,11 +52,11 @@ Server::~Server() {
   cds_.reset();
   signal_event_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
+  cluster_manager_.reset();
+  ads_mux_.reset();
 }
 
 Status Server::initialize() {
-  // First: EDS clusters among the static ones subscribe while they are built.
-  RETURN_IF_ERROR(createAdsClient());
   RETURN_IF_ERROR(buildClusters());
   RETURN_IF_ERROR(buildListeners(true));
   RETURN_IF_ERROR(startDynamicResources());
@@ -81,8 +81,32 @@ Status Server::validateOnly() {
 }
 
 Status Server::buildClusters() {
-  for (const auto& proto : bootstrap_.static_resources().clusters()) {
-    cluster_manager_->addCluster(std::make_shared<const upstream::Cluster>(proto, *stats_));
+  cluster_manager_->setInitManager(&init_manager_);
+  // The ADS stream first: EDS clusters fed by it subscribe while they are built. It finds its own
+  // static cluster when it opens, in run().
+  const auto& protos = bootstrap_.static_resources().clusters();
+  if (bootstrap_.dynamic_resources().has_ads_config()) {
+    auto mux = xds::AdsMux::create(bootstrap_.dynamic_resources().ads_config(), bootstrap_.node(),
+                                   protos, *cluster_manager_, *dispatcher_, *stats_,
+                                   "dynamic_resources.ads_config");
+    if (!mux.ok()) return mux.status();
+    ads_mux_ = std::move(mux).value();
+    cluster_manager_->setAdsMux(ads_mux_.get());
+    // Every `ads` ConfigSource (LDS, CDS, RDS) subscribes on this stream.
+    subscription_context_.api_factory =
+        [mux = ads_mux_.get()](const envoy::config::core::v3::ConfigSource& source,
+                               std::string_view type_url, xds::SubscriptionCallbacks& callbacks,
+                               xds::SubscriptionStats stats) {
+          return mux->subscribe(source, type_url, callbacks, stats);
+        };
+  }
+  for (int i = 0; i < protos.size(); ++i) {
+    if (protos[i].eds_cluster_config().eds_config().has_ads() && ads_mux_ == nullptr) {
+      return Status::error("static_resources.clusters[" + std::to_string(i) +
+                           "].eds_cluster_config.eds_config.ads: needs "
+                           "dynamic_resources.ads_config");
+    }
+    cluster_manager_->addCluster(std::make_shared<const upstream::Cluster>(protos[i], *stats_));
   }
   return {};
 }
@@ -93,14 +117,6 @@ Status Server::buildListeners(bool bind) {
     RETURN_IF_ERROR(listener_manager_->addStaticListener(protos[i], bind)
                         .withPrefix("static_resources.listeners[" + std::to_string(i) + "]"));
   }
-  return {};
-}
-
-Status Server::createAdsClient() {
-  // The hook for the ADS client (dynamic_resources.ads_config over envoy_grpc): it makes its
-  // mux here and sets subscription_context_.api_factory, through which every `ads` /
-  // `api_config_source` ConfigSource (LDS, CDS, RDS, EDS) gets its subscription. Until then
-  // such sources are refused with the field named (xds/subscription_factory.cc).
   return {};
 }
 
@@ -160,6 +176,7 @@ int Server::run() {
   stats_flush_timer_->enableTimer(stats_flush_interval_);
   // Listeners accept only once everything they depend on is ready (Envoy's init sequence); until
   // then the server is INITIALIZING and /ready answers 503.
+  if (ads_mux_ != nullptr) ads_mux_->start();
   init_manager_.initialize([this] { startListeners(); });
   dispatcher_->run();
   workers_.clear();

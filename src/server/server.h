@@ -14,6 +14,7 @@
 #include "upstream/cds_api.h"
 #include "upstream/cluster_manager.h"
 #include "xds/subscription_factory.h"
+#include "xds/ads_mux.h"
 
 namespace remora::admin {
 class AdminListener;
@@ -63,7 +64,6 @@ class Server final : public Instance {
  private:
   Status buildClusters();
   Status buildListeners(bool bind);
-  Status createAdsClient();
   Status startDynamicResources();
   void startListeners();
   void onSignal();
@@ -99,6 +99,9 @@ class Server final : public Instance {
   bool initialized_ = false;
   // Declared last: destroyed first, while the dispatcher it runs on still exists.
   std::unique_ptr<admin::AdminListener> admin_;
+  // dynamic_resources.ads_config's stream. The destructor drops the clusters (whose EDS
+  // subscriptions are on it) before it.
+  std::unique_ptr<xds::AdsMux> ads_mux_;
 };
 
 }  // namespace remora::server

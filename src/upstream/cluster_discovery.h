@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "event/dispatcher.h"
+#include "init/target.h"
 #include "upstream/cluster.h"
 #include "xds/subscription_factory.h"
 
@@ -15,6 +16,8 @@ class ClusterManager;
 class ClusterDiscovery {
  public:
   virtual ~ClusterDiscovery() = default;
+  // What the cluster's warming waits on (its first EDS assignment); nullptr: nothing.
+  virtual init::Target* initTarget() { return nullptr; }
 };
 using ClusterDiscoveryPtr = std::unique_ptr<ClusterDiscovery>;
 

@@ -1,6 +1,7 @@
 #include "upstream/cluster_manager.h"
 
 #include "common/assert.h"
+#include "init/manager.h"
 #include "upstream/health_checker.h"
 #include "upstream/outlier_detection.h"
 
@@ -42,6 +43,9 @@ void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
   }
   // Last: DNS or EDS may report hosts at once, and the health sources above hear of them.
   entry.discovery = createClusterDiscovery(*this, *cluster, dispatcher_, subscriptions_);
+  if (entry.discovery != nullptr && init_manager_ != nullptr) {
+    if (init::Target* target = entry.discovery->initTarget()) init_manager_->add(*target);
+  }
 }
 
 ClusterConstSharedPtr ClusterManager::get(std::string_view name) const {

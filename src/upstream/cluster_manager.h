@@ -12,6 +12,13 @@
 #include "upstream/cluster_discovery.h"
 #include "upstream/thread_local_cluster_manager.h"
 
+namespace remora::init {
+class Manager;
+}
+namespace remora::xds {
+class AdsMux;
+}
+
 namespace remora::upstream {
 
 namespace outlier {
@@ -48,6 +55,12 @@ class ClusterManager {
   void setSubscriptionFactoryContext(xds::SubscriptionFactoryContext* context) {
     subscriptions_ = context;
   }
+  // The ADS stream EDS clusters with eds_config { ads: {} } subscribe on (none without ads_config).
+  void setAdsMux(xds::AdsMux* mux) { ads_mux_ = mux; }
+  xds::AdsMux* adsMux() const { return ads_mux_; }
+  // Where clusters register what their warming waits on (the server's init manager for the
+  // bootstrap's clusters); none: nothing waits.
+  void setInitManager(init::Manager* manager) { init_manager_ = manager; }
 
   // New membership for `cluster`. A host whose address (and priority) is already a member keeps
   // its Host object, so its stats, health flags and open connections carry over; only its EDS
@@ -78,6 +91,8 @@ class ClusterManager {
   Publisher publisher_;
   xds::SubscriptionFactoryContext* subscriptions_ = nullptr;
   bool publish_scheduled_ = false;
+  xds::AdsMux* ads_mux_ = nullptr;
+  init::Manager* init_manager_ = nullptr;
 };
 
 }  // namespace remora::upstream
