@@ -42,7 +42,7 @@ void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
     });
   }
   // Last: DNS or EDS may report hosts at once, and the health sources above hear of them.
-  entry.discovery = createClusterDiscovery(*this, *cluster, dispatcher_);
+  entry.discovery = createClusterDiscovery(*this, *cluster, dispatcher_, subscriptions_);
   if (entry.discovery != nullptr && init_manager_ != nullptr) {
     if (init::Target* target = entry.discovery->initTarget()) init_manager_->add(*target);
   }
@@ -114,6 +114,17 @@ void ClusterManager::addMemberUpdateCallback(std::string_view name, MemberUpdate
   auto it = entries_.find(name);
   RELEASE_ASSERT(it != entries_.end(), "member callback for an unknown cluster");
   it->second.member_callbacks.push_back(std::move(cb));
+}
+
+bool ClusterManager::removeCluster(std::string_view name) {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return false;
+  entries_.erase(it);  // its discovery and health sources stop first
+  auto map = std::make_shared<ClusterMap>(*clusters_);
+  map->erase(std::string(name));
+  clusters_ = std::move(map);
+  schedulePublish();
+  return true;
 }
 
 void ClusterManager::replace(const std::string& name, ClusterConstSharedPtr next) {
