@@ -162,6 +162,13 @@ StatusOr<Bootstrap> buildSidecarBootstrap(const SidecarBootstrapOptions& options
     const auto& [host, port] = host_port.value();
     Cluster xds = oneEndpointCluster("xds-grpc", isIp(host) ? Cluster::STATIC : Cluster::STRICT_DNS,
                                      host, port, 1000);
+    if (!isIp(host)) {
+      // As Istio's bootstrap: ask only for the pod's own family. AUTO would ask for AAAA first,
+      // and a name that /etc/hosts gives only an IPv4 address would then wait on DNS servers
+      // a pod's network may not reach.
+      const bool ipv6_pod = options.instance_ip.find(':') != std::string::npos;
+      xds.set_dns_lookup_family(ipv6_pod ? Cluster::V6_ONLY : Cluster::V4_ONLY);
+    }
     envoy::extensions::upstreams::http::v3::HttpProtocolOptions h2;
     h2.mutable_explicit_http_config()->mutable_http2_protocol_options();
     (*xds.mutable_typed_extension_protocol_options())

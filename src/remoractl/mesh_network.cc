@@ -134,6 +134,10 @@ Status createMeshNetwork(const MeshPlan& plan) {
     RETURN_IF_ERROR(
         run({"ip", "-n", pod.name, "route", "add", "default", "via", kMeshBridgeAddress}));
     RETURN_IF_ERROR(writeFile("/etc/netns/" + pod.name + "/hosts", plan.hostsFor(pod)));
+    // Names come from the hosts file; a pod has no route to the machine's DNS servers, so point
+    // the resolver at a closed local port that fails at once instead of timing out.
+    RETURN_IF_ERROR(writeFile("/etc/netns/" + pod.name + "/resolv.conf",
+                              "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"));
     RETURN_IF_ERROR(createPodMounts(pod));
   }
   return {};

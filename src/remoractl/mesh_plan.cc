@@ -1,6 +1,7 @@
 #include "remoractl/mesh_plan.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
@@ -327,7 +328,11 @@ std::string meshObjectFileName(const std::string& kind, const std::string& ns,
 
 std::string MeshPlan::hostsFor(const MeshPod& pod) const {
   std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-  hosts += fmt::format("{}\t{}\n", pod.ip, pod.name);
+  // The pod's processes share the machine's hostname (no UTS namespace): name it here too, so a
+  // program that resolves its own host name (Python's HTTPServer does) gets an answer at once.
+  char hostname[256] = {};
+  gethostname(hostname, sizeof(hostname) - 1);
+  hosts += fmt::format("{}\t{}{}{}\n", pod.ip, pod.name, hostname[0] != 0 ? " " : "", hostname);
   for (const auto& s : services) {
     if (s.vip.empty()) continue;
     hosts += s.vip + "\t";

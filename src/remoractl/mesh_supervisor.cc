@@ -150,7 +150,9 @@ class Supervisor {
     // Root needs no setpriv; anything else drops to its ids inside the namespace.
     run.process.name = c.name;
     run.process.argv = inNamespace(pod.name, c.argv, uid > 0 ? uid : -1, uid > 0 ? gid : -1);
-    run.process.env = c.env;
+    // As the kubelet: HOSTNAME is the pod's name, then the container's own env.
+    run.process.env = {{"HOSTNAME", pod.name}};
+    run.process.env.insert(run.process.env.end(), c.env.begin(), c.env.end());
     run.process.log_path = logPath(pod.name, c.name);
     run.sidecar = c.readiness_port != 0;
     return run;

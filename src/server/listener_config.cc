@@ -96,11 +96,9 @@ StatusOr<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
         google::protobuf::util::TimeUtil::DurationToMilliseconds(proto.listener_filters_timeout()));
   }
 
-  for (int i = 0; i < proto.listener_filters_size(); ++i) {
-    const auto& lf = proto.listener_filters(i);
-    const std::string path = "listener_filters[" + std::to_string(i) + "]";
-    const google::protobuf::Any* any = lf.has_typed_config() ? &lf.typed_config() : nullptr;
-    auto extension = findExtension(config::ExtensionCategory::ListenerFilter, lf.name(), any);
+  auto addListenerFilter = [&](const std::string& name, const google::protobuf::Any* any,
+                               const std::string& path) -> Status {
+    auto extension = findExtension(config::ExtensionCategory::ListenerFilter, name, any);
     if (!extension.ok()) return extension.status().withPrefix(path);
     auto message = unpackExtension(**extension, any);
     if (!message.ok()) return message.status().withPrefix(path);
@@ -110,6 +108,23 @@ StatusOr<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
     auto cb = factory.createFilterFactory(**message, store);
     if (!cb.ok()) return cb.status().withPrefix(path);
     config->listener_filters_.push_back(std::move(*cb));
+    return {};
+  };
+  for (int i = 0; i < proto.listener_filters_size(); ++i) {
+    const auto& lf = proto.listener_filters(i);
+    RETURN_IF_ERROR(addListenerFilter(lf.name(),
+                                      lf.has_typed_config() ? &lf.typed_config() : nullptr,
+                                      "listener_filters[" + std::to_string(i) + "]"));
+  }
+
+  // As Envoy: use_original_dst implies the original_dst listener filter (Istio's virtualOutbound
+  // sets the flag and lists no filter), appended after the configured ones.
+  const bool has_original_dst = std::any_of(
+      proto.listener_filters().begin(), proto.listener_filters().end(),
+      [](const auto& lf) { return lf.name() == "envoy.filters.listener.original_dst"; });
+  if (config->use_original_dst_ && !has_original_dst) {
+    RETURN_IF_ERROR(
+        addListenerFilter("envoy.filters.listener.original_dst", nullptr, "use_original_dst"));
   }
 
   // drain_type DEFAULT (the default) also drains while /healthcheck/fail holds; MODIFY_ONLY

@@ -23,7 +23,7 @@ def bookinfo():
 
     def start(service, version="v1", **urls):
         (port,) = free_ports(1)
-        env = {"PATH": "/usr/bin:/bin", "POD_NAME": f"{service}-{version}-0"}
+        env = {"PATH": "/usr/bin:/bin", "HOSTNAME": f"{service}-{version}-0"}
         env.update({f"{name.upper()}_URL": url for name, url in urls.items()})
         procs.append(subprocess.Popen(
             [sys.executable, str(BOOKINFO), service, "--version", version, "--port", str(port)],
