@@ -46,8 +46,10 @@ fuzz: deps
 	cmake --build $(FUZZ_BUILD)
 	bash scripts/run_fuzz.sh $(FUZZ_BUILD)/bin $(FUZZ_SECONDS)
 
+# Bookinfo in a local mesh (root): Istio's routing rules applied in turn, what each changed; the
+# mesh stays up to explore (`$(BUILD)/bin/remoractl mesh down` removes it).
 demo: build
-	bash scripts/demo.sh $(BUILD)/bin/remora
+	$(BUILD)/bin/remoractl mesh demo
 
 # L4 bulk throughput, then HTTP/1.1 requests/s, CPU per request and fixed-rate p99, then HTTP/2 and
 # gRPC requests/s and CPU per request, then an HTTP/2 download beside a stalled stream

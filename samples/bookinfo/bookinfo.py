@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Bookinfo's four services as one small program: `bookinfo.py <service> [--version vN]`.
 
+`bookinfo.py load [--user U] [--requests N]` is the demo's client: it calls productpage and
+prints a one-line JSON summary of what answered.
+
 Each plays the part of Istio's Bookinfo sample so the mesh has real traffic to steer:
 - productpage calls details and reviews, giving reviews 3 s per try and one retry, as the real
   productpage does, and reports "reviews unavailable" when both tries fail;
@@ -127,7 +130,53 @@ ROUTES = {"productpage": ("/productpage", productpage), "reviews": ("/reviews", 
           "ratings": ("/ratings", ratings), "details": ("/details", details)}
 
 
+def load(url, user, requests, concurrency, timeout):
+    """The demo's client: `requests` GETs of productpage as `user`, `concurrency` at a time; prints
+    one JSON line: which reviews version answered, and how often reviews or ratings were
+    unavailable or the request failed."""
+    import concurrent.futures
+    import time
+    headers = {"end-user": user} if user else {}
+
+    def one(_):
+        start = time.monotonic()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                        timeout=timeout) as response:
+                page = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            return {"error": str(e)}, time.monotonic() - start
+        return page, time.monotonic() - start
+
+    summary = {"requests": requests, "versions": {}, "reviews_unavailable": 0,
+               "ratings_unavailable": 0, "errors": 0, "max_seconds": 0.0}
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        for page, seconds in pool.map(one, range(requests)):
+            summary["max_seconds"] = round(max(summary["max_seconds"], seconds), 2)
+            reviews = page.get("reviews")
+            if reviews is None:
+                summary["errors"] += 1
+            elif "error" in reviews:
+                summary["reviews_unavailable"] += 1
+            else:
+                version = reviews.get("version", "?")
+                summary["versions"][version] = summary["versions"].get(version, 0) + 1
+                if any("error" in r.get("rating", {}) for r in reviews.get("reviews", [])):
+                    summary["ratings_unavailable"] += 1
+    print(json.dumps(summary, sort_keys=True))
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "load":
+        parser = argparse.ArgumentParser(description="drive productpage and summarize")
+        parser.add_argument("load")
+        parser.add_argument("--url", default="http://productpage:9080/productpage")
+        parser.add_argument("--user", default="")
+        parser.add_argument("--requests", type=int, default=20)
+        parser.add_argument("--concurrency", type=int, default=10)
+        parser.add_argument("--timeout", type=float, default=30)
+        a = parser.parse_args()
+        return load(a.url, a.user, a.requests, a.concurrency, a.timeout)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("service", choices=sorted(ROUTES))
     parser.add_argument("--version", default="v1")

@@ -1,8 +1,8 @@
 #include "remoractl/mesh_plan.h"
 
 #include <arpa/inet.h>
-#include <unistd.h>
 #include <fmt/format.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
