@@ -10,6 +10,7 @@
 #include "admin/admin_listener.h"
 #include "common/logger.h"
 #include "net/socket.h"
+#include "upstream/outlier_detection.h"
 
 namespace remora::server {
 
@@ -31,6 +32,8 @@ Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstra
       stats_(std::make_unique<stats::Store>(options_.concurrency + 1)),
       cluster_manager_(std::make_unique<upstream::ClusterManager>(*dispatcher_)) {
   stats_->bindThread(0);
+  // Clusters warm (first DNS answer, EDS load, health-check round) before listeners accept.
+  cluster_manager_->setInitManager(init_manager_);
   server_state_.local_cluster_name = bootstrap_.node().cluster();
 }
 
@@ -58,9 +61,6 @@ Status Server::initialize() {
     admin_ = std::move(admin).value();
   }
   stats_->gauge("server.concurrency").set(options_.concurrency);
-  const auto clusters = cluster_manager_->clusters();
-  stats_->counter("cluster_manager.cluster_added").inc(clusters->size());
-  stats_->gauge("cluster_manager.active_clusters").set(static_cast<int64_t>(clusters->size()));
   stats_->counter("listener_manager.listener_added").inc(listeners_.size());
   stats_->gauge("listener_manager.total_listeners_active")
       .set(static_cast<int64_t>(listeners_.size()));
@@ -103,8 +103,9 @@ Status Server::bindListeners() {
     if (!listener->bindToPort()) continue;
     net::Address& address = bound_addresses_.back();
     for (uint32_t w = 0; w < options_.concurrency; ++w) {
-      auto fd = net::createListenSocket(address, true,
-                                        listener->proto().address().socket_address().ipv4_compat());
+      // Bound now, listening once the server is initialized (startListeners).
+      auto fd = net::createBoundSocket(address, true,
+                                       listener->proto().address().socket_address().ipv4_compat());
       if (!fd.ok())
         return Status::error("listener '" + listener->name() + "': " + fd.status().message());
       listen_fds_.back()[w] = *fd;
@@ -167,6 +168,13 @@ void Server::startListeners() {
   for (uint32_t i = 0; i < options_.concurrency; ++i) {
     std::vector<std::pair<ListenerConfigConstSharedPtr, int>> listeners;
     for (size_t l = 0; l < listeners_.size(); ++l) {
+      const int fd = listen_fds_[l][i];
+      if (fd >= 0) {
+        Status listening = net::startListening(fd);
+        if (!listening.ok()) {
+          LOG_ERROR("listener '{}': cannot listen: {}", listeners_[l]->name(), listening.message());
+        }
+      }
       listeners.emplace_back(listeners_[l], listen_fds_[l][i]);
       listen_fds_[l][i] = -1;  // the worker owns it now
     }
@@ -322,12 +330,34 @@ envoy::admin::v3::ServerInfo Server::serverInfo() const {
   return info;
 }
 
+std::map<std::string, Instance::OutlierFigures> Server::outlierFigures() const {
+  std::map<std::string, OutlierFigures> out;
+  for (const auto& [name, cluster] : *cluster_manager_->clusters()) {
+    const auto* detector = cluster_manager_->outlierDetector(name);
+    if (detector == nullptr) continue;
+    const auto& external = detector->successRateFigures(false);
+    const auto& local = detector->successRateFigures(true);
+    out[name] = OutlierFigures{external.average, external.ejection_threshold, local.average,
+                               local.ejection_threshold};
+  }
+  return out;
+}
+
 envoy::admin::v3::Clusters Server::clusterStatuses() const {
   envoy::admin::v3::Clusters out;
   for (const auto& [name, cluster] : *cluster_manager_->clusters()) {
     auto* status = out.add_cluster_statuses();
     status->set_name(name);
     status->set_added_via_api(false);
+    // Envoy leaves out a threshold it did not compute (or computed below 0).
+    if (const auto* detector = cluster_manager_->outlierDetector(name)) {
+      const double external = detector->successRateFigures(false).ejection_threshold;
+      const double local = detector->successRateFigures(true).ejection_threshold;
+      if (external >= 0) status->mutable_success_rate_ejection_threshold()->set_value(external);
+      if (local >= 0) {
+        status->mutable_local_origin_success_rate_ejection_threshold()->set_value(local);
+      }
+    }
     for (const auto& host : cluster->hosts()) {
       auto* hs = status->add_host_statuses();
       auto* sa = hs->mutable_address()->mutable_socket_address();
@@ -349,15 +379,24 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
              true);
       using upstream::HealthFlag;
       auto* health = hs->mutable_health_status();
-      health->set_eds_health_status(host->healthFlagGet(HealthFlag::FailedEdsHealth)
-                                        ? envoy::config::core::v3::UNHEALTHY
-                                        : envoy::config::core::v3::HEALTHY);
+      health->set_eds_health_status(
+          host->healthFlagGet(HealthFlag::FailedEdsHealth)     ? envoy::config::core::v3::UNHEALTHY
+          : host->healthFlagGet(HealthFlag::DegradedEdsHealth) ? envoy::config::core::v3::DEGRADED
+                                                               : envoy::config::core::v3::HEALTHY);
+      health->set_failed_active_degraded_check(host->healthFlagGet(HealthFlag::DegradedActiveHc));
       health->set_failed_active_health_check(host->healthFlagGet(HealthFlag::FailedActiveHc));
       health->set_failed_outlier_check(host->healthFlagGet(HealthFlag::FailedOutlierCheck));
       health->set_pending_active_hc(host->healthFlagGet(HealthFlag::PendingActiveHc));
       health->set_excluded_via_immediate_hc_fail(
           host->healthFlagGet(HealthFlag::ExcludedViaImmediateHcFail));
       health->set_active_hc_timeout(host->healthFlagGet(HealthFlag::ActiveHcTimeout));
+      if (const auto* monitor = host->outlierMonitor()) {
+        if (monitor->success_rate >= 0)
+          hs->mutable_success_rate()->set_value(monitor->success_rate);
+        if (monitor->local_origin_success_rate >= 0) {
+          hs->mutable_local_origin_success_rate()->set_value(monitor->local_origin_success_rate);
+        }
+      }
       hs->set_priority(host->priority);
       hs->set_weight(host->weight);
       hs->set_hostname(host->hostname);

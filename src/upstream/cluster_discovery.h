@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "event/dispatcher.h"
@@ -14,6 +15,19 @@ class ClusterManager;
 class ClusterDiscovery {
  public:
   virtual ~ClusterDiscovery() = default;
+
+  // Runs `done` once, when the first update has been applied or has failed (Envoy's cluster
+  // pre-init: the first DNS answers for every name, the first EDS load): at once if that has
+  // already happened. The ClusterManager's warming waits on it.
+  void whenInitialized(std::function<void()> done);
+
+ protected:
+  // The subclass's first update attempt (every name's, for DNS) is over, whatever its outcome.
+  void onInitialized();
+
+ private:
+  bool initialized_ = false;
+  std::function<void()> on_initialized_;
 };
 using ClusterDiscoveryPtr = std::unique_ptr<ClusterDiscovery>;
 

@@ -81,6 +81,9 @@ void EdsFileSubscription::reload() {
   if (!status.ok()) {
     LOG_WARN("eds: cluster {}: {} rejected: {}", cluster_name_, path_, status.message());
   }
+  // Envoy's EDS cluster finishes warming on its first update, or on its first failure: a
+  // missing or broken file must not hold the server in INITIALIZING.
+  onInitialized();
 }
 
 Status EdsFileSubscription::load() {
