@@ -182,6 +182,7 @@ def test_dns_cluster_warms_before_listeners_accept(remora, dnsmasq, loopback_bac
     try:
         proc = remora(bootstrap([http_listener("http", listener_port, rc)], [cluster], admin_port),
                       wait=False)
+        wait_until(lambda: curl(proc.url("/ready")) is not None, 5, what="admin up")
         proc.wait_stat("cluster.dns.update_attempt", lambda v: v == 1)
         ready = proc.get("/ready")
         assert (ready.status, ready.body) == (503, "INITIALIZING\n")

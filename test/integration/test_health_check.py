@@ -78,6 +78,7 @@ def test_first_round_gates_ready_and_listeners(remora, http_backends):
     clusters = [static_cluster("app", [up.port, down.port], health_checks=[hc])]
     try:
         proc = remora(bootstrap([http_listener("http", port, rc)], clusters, admin), wait=False)
+        wait_until(lambda: curl(proc.url("/ready")) is not None, 5, what="admin up")
         # The down host's verdict is in, the up host's check is held by the backend.
         proc.wait_stat("cluster.app.health_check.failure", lambda v: v == 1)
         wait_until(lambda: len(up.health_checks) == 1, 5, what="the held check")
