@@ -148,6 +148,10 @@ Status checkCluster(const Cluster& cluster, const std::string& path) {
     return Status::error(path +
                          ".load_assignment: ORIGINAL_DST clusters must have no load assignment");
   }
+  if (cluster.has_upstream_bind_config()) {
+    RETURN_IF_ERROR(checkIpLiteral(cluster.upstream_bind_config().source_address(),
+                                   path + ".upstream_bind_config.source_address"));
+  }
   auto lb_config = upstream::LbConfig::create(cluster, path);
   if (!lb_config.ok()) return lb_config.status();
   RETURN_IF_ERROR(upstream::validateHealthChecks(cluster, path));

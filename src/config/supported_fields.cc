@@ -62,11 +62,14 @@ const std::vector<Entry>& builtinTable() {
         "eds_cluster_config",
         "common_lb_config",
         "original_dst_lb_config",
-        "cleanup_interval"}},
+        "cleanup_interval",
+        "upstream_bind_config"}},
       // ORIGINAL_DST (src/upstream/load_balancer.*, thread_local_cluster_manager.*).
       // upstream_port_override and metadata_key are not implemented.
       {"envoy.config.cluster.v3.Cluster.OriginalDstLbConfig",
        {"use_http_header", "http_header_name"}},
+      // Cluster.upstream_bind_config: the source every upstream connection binds to.
+      {"envoy.config.core.v3.BindConfig", {"source_address"}},
       // Service discovery (src/upstream/dns_cluster.*, eds_subscription.*): c-ares resolvers and
       // EDS from a file. Other config sources (ADS, API) are not implemented yet.
       {"envoy.config.cluster.v3.Cluster.RefreshRate", {"base_interval", "max_interval"}},
@@ -228,6 +231,9 @@ const std::vector<Entry>& builtinTable() {
       {"envoy.type.matcher.v3.RegexMatcher.GoogleRE2", {}},
       {"envoy.type.matcher.v3.RegexMatchAndSubstitute", {"pattern", "substitution"}},
       {"envoy.extensions.filters.listener.original_dst.v3.OriginalDst", {}},
+      // Listener inspectors (src/filters/listener/): SNI/ALPN and HTTP/1.x-vs-h2c by peeking.
+      {"envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", {}},
+      {"envoy.extensions.filters.listener.http_inspector.v3.HttpInspector", {}},
       {"envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer", {}},
       // Access logs (src/access_log/).
       {"envoy.config.accesslog.v3.AccessLog", {"name", "typed_config", "filter"}},

@@ -45,10 +45,27 @@ Status startListening(int fd, int backlog) {
   return Status();
 }
 
-StatusOr<int> startConnect(const Address& address) {
+StatusOr<int> startConnect(const Address& address, const std::optional<Address>& source) {
+  if (source && source->family() != address.family()) {
+    return Status::error("cannot bind to " + source->asString() + " to connect to " +
+                         address.asString() + ": address families differ");
+  }
   int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::error(std::string("socket(): ") + std::strerror(errno));
   setNoDelay(fd);
+  if (source) {
+    // Without a port, let connect() pick it: the 4-tuple, not the bind, must be unique, so many
+    // connections to different hosts can share a source port.
+    if (source->port() == 0) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    }
+    if (::bind(fd, source->sockAddr(), source->sockAddrLen()) != 0) {
+      int err = errno;
+      ::close(fd);
+      return Status::error("bind to " + source->asString() + ": " + std::strerror(err));
+    }
+  }
   int rc = ::connect(fd, address.sockAddr(), address.sockAddrLen());
   if (rc != 0 && errno != EINPROGRESS) {
     int err = errno;

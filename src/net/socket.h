@@ -18,8 +18,9 @@ StatusOr<int> createListenSocket(const Address& address, bool reuse_port, bool i
 // listens only once it is initialized, as Envoy does.
 StatusOr<int> createBoundSocket(const Address& address, bool reuse_port, bool ipv4_compat = false);
 Status startListening(int fd, int backlog = 1024);
-// Starts a non-blocking connect; the fd becomes writable when it completes.
-StatusOr<int> startConnect(const Address& address);
+// Starts a non-blocking connect; the fd becomes writable when it completes. A `source` binds the
+// socket first (a cluster's upstream_bind_config); its family must be the destination's.
+StatusOr<int> startConnect(const Address& address, const std::optional<Address>& source = {});
 Address localAddress(int fd);
 Address peerAddress(int fd);
 // The destination before an iptables REDIRECT/DNAT (SO_ORIGINAL_DST, or IP6T_SO_ORIGINAL_DST).

@@ -13,6 +13,7 @@
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 #include "remoractl/flags.h"
+#include "remoractl/yaml_text.h"
 
 namespace remora::remoractl {
 namespace {
@@ -95,49 +96,6 @@ StatusOr<std::pair<std::string, uint32_t>> splitHostPort(const std::string& valu
 bool isIp(const std::string& s) {
   unsigned char buf[16];
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
-
-// Emits a YAML tree loaded from JSON; quoted JSON scalars (tag "!") stay quoted. Proto fields keep
-// their order; metadata (a Struct, printed in hash-map order) is sorted so the output is stable.
-void emit(YAML::Emitter& out, const YAML::Node& node, bool sort_keys = false) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      // Nodes are handles whose assignment writes through, so they are never assigned or sorted
-      // in place: std::map copies them once, in key order.
-      std::vector<std::pair<std::string, YAML::Node>> in_order;
-      std::map<std::string, YAML::Node> sorted;
-      for (const auto& entry : node) {
-        if (sort_keys) {
-          sorted.emplace(entry.first.as<std::string>(), entry.second);
-        } else {
-          in_order.emplace_back(entry.first.as<std::string>(), entry.second);
-        }
-      }
-      out << YAML::BeginMap;
-      auto emit_entry = [&](const std::string& key, const YAML::Node& value) {
-        out << YAML::Key << key << YAML::Value;
-        emit(out, value, sort_keys || key == "metadata");
-      };
-      for (const auto& [key, value] : in_order) emit_entry(key, value);
-      for (const auto& [key, value] : sorted) emit_entry(key, value);
-      out << YAML::EndMap;
-      break;
-    }
-    case YAML::NodeType::Sequence:
-      out << YAML::BeginSeq;
-      for (const auto& item : node) emit(out, item, sort_keys);
-      out << YAML::EndSeq;
-      break;
-    case YAML::NodeType::Scalar:
-      if (node.Tag() == "!") {
-        out << YAML::DoubleQuoted << node.Scalar();
-      } else {
-        out << node.Scalar();
-      }
-      break;
-    default:
-      out << YAML::Null;
-  }
 }
 
 }  // namespace
@@ -258,7 +216,8 @@ StatusOr<std::string> bootstrapToYaml(const Bootstrap& bootstrap) {
   auto status = google::protobuf::util::MessageToJsonString(bootstrap, &json, json_options);
   if (!status.ok()) return Status::error(std::string(status.message()));
   YAML::Emitter out;
-  emit(out, YAML::Load(json));
+  // Node metadata is a Struct, printed in hash-map order: sort it for stable output.
+  emitYaml(out, YAML::Load(json), {"metadata"});
   return std::string(out.c_str()) + "\n";
 }
 

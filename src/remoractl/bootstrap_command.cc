@@ -16,6 +16,7 @@
 #include "config/bootstrap_loader.h"
 #include "remoractl/bootstrap_builder.h"
 #include "remoractl/command.h"
+#include "remoractl/file_io.h"
 #include "remoractl/flags.h"
 #include "remoractl/process.h"
 
@@ -103,17 +104,6 @@ struct BootstrapFlags {
   }
 };
 
-Status writeFile(const std::string& path, const std::string& content) {
-  std::error_code ec;
-  const auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  std::ofstream out(path, std::ios::trunc);
-  out << content;
-  out.close();
-  if (!out) return Status::error(fmt::format("cannot write {}", path));
-  return {};
-}
-
 int runBootstrap(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   BootstrapFlags bootstrap_flags;
   std::string output = "-";
@@ -128,20 +118,7 @@ int runBootstrap(const std::vector<std::string>& args, std::ostream& out, std::o
     out << flags.usage(kBootstrapSummary);
     return 0;
   }
-  auto yaml = bootstrap_flags.build();
-  if (!yaml.ok()) {
-    err << "remoractl bootstrap: " << yaml.status().message() << "\n";
-    return 1;
-  }
-  if (output == "-") {
-    out << yaml.value();
-    return 0;
-  }
-  if (Status s = writeFile(output, yaml.value()); !s.ok()) {
-    err << "remoractl bootstrap: " << s.message() << "\n";
-    return 1;
-  }
-  return 0;
+  return writeResult(bootstrap_flags.build(), output, "bootstrap", out, err);
 }
 
 // remora next to this binary (build/bin), else in PATH.

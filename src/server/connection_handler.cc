@@ -1,6 +1,11 @@
 #include "server/connection_handler.h"
 
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include "common/logger.h"
 #include "net/connection_impl.h"
@@ -51,6 +56,8 @@ class ConnectionHandler::ActiveSocket : public filters::listener::ListenerFilter
     for (const auto& factory : listener.config->listenerFilters()) filters_.push_back(factory());
   }
   ~ActiveSocket() override {
+    // Unregister before closing: the fd number may be reused by the next accept.
+    file_event_.reset();
     if (fd_ >= 0) ::close(fd_);
   }
 
@@ -58,10 +65,10 @@ class ConnectionHandler::ActiveSocket : public filters::listener::ListenerFilter
   net::ConnectionInfo& info() override { return info_; }
   event::Dispatcher& dispatcher() override { return handler_.worker_.dispatcher; }
   void continueFilterChain(bool success) override {
-    if (timer_) timer_->disableTimer();
+    if (done_) return;
     if (!success) {
       listener_->config->stats().downstream_listener_filter_error.inc();
-      handler_.onSocketDone(*this, false);
+      finish(false);
       return;
     }
     runFrom(next_filter_);
@@ -72,11 +79,13 @@ class ConnectionHandler::ActiveSocket : public filters::listener::ListenerFilter
     for (next_filter_ = index; next_filter_ < filters_.size();) {
       auto& filter = filters_[next_filter_++];
       if (filter->onAccept(*this) == net::FilterStatus::StopIteration) {
+        if (done_) return;
         armTimeout();
+        if (filter->maxReadBytes() > 0) waitForData();
         return;
       }
     }
-    handler_.onSocketDone(*this, true);
+    finish(true);
   }
 
   int releaseFd() {
@@ -89,20 +98,80 @@ class ConnectionHandler::ActiveSocket : public filters::listener::ListenerFilter
   std::list<std::unique_ptr<ActiveSocket>>::iterator position_;
 
  private:
+  // One deadline for the whole listener filter chain, as Envoy: armed when a filter first stops.
   void armTimeout() {
     auto timeout = listener_->config->listenerFiltersTimeout();
     if (timeout.count() == 0) return;  // 0 disables the timeout, as in Envoy
+    if (timer_ && timer_->enabled()) return;
     if (!timer_) {
       timer_ = handler_.worker_.dispatcher.createTimer([this] {
         listener_->config->stats().downstream_pre_cx_timeout.inc();
+        // The filter that was waiting is skipped: it decided nothing.
+        if (resume_) resume_->disableTimer();
+        file_event_.reset();
         if (listener_->config->continueOnListenerFiltersTimeout()) {
           runFrom(next_filter_);
         } else {
-          handler_.onSocketDone(*this, false);
+          finish(false);
         }
       });
     }
     timer_->enableTimer(timeout);
+  }
+
+  // The filter that stopped (filters_[next_filter_ - 1]) wants bytes: peek whenever more arrive.
+  void waitForData() {
+    file_event_ = handler_.worker_.dispatcher.createFileEvent(
+        fd_, [this](uint32_t) { onReadable(); },
+        event::FileReadyType::Read | event::FileReadyType::Closed);
+  }
+
+  void onReadable() {
+    auto& filter = filters_[next_filter_ - 1];
+    // Peek only what is there, up to what the filter looks at: no buffer of the maximum per socket.
+    int available = 0;
+    if (::ioctl(fd_, FIONREAD, &available) != 0) available = 0;
+    const size_t want = std::min<size_t>(std::max(available, 1), filter->maxReadBytes());
+    peek_buffer_.resize(want);
+    const ssize_t n = ::recv(fd_, peek_buffer_.data(), want, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n <= 0) {
+      // The peer closed (or the socket failed) before the filters decided: Envoy drops it.
+      (n == 0 ? listener_->config->stats().downstream_listener_filter_remote_close
+              : listener_->config->stats().downstream_listener_filter_error)
+          .inc();
+      finish(false);
+      return;
+    }
+    if (static_cast<size_t>(n) == peeked_) return;  // an edge without new bytes
+    peeked_ = static_cast<size_t>(n);
+    const net::FilterStatus status = filter->onData(std::string_view(peek_buffer_.data(), peeked_));
+    if (done_) return;  // the filter gave up on the socket
+    if (status == net::FilterStatus::StopIteration) {
+      if (peeked_ < filter->maxReadBytes()) return;
+      // Undecided with all it looks at: a filter bug; go on rather than hang until the timeout.
+      LOG_DEBUG("listener {}: a listener filter did not decide within {} bytes",
+                listener_->config->name(), peeked_);
+    }
+    // The file event is running this callback: leave it, and go on from the next loop turn.
+    peeked_ = 0;
+    if (!resume_) {
+      resume_ = handler_.worker_.dispatcher.createTimer([this] {
+        file_event_.reset();
+        peek_buffer_ = std::string();
+        runFrom(next_filter_);
+      });
+    }
+    resume_->enableTimer(std::chrono::milliseconds(0));
+  }
+
+  void finish(bool success) {
+    if (timer_) timer_->disableTimer();
+    if (resume_) resume_->disableTimer();
+    done_ = true;
+    // The connection registers the fd next: ours must be gone (only a closed fd may keep it).
+    if (success) file_event_.reset();
+    handler_.onSocketDone(*this, success);
   }
 
   ConnectionHandler& handler_;
@@ -113,6 +182,11 @@ class ConnectionHandler::ActiveSocket : public filters::listener::ListenerFilter
   std::vector<filters::listener::ListenerFilterPtr> filters_;
   size_t next_filter_ = 0;
   event::TimerPtr timer_;
+  event::FileEventPtr file_event_;
+  event::TimerPtr resume_;
+  std::string peek_buffer_;
+  size_t peeked_ = 0;
+  bool done_ = false;
 };
 
 ConnectionHandler::ConnectionHandler(WorkerContext& worker) : worker_(worker) {}

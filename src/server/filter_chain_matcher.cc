@@ -14,7 +14,8 @@ using Candidates = std::vector<int>;
 // Score of a chain for one criterion: -1 no match, 0 unset (wildcard), >0 specific (higher wins).
 using Scorer = std::function<int(const FilterChainMatchSpec&)>;
 
-bool narrow(const std::vector<FilterChainMatchSpec>& chains, Candidates& candidates, const Scorer& score) {
+bool narrow(const std::vector<FilterChainMatchSpec>& chains, Candidates& candidates,
+            const Scorer& score) {
   int best = -1;
   for (int i : candidates) best = std::max(best, score(chains[i]));
   if (best < 0) {
@@ -83,32 +84,41 @@ FilterChainMatchSpec FilterChainMatchSpec::fromProto(
   spec.application_protocols.assign(proto.application_protocols().begin(),
                                     proto.application_protocols().end());
   using Proto = envoy::config::listener::v3::FilterChainMatch;
-  spec.source_type = proto.source_type() == Proto::SAME_IP_OR_LOOPBACK ? SourceType::SameIpOrLoopback
-                     : proto.source_type() == Proto::EXTERNAL          ? SourceType::External
-                                                                        : SourceType::Any;
+  spec.source_type = proto.source_type() == Proto::SAME_IP_OR_LOOPBACK
+                         ? SourceType::SameIpOrLoopback
+                     : proto.source_type() == Proto::EXTERNAL ? SourceType::External
+                                                              : SourceType::Any;
   spec.source_prefix_ranges = cidrs(proto.source_prefix_ranges());
   spec.source_ports.assign(proto.source_ports().begin(), proto.source_ports().end());
   return spec;
 }
 
-int selectFilterChain(const std::vector<FilterChainMatchSpec>& chains, const net::ConnectionInfo& info) {
+int selectFilterChain(const std::vector<FilterChainMatchSpec>& chains,
+                      const net::ConnectionInfo& info) {
   Candidates candidates;
   for (int i = 0; i < static_cast<int>(chains.size()); ++i) candidates.push_back(i);
   const uint32_t dport = info.local_address.port();
   const uint32_t sport = info.remote_address.port();
   const Scorer steps[] = {
-      [&](const auto& c) { return c.destination_port == 0 ? 0 : (c.destination_port == dport ? 1 : -1); },
+      [&](const auto& c) {
+        return c.destination_port == 0 ? 0 : (c.destination_port == dport ? 1 : -1);
+      },
       [&](const auto& c) { return cidrScore(c.prefix_ranges, info.local_address); },
       [&](const auto& c) { return serverNameScore(c.server_names, info.requested_server_name); },
       [&](const auto& c) {
-        return c.transport_protocol.empty() ? 0 : (c.transport_protocol == info.transport_protocol ? 1 : -1);
+        return c.transport_protocol.empty()
+                   ? 0
+                   : (c.transport_protocol == info.transport_protocol ? 1 : -1);
       },
       [&](const auto& c) {
+        // As Envoy: the connection's protocols are tried in its (the client's ALPN) order, so a
+        // chain for an earlier one wins over a chain for a later one.
         if (c.application_protocols.empty()) return 0;
-        for (const auto& p : c.application_protocols) {
-          if (std::find(info.application_protocols.begin(), info.application_protocols.end(), p) !=
-              info.application_protocols.end()) {
-            return 1;
+        const auto& offered = info.application_protocols;
+        for (size_t i = 0; i < offered.size(); ++i) {
+          if (std::find(c.application_protocols.begin(), c.application_protocols.end(),
+                        offered[i]) != c.application_protocols.end()) {
+            return static_cast<int>(offered.size() - i);
           }
         }
         return -1;
@@ -122,7 +132,10 @@ int selectFilterChain(const std::vector<FilterChainMatchSpec>& chains, const net
       [&](const auto& c) { return cidrScore(c.source_prefix_ranges, info.remote_address); },
       [&](const auto& c) {
         if (c.source_ports.empty()) return 0;
-        return std::find(c.source_ports.begin(), c.source_ports.end(), sport) != c.source_ports.end() ? 1 : -1;
+        return std::find(c.source_ports.begin(), c.source_ports.end(), sport) !=
+                       c.source_ports.end()
+                   ? 1
+                   : -1;
       },
   };
   for (const auto& step : steps) {

@@ -29,7 +29,8 @@ struct FilterChainMatchSpec {
 };
 
 // Envoy's selection order: destination port, destination IP (longest prefix), server name (exact,
-// then longest wildcard), transport protocol, application protocols, source type, source IP
+// then longest wildcard), transport protocol, application protocols (the connection's first
+// offered protocol that some chain names), source type, source IP
 // (longest prefix), source port. At each step the most specific matching chains survive; chains
 // that leave the criterion unset survive only when no specific chain matched. No backtracking, as
 // in Envoy. Returns the index of the chosen chain or -1.

@@ -63,6 +63,8 @@ ListenerStats::ListenerStats(stats::Store& s, const std::string& prefix)
       downstream_cx_destroy(s.counter(prefix + "downstream_cx_destroy")),
       no_filter_chain_match(s.counter(prefix + "no_filter_chain_match")),
       downstream_listener_filter_error(s.counter(prefix + "downstream_listener_filter_error")),
+      downstream_listener_filter_remote_close(
+          s.counter(prefix + "downstream_listener_filter_remote_close")),
       downstream_pre_cx_timeout(s.counter(prefix + "downstream_pre_cx_timeout")),
       downstream_pre_cx_active(s.gauge(prefix + "downstream_pre_cx_active")),
       downstream_cx_length_ms(s.histogram(prefix + "downstream_cx_length_ms")) {}
@@ -104,7 +106,7 @@ StatusOr<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
     const auto& factory =
         *std::static_pointer_cast<const filters::listener::NamedListenerFilterConfigFactory>(
             (*extension)->factory);
-    auto cb = factory.createFilterFactory(**message);
+    auto cb = factory.createFilterFactory(**message, store);
     if (!cb.ok()) return cb.status().withPrefix(path);
     config->listener_filters_.push_back(std::move(*cb));
   }
@@ -155,6 +157,18 @@ StatusOr<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
               chain.filter_chain_match(), proto.filter_chains(k).filter_chain_match())) {
         return Status::error(path + ".filter_chain_match: duplicates the match of filter_chains[" +
                              std::to_string(k) + "]");
+      }
+    }
+    // As Envoy: "*.example.com" is the only wildcard form; "*w.example.com" or "www.*" are refused.
+    const auto& names = chain.filter_chain_match().server_names();
+    for (int n = 0; n < names.size(); ++n) {
+      const std::string& name = names[n];
+      const size_t star = name.find('*');
+      if (star != std::string::npos && (star != 0 || name.size() < 3 || name[1] != '.' ||
+                                        name.find('*', 1) != std::string::npos)) {
+        return Status::error(path + ".filter_chain_match.server_names[" + std::to_string(n) +
+                             "]: partial wildcards are not supported in \"server_names\": \"" +
+                             name + "\"");
       }
     }
     auto built = buildChain(chain, path);

@@ -24,6 +24,7 @@ struct ListenerStats {
   stats::Counter& downstream_cx_destroy;
   stats::Counter& no_filter_chain_match;
   stats::Counter& downstream_listener_filter_error;
+  stats::Counter& downstream_listener_filter_remote_close;
   stats::Counter& downstream_pre_cx_timeout;
   stats::Gauge& downstream_pre_cx_active;
   stats::Histogram& downstream_cx_length_ms;

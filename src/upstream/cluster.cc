@@ -249,6 +249,13 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
   buffer_limit_ = proto.has_per_connection_buffer_limit_bytes()
                       ? proto.per_connection_buffer_limit_bytes().value()
                       : 1024 * 1024;
+  if (proto.has_upstream_bind_config()) {
+    const auto& source = proto.upstream_bind_config().source_address();
+    auto address =
+        net::Address::parse(source.address(), static_cast<uint16_t>(source.port_value()));
+    RELEASE_ASSERT(address.ok(), "upstream_bind_config.source_address was validated at load");
+    bind_address_ = *address;
+  }
   http2_options_.max_headers_count = max_headers_count_;
   http2_options_.buffer_limit = buffer_limit_;
   // DNS clusters' endpoints are names: their hosts come from the resolver; EDS from its

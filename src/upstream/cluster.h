@@ -151,6 +151,10 @@ class Cluster {
   const LoadBalancerFactory& lbFactory() const { return *lb_factory_; }
   std::chrono::milliseconds connectTimeout() const { return connect_timeout_; }
   uint32_t perConnectionBufferLimit() const { return buffer_limit_; }
+  // upstream_bind_config.source_address: every connection to this cluster's hosts (requests,
+  // tcp_proxy, health checks) binds to it before connecting, as Envoy. Istio's inbound clusters
+  // use 127.0.0.6 so the capture rules let the proxy's calls to the application through.
+  const std::optional<net::Address>& upstreamBindAddress() const { return bind_address_; }
   // From typed_extension_protocol_options' HttpProtocolOptions (0: unlimited).
   uint32_t maxRequestsPerConnection() const { return max_requests_per_connection_; }
   // Idle upstream connections close after this (default 1 h, as Envoy; absent: never).
@@ -218,6 +222,7 @@ class Cluster {
   LbConfig lb_config_;
   std::chrono::milliseconds connect_timeout_;
   uint32_t buffer_limit_;
+  std::optional<net::Address> bind_address_;
   uint32_t max_requests_per_connection_ = 0;
   std::optional<std::chrono::milliseconds> idle_timeout_ = std::chrono::hours(1);
   uint32_t max_headers_count_ = 100;

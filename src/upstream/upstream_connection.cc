@@ -8,7 +8,7 @@ namespace remora::upstream {
 std::unique_ptr<net::ConnectionImpl> createHostConnection(
     event::Dispatcher& dispatcher, const Host& host, const Cluster& cluster, std::string& error,
     const net::TransportSocketOptions& transport_options) {
-  auto fd = net::startConnect(host.address);
+  auto fd = net::startConnect(host.address, cluster.upstreamBindAddress());
   if (!fd.ok()) {
     error = std::string(fd.status().message());
     return nullptr;

@@ -25,9 +25,9 @@ struct DecodedResource {
 };
 
 enum class UpdateFailureReason {
-  ConnectionFailure,    // the stream to the server failed or could not be made
-  FetchTimedOut,        // initial_fetch_timeout passed before the first response
-  UpdateRejected,       // the consumer refused the update (it was NACKed)
+  ConnectionFailure,  // the stream to the server failed or could not be made
+  FetchTimedOut,      // initial_fetch_timeout passed before the first response
+  UpdateRejected,     // the consumer refused the update (it was NACKed)
 };
 
 class SubscriptionCallbacks {

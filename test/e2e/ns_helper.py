@@ -4,11 +4,15 @@
       Listens on HOST:PORT; for each connection replies one line
       "peer=<ip>:<port> local=<ip>:<port>" then echoes until EOF. Prints "ready" once listening;
       exits after SECONDS (a bound: the test kills it earlier).
+  ns_helper.py http HOST PORT SECONDS
+      An HTTP/1.1 server answering every GET with "peer=<ip>:<port> host=<Host header>". Prints
+      "ready" once listening; exits after SECONDS.
   ns_helper.py client HOST PORT MESSAGE
       Connects, prints "client_local=<ip>:<port> client_peer=<ip>:<port>", sends MESSAGE, reads the
       backend's line and the echo, prints both, half-closes and waits for EOF.
 """
 
+import http.server
 import socket
 import sys
 import threading
@@ -43,6 +47,28 @@ def backend(host, port, seconds):
         threading.Thread(target=serve, args=(conn, peer), daemon=True).start()
 
 
+def http_backend(host, port, seconds):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = (f"peer={self.client_address[0]}:{self.client_address[1]} "
+                    f"host={self.headers.get('Host')}\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print("ready", flush=True)
+    time.sleep(seconds)
+
+
 def client(host, port, message):
     with socket.create_connection((host, port), timeout=10) as s:
         local, peer = s.getsockname(), s.getpeername()
@@ -61,6 +87,8 @@ if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "backend":
         backend(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    elif mode == "http":
+        http_backend(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     elif mode == "client":
         client(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:

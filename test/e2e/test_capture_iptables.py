@@ -23,6 +23,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 import conftest as h  # noqa: E402  (BUILD)
+import istio_config as istio  # noqa: E402  (the Istio-shaped static resources)
 from netns import NetnsBase, skip_reason  # noqa: E402
 
 REMORACTL = h.BUILD / "bin" / "remoractl"
@@ -194,11 +195,20 @@ def start_sidecar(ns, workdir, name, ip, static_config):
         time.sleep(0.05)
 
 
-def listener_cx(ns, port):
-    name = f"listener.0.0.0.0_{port}.downstream_cx_total"
+def listener_cx(ns, port, ip="0.0.0.0"):
+    name = f"listener.{ip}_{port}.downstream_cx_total"
     status, body = ns.curl(f"http://127.0.0.1:15000/stats?filter={name}")
     assert status == 200
     return h.parse_text_stats(body).get(name, 0)
+
+
+def all_listeners_cx(ns):
+    """downstream_cx_total summed over the proxy's listeners (admin's own excluded)."""
+    status, body = ns.curl("http://127.0.0.1:15000/stats?filter=downstream_cx_total")
+    assert status == 200
+    return sum(v for k, v in h.parse_text_stats(body).items()
+               if k.startswith("listener.") and k.endswith(".downstream_cx_total")
+               and not k.startswith("listener.admin."))
 
 
 def redirect_packets(ns):
@@ -260,32 +270,31 @@ def test_sidecar_as_proxy_uid_captures_outbound_exactly_once(namespaces):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def inbound_static(app_port):
-    """virtualInbound on 15006 (original_dst recorded) handing every connection to the local app.
-    Istio's inbound cluster is ORIGINAL_DST bound to 127.0.0.6 (upstream_bind_config, not in remora
-    yet); a static 127.0.0.1 endpoint passes the capture rules the same way (owner 1337, loopback)."""
-    return {"static_resources": {
-        "listeners": [{
-            "name": "virtualInbound",
-            "address": h.socket_address(15006, "0.0.0.0"),
-            "listener_filters": [{"name": "envoy.filters.listener.original_dst",
-                                  "typed_config": {"@type": h.ORIGINAL_DST_TYPE}}],
-            "filter_chains": [{"filters": [h.tcp_proxy_filter(f"inbound|{app_port}||", "inbound")]}],
-        }],
-        "clusters": [h.static_cluster(f"inbound|{app_port}||", [app_port])],
-    }}
+REVIEWS_VIP, DB_VIP = "198.19.0.5", "198.19.0.6"  # service VIPs: nothing owns these addresses
+POD_A, POD_B = "198.18.0.10", "198.18.0.20"
 
 
-def test_two_pods_outbound_and_inbound_capture(namespaces):
+def admin_get(ns, port, path):
+    r = ns.curl(f"http://127.0.0.1:{port}{path}")
+    assert r is not None, f"no answer from :{port}{path}"
+    return r
+
+
+def test_two_pods_istio_shaped_sidecars(namespaces):
     """Pods A and B (198.18.0.0/16, default via the bridge 198.18.0.1 in a third namespace), each
-    with `remoractl iptables` and a uid-1337 `remoractl sidecar`: a client in A calling B's service
-    VIP reaches B's app through A's 15001 and B's 15006, each connection counted exactly once."""
+    with `remoractl iptables` and a uid-1337 `remoractl sidecar` whose static resources have
+    Istio's shape (test/integration/istio_config.py): virtualOutbound hands A's captured
+    connections to 0.0.0.0_9080 (HTTP, routed by Host) or 198.19.0.6_9000 (TCP); virtualInbound on B
+    picks the chain by destination port into inbound|<port>|| clusters bound to 127.0.0.6.
+    An unmodified curl in A reaches B's app, which sees 127.0.0.6; each request is one connection
+    on A's listeners (the 0.0.0.0_<port> it was handed to; 15001 for passthrough), one at B's
+    15006 and one packet on A's ISTIO_REDIRECT rule."""
     bridge = namespaces()
     bridge.run("ip", "link", "add", "br0", "type", "bridge")
     bridge.run("ip", "addr", "add", "198.18.0.1/16", "dev", "br0")
     bridge.run("ip", "link", "set", "br0", "up")
     pods = {}
-    for name, ip in (("a", "198.18.0.10"), ("b", "198.18.0.20")):
+    for name, ip in (("a", POD_A), ("b", POD_B)):
         pod = namespaces()
         pod.run("ip", "link", "add", "eth0", "type", "veth", "peer", "name", f"veth-{name}")
         pod.run("ip", "link", "set", f"veth-{name}", "netns", bridge.name)
@@ -302,35 +311,102 @@ def test_two_pods_outbound_and_inbound_capture(namespaces):
     workdir.chmod(0o777)
     procs = []
     try:
-        app = b.spawn(sys.executable, str(HERE / "ns_helper.py"), "backend", "0.0.0.0", "9080", "60",
-                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        procs.append(app)
-        assert app.stdout.readline().strip() == "ready"
-        # A's outbound: the service VIP's port 9080 goes to B's pod IP.
-        outbound = outbound_static(9080)
-        outbound["static_resources"]["clusters"] = [
-            h.static_cluster("outbound|9080||reviews", [9080], host="198.18.0.20")]
-        procs.append(start_sidecar(a, workdir, "a", "198.18.0.10", outbound))
-        procs.append(start_sidecar(b, workdir, "b", "198.18.0.20", inbound_static(9080)))
+        # 7070: an application port no service declares (B's inbound passthrough).
+        for mode, port in (("http", 9080), ("backend", 9000), ("backend", 7070)):
+            app = b.spawn(sys.executable, str(HERE / "ns_helper.py"), mode, "0.0.0.0", str(port), "120",
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            procs.append(app)
+            assert app.stdout.readline().strip() == "ready"
+        # A calls reviews (HTTP) and db (TCP), both served by B; keepalive off so that every
+        # request is its own connection from A's sidecar to B's.
+        a_static = istio.sidecar_static(
+            http_services=[(9080, "reviews.default.svc.cluster.local", REVIEWS_VIP, [POD_B])],
+            tcp_services=[(9000, "db.default.svc.cluster.local", DB_VIP, [POD_B])],
+            keepalive=False)
+        b_static = istio.sidecar_static(inbound_http_ports=[9080], inbound_tcp_ports=[9000])
+        sidecar_a = start_sidecar(a, workdir, "a", POD_A, a_static)
+        procs.append(sidecar_a)
+        procs.append(start_sidecar(b, workdir, "b", POD_B, b_static))
 
-        out0, in0, redirected0 = listener_cx(a, 15001), listener_cx(b, 15006), redirect_packets(a)
+        # As in Envoy, a connection virtualOutbound hands off is counted by the listener that serves
+        # it (0.0.0.0_9080), not by virtualOutbound, which counts only what it serves itself
+        # (passthrough, below). Across all of A's listeners each request is one connection.
+        def counters():
+            return (listener_cx(a, 15001), listener_cx(a, 9080), all_listeners_cx(a),
+                    listener_cx(b, 15006), redirect_packets(a))
+
+        out0, http0, all0, in0, redirected0 = counters()
         for i in range(3):
-            r = a.run(sys.executable, str(HERE / "ns_helper.py"), "client", SERVICE_VIP, "9080", f"req-{i}")
-            out = dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
-            assert out["echo"] == f"req-{i}"
-            assert out["client_peer"] == f"{SERVICE_VIP}:9080"  # the client never knew
-            assert out["peer"].startswith("127.0.0.1:")  # B's app was called by B's sidecar
-            assert listener_cx(a, 15001) == out0 + i + 1
-            assert listener_cx(b, 15006) == in0 + i + 1
-            assert redirect_packets(a) == redirected0 + i + 1
+            status, body = a.curl(f"http://{REVIEWS_VIP}:9080/reviews/{i}")
+            assert status == 200, body
+            assert body.startswith("peer=127.0.0.6:"), body  # B's app was called by B's sidecar
+            assert f"host={REVIEWS_VIP}:9080" in body  # the Host the client sent, routed on
+            n = i + 1
+            assert counters() == (out0, http0 + n, all0 + n, in0 + n, redirected0 + n)
+        # The Host header picks the route: a service name works as well as the VIP.
+        r = a.run("curl", "-sS", "--max-time", "5", "-H", "Host: reviews", f"http://{REVIEWS_VIP}:9080/")
+        assert r.stdout.startswith("peer=127.0.0.6:") and "host=reviews" in r.stdout
+        # HTTP/2 with prior knowledge: http_inspector sees the h2c preface, the same HCM chain.
+        r = a.run("curl", "-sS", "--max-time", "5", "--http2-prior-knowledge",
+                  f"http://{REVIEWS_VIP}:9080/h2c")
+        assert r.stdout.startswith("peer=127.0.0.6:"), r.stdout + r.stderr
+        stats = h.parse_text_stats(admin_get(a, 15000, "/stats")[1])
+        assert stats["http.outbound_0.0.0.0_9080.downstream_rq_total"] == 5
+        assert (stats["http_inspector.http11_found"], stats["http_inspector.http2_found"]) == (4, 1)
+        assert stats["tls_inspector.tls_not_found"] == 5
+        assert stats["cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_rq_total"] == 5
+        b_stats = h.parse_text_stats(admin_get(b, 15000, "/stats")[1])
+        assert b_stats["cluster.inbound|9080||.upstream_rq_total"] == 5
+
+        # The TCP service through tcp_proxy on both sides, each connection counted once (on A by
+        # the 198.19.0.6_9000 listener it is handed to).
+        out0, all0, in0, redirected0 = (listener_cx(a, 15001), all_listeners_cx(a),
+                                        listener_cx(b, 15006), redirect_packets(a))
+        r = a.run(sys.executable, str(HERE / "ns_helper.py"), "client", DB_VIP, "9000", "select-1")
+        out = dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
+        assert out["echo"] == "select-1"
+        assert out["client_peer"] == f"{DB_VIP}:9000"  # the client never knew
+        assert out["peer"].startswith("127.0.0.6:")
+        assert listener_cx(a, 9000, DB_VIP) == 1
+        assert (listener_cx(a, 15001), all_listeners_cx(a), listener_cx(b, 15006),
+                redirect_packets(a)) == (out0, all0 + 1, in0 + 1, redirected0 + 1)
+        stats = h.parse_text_stats(admin_get(a, 15000, "/stats")[1])
+        assert stats["cluster.outbound|9000||db.default.svc.cluster.local.upstream_cx_total"] == 1
+
+        # A destination no listener knows passes through A (PassthroughCluster, ORIGINAL_DST) and
+        # B's virtualInbound catch-all (InboundPassthroughClusterIpv4) delivers it from 127.0.0.6.
+        # This one virtualOutbound serves itself: its downstream_cx_total rises.
+        out0, in0, redirected0 = listener_cx(a, 15001), listener_cx(b, 15006), redirect_packets(a)
+        r = a.run(sys.executable, str(HERE / "ns_helper.py"), "client", POD_B, "7070", "direct")
+        out = dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
+        assert out["echo"] == "direct" and out["peer"].startswith("127.0.0.6:"), r.stdout
+        assert (listener_cx(a, 15001), listener_cx(b, 15006), redirect_packets(a)) == \
+            (out0 + 1, in0 + 1, redirected0 + 1)
+        stats = h.parse_text_stats(admin_get(a, 15000, "/stats")[1])
+        assert stats["cluster.PassthroughCluster.upstream_cx_total"] == 1
+        b_stats = h.parse_text_stats(admin_get(b, 15000, "/stats")[1])
+        assert b_stats["cluster.InboundPassthroughClusterIpv4.upstream_cx_total"] == 1
+
         # From outside any pod (the bridge, as kubelet would): B's health port is excluded from
         # inbound capture (-d), so the probe reaches B's 15021 listener itself, not 15006 ...
-        assert bridge.curl("http://198.18.0.20:15021/healthz/ready") == (200, "LIVE\n")
-        assert listener_cx(b, 15006) == in0 + 3
-        # ... while a connection to B's app port is captured.
-        r = bridge.run(sys.executable, str(HERE / "ns_helper.py"), "client", "198.18.0.20", "9080", "x")
-        assert "peer=127.0.0.1:" in r.stdout
-        assert listener_cx(b, 15006) == in0 + 4
+        in_before = listener_cx(b, 15006)
+        assert bridge.curl(f"http://{POD_B}:15021/healthz/ready") == (200, "LIVE\n")
+        assert listener_cx(b, 15006) == in_before
+
+        # /healthz/ready follows the proxy's readiness: not ready while it fails health checks.
+        assert admin_get(a, 15021, "/healthz/ready")[0] == 200
+        a.run("curl", "-sS", "-X", "POST", "http://127.0.0.1:15000/healthcheck/fail")
+        assert admin_get(a, 15021, "/healthz/ready")[0] == 503
+        a.run("curl", "-sS", "-X", "POST", "http://127.0.0.1:15000/healthcheck/ok")
+        assert admin_get(a, 15021, "/healthz/ready") == (200, "LIVE\n")
+        # Prometheus on 15090, with the listener counters in Prometheus form.
+        status, body = admin_get(a, 15090, "/stats/prometheus")
+        assert status == 200
+        assert 'envoy_listener_downstream_cx_total{envoy_listener_address="0.0.0.0_15001"}' in body, \
+            body[:2000]
+
+        sidecar_a.send_signal(15)
+        assert sidecar_a.wait(timeout=10) == 0, sidecar_a.log_text()
     finally:
         for p in procs:
             if p.poll() is None:

@@ -211,18 +211,6 @@ TEST(ConfigValidationTest, UnknownNameWithoutTypedConfig) {
 }
 
 TEST(ConfigValidationTest, KnownTypeInWrongSlotIsNotSupported) {
-  // TlsInspector is in the descriptor pool but not a registered listener filter.
-  EXPECT_EQ(
-      errorOf(R"(
-static_resources:
-  listeners:
-  - name: l
-    listener_filters:
-    - name: tls
-      typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector}
-)"),
-      "not supported by remora: static_resources.listeners[0].listener_filters[0].typed_config: "
-      "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector");
   // A tcp_proxy config where a listener filter is expected.
   EXPECT_THAT(errorOf(R"(
 static_resources:

@@ -91,5 +91,31 @@ TEST(FilterChainMatcherTest, Ipv6PrefixesAndV4MappedAddresses) {
   EXPECT_EQ(selectFilterChain(chains, conn("::ffff:10.3.3.3", 80, "::1")), 1);
 }
 
+TEST(FilterChainMatcherTest, ServerNameThenTransportThenAlpnInTheClientsOrder) {
+  std::vector<FilterChainMatchSpec> chains(5);
+  chains[0].server_names = {"*.example.com"};
+  chains[1].server_names = {"api.example.com"};
+  chains[1].transport_protocol = "tls";
+  chains[2].transport_protocol = "tls";
+  chains[2].application_protocols = {"http/1.1"};
+  chains[3].transport_protocol = "tls";
+  chains[3].application_protocols = {"h2"};
+  // chains[4]: matches anything the others do not.
+  auto tls = [](const char* sni, std::vector<std::string> alpn) {
+    net::ConnectionInfo info = conn("10.0.0.1", 443);
+    info.transport_protocol = "tls";
+    info.requested_server_name = sni;
+    info.application_protocols = std::move(alpn);
+    return info;
+  };
+  EXPECT_EQ(selectFilterChain(chains, tls("api.example.com", {})), 1);   // exact name
+  EXPECT_EQ(selectFilterChain(chains, tls("www.example.com", {})), 0);   // wildcard
+  EXPECT_EQ(selectFilterChain(chains, tls("", {"h2", "http/1.1"})), 3);  // client's first
+  EXPECT_EQ(selectFilterChain(chains, tls("", {"http/1.1", "h2"})), 2);
+  // TLS chains won the transport step; none offers spdy/3 and Envoy does not backtrack to [4].
+  EXPECT_EQ(selectFilterChain(chains, tls("other.org", {"spdy/3"})), -1);
+  EXPECT_EQ(selectFilterChain(chains, conn("10.0.0.1", 443)), 4);  // raw_buffer
+}
+
 }  // namespace
 }  // namespace remora::server

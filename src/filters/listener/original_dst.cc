@@ -1,9 +1,8 @@
 // envoy.filters.listener.original_dst: restores the destination a connection had before an
 // iptables REDIRECT sent it to us, so filter chains and ORIGINAL_DST clusters see where the
 // application meant to go.
-#include "envoy/extensions/filters/listener/original_dst/v3/original_dst.pb.h"
-
 #include "config/extension_registry.h"
+#include "envoy/extensions/filters/listener/original_dst/v3/original_dst.pb.h"
 #include "filters/listener/factory.h"
 #include "net/socket.h"
 
@@ -25,7 +24,8 @@ class OriginalDstFilter final : public ListenerFilter {
 
 class OriginalDstFactory final : public NamedListenerFilterConfigFactory {
  public:
-  StatusOr<ListenerFilterFactoryCb> createFilterFactory(const google::protobuf::Message&) const override {
+  StatusOr<ListenerFilterFactoryCb> createFilterFactory(const google::protobuf::Message&,
+                                                        stats::Store&) const override {
     return ListenerFilterFactoryCb([] { return std::make_unique<OriginalDstFilter>(); });
   }
 };
@@ -33,7 +33,8 @@ class OriginalDstFactory final : public NamedListenerFilterConfigFactory {
 const config::RegisterExtension kRegistration{
     config::ExtensionCategory::ListenerFilter, "envoy.filters.listener.original_dst",
     envoy::extensions::filters::listener::original_dst::v3::OriginalDst::descriptor()->full_name(),
-    std::shared_ptr<const NamedListenerFilterConfigFactory>(std::make_shared<OriginalDstFactory>())};
+    std::shared_ptr<const NamedListenerFilterConfigFactory>(
+        std::make_shared<OriginalDstFactory>())};
 
 }  // namespace
 }  // namespace remora::filters::listener

@@ -78,7 +78,7 @@ void TcpProxyFilter::connectUpstream() {
   host_->stats.cx_total.fetch_add(1, std::memory_order_relaxed);
   stream_info_.upstream_host = host_->address;
   stream_info_.attempt_count = connect_attempts_;
-  auto fd = net::startConnect(host_->address);
+  auto fd = net::startConnect(host_->address, cluster_->upstreamBindAddress());
   if (!fd.ok()) {
     LOG_DEBUG("tcp_proxy: {}", fd.status().message());
     cluster_stats.upstream_cx_connect_fail.inc();
