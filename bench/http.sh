@@ -26,51 +26,14 @@ read -r BACKEND_PORT HAPROXY_PORT NGINX_PORT REMORA_PORT ADMIN_PORT < <(free_por
 mkdir -p "$TMP/backend" "$TMP/proxy"
 start_backend_nginx "$TMP/backend" "$BACKEND_PORT"
 
-cat >"$TMP/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  option http-keep-alive
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  timeout http-keep-alive 60s
-frontend front
-  bind 127.0.0.1:$HAPROXY_PORT
-  default_backend back
-backend back
-  http-reuse always
-  server b1 127.0.0.1:$BACKEND_PORT
-EOF
+write_haproxy_config "$TMP/haproxy.cfg" "$HAPROXY_PORT" "$BACKEND_PORT"
 taskset -c 1 haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
 HAPROXY_PID=$!
 PIDS+=($HAPROXY_PID)
 wait_http "http://127.0.0.1:$HAPROXY_PORT/" haproxy
 
-# nginx as a proxy: one worker, upstream keep-alive (HTTP/1.1 with the Connection header cleared).
-cat >"$TMP/proxy/nginx.conf" <<EOF
-worker_processes 1;
-worker_cpu_affinity 10;
-daemon off;
-pid $TMP/proxy/nginx.pid;
-error_log $TMP/proxy/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  upstream back { server 127.0.0.1:$BACKEND_PORT; keepalive 64; keepalive_requests 1000000; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://back;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-EOF
+# nginx as a proxy (bench/lib.sh), its worker on CPU 1.
+write_nginx_proxy_config "$TMP/proxy" "$NGINX_PORT" "$BACKEND_PORT" "worker_cpu_affinity 10;"
 taskset -c 1 nginx -c "$TMP/proxy/nginx.conf" -e "$TMP/proxy/error.log" &
 NGINX_MASTER=$!
 PIDS+=($NGINX_MASTER)

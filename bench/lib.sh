@@ -1,7 +1,7 @@
 # Shared by the benchmark scripts (sourced): a temp dir and process list cleaned up on exit,
 # free loopback ports, CPU ticks of a process, the median of a list of numbers, and the HTTP/1.1
-# bench's backend and remora config (bench/http.sh and bench/cpu_per_request.sh measure the
-# same path).
+# bench's backend, remora, HAProxy and nginx configs (bench/http.sh and bench/cpu_per_request.sh
+# measure the same path).
 
 BENCH_TMP=$(mktemp -d /tmp/remora-bench.XXXXXX)
 PIDS=()
@@ -92,5 +92,56 @@ static_resources:
       endpoints:
       - lb_endpoints:
         - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $4 } } }
+EOF
+}
+
+# write_haproxy_config FILE LISTEN_PORT BACKEND_PORT: HAProxy in mode http, one thread, keep-alive
+# on both sides, upstream connections reused (as bench/http.sh compares it).
+write_haproxy_config() {
+  cat >"$1" <<EOF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+frontend front
+  bind 127.0.0.1:$2
+  default_backend back
+backend back
+  http-reuse always
+  server b1 127.0.0.1:$3
+EOF
+}
+
+# write_nginx_proxy_config DIR LISTEN_PORT BACKEND_PORT [MAIN_DIRECTIVES]: nginx as a proxy, one
+# worker, upstream keep-alive (HTTP/1.1 with the Connection header cleared); DIR/nginx.conf.
+# MAIN_DIRECTIVES go to the main context (e.g. "master_process off;" for one process to trace).
+write_nginx_proxy_config() {
+  mkdir -p "$1"
+  cat >"$1/nginx.conf" <<EOF
+worker_processes 1;
+${4:-}
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream back { server 127.0.0.1:$3; keepalive 64; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$2;
+    location / {
+      proxy_pass http://back;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
 EOF
 }

@@ -116,10 +116,10 @@ Status checkDiscovery(const Cluster& cluster, Cluster::DiscoveryType type,
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     const bool deprecated_path = !source.path().empty();  // Envoy still accepts it
 #pragma GCC diagnostic pop
-    if (!source.has_path_config_source() && !deprecated_path) {
+    if (!source.has_path_config_source() && !deprecated_path && !source.has_ads()) {
       return Status::error(path +
-                           ".eds_cluster_config.eds_config: remora reads EDS from a file only "
-                           "(path_config_source or path)");
+                           ".eds_cluster_config.eds_config: remora reads EDS from a file "
+                           "(path_config_source or path) or the ADS stream (ads)");
     }
     if (cluster.has_load_assignment()) {
       return Status::error(path + ".load_assignment: EDS clusters take endpoints from eds_config");

@@ -19,7 +19,15 @@ struct Entry {
 const std::vector<Entry>& builtinTable() {
   static const auto* table = new std::vector<Entry>{
       {"envoy.config.bootstrap.v3.Bootstrap",
-       {"node", "static_resources", "admin", "stats_flush_interval"}},
+       {"node", "static_resources", "dynamic_resources", "admin", "stats_flush_interval"}},
+      // xDS (src/xds, src/grpc): one ADS stream over envoy_grpc to a static HTTP/2 cluster.
+      {"envoy.config.bootstrap.v3.Bootstrap.DynamicResources", {"ads_config"}},
+      {"envoy.config.core.v3.ApiConfigSource",
+       {"api_type=GRPC|DELTA_GRPC", "transport_api_version=V3", "grpc_services",
+        "set_node_on_first_message_only"}},
+      {"envoy.config.core.v3.GrpcService", {"envoy_grpc"}},
+      {"envoy.config.core.v3.GrpcService.EnvoyGrpc", {"cluster_name", "authority"}},
+      {"envoy.config.core.v3.AggregatedConfigSource", {}},
       {"envoy.config.bootstrap.v3.Bootstrap.StaticResources", {"listeners", "clusters"}},
       {"envoy.config.bootstrap.v3.Admin", {"address"}},
       {"envoy.config.core.v3.Node", {"id", "cluster", "metadata", "locality"}},
@@ -70,12 +78,13 @@ const std::vector<Entry>& builtinTable() {
        {"use_http_header", "http_header_name"}},
       // Cluster.upstream_bind_config: the source every upstream connection binds to.
       {"envoy.config.core.v3.BindConfig", {"source_address"}},
-      // Service discovery (src/upstream/dns_cluster.*, eds_subscription.*): c-ares resolvers and
-      // EDS from a file. Other config sources (ADS, API) are not implemented yet.
+      // Service discovery (src/upstream/dns_cluster.*, eds_subscription.*): c-ares resolvers, and
+      // EDS from a file or the ADS stream. Other config sources (REST, per-type gRPC) are not
+      // implemented.
       {"envoy.config.cluster.v3.Cluster.RefreshRate", {"base_interval", "max_interval"}},
       {"envoy.config.cluster.v3.Cluster.EdsClusterConfig", {"eds_config", "service_name"}},
       {"envoy.config.core.v3.ConfigSource",
-       {"path", "path_config_source", "resource_api_version=V3"}},
+       {"path", "path_config_source", "ads", "initial_fetch_timeout", "resource_api_version=V3"}},
       {"envoy.config.core.v3.PathConfigSource", {"path", "watched_directory"}},
       {"envoy.config.core.v3.WatchedDirectory", {"path"}},
       {"envoy.config.core.v3.TypedExtensionConfig", {"name", "typed_config"}},

@@ -32,8 +32,6 @@ Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstra
       stats_(std::make_unique<stats::Store>(options_.concurrency + 1)),
       cluster_manager_(std::make_unique<upstream::ClusterManager>(*dispatcher_)) {
   stats_->bindThread(0);
-  // Clusters warm (first DNS answer, EDS load, health-check round) before listeners accept.
-  cluster_manager_->setInitManager(init_manager_);
   server_state_.local_cluster_name = bootstrap_.node().cluster();
 }
 
@@ -47,6 +45,8 @@ Server::~Server() {
   }
   signal_event_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
+  cluster_manager_.reset();
+  ads_mux_.reset();
 }
 
 Status Server::initialize() {
@@ -74,8 +74,26 @@ Status Server::validateOnly() {
 }
 
 Status Server::buildClusters() {
-  for (const auto& proto : bootstrap_.static_resources().clusters()) {
-    cluster_manager_->addCluster(std::make_shared<const upstream::Cluster>(proto, *stats_));
+  // Clusters warm (first DNS answer, EDS load, health-check round) before listeners accept.
+  cluster_manager_->setInitManager(&init_manager_);
+  // The ADS stream first: EDS clusters fed by it subscribe while they are built. It finds its own
+  // static cluster when it opens, in run().
+  const auto& protos = bootstrap_.static_resources().clusters();
+  if (bootstrap_.dynamic_resources().has_ads_config()) {
+    auto mux = xds::AdsMux::create(bootstrap_.dynamic_resources().ads_config(), bootstrap_.node(),
+                                   protos, *cluster_manager_, *dispatcher_, *stats_,
+                                   "dynamic_resources.ads_config");
+    if (!mux.ok()) return mux.status();
+    ads_mux_ = std::move(mux).value();
+    cluster_manager_->setAdsMux(ads_mux_.get());
+  }
+  for (int i = 0; i < protos.size(); ++i) {
+    if (protos[i].eds_cluster_config().eds_config().has_ads() && ads_mux_ == nullptr) {
+      return Status::error("static_resources.clusters[" + std::to_string(i) +
+                           "].eds_cluster_config.eds_config.ads: needs "
+                           "dynamic_resources.ads_config");
+    }
+    cluster_manager_->addCluster(std::make_shared<const upstream::Cluster>(protos[i], *stats_));
   }
   return {};
 }
@@ -157,6 +175,7 @@ int Server::run() {
   stats_flush_timer_->enableTimer(stats_flush_interval_);
   // Listeners accept only once everything they depend on is ready (Envoy's init sequence); until
   // then the server is INITIALIZING and /ready answers 503.
+  if (ads_mux_ != nullptr) ads_mux_->start();
   init_manager_.initialize([this] { startListeners(); });
   dispatcher_->run();
   workers_.clear();

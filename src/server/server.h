@@ -9,6 +9,7 @@
 #include "server/listener_config.h"
 #include "server/worker.h"
 #include "upstream/cluster_manager.h"
+#include "xds/ads_mux.h"
 
 namespace remora::admin {
 class AdminListener;
@@ -92,6 +93,9 @@ class Server final : public Instance {
   bool initialized_ = false;
   // Declared last: destroyed first, while the dispatcher it runs on still exists.
   std::unique_ptr<admin::AdminListener> admin_;
+  // dynamic_resources.ads_config's stream. The destructor drops the clusters (whose EDS
+  // subscriptions are on it) before it.
+  std::unique_ptr<xds::AdsMux> ads_mux_;
 };
 
 }  // namespace remora::server

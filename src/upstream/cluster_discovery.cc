@@ -1,5 +1,7 @@
 #include "upstream/cluster_discovery.h"
 
+#include "common/assert.h"
+#include "upstream/cluster_manager.h"
 #include "upstream/dns_cluster.h"
 #include "upstream/eds_subscription.h"
 
@@ -30,6 +32,11 @@ ClusterDiscoveryPtr createClusterDiscovery(ClusterManager& manager, const Cluste
     case ClusterType::LogicalDns:
       return std::make_unique<DnsClusterDiscovery>(manager, cluster, dispatcher);
     case ClusterType::Eds:
+      if (cluster.proto().eds_cluster_config().eds_config().has_ads()) {
+        RELEASE_ASSERT(manager.adsMux() != nullptr,
+                       "EDS over ADS needs ads_config (checked at load)");
+        return std::make_unique<EdsAdsSubscription>(manager, cluster, *manager.adsMux());
+      }
       return std::make_unique<EdsFileSubscription>(manager, cluster, dispatcher);
     case ClusterType::Static:
     case ClusterType::OriginalDst:

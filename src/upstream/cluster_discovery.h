@@ -17,8 +17,9 @@ class ClusterDiscovery {
   virtual ~ClusterDiscovery() = default;
 
   // Runs `done` once, when the first update has been applied or has failed (Envoy's cluster
-  // pre-init: the first DNS answers for every name, the first EDS load): at once if that has
-  // already happened. The ClusterManager's warming waits on it.
+  // pre-init: the first DNS answers for every name; the first EDS file load; the first ADS
+  // assignment, a refused one or initial_fetch_timeout): at once if that has already happened.
+  // The ClusterManager's warming waits on it.
   void whenInitialized(std::function<void()> done);
 
  protected:

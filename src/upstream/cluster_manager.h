@@ -16,6 +16,9 @@
 namespace remora::init {
 class Manager;
 }
+namespace remora::xds {
+class AdsMux;
+}
 
 namespace remora::upstream {
 
@@ -42,7 +45,7 @@ class ClusterManager {
 
   // Where clusters register their warming (the server's init manager). Set before the first
   // addCluster; without one, every cluster is served at once, warm or not.
-  void setInitManager(init::Manager& manager) { init_manager_ = &manager; }
+  void setInitManager(init::Manager* manager) { init_manager_ = manager; }
 
   // Adds a cluster built from its proto (startup or CDS), or replaces the one of that name.
   //
@@ -61,6 +64,9 @@ class ClusterManager {
   ClusterMapConstSharedPtr clusters() const { return clusters_; }
   ClusterConstSharedPtr get(std::string_view name) const;
   void setPublisher(Publisher publisher) { publisher_ = std::move(publisher); }
+  // The ADS stream EDS clusters with eds_config { ads: {} } subscribe on (none without ads_config).
+  void setAdsMux(xds::AdsMux* mux) { ads_mux_ = mux; }
+  xds::AdsMux* adsMux() const { return ads_mux_; }
 
   // New membership for `cluster`. A host whose address (and priority) is already a member keeps
   // its Host object, so its stats, health flags and open connections carry over; only its EDS
@@ -103,6 +109,7 @@ class ClusterManager {
   ClusterMapConstSharedPtr clusters_ = std::make_shared<ClusterMap>();
   Publisher publisher_;
   bool publish_scheduled_ = false;
+  xds::AdsMux* ads_mux_ = nullptr;
 };
 
 }  // namespace remora::upstream

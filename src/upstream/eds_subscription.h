@@ -5,7 +5,13 @@
 #include "common/file_watcher.h"
 #include "common/status.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
+#include "init/target.h"
 #include "upstream/cluster_discovery.h"
+#include "xds/subscription.h"
+
+namespace remora::xds {
+class AdsMux;
+}
 
 namespace remora::upstream {
 
@@ -40,6 +46,33 @@ class EdsFileSubscription final : public ClusterDiscovery {
   std::string path_;
   ClusterStats& stats_;
   FileWatcher watcher_;
+};
+
+// An EDS cluster fed over the ADS stream (eds_config { ads: {} }), as Envoy's EdsClusterImpl on a
+// gRPC subscription: subscribes to the ClusterLoadAssignment named by service_name (default: the
+// cluster's name) and applies each one received; one that does not validate is refused (a NACK
+// carrying the reason) and the cluster keeps its hosts. The cluster warms until the first
+// assignment arrives, is refused, or initial_fetch_timeout passes. A delta removal of the
+// assignment empties the cluster, as Envoy.
+class EdsAdsSubscription final : public ClusterDiscovery, public xds::SubscriptionCallbacks {
+ public:
+  EdsAdsSubscription(ClusterManager& manager, const Cluster& cluster, xds::AdsMux& mux);
+
+  // xds::SubscriptionCallbacks
+  Status onConfigUpdate(const std::vector<xds::DecodedResource>& resources,
+                        const std::string& version_info) override;
+  Status onConfigUpdate(const std::vector<xds::DecodedResource>& added,
+                        const std::vector<std::string>& removed,
+                        const std::string& system_version_info) override;
+  void onConfigUpdateFailed(xds::UpdateFailureReason reason, const Status& error) override;
+
+ private:
+  Status apply(const xds::DecodedResource& resource);
+
+  ClusterManager& manager_;
+  const std::string cluster_name_;
+  const std::string resource_name_;
+  xds::SubscriptionPtr subscription_;
 };
 
 }  // namespace remora::upstream

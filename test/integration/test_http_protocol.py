@@ -351,6 +351,48 @@ def test_keep_alive_reuses_both_connections(remora, http_backends):
     assert stats["http.ingress_http.downstream_rq_2xx"] == 5
 
 
+def test_hop_by_hop_headers_are_stripped_both_ways(remora, backends):
+    """Connection, the names it nominates, Keep-Alive, Proxy-Connection, Transfer-Encoding and
+    Upgrade (without an upgrade) end at remora on requests and responses; TE survives on a
+    request only as "trailers"; everything else crosses, in order."""
+    seen_heads = []
+
+    def handler(conn):
+        reader = RawRequestReader(conn)
+        while (head := reader.read_head()) is not None:
+            seen_heads.append(head[2])
+            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: X-Resp-Hop, keep-alive\r\n"
+                         b"X-Resp-Hop: 1\r\nKeep-Alive: timeout=5\r\nProxy-Connection: x\r\n"
+                         b"Upgrade: h2c\r\nTE: trailers\r\nX-Resp-Kept: 2\r\n"
+                         b"Content-Length: 2\r\n\r\nok")
+
+    backend = backends(handler)
+    proc, port = single_route_proxy(remora, backend)
+    hop_names = {"connection", "keep-alive", "proxy-connection", "upgrade", "transfer-encoding"}
+    with RawHttp(port) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: test\r\nX-A: 1\r\nConnection: X-Nominated, Keep-Alive\r\n"
+               b"X-Nominated: gone\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n"
+               b"Upgrade: h2c\r\nTE: trailers, deflate\r\nX-B: 2\r\n\r\n")
+        resp = c.read_response()
+        assert resp.status == 200 and resp.body == b"ok", resp
+        names = [k for k, _ in resp.headers]
+        assert not hop_names & set(names) - {"connection"}, resp.headers
+        assert resp.header("connection") in (None, "keep-alive"), resp.headers
+        assert "x-resp-hop" not in names and "te" not in names, resp.headers
+        assert resp.header("x-resp-kept") == "2"
+        # A request without any hop-by-hop header crosses untouched.
+        c.send(b"GET / HTTP/1.1\r\nHost: test\r\nX-C: 3\r\n\r\n")
+        assert c.read_response().status == 200
+    first, second = seen_heads
+    names = [k for k, _ in first]
+    assert not hop_names & set(names), first
+    assert "x-nominated" not in names, first
+    assert dict(first)["te"] == "trailers", first
+    assert names.index("x-a") < names.index("x-b"), first
+    assert names.index("te") > names.index("x-b"), first  # re-added after the other headers
+    assert dict(second)["x-c"] == "3" and "te" not in dict(second), second
+
+
 def test_client_connection_close(remora, http_backends):
     backend = http_backends("cc")
     proc, port = single_route_proxy(remora, backend)

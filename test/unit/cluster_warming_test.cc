@@ -94,7 +94,7 @@ class ClusterWarmingTest : public testing::Test {
 
 TEST_F(ClusterWarmingTest, HealthCheckedClusterHoldsInitUntilEveryHostWasCheckedOnce) {
   ListeningPort up;
-  manager_.setInitManager(init_manager_);
+  manager_.setInitManager(&init_manager_);
   manager_.addCluster(makeCluster(checkedCluster({up.port(), closedPort()})));
   // Served at once during startup (nothing accepts yet), every host failed until checked.
   ASSERT_NE(manager_.clusters()->count("backend"), 0u);
@@ -122,7 +122,7 @@ TEST_F(ClusterWarmingTest, HealthCheckedClusterHoldsInitUntilEveryHostWasChecked
 TEST_F(ClusterWarmingTest, StaticClusterWithoutHealthChecksDoesNotHoldInit) {
   auto proto = checkedCluster({closedPort()});
   proto.clear_health_checks();
-  manager_.setInitManager(init_manager_);
+  manager_.setInitManager(&init_manager_);
   manager_.addCluster(makeCluster(proto));
   EXPECT_TRUE(manager_.isWarm("backend"));
   bool initialized = false;
@@ -132,7 +132,7 @@ TEST_F(ClusterWarmingTest, StaticClusterWithoutHealthChecksDoesNotHoldInit) {
 
 TEST_F(ClusterWarmingTest, ClusterAddedAfterInitializationIsPublishedWhenWarm) {
   ListeningPort up;
-  manager_.setInitManager(init_manager_);
+  manager_.setInitManager(&init_manager_);
   init_manager_.initialize([] {});
   std::vector<ClusterMapConstSharedPtr> published;
   manager_.setPublisher([&](ClusterMapConstSharedPtr map) { published.push_back(map); });
@@ -156,7 +156,7 @@ TEST_F(ClusterWarmingTest, ReplacedClusterServesUntilItsReplacementIsWarm) {
   ListeningPort up;
   auto plain = checkedCluster({up.port()});
   plain.clear_health_checks();
-  manager_.setInitManager(init_manager_);
+  manager_.setInitManager(&init_manager_);
   manager_.addCluster(makeCluster(plain));
   init_manager_.initialize([] {});
   auto old = manager_.clusters()->at("backend");
@@ -174,7 +174,7 @@ TEST_F(ClusterWarmingTest, ReplacedClusterServesUntilItsReplacementIsWarm) {
 
 TEST_F(ClusterWarmingTest, ReplacingAWarmingClusterKeepsHoldingInit) {
   ListeningPort up;
-  manager_.setInitManager(init_manager_);
+  manager_.setInitManager(&init_manager_);
   manager_.addCluster(makeCluster(checkedCluster({up.port()})));
   bool initialized = false;
   init_manager_.initialize([&] { initialized = true; });

@@ -36,6 +36,48 @@ TEST(HeaderMapTest, LookupsIgnoreTheCaseOfTheQuery) {
   EXPECT_FALSE(map.has("x-request-id"));
 }
 
+// Names are lower-cased a word at a time on insertion: every length from 1 to 24, with the
+// characters around 'A'..'Z' and a non-ASCII byte left as they are.
+TEST(HeaderMapTest, InsertionLowerCasesEveryLength) {
+  const std::string upper = "AZ@[`{\xc1QWERTYUIOPASDFGHJK";
+  for (size_t n = 1; n <= 24; ++n) {
+    const std::string name = upper.substr(0, n);
+    std::string expected = name;
+    for (char& c : expected) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    }
+    HeaderMap map;
+    map.add(name, "v");
+    EXPECT_EQ(map.entries()[0].key, expected) << n;
+  }
+}
+
+// Names are compared a word at a time: every length from 1 to 24 (short, 4-7 with overlapping
+// halves, whole words, overlapping tails), the query in upper case, and a one-byte difference at
+// every position (including the neighbours of 'A'..'Z' that case folding must not touch).
+TEST(HeaderMapTest, LookupsCompareEveryByteOfEveryLength) {
+  const std::string alphabet = "abcdefghijklmnopqrstuvwx";
+  for (size_t n = 1; n <= alphabet.size(); ++n) {
+    const std::string name = alphabet.substr(0, n);
+    HeaderMap map;
+    map.add(name, "v");
+    std::string upper = name;
+    for (char& c : upper) c = static_cast<char>(c - 32);
+    EXPECT_NE(map.get(upper), nullptr) << upper;
+    for (size_t i = 0; i < n; ++i) {
+      for (char other : {'@', '[', '`', '{', '\xc1', static_cast<char>(name[i] + 1)}) {
+        std::string query = name;
+        query[i] = other;
+        EXPECT_EQ(map.get(query), nullptr) << query;
+      }
+    }
+  }
+  HeaderMap symbols;
+  symbols.add("a@[`{z", "v");  // stored as is: only 'A'..'Z' fold
+  EXPECT_NE(symbols.get("A@[`{Z"), nullptr);
+  EXPECT_EQ(symbols.get("a`{@[z"), nullptr);
+}
+
 TEST(HeaderMapTest, AbsentNamesAreNotFound) {
   HeaderMap map;
   EXPECT_EQ(map.get("host"), nullptr);

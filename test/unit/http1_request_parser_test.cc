@@ -274,5 +274,23 @@ TEST(RequestParserTest, ByteByByteEquivalence) {
   }
 }
 
+// Field values are validated eight bytes at a time: every byte value, at every position of a
+// value long enough to fill whole words and a tail, must get the same verdict as the RFC 9110
+// table (VCHAR, obs-text, SP and HTAB allowed; other CTLs and DEL rejected).
+TEST(RequestParserTest, FieldValueValidationMatchesTheTableAtEveryPosition) {
+  const std::string base = "abcdefghijklmnopqrstu";  // 21 bytes: two words and a 5-byte tail
+  for (int c = 0; c < 256; ++c) {
+    if (c == '\r' || c == '\n') continue;  // line framing, covered by the bare-LF tests
+    const bool allowed = c == '\t' || c == ' ' || (c >= 0x21 && c <= 0x7e) || c >= 0x80;
+    for (size_t pos = 0; pos < base.size(); ++pos) {
+      std::string value = base;
+      value[pos] = static_cast<char>(c);
+      ParseResult r = parseOne("GET / HTTP/1.1\r\nHost: a\r\nX-V: " + value + "\r\n\r\n");
+      EXPECT_EQ(r.status, allowed ? ParseStatus::Done : ParseStatus::Error)
+          << "byte " << c << " at " << pos;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace remora::http::http1

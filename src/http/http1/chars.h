@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "common/ascii_words.h"
+
 namespace remora::http::http1 {
 
 // Character classes of RFC 9110/9112 as 256-entry tables: one load per byte on the hot path
@@ -51,15 +53,9 @@ inline bool isToken(std::string_view s) {
 }
 
 // ASCII case-insensitive equality; header names are ASCII tokens, so no locale is involved.
+// A word at a time: parsers and the connection manager compare names and tokens on every message.
 inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
+  return a.size() == b.size() && ascii::foldedEqual<false>(a.data(), b.data(), a.size());
 }
 
 // Strips leading and trailing SP/HTAB (OWS).

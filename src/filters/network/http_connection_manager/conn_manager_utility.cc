@@ -34,13 +34,45 @@ const std::string& httpDate() {
   return cached;
 }
 
+// Which hop-by-hop header a (lower-case) name is, dispatched on length first: this runs over
+// every header of every request and response.
+enum class HopByHop { None, Connection, Upgrade, Te, Other };
+HopByHop hopByHopKind(std::string_view key) {
+  switch (key.size()) {
+    case 2:
+      return key == h::kTe ? HopByHop::Te : HopByHop::None;
+    case 7:
+      return key == h::kUpgrade ? HopByHop::Upgrade : HopByHop::None;
+    case 10:
+      if (key == h::kConnection) return HopByHop::Connection;
+      return key == h::kKeepAlive ? HopByHop::Other : HopByHop::None;
+    case 16:
+      return key == h::kProxyConnection ? HopByHop::Other : HopByHop::None;
+    case 17:
+      return key == h::kTransferEncoding ? HopByHop::Other : HopByHop::None;
+    default:
+      return HopByHop::None;
+  }
+}
+
 // `keep_upgrade`: an upgrade passes through with its Connection and Upgrade headers.
 void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers, bool keep_upgrade) {
+  // One pass to see what is there: most messages carry none of these names, or only Connection.
   // Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). They are collected first:
   // removing entries while reading a Connection value would move it.
   std::string nominated;
+  bool any = false;
+  const std::string* te = nullptr;
   for (const auto& entry : headers) {
-    if (entry.key != h::kConnection) continue;
+    const HopByHop kind = hopByHopKind(entry.key);
+    if (kind == HopByHop::None) continue;
+    if (kind == HopByHop::Te && te == nullptr) te = &entry.value;
+    if ((kind == HopByHop::Connection || kind == HopByHop::Upgrade) && keep_upgrade) {
+      if (kind == HopByHop::Upgrade) continue;
+    } else {
+      any = true;
+    }
+    if (kind != HopByHop::Connection) continue;
     remora::http::http1::forEachListElement(entry.value, [&](std::string_view name) {
       using remora::http::http1::equalsIgnoreCase;
       if (!equalsIgnoreCase(name, "close") && !equalsIgnoreCase(name, "keep-alive") &&
@@ -50,23 +82,25 @@ void stripHopByHop(remora::http::HeaderMap& headers, bool keep_te_trailers, bool
       return true;
     });
   }
-  remora::http::http1::forEachListElement(nominated, [&](std::string_view name) {
-    headers.remove(name);
-    return true;
+  if (!nominated.empty()) {
+    remora::http::http1::forEachListElement(nominated, [&](std::string_view name) {
+      headers.remove(name);
+      return true;
+    });
+    // A nominated name may have been te, or anything the first pass saw: look again.
+    te = headers.get(h::kTe);
+    any = true;
+  }
+  if (!any) return;
+  // Only "te: trailers" may cross a proxy (gRPC needs it); it goes back at the end.
+  const bool te_trailers =
+      te != nullptr && keep_te_trailers && te->find("trailers") != std::string::npos;
+  headers.removeIf([&](std::string_view key) {
+    const HopByHop kind = hopByHopKind(key);
+    if (kind == HopByHop::Connection || kind == HopByHop::Upgrade) return !keep_upgrade;
+    return kind != HopByHop::None;
   });
-  if (!keep_upgrade) {
-    headers.remove(h::kConnection);
-    headers.remove(h::kUpgrade);
-  }
-  headers.remove(h::kKeepAlive);
-  headers.remove(h::kProxyConnection);
-  headers.remove(h::kTransferEncoding);
-  if (const std::string* te = headers.get(h::kTe)) {
-    // Only "te: trailers" may cross a proxy (gRPC needs it).
-    bool trailers = keep_te_trailers && te->find("trailers") != std::string::npos;
-    headers.remove(h::kTe);
-    if (trailers) headers.set(h::kTe, "trailers");
-  }
+  if (te_trailers) headers.add(h::kTe, "trailers");
 }
 
 }  // namespace
