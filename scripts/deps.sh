@@ -5,7 +5,7 @@ set -euo pipefail
 
 # Debian packages: build toolchain and libraries, then the real programs tests and benchmarks drive.
 build_pkgs=(cmake ninja-build g++ ccache pkg-config
-  libprotobuf-dev protobuf-compiler libyaml-cpp-dev libre2-dev libspdlog-dev libfmt-dev
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libyaml-cpp-dev libre2-dev libspdlog-dev libfmt-dev
   libssl-dev libnghttp2-dev libc-ares-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-16 libclang-rt-16-dev clang-tidy-16 clang-format-16)

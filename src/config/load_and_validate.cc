@@ -16,6 +16,13 @@ Status validateBootstrap(envoy::config::bootstrap::v3::Bootstrap& bootstrap) {
   return checkSemantics(bootstrap);
 }
 
+Status validateResource(google::protobuf::Message& resource) {
+  RETURN_IF_ERROR(resolveExtensions(resource));
+  RETURN_IF_ERROR(validateMessage(resource));
+  RETURN_IF_ERROR(checkSupportedFields(resource));
+  return checkResourceSemantics(resource);
+}
+
 StatusOr<envoy::config::bootstrap::v3::Bootstrap> loadAndValidate(const server::Options& options) {
   auto bootstrap = loadBootstrap(options);
   if (!bootstrap.ok()) return bootstrap.status();

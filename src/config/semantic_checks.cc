@@ -238,4 +238,18 @@ Status checkSemantics(const envoy::config::bootstrap::v3::Bootstrap& bootstrap) 
   return Status();
 }
 
+Status checkResourceSemantics(const google::protobuf::Message& resource) {
+  if (const auto* cluster = dynamic_cast<const Cluster*>(&resource)) {
+    return checkCluster(*cluster, "cluster " + cluster->name());
+  }
+  if (const auto* listener =
+          dynamic_cast<const envoy::config::listener::v3::Listener*>(&resource)) {
+    if (listener->address().has_socket_address()) {
+      return checkIpLiteral(listener->address().socket_address(),
+                            "listener " + listener->name() + ".address.socket_address");
+    }
+  }
+  return Status();
+}
+
 }  // namespace remora::config

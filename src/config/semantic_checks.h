@@ -12,4 +12,9 @@ namespace remora::config {
 // names its field path.
 Status checkSemantics(const envoy::config::bootstrap::v3::Bootstrap& bootstrap);
 
+// The rules above that concern one Listener or Cluster alone, for resources delivered at run
+// time (other types have none here). Cross-resource rules (unique names and addresses) are the
+// listener and cluster managers'.
+Status checkResourceSemantics(const google::protobuf::Message& resource);
+
 }  // namespace remora::config

@@ -21,7 +21,10 @@ const std::vector<Entry>& builtinTable() {
       {"envoy.config.bootstrap.v3.Bootstrap",
        {"node", "static_resources", "dynamic_resources", "admin", "stats_flush_interval"}},
       // xDS (src/xds, src/grpc): one ADS stream over envoy_grpc to a static HTTP/2 cluster.
-      {"envoy.config.bootstrap.v3.Bootstrap.DynamicResources", {"ads_config"}},
+      // LDS and CDS (src/server/lds_api.*, src/upstream/cds_api.*) from any ConfigSource that
+      // xds/subscription_factory.* can make (a file, or the ADS stream).
+      {"envoy.config.bootstrap.v3.Bootstrap.DynamicResources",
+       {"ads_config", "lds_config", "cds_config"}},
       {"envoy.config.core.v3.ApiConfigSource",
        {"api_type=GRPC|DELTA_GRPC", "transport_api_version=V3", "grpc_services",
         "set_node_on_first_message_only"}},
@@ -272,6 +275,7 @@ const std::vector<Entry>& builtinTable() {
        {"stat_prefix",
         "codec_type=AUTO|HTTP1|HTTP2",
         "route_config",
+        "rds",
         "http_filters",
         "server_name",
         "use_remote_address",
@@ -292,6 +296,9 @@ const std::vector<Entry>& builtinTable() {
       {"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager."
        "UpgradeConfig",
        {"upgrade_type", "enabled"}},
+      // RDS (src/router/rds.*).
+      {"envoy.extensions.filters.network.http_connection_manager.v3.Rds",
+       {"config_source", "route_config_name"}},
       {"envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
        {"name", "typed_config"}},
       {"envoy.config.core.v3.HttpProtocolOptions",

@@ -19,6 +19,8 @@ struct ConnectionHandler::ActiveListener {
   int fd = -1;
   std::unique_ptr<net::TcpListener> listener;
   std::list<std::unique_ptr<ActiveConnection>> connections;
+  bool removed = false;
+  std::list<std::unique_ptr<ActiveListener>>::iterator removed_position;
 
   ~ActiveListener() {
     listener.reset();
@@ -32,6 +34,7 @@ struct ConnectionHandler::ActiveConnection : public net::ConnectionCallbacks {
                    net::ConnectionPtr connection)
       : handler_(handler),
         listener_(listener),
+        config_(listener.config),
         connection_(std::move(connection)),
         connected_at_(handler.worker_.dispatcher.now()) {}
   void onEvent(net::ConnectionEvent event) override {
@@ -40,6 +43,8 @@ struct ConnectionHandler::ActiveConnection : public net::ConnectionCallbacks {
   }
   ConnectionHandler& handler_;
   ActiveListener& listener_;
+  // The config it was made under: an in-place update leaves it on its filter chain.
+  const ListenerConfigConstSharedPtr config_;
   net::ConnectionPtr connection_;
   const event::MonotonicTime connected_at_;  // for downstream_cx_length_ms
   std::list<std::unique_ptr<ActiveConnection>>::iterator position_;
@@ -208,6 +213,54 @@ void ConnectionHandler::addListener(ListenerConfigConstSharedPtr config, int lis
   listeners_[active->config->name()] = std::move(active);
 }
 
+void ConnectionHandler::updateListener(ListenerConfigConstSharedPtr config) {
+  auto it = listeners_.find(config->name());
+  if (it == listeners_.end()) return;
+  it->second->config = std::move(config);
+}
+
+void ConnectionHandler::removeListener(const std::string& name) {
+  auto it = listeners_.find(name);
+  if (it == listeners_.end()) return;
+  std::unique_ptr<ActiveListener> listener = std::move(it->second);
+  listeners_.erase(it);
+  listener->listener.reset();
+  if (listener->fd >= 0) {
+    ::close(listener->fd);
+    listener->fd = -1;
+  }
+  // Sockets still in its listener filters go with it (they are not connections yet).
+  for (auto it = pending_sockets_.begin(); it != pending_sockets_.end();) {
+    if (&(*it)->listener() == listener.get()) {
+      listener->config->stats().downstream_pre_cx_active.dec();
+      it = pending_sockets_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (listener->connections.empty()) return;
+  listener->removed = true;
+  removed_listeners_.push_front(std::move(listener));
+  removed_listeners_.front()->removed_position = removed_listeners_.begin();
+}
+
+void ConnectionHandler::closeConnectionsOf(const ListenerConfig* config) {
+  auto closeIn = [config](ActiveListener& listener) {
+    std::vector<ActiveConnection*> due;
+    for (auto& connection : listener.connections) {
+      if (connection->config_.get() == config) due.push_back(connection.get());
+    }
+    for (ActiveConnection* connection : due) {
+      connection->connection_->close(net::ConnectionCloseType::NoFlush);
+    }
+  };
+  for (auto& [name, listener] : listeners_) closeIn(*listener);
+  // Closing the last connection of a removed listener erases it: walk a copy.
+  std::vector<ActiveListener*> removed;
+  for (auto& listener : removed_listeners_) removed.push_back(listener.get());
+  for (ActiveListener* listener : removed) closeIn(*listener);
+}
+
 void ConnectionHandler::stopListeners(bool inbound_only) {
   for (auto& [name, listener] : listeners_) {
     if (inbound_only && !listener->config->inbound()) continue;
@@ -227,6 +280,11 @@ void ConnectionHandler::closeConnections() {
       // Closing raises LocalClose, whose callback removes the entry.
       listener->connections.front()->connection_->close(net::ConnectionCloseType::NoFlush);
     }
+  }
+  while (!removed_listeners_.empty()) {
+    // The last close erases the removed listener.
+    removed_listeners_.front()->connections.front()->connection_->close(
+        net::ConnectionCloseType::NoFlush);
   }
 }
 
@@ -321,14 +379,18 @@ void ConnectionHandler::newConnection(ActiveListener& listener, int fd, net::Con
 }
 
 void ConnectionHandler::removeConnection(ActiveConnection& active) {
-  const ListenerConfig& config = *active.listener_.config;
+  const ListenerConfig& config = *active.config_;
   config.stats().downstream_cx_length_ms.recordMilliseconds(worker_.dispatcher.now() -
                                                             active.connected_at_);
   config.stats().downstream_cx_active.dec();
   config.stats().downstream_cx_destroy.inc();
   --connection_count_;
   worker_.dispatcher.deferredDelete(std::move(active.connection_));
-  active.listener_.connections.erase(active.position_);  // destroys `active`
+  ActiveListener& listener = active.listener_;
+  listener.connections.erase(active.position_);  // destroys `active`
+  if (listener.removed && listener.connections.empty()) {
+    removed_listeners_.erase(listener.removed_position);
+  }
 }
 
 }  // namespace remora::server

@@ -22,6 +22,16 @@ class ConnectionHandler {
 
   // Adds a listener; listen_fd (owned from now on) is -1 for a listener that does not bind.
   void addListener(ListenerConfigConstSharedPtr config, int listen_fd);
+  // A new config for a listener of the same name and address, applied in place: its listen
+  // socket (and the connections queued on it) stays; new connections get the new filter chains,
+  // open ones keep theirs (the listener manager drains them).
+  void updateListener(ListenerConfigConstSharedPtr config);
+  // Stops accepting on the named listener and closes its socket; its connections stay until
+  // they close or closeConnectionsOf() ends them.
+  void removeListener(const std::string& name);
+  // Closes the connections made under `config` (a replaced or removed listener's, when its
+  // drain time is up).
+  void closeConnectionsOf(const ListenerConfig* config);
   // Stops accepting on the listeners that match (all, or only inbound ones); open connections stay.
   void stopListeners(bool inbound_only);
   // Connections still open on this worker.
@@ -46,6 +56,8 @@ class ConnectionHandler {
 
   WorkerContext& worker_;
   std::map<std::string, std::unique_ptr<ActiveListener>> listeners_;
+  // Removed listeners whose connections are still open; dropped when the last one closes.
+  std::list<std::unique_ptr<ActiveListener>> removed_listeners_;
   std::list<std::unique_ptr<ActiveSocket>> pending_sockets_;
   size_t connection_count_ = 0;
 };

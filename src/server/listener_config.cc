@@ -79,7 +79,8 @@ bool ListenerConfig::inbound() const {
 
 StatusOr<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
     const envoy::config::listener::v3::Listener& proto, stats::Store& store,
-    const std::set<std::string, std::less<>>& cluster_names) {
+    const std::set<std::string, std::less<>>& cluster_names,
+    router::RouteConfigProviderManager* route_providers, init::Manager* init_manager) {
   const auto& sa = proto.address().socket_address();
   auto address = net::Address::parse(sa.address(), static_cast<uint16_t>(sa.port_value()));
   if (!address.ok()) return address.status().withPrefix("address.socket_address.address");
@@ -115,7 +116,8 @@ StatusOr<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
   // only on a drain.
   config->drain_decision_ = std::make_shared<DrainDecision>(
       config->inbound(), proto.drain_type() == envoy::config::listener::v3::Listener::DEFAULT);
-  filters::network::FactoryContext context{store, cluster_names, config->drain_decision_};
+  filters::network::FactoryContext context{store, cluster_names, config->drain_decision_,
+                                           route_providers, init_manager};
   auto buildChain = [&](const envoy::config::listener::v3::FilterChain& chain,
                         const std::string& path) -> StatusOr<FilterChainConfig> {
     FilterChainConfig out;

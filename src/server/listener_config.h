@@ -14,6 +14,13 @@
 #include "server/filter_chain_matcher.h"
 #include "stats/store.h"
 
+namespace remora::init {
+class Manager;
+}
+namespace remora::router {
+class RouteConfigProviderManager;
+}
+
 namespace remora::server {
 
 // Envoy's listener.<address>.* stats.
@@ -40,9 +47,13 @@ struct FilterChainConfig {
 class ListenerConfig {
  public:
   // Builds every filter factory; errors carry the field path within the listener.
+  // `route_providers` (nullable) serves connection managers' rds; what the listener must wait
+  // for before it serves (RDS) registers with `init_manager` (nullable).
   static StatusOr<std::shared_ptr<const ListenerConfig>> create(
       const envoy::config::listener::v3::Listener& proto, stats::Store& store,
-      const std::set<std::string, std::less<>>& cluster_names);
+      const std::set<std::string, std::less<>>& cluster_names,
+      router::RouteConfigProviderManager* route_providers = nullptr,
+      init::Manager* init_manager = nullptr);
 
   const std::string& name() const { return proto_.name(); }
   const net::Address& address() const { return address_; }

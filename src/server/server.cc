@@ -30,19 +30,27 @@ Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstra
       start_time_(std::chrono::system_clock::now()),
       dispatcher_(event::createDispatcher("main_thread")),
       stats_(std::make_unique<stats::Store>(options_.concurrency + 1)),
-      cluster_manager_(std::make_unique<upstream::ClusterManager>(*dispatcher_)) {
+      cluster_manager_(std::make_unique<upstream::ClusterManager>(*dispatcher_)),
+      subscription_context_{*dispatcher_, *stats_, nullptr},
+      route_providers_(
+          std::make_unique<router::RouteConfigProviderManager>(*stats_, subscription_context_)) {
   stats_->bindThread(0);
+  cluster_manager_->setSubscriptionFactoryContext(&subscription_context_);
+  listener_manager_ = std::make_unique<ListenerManager>(
+      *dispatcher_, *stats_, options_, init_manager_, workers_, *route_providers_, [this] {
+        std::set<std::string, std::less<>> names;
+        for (const auto& [name, cluster] : *cluster_manager_->clusters()) names.insert(name);
+        return names;
+      });
   server_state_.local_cluster_name = bootstrap_.node().cluster();
 }
 
 Server::~Server() {
   admin_.reset();
   workers_.clear();
-  for (auto& fds : listen_fds_) {
-    for (int fd : fds) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
+  lds_.reset();
+  listener_manager_.reset();  // closes the sockets no worker took
+  cds_.reset();
   signal_event_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
   cluster_manager_.reset();
@@ -51,8 +59,8 @@ Server::~Server() {
 
 Status Server::initialize() {
   RETURN_IF_ERROR(buildClusters());
-  RETURN_IF_ERROR(buildListeners());
-  RETURN_IF_ERROR(bindListeners());
+  RETURN_IF_ERROR(buildListeners(true));
+  RETURN_IF_ERROR(startDynamicResources());
   if (bootstrap_.has_admin() && bootstrap_.admin().has_address()) {
     auto address = admin::AdminListener::addressFromProto(bootstrap_.admin().address());
     if (!address.ok()) return address.status();
@@ -61,20 +69,19 @@ Status Server::initialize() {
     admin_ = std::move(admin).value();
   }
   stats_->gauge("server.concurrency").set(options_.concurrency);
-  stats_->counter("listener_manager.listener_added").inc(listeners_.size());
-  stats_->gauge("listener_manager.total_listeners_active")
-      .set(static_cast<int64_t>(listeners_.size()));
+  const auto clusters = cluster_manager_->clusters();
+  stats_->counter("cluster_manager.cluster_added").inc(clusters->size());
+  stats_->gauge("cluster_manager.active_clusters").set(static_cast<int64_t>(clusters->size()));
   initialized_ = true;
   return {};
 }
 
 Status Server::validateOnly() {
   RETURN_IF_ERROR(buildClusters());
-  return buildListeners();
+  return buildListeners(false);
 }
 
 Status Server::buildClusters() {
-  // Clusters warm (first DNS answer, EDS load, health-check round) before listeners accept.
   cluster_manager_->setInitManager(&init_manager_);
   // The ADS stream first: EDS clusters fed by it subscribe while they are built. It finds its own
   // static cluster when it opens, in run().
@@ -86,6 +93,13 @@ Status Server::buildClusters() {
     if (!mux.ok()) return mux.status();
     ads_mux_ = std::move(mux).value();
     cluster_manager_->setAdsMux(ads_mux_.get());
+    // Every `ads` ConfigSource (LDS, CDS, RDS) subscribes on this stream.
+    subscription_context_.api_factory =
+        [mux = ads_mux_.get()](const envoy::config::core::v3::ConfigSource& source,
+                               std::string_view type_url, xds::SubscriptionCallbacks& callbacks,
+                               xds::SubscriptionStats stats) {
+          return mux->subscribe(source, type_url, callbacks, stats);
+        };
   }
   for (int i = 0; i < protos.size(); ++i) {
     if (protos[i].eds_cluster_config().eds_config().has_ads() && ads_mux_ == nullptr) {
@@ -98,38 +112,26 @@ Status Server::buildClusters() {
   return {};
 }
 
-Status Server::buildListeners() {
-  std::set<std::string, std::less<>> cluster_names;
-  for (const auto& [name, cluster] : *cluster_manager_->clusters()) cluster_names.insert(name);
+Status Server::buildListeners(bool bind) {
   const auto& protos = bootstrap_.static_resources().listeners();
   for (int i = 0; i < protos.size(); ++i) {
-    auto config = ListenerConfig::create(protos[i], *stats_, cluster_names);
-    if (!config.ok()) {
-      return config.status().withPrefix("static_resources.listeners[" + std::to_string(i) + "]");
-    }
-    listeners_.push_back(*config);
+    RETURN_IF_ERROR(listener_manager_->addStaticListener(protos[i], bind)
+                        .withPrefix("static_resources.listeners[" + std::to_string(i) + "]"));
   }
   return {};
 }
 
-Status Server::bindListeners() {
-  // One SO_REUSEPORT socket per worker, all bound now so a bind failure stops startup.
-  for (const auto& listener : listeners_) {
-    std::vector<int> fds(options_.concurrency, -1);
-    listen_fds_.push_back(fds);
-    bound_addresses_.push_back(listener->address());
-    if (!listener->bindToPort()) continue;
-    net::Address& address = bound_addresses_.back();
-    for (uint32_t w = 0; w < options_.concurrency; ++w) {
-      // Bound now, listening once the server is initialized (startListeners).
-      auto fd = net::createBoundSocket(address, true,
-                                       listener->proto().address().socket_address().ipv4_compat());
-      if (!fd.ok())
-        return Status::error("listener '" + listener->name() + "': " + fd.status().message());
-      listen_fds_.back()[w] = *fd;
-      // Port 0: the kernel chose one; the other workers must share it.
-      if (w == 0 && address.port() == 0) address = net::localAddress(*fd);
-    }
+Status Server::startDynamicResources() {
+  // CDS before LDS, as Envoy: listeners' routes name clusters. Both start when the server's
+  // init runs (their init targets), and it waits for their first responses.
+  const auto& dynamic = bootstrap_.dynamic_resources();
+  if (dynamic.has_cds_config()) {
+    cds_ = std::make_unique<upstream::CdsApi>(*cluster_manager_, *stats_, init_manager_);
+    RETURN_IF_ERROR(cds_->start(dynamic.cds_config(), subscription_context_));
+  }
+  if (dynamic.has_lds_config()) {
+    lds_ = std::make_unique<LdsApi>(*listener_manager_, init_manager_);
+    RETURN_IF_ERROR(lds_->start(dynamic.lds_config(), subscription_context_));
   }
   return {};
 }
@@ -184,26 +186,9 @@ int Server::run() {
 }
 
 void Server::startListeners() {
-  for (uint32_t i = 0; i < options_.concurrency; ++i) {
-    std::vector<std::pair<ListenerConfigConstSharedPtr, int>> listeners;
-    for (size_t l = 0; l < listeners_.size(); ++l) {
-      const int fd = listen_fds_[l][i];
-      if (fd >= 0) {
-        Status listening = net::startListening(fd);
-        if (!listening.ok()) {
-          LOG_ERROR("listener '{}': cannot listen: {}", listeners_[l]->name(), listening.message());
-        }
-      }
-      listeners.emplace_back(listeners_[l], listen_fds_[l][i]);
-      listen_fds_[l][i] = -1;  // the worker owns it now
-    }
-    workers_[i]->post(
-        [listeners](ConnectionHandler& handler, upstream::ThreadLocalClusterManager&) {
-          for (const auto& [config, fd] : listeners) handler.addListener(config, fd);
-        });
-  }
+  listener_manager_->startWorkers();
   LOG_INFO("remora started: {} worker(s), {} listener(s), {} cluster(s)", options_.concurrency,
-           listeners_.size(), cluster_manager_->clusters()->size());
+           listener_manager_->activeCount(), cluster_manager_->clusters()->size());
   if (stats_timer_) updateServerStats();
 }
 
@@ -251,13 +236,9 @@ void Server::beginDrainThenExit() {
   if (draining_) return;
   draining_ = true;
   updateServerStats();
-  for (const auto& listener : listeners_) listener->drainDecision().startDraining();
-  for (auto& w : workers_) {
-    w->post([](ConnectionHandler& handler, upstream::ThreadLocalClusterManager&) {
-      handler.stopListeners(false);
-      handler.onDrainStarted();  // HTTP connections wind down (GOAWAY, Connection: close)
-    });
-  }
+  listener_manager_->stopListeners(false);
+  // HTTP connections wind down (GOAWAY, Connection: close).
+  listener_manager_->drainListeners(false);
   drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_time;
   drain_timer_ = dispatcher_->createTimer([this] { checkDrained(); });
   // Workers refresh their counts every 50 ms; give them one refresh before the first check.
@@ -288,28 +269,15 @@ void Server::setHealthCheckFailed(bool failed) {
 void Server::reopenAccessLogs() { access_log::AccessLogFileManager::get().reopenAll(); }
 
 void Server::drainListeners(bool inbound_only, bool graceful) {
-  auto stop = [this, inbound_only] {
-    for (auto& w : workers_) {
-      w->post([inbound_only](ConnectionHandler& handler, upstream::ThreadLocalClusterManager&) {
-        handler.stopListeners(inbound_only);
-      });
-    }
-  };
   if (!graceful) {
-    stop();
+    listener_manager_->stopListeners(inbound_only);
     return;
   }
   // Graceful: the listeners' connections start draining now (Envoy's drain sequence); the
   // listeners keep accepting through the drain period, then stop (Envoy's behaviour).
-  for (const auto& listener : listeners_) {
-    if (!inbound_only || listener->inbound()) listener->drainDecision().startDraining();
-  }
-  for (auto& w : workers_) {
-    w->post([](ConnectionHandler& handler, upstream::ThreadLocalClusterManager&) {
-      handler.onDrainStarted();
-    });
-  }
-  listener_drain_timer_ = dispatcher_->createTimer(stop);
+  listener_manager_->drainListeners(inbound_only);
+  listener_drain_timer_ = dispatcher_->createTimer(
+      [this, inbound_only] { listener_manager_->stopListeners(inbound_only); });
   listener_drain_timer_->enableTimer(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.drain_time));
 }
@@ -367,7 +335,7 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
   for (const auto& [name, cluster] : *cluster_manager_->clusters()) {
     auto* status = out.add_cluster_statuses();
     status->set_name(name);
-    status->set_added_via_api(false);
+    status->set_added_via_api(cds_ && cds_->addedViaApi(name));
     // Envoy leaves out a threshold it did not compute (or computed below 0).
     if (const auto* detector = cluster_manager_->outlierDetector(name)) {
       const double external = detector->successRateFigures(false).ejection_threshold;
@@ -434,17 +402,7 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
 }
 
 envoy::admin::v3::Listeners Server::listenerStatuses() const {
-  envoy::admin::v3::Listeners out;
-  for (size_t i = 0; i < listeners_.size(); ++i) {
-    auto* status = out.add_listener_statuses();
-    status->set_name(listeners_[i]->name());
-    const net::Address& address =
-        i < bound_addresses_.size() ? bound_addresses_[i] : listeners_[i]->address();
-    auto* sa = status->mutable_local_address()->mutable_socket_address();
-    sa->set_address(address.ip());
-    sa->set_port_value(address.port());
-  }
-  return out;
+  return listener_manager_->statuses();
 }
 
 envoy::admin::v3::ConfigDump Server::configDump() const {
@@ -457,19 +415,21 @@ envoy::admin::v3::ConfigDump Server::configDump() const {
 
   envoy::admin::v3::ClustersConfigDump clusters_dump;
   for (const auto& [name, cluster] : *cluster_manager_->clusters()) {
+    if (cds_ && cds_->addedViaApi(name)) continue;
     auto* c = clusters_dump.add_static_clusters();
     c->mutable_cluster()->PackFrom(cluster->proto());
     *c->mutable_last_updated() = updated;
   }
+  if (cds_) cds_->dump(clusters_dump);
   dump.add_configs()->PackFrom(clusters_dump);
 
   envoy::admin::v3::ListenersConfigDump listeners_dump;
-  for (const auto& listener : listeners_) {
-    auto* l = listeners_dump.add_static_listeners();
-    l->mutable_listener()->PackFrom(listener->proto());
-    *l->mutable_last_updated() = updated;
-  }
+  listener_manager_->dumpConfig(listeners_dump, start_time_);
   dump.add_configs()->PackFrom(listeners_dump);
+
+  envoy::admin::v3::RoutesConfigDump routes_dump;
+  route_providers_->dump(routes_dump);
+  dump.add_configs()->PackFrom(routes_dump);
   return dump;
 }
 

@@ -5,10 +5,15 @@
 
 #include "envoy/config/bootstrap/v3/bootstrap.pb.h"
 #include "init/manager.h"
+#include "router/rds.h"
 #include "server/instance.h"
+#include "server/lds_api.h"
 #include "server/listener_config.h"
+#include "server/listener_manager.h"
 #include "server/worker.h"
+#include "upstream/cds_api.h"
 #include "upstream/cluster_manager.h"
+#include "xds/subscription_factory.h"
 #include "xds/ads_mux.h"
 
 namespace remora::admin {
@@ -54,11 +59,13 @@ class Server final : public Instance {
   // What the server waits on before its listeners accept and /ready answers LIVE: clusters'
   // first discovery and health-check round, listeners' first routes, the first xDS responses.
   init::Manager& initManager() { return init_manager_; }
+  // Where every xDS subscription is made; the ADS client sets its api_factory.
+  xds::SubscriptionFactoryContext& subscriptionFactoryContext() { return subscription_context_; }
 
  private:
   Status buildClusters();
-  Status buildListeners();
-  Status bindListeners();
+  Status buildListeners(bool bind);
+  Status startDynamicResources();
   void startListeners();
   void onSignal();
   void beginDrainThenExit();
@@ -74,12 +81,12 @@ class Server final : public Instance {
   std::unique_ptr<stats::Store> stats_;
   std::unique_ptr<upstream::ClusterManager> cluster_manager_;
   init::Manager init_manager_{"Server"};
-  std::vector<ListenerConfigConstSharedPtr> listeners_;
-  // Where each listener actually listens (port 0 resolved by the kernel), for /listeners.
-  std::vector<net::Address> bound_addresses_;
-  // listen_fds_[listener][worker]; -1 where the listener does not bind.
-  std::vector<std::vector<int>> listen_fds_;
+  xds::SubscriptionFactoryContext subscription_context_;
+  std::unique_ptr<router::RouteConfigProviderManager> route_providers_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<ListenerManager> listener_manager_;
+  std::unique_ptr<upstream::CdsApi> cds_;
+  std::unique_ptr<LdsApi> lds_;
   event::FileEventPtr signal_event_;
   int signal_fd_ = -1;
   event::TimerPtr stats_timer_;

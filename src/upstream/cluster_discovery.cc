@@ -26,7 +26,8 @@ void ClusterDiscovery::onInitialized() {
 }
 
 ClusterDiscoveryPtr createClusterDiscovery(ClusterManager& manager, const Cluster& cluster,
-                                           event::Dispatcher& dispatcher) {
+                                           event::Dispatcher& dispatcher,
+                                           xds::SubscriptionFactoryContext* subscriptions) {
   switch (cluster.type()) {
     case ClusterType::StrictDns:
     case ClusterType::LogicalDns:
@@ -37,7 +38,8 @@ ClusterDiscoveryPtr createClusterDiscovery(ClusterManager& manager, const Cluste
                        "EDS over ADS needs ads_config (checked at load)");
         return std::make_unique<EdsAdsSubscription>(manager, cluster, *manager.adsMux());
       }
-      return std::make_unique<EdsFileSubscription>(manager, cluster, dispatcher);
+      if (subscriptions == nullptr) return nullptr;
+      return std::make_unique<EdsSubscription>(manager, cluster, *subscriptions);
     case ClusterType::Static:
     case ClusterType::OriginalDst:
       break;

@@ -5,6 +5,7 @@
 
 #include "event/dispatcher.h"
 #include "upstream/cluster.h"
+#include "xds/subscription_factory.h"
 
 namespace remora::upstream {
 
@@ -33,8 +34,10 @@ class ClusterDiscovery {
 using ClusterDiscoveryPtr = std::unique_ptr<ClusterDiscovery>;
 
 // Starts the discovery a cluster's type asks for: STRICT_DNS and LOGICAL_DNS resolve their
-// endpoints' names, EDS reads its eds_config. nullptr for STATIC and ORIGINAL_DST.
+// endpoints' names, EDS subscribes to its eds_config (through `subscriptions`; none: the cluster
+// stays empty). nullptr for STATIC and ORIGINAL_DST.
 ClusterDiscoveryPtr createClusterDiscovery(ClusterManager& manager, const Cluster& cluster,
-                                           event::Dispatcher& dispatcher);
+                                           event::Dispatcher& dispatcher,
+                                           xds::SubscriptionFactoryContext* subscriptions);
 
 }  // namespace remora::upstream

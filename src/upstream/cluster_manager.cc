@@ -15,9 +15,6 @@ ClusterManager::~ClusterManager() = default;
 void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
   const std::string name = cluster->name();
   stats::Store& store = cluster->statsStore();
-  const bool replacing = entries_.find(name) != entries_.end();
-  store.counter(replacing ? "cluster_manager.cluster_modified" : "cluster_manager.cluster_added")
-      .inc();
   auto& entry = entries_[name];
   // A new configuration (CDS) starts its sources afresh; the old ones stop reporting first.
   entry.discovery.reset();
@@ -80,7 +77,7 @@ void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
     }
   }
   // Last: DNS or EDS may report hosts at once, and the health sources above hear of them.
-  entry.discovery = createClusterDiscovery(*this, *cluster, dispatcher_);
+  entry.discovery = createClusterDiscovery(*this, *cluster, dispatcher_, subscriptions_);
   if (entry.warming == Warming::Done) return;
   if (entry.discovery) {
     entry.discovery->whenInitialized([this, name] { onDiscoveryInitialized(name); });
@@ -194,6 +191,20 @@ void ClusterManager::addMemberUpdateCallback(std::string_view name, MemberUpdate
   it->second.member_callbacks.push_back(std::move(cb));
 }
 
+bool ClusterManager::removeCluster(std::string_view name) {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return false;
+  if (it->second.hidden) {
+    it->second.cluster->statsStore().gauge("cluster_manager.warming_clusters").dec();
+  }
+  entries_.erase(it);  // its discovery and health sources stop first (a warming target with them)
+  auto map = std::make_shared<ClusterMap>(*clusters_);
+  map->erase(std::string(name));
+  clusters_ = std::move(map);
+  schedulePublish();
+  return true;
+}
+
 void ClusterManager::replace(const std::string& name, ClusterConstSharedPtr next) {
   auto entry = entries_.find(name);
   // A warming cluster reaches the workers when warm; what it replaces serves until then.
@@ -201,9 +212,6 @@ void ClusterManager::replace(const std::string& name, ClusterConstSharedPtr next
   auto map = std::make_shared<ClusterMap>(*clusters_);
   (*map)[name] = next;
   clusters_ = std::move(map);
-  next->statsStore()
-      .gauge("cluster_manager.active_clusters")
-      .set(static_cast<int64_t>(clusters_->size()));
   schedulePublish();
 }
 

@@ -60,10 +60,17 @@ class ClusterManager {
   void addCluster(ClusterConstSharedPtr cluster);
   // Whether `name` is known and has finished warming.
   bool isWarm(std::string_view name) const;
+  // Removes a cluster (CDS): it leaves the next map the workers get; their requests in flight
+  // finish on the snapshot they hold. False when there is none of that name.
+  bool removeCluster(std::string_view name);
   // The current map: what workers have or are about to receive.
   ClusterMapConstSharedPtr clusters() const { return clusters_; }
   ClusterConstSharedPtr get(std::string_view name) const;
   void setPublisher(Publisher publisher) { publisher_ = std::move(publisher); }
+  // Where EDS clusters get their subscriptions (set by the server before it adds clusters).
+  void setSubscriptionFactoryContext(xds::SubscriptionFactoryContext* context) {
+    subscriptions_ = context;
+  }
   // The ADS stream EDS clusters with eds_config { ads: {} } subscribe on (none without ads_config).
   void setAdsMux(xds::AdsMux* mux) { ads_mux_ = mux; }
   xds::AdsMux* adsMux() const { return ads_mux_; }
@@ -108,6 +115,7 @@ class ClusterManager {
   std::map<std::string, ClusterEntry, std::less<>> entries_;
   ClusterMapConstSharedPtr clusters_ = std::make_shared<ClusterMap>();
   Publisher publisher_;
+  xds::SubscriptionFactoryContext* subscriptions_ = nullptr;
   bool publish_scheduled_ = false;
   xds::AdsMux* ads_mux_ = nullptr;
 };

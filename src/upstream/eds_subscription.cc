@@ -1,32 +1,15 @@
 #include "upstream/eds_subscription.h"
 
-#include <google/protobuf/util/json_util.h>
-
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
 #include "common/logger.h"
-#include "config/json_value.h"
 #include "config/pgv_validator.h"
 #include "config/supported_fields.h"
-#include "envoy/service/discovery/v3/discovery.pb.h"
 #include "upstream/cluster_manager.h"
 #include "upstream/load_assignment.h"
 #include "xds/ads_mux.h"
 
 namespace remora::upstream {
 
-namespace {
-
 using envoy::config::endpoint::v3::ClusterLoadAssignment;
-
-bool endsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
 
 Status applyClusterLoadAssignment(ClusterManager& manager, const std::string& cluster,
                                   const ClusterLoadAssignment& cla) {
@@ -38,93 +21,53 @@ Status applyClusterLoadAssignment(ClusterManager& manager, const std::string& cl
   return Status();
 }
 
-EdsFileSubscription::EdsFileSubscription(ClusterManager& manager, const Cluster& cluster,
-                                         event::Dispatcher& dispatcher)
+EdsSubscription::EdsSubscription(ClusterManager& manager, const Cluster& cluster,
+                                 xds::SubscriptionFactoryContext& context)
     : manager_(manager),
       cluster_name_(cluster.name()),
       resource_name_(cluster.proto().eds_cluster_config().service_name().empty()
                          ? cluster.name()
                          : cluster.proto().eds_cluster_config().service_name()),
-      stats_(cluster.stats()),
-      watcher_(dispatcher) {
-  const auto& source = cluster.proto().eds_cluster_config().eds_config();
-  std::string directory;
-  bool any_entry = false;
-  if (source.has_path_config_source()) {
-    path_ = source.path_config_source().path();
-    if (source.path_config_source().has_watched_directory()) {
-      directory = source.path_config_source().watched_directory().path();
-      any_entry = true;
-    }
-  } else {
-    // The deprecated ConfigSource.path, which Envoy still accepts.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    path_ = source.path();
-#pragma GCC diagnostic pop
+      stats_(cluster.stats()) {
+  auto subscription = xds::makeSubscription(cluster.proto().eds_cluster_config().eds_config(),
+                                            xds::kClusterLoadAssignmentType, *this, context,
+                                            "cluster." + cluster_name_ + ".");
+  if (!subscription.ok()) {
+    // Checked when the cluster was loaded; a source that cannot be made leaves it empty.
+    LOG_ERROR("eds: cluster {}: {}", cluster_name_, subscription.status().message());
+    return;
   }
-  if (directory.empty()) {
-    directory = std::filesystem::path(path_).parent_path().string();
-    if (directory.empty()) directory = ".";
-  }
-  const std::string file_name = std::filesystem::path(path_).filename().string();
-  const bool watching = watcher_.addDirectory(
-      directory, false, [this, any_entry, file_name](const std::string& name) {
-        if (any_entry || name == file_name) reload();
-      });
-  if (!watching) LOG_WARN("eds: cluster {}: cannot watch {}", cluster_name_, directory);
-  reload();
+  subscription_ = std::move(subscription).value();
+  subscription_->start({resource_name_});
 }
 
-void EdsFileSubscription::reload() {
-  stats_.update_attempt.inc();
-  const Status status = load();
-  if (!status.ok()) {
-    LOG_WARN("eds: cluster {}: {} rejected: {}", cluster_name_, path_, status.message());
-  }
-  // Envoy's EDS cluster finishes warming on its first update, or on its first failure: a
-  // missing or broken file must not hold the server in INITIALIZING.
-  onInitialized();
-}
-
-Status EdsFileSubscription::load() {
-  std::ifstream in(path_, std::ios::binary);
-  if (!in) {
-    stats_.update_failure.inc();
-    return Status::error("cannot read " + path_);
-  }
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  const bool yaml = endsWith(path_, ".yaml") || endsWith(path_, ".yml");
-  auto tree = yaml ? config::yamlToValue(contents.str()) : config::jsonToValue(contents.str());
-  envoy::service::discovery::v3::DiscoveryResponse response;
-  if (tree.ok()) {
-    auto parsed =
-        google::protobuf::util::JsonStringToMessage(config::valueToJson(*tree), &response);
-    if (!parsed.ok()) tree = Status::error(std::string(parsed.message()));
-  }
-  if (!tree.ok()) {
-    stats_.update_rejected.inc();
-    return tree.status();
-  }
-  for (const auto& resource : response.resources()) {
-    ClusterLoadAssignment cla;
-    if (!resource.UnpackTo(&cla)) {
-      stats_.update_rejected.inc();
-      return Status::error("a resource is not a ClusterLoadAssignment: " + resource.type_url());
-    }
-    if (cla.cluster_name() != resource_name_) continue;
-    const Status applied = applyClusterLoadAssignment(manager_, cluster_name_, cla);
-    if (!applied.ok()) {
-      stats_.update_rejected.inc();
-      return applied;
-    }
-    stats_.update_success.inc();
-    return Status();
+Status EdsSubscription::onConfigUpdate(const std::vector<xds::DecodedResource>& resources,
+                                       const std::string&) {
+  for (const auto& resource : resources) {
+    if (resource.name != resource_name_) continue;
+    const Status status = applyClusterLoadAssignment(
+        manager_, cluster_name_, static_cast<const ClusterLoadAssignment&>(*resource.resource));
+    onInitialized();
+    return status;
   }
   // Envoy keeps the hosts it has when an update lacks the cluster's assignment.
   stats_.update_empty.inc();
+  onInitialized();
   return Status();
+}
+
+Status EdsSubscription::onConfigUpdate(const std::vector<xds::DecodedResource>& added,
+                                       const std::vector<std::string>&,
+                                       const std::string& version) {
+  // A removed assignment keeps the hosts as an empty SotW update does.
+  return onConfigUpdate(added, version);
+}
+
+void EdsSubscription::onConfigUpdateFailed(xds::UpdateFailureReason, const Status& error) {
+  LOG_WARN("eds: cluster {}: {}", cluster_name_, error.message());
+  // Envoy's EDS cluster finishes warming on its first update, or on its first failure: a
+  // missing or broken file must not hold the server in INITIALIZING.
+  onInitialized();
 }
 
 }  // namespace remora::upstream

@@ -707,3 +707,27 @@ def http_backends():
     yield make
     for b in made:
         b.close()
+
+
+class DiscoveryFile:
+    """A filesystem xDS source: write() replaces the file atomically (write aside, then
+    rename, as Envoy expects) with a DiscoveryResponse of `resources` (dicts without @type)."""
+
+    def __init__(self, path, type_url):
+        self.path = path
+        self.type_url = type_url
+        self.version = 0
+
+    def config_source(self, **extra):
+        source = {"path_config_source": {"path": str(self.path)}, "resource_api_version": "V3"}
+        source.update(extra)
+        return source
+
+    def write(self, resources, version=None, text=None):
+        self.version += 1
+        if text is None:
+            items = [dict({"@type": self.type_url}, **r) for r in resources]
+            text = json.dumps({"version_info": version or str(self.version), "resources": items})
+        tmp = self.path.parent / (self.path.name + ".tmp")
+        tmp.write_text(text)
+        os.rename(tmp, self.path)

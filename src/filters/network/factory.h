@@ -13,6 +13,13 @@
 #include "server/worker_context.h"
 #include "stats/store.h"
 
+namespace remora::init {
+class Manager;
+}
+namespace remora::router {
+class RouteConfigProviderManager;
+}
+
 namespace remora::filters::network {
 
 // Main-thread context while a filter's config is built.
@@ -22,6 +29,10 @@ struct FactoryContext {
   const std::set<std::string, std::less<>>& cluster_names;
   // The listener's drain state (null where there is no listener, e.g. in tests).
   std::shared_ptr<const server::DrainDecision> drain_decision;
+  // Where the connection manager finds RDS route configs (null: rds is refused).
+  router::RouteConfigProviderManager* route_providers = nullptr;
+  // The listener's init manager: what it waits on before serving (RDS's first response).
+  init::Manager* init_manager = nullptr;
 };
 
 // Runs on a worker for each new connection: adds this filter's instance to the connection.

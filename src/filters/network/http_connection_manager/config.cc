@@ -8,6 +8,7 @@
 #include "config/extension_registry.h"
 #include "http/http1/chars.h"
 #include "http/http2/protocol_options.h"
+#include "router/rds.h"
 #include "router/route_config.h"
 
 namespace remora::filters::network::http_connection_manager {
@@ -95,7 +96,8 @@ std::optional<bool> HcmConfig::upgradeEnabled(std::string_view upgrade_type) con
 
 StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
     const Proto& proto, stats::Store& store,
-    const std::set<std::string, std::less<>>& cluster_names) {
+    const std::set<std::string, std::less<>>& cluster_names,
+    router::RouteConfigProviderManager* route_providers, init::Manager* init_manager) {
   std::shared_ptr<HcmConfig> config(new HcmConfig(proto, store));
   if (!proto.server_name().empty()) config->server_name_ = proto.server_name();
   if (proto.has_generate_request_id())
@@ -140,9 +142,17 @@ StatusOr<std::shared_ptr<const HcmConfig>> HcmConfig::create(
     }
   }
 
-  auto route_config = router::RouteConfig::create(proto.route_config(), &cluster_names, &store);
-  if (!route_config.ok()) return route_config.status().withPrefix("route_config");
-  config->route_config_ = *route_config;
+  if (proto.has_rds()) {
+    if (route_providers == nullptr) return Status::error("rds: not supported by remora here");
+    auto provider = route_providers->rdsProvider(proto.rds(), proto.stat_prefix(), init_manager);
+    if (!provider.ok()) return provider.status();
+    config->route_provider_ = std::move(provider).value();
+  } else {
+    auto route_config = router::RouteConfig::create(proto.route_config(), &cluster_names, &store);
+    if (!route_config.ok()) return route_config.status().withPrefix("route_config");
+    config->route_provider_ =
+        std::make_shared<router::StaticRouteConfigProvider>(std::move(route_config).value());
+  }
 
   filters::http::FactoryContext context{store, config->stat_prefix_, cluster_names};
   auto& registry = config::ExtensionRegistry::get();

@@ -10,11 +10,18 @@
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "filters/http/factory.h"
 #include "http/http2/options.h"
+#include "router/route_config_provider.h"
 #include "stats/store.h"
+
+namespace remora::init {
+class Manager;
+}
 
 namespace remora::router {
 class RouteConfig;
-}
+class RouteConfigProvider;
+class RouteConfigProviderManager;
+}  // namespace remora::router
 namespace remora::access_log {
 class Instance;
 }
@@ -72,14 +79,21 @@ class HcmConfig {
   using Proto =
       envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
 
+  // `route_providers` (nullable: rds is then refused) serves `rds`; `init_manager` (nullable)
+  // is the listener's, which warms until the routes arrive.
   static StatusOr<std::shared_ptr<const HcmConfig>> create(
       const Proto& proto, stats::Store& store,
-      const std::set<std::string, std::less<>>& cluster_names);
+      const std::set<std::string, std::less<>>& cluster_names,
+      router::RouteConfigProviderManager* route_providers = nullptr,
+      init::Manager* init_manager = nullptr);
 
   HcmStats& stats() const { return stats_; }
   const std::string& statPrefix() const { return stat_prefix_; }
   const std::string& serverName() const { return server_name_; }
-  const std::shared_ptr<const router::RouteConfig>& routeConfig() const { return route_config_; }
+  // The routes a new stream uses (RDS swaps them at run time; a stream keeps its snapshot).
+  std::shared_ptr<const router::RouteConfig> routeConfig() const {
+    return route_provider_->config();
+  }
   const std::vector<filters::http::FilterFactoryCb>& filterFactories() const {
     return filter_factories_;
   }
@@ -148,7 +162,7 @@ class HcmConfig {
   std::optional<std::chrono::milliseconds> stream_idle_timeout_ = std::chrono::minutes(5);
   std::optional<std::chrono::milliseconds> request_timeout_;
   std::optional<std::chrono::milliseconds> request_headers_timeout_;
-  std::shared_ptr<const router::RouteConfig> route_config_;
+  std::shared_ptr<router::RouteConfigProvider> route_provider_;
   std::vector<filters::http::FilterFactoryCb> filter_factories_;
   std::vector<std::shared_ptr<const access_log::Instance>> access_logs_;
 };

@@ -221,9 +221,10 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   const router::Route* route() override {
     if (!route_cached_) {
       route_cached_ = true;
-      route_ = request_headers_
-                   ? parent_.config_->routeConfig()->route(*request_headers_, randomU64())
-                   : nullptr;
+      // One snapshot per stream: an RDS update reaches new streams; this one keeps its routes
+      // (and the Route objects they own) until it ends.
+      if (!route_config_) route_config_ = parent_.config_->routeConfig();
+      route_ = request_headers_ ? route_config_->route(*request_headers_, randomU64()) : nullptr;
       applyRouteIdleTimeout();
     }
     return route_;
@@ -427,6 +428,7 @@ class ConnectionManager::ActiveStream final : public remora::http::RequestDecode
   bool request_received_ = false;  // the codec delivered the request's end
   remora::http::ResponseHeaderMap* response_headers_ = nullptr;
   remora::http::TrailerMap* response_trailers_ = nullptr;
+  std::shared_ptr<const router::RouteConfig> route_config_;
   const router::Route* route_ = nullptr;
   bool route_cached_ = false;
   bool filters_installed_ = false;

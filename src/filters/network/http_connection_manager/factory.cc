@@ -13,7 +13,8 @@ class HcmFactory final : public NamedNetworkFilterConfigFactory {
   StatusOr<FilterFactoryCb> createFilterFactory(const google::protobuf::Message& message,
                                                 FactoryContext& context) const override {
     auto config = HcmConfig::create(static_cast<const HcmConfig::Proto&>(message), context.stats,
-                                    context.cluster_names);
+                                    context.cluster_names, context.route_providers,
+                                    context.init_manager);
     if (!config.ok()) return config.status();
     return FilterFactoryCb([config = *config, drain = context.drain_decision](
                                net::Connection& connection, server::WorkerContext& worker) {

@@ -1,0 +1,199 @@
+// LDS and RDS for sidecars: virtualOutbound (15001), virtualInbound (15006), one outbound listener
+// per service port (HTTP ports share `0.0.0.0_<port>` with RDS route `<port>`; TCP ports get
+// `<vip>_<port>` with tcp_proxy), and the route configs those listeners name.
+
+#include <set>
+
+#include "envoy/config/listener/v3/listener.pb.h"
+#include "envoy/config/route/v3/route.pb.h"
+#include "envoy/extensions/filters/http/cors/v3/cors.pb.h"
+#include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
+#include "envoy/extensions/filters/http/router/v3/router.pb.h"
+#include "envoy/extensions/filters/listener/original_dst/v3/original_dst.pb.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "pilot/generator.h"
+#include "pilot/inbound.h"
+#include "pilot/route_builder.h"
+
+namespace remora::pilot {
+namespace {
+
+using envoy::config::listener::v3::FilterChain;
+using envoy::config::listener::v3::Listener;
+using envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+
+constexpr uint32_t kOutboundCapturePort = 15001;
+constexpr uint32_t kInboundCapturePort = 15006;
+
+void setAddress(Listener& l, const std::string& ip, uint32_t port) {
+  auto* socket = l.mutable_address()->mutable_socket_address();
+  socket->set_address(ip);
+  socket->set_port_value(port);
+}
+
+void addTcpProxy(FilterChain& chain, const std::string& cluster) {
+  envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy tcp;
+  tcp.set_stat_prefix(cluster);
+  tcp.set_cluster(cluster);
+  auto* filter = chain.add_filters();
+  filter->set_name("envoy.filters.network.tcp_proxy");
+  filter->mutable_typed_config()->PackFrom(tcp);
+}
+
+// The connection manager's HTTP filters, in Istio's order: cors and fault (both driven per route)
+// then router.
+void addHttpFilters(HttpConnectionManager& hcm, bool outbound) {
+  if (outbound) {
+    auto* cors = hcm.add_http_filters();
+    cors->set_name("envoy.filters.http.cors");
+    cors->mutable_typed_config()->PackFrom(envoy::extensions::filters::http::cors::v3::Cors());
+    auto* f = hcm.add_http_filters();
+    f->set_name("envoy.filters.http.fault");
+    f->mutable_typed_config()->PackFrom(envoy::extensions::filters::http::fault::v3::HTTPFault());
+  }
+  auto* router = hcm.add_http_filters();
+  router->set_name("envoy.filters.http.router");
+  router->mutable_typed_config()->PackFrom(envoy::extensions::filters::http::router::v3::Router());
+}
+
+void addHcm(FilterChain& chain, const HttpConnectionManager& hcm) {
+  auto* filter = chain.add_filters();
+  filter->set_name("envoy.filters.network.http_connection_manager");
+  filter->mutable_typed_config()->PackFrom(hcm);
+}
+
+Listener virtualOutbound() {
+  Listener l;
+  l.set_name("virtualOutbound");
+  setAddress(l, "0.0.0.0", kOutboundCapturePort);
+  l.mutable_use_original_dst()->set_value(true);
+  l.set_traffic_direction(envoy::config::core::v3::OUTBOUND);
+  auto* chain = l.add_filter_chains();
+  chain->set_name("virtualOutbound-catchall-tcp");
+  addTcpProxy(*chain, "PassthroughCluster");
+  return l;
+}
+
+Listener virtualInbound(const Model& model, const Proxy& proxy) {
+  Listener l;
+  l.set_name("virtualInbound");
+  setAddress(l, "0.0.0.0", kInboundCapturePort);
+  l.set_traffic_direction(envoy::config::core::v3::INBOUND);
+  auto* original_dst = l.add_listener_filters();
+  original_dst->set_name("envoy.filters.listener.original_dst");
+  original_dst->mutable_typed_config()->PackFrom(
+      envoy::extensions::filters::listener::original_dst::v3::OriginalDst());
+  for (const auto& in : inboundPorts(model, proxy)) {
+    auto* chain = l.add_filter_chains();
+    const std::string cluster = inboundCluster(in.port);
+    chain->set_name(cluster);
+    chain->mutable_filter_chain_match()->mutable_destination_port()->set_value(in.port);
+    if (!in.http) {
+      addTcpProxy(*chain, cluster);
+      continue;
+    }
+    HttpConnectionManager hcm;
+    hcm.set_stat_prefix("inbound_0.0.0.0_" + std::to_string(in.port));
+    auto* rc = hcm.mutable_route_config();
+    rc->set_name(cluster);
+    auto* vhost = rc->add_virtual_hosts();
+    vhost->set_name("inbound|http|" + std::to_string(in.port));
+    vhost->add_domains("*");
+    auto* route = vhost->add_routes();
+    route->set_name("default");
+    route->mutable_match()->set_prefix("/");
+    route->mutable_route()->set_cluster(cluster);
+    route->mutable_route()->mutable_timeout();
+    addHttpFilters(hcm, false);
+    addHcm(*chain, hcm);
+  }
+  // Traffic to a port no service declares goes through unchanged, as Istio's passthrough chain.
+  auto* fallback = l.add_filter_chains();
+  fallback->set_name("virtualInbound-catchall-tcp");
+  addTcpProxy(*fallback, "PassthroughCluster");
+  return l;
+}
+
+}  // namespace
+
+void generateSidecarListeners(const Model& model, const Proxy& proxy, Resources& out) {
+  out["virtualOutbound"].PackFrom(virtualOutbound());
+  out["virtualInbound"].PackFrom(virtualInbound(model, proxy));
+  std::set<uint32_t> http_ports;
+  for (const auto& service : model.services()) {
+    for (const auto& port : service.ports) {
+      if (isHttpPort(port)) {
+        http_ports.insert(port.port);
+        continue;
+      }
+      if (service.vip.empty()) continue;  // a TCP port needs an address to match on
+      Listener l;
+      l.set_name(service.vip + "_" + std::to_string(port.port));
+      setAddress(l, service.vip, port.port);
+      l.mutable_bind_to_port()->set_value(false);
+      l.set_traffic_direction(envoy::config::core::v3::OUTBOUND);
+      addTcpProxy(*l.add_filter_chains(), outboundCluster(port.port, "", service.fqdn));
+      out[l.name()].PackFrom(l);
+    }
+  }
+  for (uint32_t port : http_ports) {
+    Listener l;
+    l.set_name("0.0.0.0_" + std::to_string(port));
+    setAddress(l, "0.0.0.0", port);
+    l.mutable_bind_to_port()->set_value(false);
+    l.set_traffic_direction(envoy::config::core::v3::OUTBOUND);
+    HttpConnectionManager hcm;
+    hcm.set_stat_prefix("outbound_0.0.0.0_" + std::to_string(port));
+    auto* rds = hcm.mutable_rds();
+    rds->set_route_config_name(std::to_string(port));
+    rds->mutable_config_source()->mutable_ads();
+    rds->mutable_config_source()->set_resource_api_version(envoy::config::core::v3::V3);
+    addHttpFilters(hcm, true);
+    addHcm(*l.add_filter_chains(), hcm);
+    out[l.name()].PackFrom(l);
+  }
+}
+
+void generateSidecarRoutes(const Model& model, const Proxy& proxy, Resources& out) {
+  std::map<uint32_t, envoy::config::route::v3::RouteConfiguration> configs;
+  for (const auto& service : model.services()) {
+    for (const auto& port : service.ports) {
+      if (!isHttpPort(port)) continue;
+      const std::string p = ":" + std::to_string(port.port);
+      std::vector<std::string> domains{service.fqdn, service.fqdn + p};
+      if (!service.from_service_entry) {
+        if (service.ns == proxy.ns) {
+          domains.push_back(service.name);
+          domains.push_back(service.name + p);
+        }
+        const std::string short_ns = service.name + "." + service.ns;
+        for (const auto& d : {short_ns, short_ns + ".svc"}) {
+          domains.push_back(d);
+          domains.push_back(d + p);
+        }
+      }
+      if (!service.vip.empty()) {
+        domains.push_back(service.vip);
+        domains.push_back(service.vip + p);
+      }
+      auto& rc = configs[port.port];
+      rc.set_name(std::to_string(port.port));
+      *rc.add_virtual_hosts() = buildVirtualHost(model, service, port, domains, RouteOptions{});
+    }
+  }
+  for (auto& [port, rc] : configs) {
+    // Unknown hosts on a known port pass through, as Istio's allow_any virtual host.
+    auto* any = rc.add_virtual_hosts();
+    any->set_name("allow_any");
+    any->add_domains("*");
+    auto* route = any->add_routes();
+    route->set_name("allow_any");
+    route->mutable_match()->set_prefix("/");
+    route->mutable_route()->set_cluster("PassthroughCluster");
+    route->mutable_route()->mutable_timeout();
+    out[rc.name()].PackFrom(rc);
+  }
+}
+
+}  // namespace remora::pilot

@@ -1,0 +1,25 @@
+#pragma once
+
+// The ports a sidecar's own workload serves: every service port whose endpoints include the
+// proxy's IP, keyed by the endpoint (container) port as Istio's `inbound|<port>||` clusters are.
+
+#include <string>
+#include <vector>
+
+#include "pilot/model.h"
+#include "pilot/proxy.h"
+
+namespace remora::pilot {
+
+struct InboundPort {
+  uint32_t port = 0;  // the workload's port
+  bool http = false;
+  bool http2 = false;
+};
+
+std::vector<InboundPort> inboundPorts(const Model& model, const Proxy& proxy);
+inline std::string inboundCluster(uint32_t port) {
+  return "inbound|" + std::to_string(port) + "||";
+}
+
+}  // namespace remora::pilot

@@ -1,0 +1,399 @@
+#include "pilot/istio_parser.h"
+
+#include <set>
+
+namespace remora::pilot {
+namespace {
+
+// Fields of a mapping outside `known` are errors: either not Istio's, or not translated yet.
+Status checkKeys(const Field& f, const std::set<std::string>& known,
+                 const std::set<std::string>& not_yet = {}) {
+  if (!f.node.IsMap()) return Status();
+  for (const auto& kv : f.node) {
+    const std::string key = kv.first.Scalar();
+    if (known.count(key)) continue;
+    if (not_yet.count(key)) return f[key].error("not yet supported by remora-pilot");
+    return f[key].error("unknown field");
+  }
+  return Status();
+}
+
+// Istio's Percent ({value: 50}) or the deprecated integer `percent`.
+Status parsePercent(const Field& parent, Percent& out) {
+  Field percentage = parent["percentage"];
+  if (percentage.present()) {
+    RETURN_IF_ERROR(percentage.expectMap());
+    RETURN_IF_ERROR(percentage["value"].getDouble(out.value));
+  } else {
+    uint32_t percent = 100;
+    RETURN_IF_ERROR(parent["percent"].getUint(percent));
+    out.value = percent;
+  }
+  if (out.value < 0 || out.value > 100) return parent.error("a percentage must be 0-100");
+  return Status();
+}
+
+Status parseDestination(const Field& f, Destination& out) {
+  RETURN_IF_ERROR(f.expectMap());
+  RETURN_IF_ERROR(checkKeys(f, {"host", "subset", "port"}));
+  RETURN_IF_ERROR(f["host"].getString(out.host));
+  if (out.host.empty()) return f["host"].error("required");
+  RETURN_IF_ERROR(f["subset"].getString(out.subset));
+  if (f["port"].present()) {
+    uint32_t number = 0;
+    RETURN_IF_ERROR(f["port"]["number"].getUint(number));
+    if (number) out.port = number;
+  }
+  return Status();
+}
+
+Status parseMatch(const Field& f, HttpMatch& out) {
+  RETURN_IF_ERROR(f.expectMap());
+  RETURN_IF_ERROR(
+      checkKeys(f,
+                {"name", "uri", "method", "authority", "headers", "withoutHeaders", "queryParams",
+                 "port", "ignoreUriCase"},
+                {"scheme", "sourceLabels", "gateways", "sourceNamespace", "statPrefix"}));
+  RETURN_IF_ERROR(f["uri"].getStringMatch(out.uri));
+  RETURN_IF_ERROR(f["method"].getStringMatch(out.method));
+  RETURN_IF_ERROR(f["authority"].getStringMatch(out.authority));
+  RETURN_IF_ERROR(f["headers"].getStringMatchMap(out.headers));
+  RETURN_IF_ERROR(f["withoutHeaders"].getStringMatchMap(out.without_headers));
+  RETURN_IF_ERROR(f["queryParams"].getStringMatchMap(out.query_params));
+  RETURN_IF_ERROR(f["ignoreUriCase"].getBool(out.ignore_uri_case));
+  if (f["port"].present()) {
+    uint32_t port = 0;
+    RETURN_IF_ERROR(f["port"].getUint(port));
+    out.port = port;
+  }
+  return Status();
+}
+
+Status parseFault(const Field& f, HttpFault& out) {
+  RETURN_IF_ERROR(f.expectMap());
+  RETURN_IF_ERROR(checkKeys(f, {"delay", "abort"}));
+  Field delay = f["delay"];
+  if (delay.present()) {
+    RETURN_IF_ERROR(
+        checkKeys(delay, {"fixedDelay", "percentage", "percent"}, {"exponentialDelay"}));
+    RETURN_IF_ERROR(delay["fixedDelay"].getDurationMs(out.delay_ms));
+    if (!out.delay_ms) return delay["fixedDelay"].error("required");
+    RETURN_IF_ERROR(parsePercent(delay, out.delay_percent));
+  }
+  Field abort = f["abort"];
+  if (abort.present()) {
+    RETURN_IF_ERROR(
+        checkKeys(abort, {"httpStatus", "grpcStatus", "percentage", "percent"}, {"http2Error"}));
+    if (abort["httpStatus"].present()) {
+      uint32_t status = 0;
+      RETURN_IF_ERROR(abort["httpStatus"].getUint(status));
+      if (status < 200 || status > 599) return abort["httpStatus"].error("expected 200-599");
+      out.abort_status = status;
+    } else if (abort["grpcStatus"].present()) {
+      std::string code;
+      RETURN_IF_ERROR(abort["grpcStatus"].getString(code));
+      static const std::map<std::string, uint32_t> codes{{"OK", 0},
+                                                         {"CANCELLED", 1},
+                                                         {"UNKNOWN", 2},
+                                                         {"INVALID_ARGUMENT", 3},
+                                                         {"DEADLINE_EXCEEDED", 4},
+                                                         {"NOT_FOUND", 5},
+                                                         {"ALREADY_EXISTS", 6},
+                                                         {"PERMISSION_DENIED", 7},
+                                                         {"RESOURCE_EXHAUSTED", 8},
+                                                         {"FAILED_PRECONDITION", 9},
+                                                         {"ABORTED", 10},
+                                                         {"OUT_OF_RANGE", 11},
+                                                         {"UNIMPLEMENTED", 12},
+                                                         {"INTERNAL", 13},
+                                                         {"UNAVAILABLE", 14},
+                                                         {"DATA_LOSS", 15},
+                                                         {"UNAUTHENTICATED", 16}};
+      auto it = codes.find(code);
+      if (it == codes.end()) return abort["grpcStatus"].error("unknown gRPC status " + code);
+      out.abort_grpc_status = it->second;
+    } else {
+      return abort.error("needs httpStatus or grpcStatus");
+    }
+    RETURN_IF_ERROR(parsePercent(abort, out.abort_percent));
+  }
+  return Status();
+}
+
+Status parseHeaderOps(const Field& f, HeaderOps& out) {
+  if (!f.present()) return Status();
+  RETURN_IF_ERROR(checkKeys(f, {"set", "add", "remove"}));
+  RETURN_IF_ERROR(f["set"].getStringMap(out.set));
+  RETURN_IF_ERROR(f["add"].getStringMap(out.add));
+  RETURN_IF_ERROR(f["remove"].getStringList(out.remove));
+  return Status();
+}
+
+Status parseHttpRoute(const Field& f, HttpRoute& out) {
+  RETURN_IF_ERROR(f.expectMap());
+  RETURN_IF_ERROR(checkKeys(
+      f,
+      {"name", "match", "route", "timeout", "retries", "fault", "rewrite", "redirect", "mirror",
+       "mirrorPercentage", "mirror_percent", "mirrorPercent", "headers", "corsPolicy"},
+      {"delegate", "directResponse", "mirrors"}));
+  RETURN_IF_ERROR(f["name"].getString(out.name));
+  Field match = f["match"];
+  RETURN_IF_ERROR(match.expectList());
+  for (size_t i = 0; i < match.size(); ++i) {
+    HttpMatch m;
+    RETURN_IF_ERROR(parseMatch(match.at(i), m));
+    out.match.push_back(std::move(m));
+  }
+  Field route = f["route"];
+  RETURN_IF_ERROR(route.expectList());
+  for (size_t i = 0; i < route.size(); ++i) {
+    Field r = route.at(i);
+    RETURN_IF_ERROR(r.expectMap());
+    RETURN_IF_ERROR(checkKeys(r, {"destination", "weight"}, {"headers"}));
+    RouteDestination d;
+    if (!r["destination"].present()) return r["destination"].error("required");
+    RETURN_IF_ERROR(parseDestination(r["destination"], d.destination));
+    RETURN_IF_ERROR(r["weight"].getUint(d.weight));
+    out.route.push_back(d);
+  }
+  RETURN_IF_ERROR(f["timeout"].getDurationMs(out.timeout_ms));
+  Field retries = f["retries"];
+  if (retries.present()) {
+    RETURN_IF_ERROR(
+        checkKeys(retries, {"attempts", "perTryTimeout", "retryOn"}, {"retryRemoteLocalities"}));
+    HttpRetry retry;
+    RETURN_IF_ERROR(retries["attempts"].getUint(retry.attempts));
+    RETURN_IF_ERROR(retries["perTryTimeout"].getDurationMs(retry.per_try_timeout_ms));
+    RETURN_IF_ERROR(retries["retryOn"].getString(retry.retry_on));
+    out.retries = retry;
+  }
+  if (f["fault"].present()) {
+    HttpFault fault;
+    RETURN_IF_ERROR(parseFault(f["fault"], fault));
+    out.fault = fault;
+  }
+  Field rewrite = f["rewrite"];
+  if (rewrite.present()) {
+    RETURN_IF_ERROR(checkKeys(rewrite, {"uri", "authority"}, {"uriRegexRewrite"}));
+    std::string uri, authority;
+    RETURN_IF_ERROR(rewrite["uri"].getString(uri));
+    RETURN_IF_ERROR(rewrite["authority"].getString(authority));
+    if (rewrite["uri"].present()) out.rewrite_uri = uri;
+    if (!authority.empty()) out.rewrite_authority = authority;
+  }
+  Field redirect = f["redirect"];
+  if (redirect.present()) {
+    RETURN_IF_ERROR(checkKeys(redirect, {"uri", "authority", "redirectCode"},
+                              {"port", "derivePort", "scheme"}));
+    HttpRoute::Redirect r;
+    RETURN_IF_ERROR(redirect["uri"].getString(r.uri));
+    RETURN_IF_ERROR(redirect["authority"].getString(r.authority));
+    RETURN_IF_ERROR(redirect["redirectCode"].getUint(r.code));
+    if (r.code != 301 && r.code != 302 && r.code != 303 && r.code != 307 && r.code != 308)
+      return redirect["redirectCode"].error("expected 301, 302, 303, 307 or 308");
+    out.redirect = r;
+    if (!out.route.empty()) return f.error("a route has either route or redirect, not both");
+  }
+  if (f["mirror"].present()) {
+    Destination mirror;
+    RETURN_IF_ERROR(parseDestination(f["mirror"], mirror));
+    out.mirror = mirror;
+    Percent percent;
+    if (f["mirrorPercentage"].present()) {
+      RETURN_IF_ERROR(f["mirrorPercentage"]["value"].getDouble(percent.value));
+    } else {
+      for (const char* legacy : {"mirror_percent", "mirrorPercent"}) {
+        uint32_t p = 100;
+        RETURN_IF_ERROR(f[legacy].getUint(p));
+        if (f[legacy].present()) percent.value = p;
+      }
+    }
+    out.mirror_percent = percent.value;
+  }
+  Field headers = f["headers"];
+  if (headers.present()) {
+    RETURN_IF_ERROR(checkKeys(headers, {"request", "response"}));
+    RETURN_IF_ERROR(parseHeaderOps(headers["request"], out.request_headers));
+    RETURN_IF_ERROR(parseHeaderOps(headers["response"], out.response_headers));
+  }
+  Field cors = f["corsPolicy"];
+  if (cors.present()) {
+    RETURN_IF_ERROR(checkKeys(cors,
+                              {"allowOrigins", "allowOrigin", "allowMethods", "allowHeaders",
+                               "exposeHeaders", "maxAge", "allowCredentials"},
+                              {"unmatchedPreflights"}));
+    CorsPolicy policy;
+    Field origins = cors["allowOrigins"];
+    RETURN_IF_ERROR(origins.expectList());
+    for (size_t i = 0; i < origins.size(); ++i) {
+      std::optional<StringMatch> m;
+      RETURN_IF_ERROR(origins.at(i).getStringMatch(m));
+      if (m) policy.allow_origins.push_back(*m);
+    }
+    std::vector<std::string> exact;
+    RETURN_IF_ERROR(cors["allowOrigin"].getStringList(exact));
+    for (auto& o : exact) policy.allow_origins.push_back({StringMatch::Kind::kExact, o});
+    RETURN_IF_ERROR(cors["allowMethods"].getStringList(policy.allow_methods));
+    RETURN_IF_ERROR(cors["allowHeaders"].getStringList(policy.allow_headers));
+    RETURN_IF_ERROR(cors["exposeHeaders"].getStringList(policy.expose_headers));
+    RETURN_IF_ERROR(cors["maxAge"].getDurationMs(policy.max_age_ms));
+    if (cors["allowCredentials"].present()) {
+      bool allow = false;
+      RETURN_IF_ERROR(cors["allowCredentials"].getBool(allow));
+      policy.allow_credentials = allow;
+    }
+    out.cors = std::move(policy);
+  }
+  if (out.route.empty() && !out.redirect) return f.error("needs route or redirect");
+  if (out.route.size() > 1) {
+    uint32_t total = 0;
+    for (const auto& d : out.route) total += d.weight;
+    if (total == 0) return f["route"].error("weights of several destinations must not all be 0");
+  }
+  return Status();
+}
+
+// Sets `out` when the field is present.
+Status optionalUint(const Field& f, std::optional<uint32_t>& out) {
+  if (!f.present()) return Status();
+  uint32_t v = 0;
+  RETURN_IF_ERROR(f.getUint(v));
+  out = v;
+  return Status();
+}
+
+Status parseConnectionPool(const Field& f, std::optional<ConnectionPool>& out) {
+  if (!f.present()) return Status();
+  RETURN_IF_ERROR(checkKeys(f, {"tcp", "http"}));
+  ConnectionPool pool;
+  Field tcp = f["tcp"];
+  RETURN_IF_ERROR(checkKeys(tcp, {"maxConnections", "connectTimeout"},
+                            {"tcpKeepalive", "maxConnectionDuration", "idleTimeout"}));
+  RETURN_IF_ERROR(optionalUint(tcp["maxConnections"], pool.max_connections));
+  RETURN_IF_ERROR(tcp["connectTimeout"].getDurationMs(pool.connect_timeout_ms));
+  Field http = f["http"];
+  RETURN_IF_ERROR(checkKeys(http, {"http1MaxPendingRequests", "http2MaxRequests", "maxRetries"},
+                            {"maxRequestsPerConnection", "idleTimeout", "h2UpgradePolicy",
+                             "useClientProtocol", "maxConcurrentStreams"}));
+  RETURN_IF_ERROR(optionalUint(http["http1MaxPendingRequests"], pool.max_pending_requests));
+  RETURN_IF_ERROR(optionalUint(http["http2MaxRequests"], pool.max_requests));
+  RETURN_IF_ERROR(optionalUint(http["maxRetries"], pool.max_retries));
+  out = pool;
+  return Status();
+}
+
+Status parseOutlierDetection(const Field& f, std::optional<OutlierDetection>& out) {
+  if (!f.present()) return Status();
+  RETURN_IF_ERROR(
+      checkKeys(f,
+                {"consecutive5xxErrors", "consecutiveErrors", "consecutiveGatewayErrors",
+                 "interval", "baseEjectionTime", "maxEjectionPercent", "minHealthPercent"},
+                {"splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures"}));
+  OutlierDetection od;
+  RETURN_IF_ERROR(optionalUint(f["consecutiveErrors"], od.consecutive_5xx));  // deprecated name
+  RETURN_IF_ERROR(optionalUint(f["consecutive5xxErrors"], od.consecutive_5xx));
+  RETURN_IF_ERROR(optionalUint(f["consecutiveGatewayErrors"], od.consecutive_gateway_errors));
+  RETURN_IF_ERROR(optionalUint(f["maxEjectionPercent"], od.max_ejection_percent));
+  RETURN_IF_ERROR(optionalUint(f["minHealthPercent"], od.min_health_percent));
+  RETURN_IF_ERROR(f["interval"].getDurationMs(od.interval_ms));
+  RETURN_IF_ERROR(f["baseEjectionTime"].getDurationMs(od.base_ejection_time_ms));
+  if (od.max_ejection_percent && *od.max_ejection_percent > 100)
+    return f["maxEjectionPercent"].error("expected 0-100");
+  out = od;
+  return Status();
+}
+
+}  // namespace
+
+Status parseVirtualService(const Field& spec, VirtualService& out) {
+  RETURN_IF_ERROR(checkKeys(spec, {"hosts", "gateways", "http", "exportTo"}, {"tcp", "tls"}));
+  RETURN_IF_ERROR(spec["hosts"].getStringList(out.hosts));
+  if (out.hosts.empty()) return spec["hosts"].error("at least one host is required");
+  RETURN_IF_ERROR(spec["gateways"].getStringList(out.gateways));
+  Field http = spec["http"];
+  RETURN_IF_ERROR(http.expectList());
+  for (size_t i = 0; i < http.size(); ++i) {
+    HttpRoute route;
+    RETURN_IF_ERROR(parseHttpRoute(http.at(i), route));
+    out.http.push_back(std::move(route));
+  }
+  return Status();
+}
+
+Status parseDestinationRule(const Field& spec, DestinationRule& out) {
+  RETURN_IF_ERROR(
+      checkKeys(spec, {"host", "subsets", "trafficPolicy", "exportTo"}, {"workloadSelector"}));
+  RETURN_IF_ERROR(spec["host"].getString(out.host));
+  if (out.host.empty()) return spec["host"].error("required");
+  Field subsets = spec["subsets"];
+  RETURN_IF_ERROR(subsets.expectList());
+  for (size_t i = 0; i < subsets.size(); ++i) {
+    Field s = subsets.at(i);
+    RETURN_IF_ERROR(checkKeys(s, {"name", "labels"}, {"trafficPolicy"}));
+    Subset subset;
+    RETURN_IF_ERROR(s["name"].getString(subset.name));
+    if (subset.name.empty()) return s["name"].error("required");
+    RETURN_IF_ERROR(s["labels"].getStringMap(subset.labels));
+    out.subsets.push_back(subset);
+  }
+  Field policy = spec["trafficPolicy"];
+  if (policy.present()) {
+    RETURN_IF_ERROR(checkKeys(policy, {"loadBalancer", "tls", "connectionPool", "outlierDetection"},
+                              {"portLevelSettings", "tunnel", "proxyProtocol"}));
+    RETURN_IF_ERROR(parseConnectionPool(policy["connectionPool"], out.connection_pool));
+    RETURN_IF_ERROR(parseOutlierDetection(policy["outlierDetection"], out.outlier_detection));
+    Field lb = policy["loadBalancer"];
+    if (lb.present()) {
+      RETURN_IF_ERROR(
+          checkKeys(lb, {"simple"}, {"consistentHash", "localityLbSetting", "warmupDurationSecs"}));
+      std::string simple;
+      RETURN_IF_ERROR(lb["simple"].getString(simple));
+      if (!simple.empty()) out.lb_simple = simple;
+    }
+  }
+  return Status();
+}
+
+Status parseServiceEntry(const Field& spec, ServiceEntry& out) {
+  RETURN_IF_ERROR(checkKeys(
+      spec, {"hosts", "addresses", "ports", "location", "resolution", "endpoints", "exportTo"},
+      {"workloadSelector", "subjectAltNames"}));
+  RETURN_IF_ERROR(spec["hosts"].getStringList(out.hosts));
+  if (out.hosts.empty()) return spec["hosts"].error("at least one host is required");
+  RETURN_IF_ERROR(spec["addresses"].getStringList(out.addresses));
+  RETURN_IF_ERROR(spec["resolution"].getString(out.resolution));
+  Field ports = spec["ports"];
+  RETURN_IF_ERROR(ports.expectList());
+  for (size_t i = 0; i < ports.size(); ++i) {
+    Field p = ports.at(i);
+    ServicePort port;
+    RETURN_IF_ERROR(p["number"].getUint(port.port));
+    if (port.port == 0 || port.port > 65535) return p["number"].error("expected a port 1-65535");
+    RETURN_IF_ERROR(p["name"].getString(port.name));
+    RETURN_IF_ERROR(p["protocol"].getString(port.protocol));
+    RETURN_IF_ERROR(p["targetPort"].getUint(port.target_port));
+    if (port.target_port == 0) port.target_port = port.port;
+    out.ports.push_back(port);
+  }
+  Field endpoints = spec["endpoints"];
+  RETURN_IF_ERROR(endpoints.expectList());
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    Field e = endpoints.at(i);
+    ServiceEntry::Endpoint endpoint;
+    RETURN_IF_ERROR(e["address"].getString(endpoint.address));
+    RETURN_IF_ERROR(e["labels"].getStringMap(endpoint.labels));
+    Field eports = e["ports"];
+    RETURN_IF_ERROR(eports.expectMap());
+    if (eports.present()) {
+      for (const auto& kv : eports.node) {
+        uint32_t port = 0;
+        RETURN_IF_ERROR(eports[kv.first.Scalar()].getUint(port));
+        endpoint.ports[kv.first.Scalar()] = port;
+      }
+    }
+    out.endpoints.push_back(endpoint);
+  }
+  return Status();
+}
+
+}  // namespace remora::pilot

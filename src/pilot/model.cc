@@ -1,0 +1,143 @@
+#include "pilot/model.h"
+
+#include <algorithm>
+
+namespace remora::pilot {
+namespace {
+
+bool labelsMatch(const Labels* have, const Labels& want) {
+  for (const auto& [k, v] : want) {
+    if (have == nullptr) return false;
+    auto it = have->find(k);
+    if (it == have->end() || it->second != v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string Model::resolveHost(const std::string& host, const std::string& ns) {
+  if (host.find('.') != std::string::npos || host == "*") return host;
+  return host + "." + ns + "." + kClusterDomain;
+}
+
+Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> errors, uint64_t version)
+    : objects_(std::move(objects)), errors_(std::move(errors)), version_(version) {
+  for (const auto& [key, object] : objects_) {
+    if (const auto* svc = std::get_if<Service>(&object.body)) {
+      ServiceView view;
+      view.name = svc->name;
+      view.ns = svc->ns;
+      view.fqdn = svc->name + "." + svc->ns + "." + kClusterDomain;
+      view.vip = svc->cluster_ip == "None" ? "" : svc->cluster_ip;
+      view.ports = svc->ports;
+      services_.push_back(std::move(view));
+    } else if (const auto* se = std::get_if<ServiceEntry>(&object.body)) {
+      for (const auto& host : se->hosts) {
+        ServiceView view;
+        view.fqdn = host;
+        view.name = host;
+        view.ns = se->ns;
+        // A listener needs one address: a /32 is one, a wider CIDR is not (no VIP then).
+        std::string vip = se->addresses.empty() ? "" : se->addresses[0];
+        if (auto slash = vip.find('/'); slash != std::string::npos)
+          vip = vip.substr(slash) == "/32" ? vip.substr(0, slash) : "";
+        view.vip = vip;
+        view.ports = se->ports;
+        view.from_service_entry = true;
+        view.entry = se;
+        services_.push_back(std::move(view));
+      }
+    } else if (const auto* eps = std::get_if<Endpoints>(&object.body)) {
+      endpoints_by_service_[eps->ns + "/" + eps->service].push_back(eps);
+    } else if (const auto* pod = std::get_if<Pod>(&object.body)) {
+      if (!pod->ip.empty()) pods_by_ip_[pod->ip] = pod;
+    } else if (const auto* dr = std::get_if<DestinationRule>(&object.body)) {
+      rules_by_host_[resolveHost(dr->host, dr->ns)].push_back(dr);
+    } else if (const auto* vs = std::get_if<VirtualService>(&object.body)) {
+      bool mesh = vs->gateways.empty() ||
+                  std::find(vs->gateways.begin(), vs->gateways.end(), "mesh") != vs->gateways.end();
+      if (!mesh) continue;
+      for (const auto& host : vs->hosts) vs_by_host_[resolveHost(host, vs->ns)].push_back(vs);
+    }
+  }
+  // A Service and a ServiceEntry for one host: the Service wins, as Kubernetes' registry does.
+  std::stable_sort(services_.begin(), services_.end(), [](const auto& a, const auto& b) {
+    return a.fqdn != b.fqdn ? a.fqdn < b.fqdn : a.from_service_entry < b.from_service_entry;
+  });
+  services_.erase(std::unique(services_.begin(), services_.end(),
+                              [](const auto& a, const auto& b) { return a.fqdn == b.fqdn; }),
+                  services_.end());
+  for (size_t i = 0; i < services_.size(); ++i) service_index_[services_[i].fqdn] = i;
+}
+
+std::vector<ObjectKey> Model::unsupported() const {
+  std::vector<ObjectKey> out;
+  for (const auto& [key, object] : objects_)
+    if (std::holds_alternative<UnsupportedObject>(object.body)) out.push_back(key);
+  return out;
+}
+
+const ServiceView* Model::findService(const std::string& fqdn) const {
+  auto it = service_index_.find(fqdn);
+  return it == service_index_.end() ? nullptr : &services_[it->second];
+}
+
+const Pod* Model::findPod(const std::string& ns, const std::string& name) const {
+  auto it = objects_.find(ObjectKey{"Pod", ns, name});
+  return it == objects_.end() ? nullptr : std::get_if<Pod>(&it->second.body);
+}
+
+const Pod* Model::findPodByIp(const std::string& ip) const {
+  auto it = pods_by_ip_.find(ip);
+  return it == pods_by_ip_.end() ? nullptr : it->second;
+}
+
+std::vector<EndpointView> Model::endpoints(const ServiceView& service, const ServicePort& port,
+                                           const Labels& subset) const {
+  std::vector<EndpointView> out;
+  if (service.from_service_entry) {
+    for (const auto& e : service.entry->endpoints) {
+      if (!labelsMatch(&e.labels, subset)) continue;
+      auto it = e.ports.find(port.name);
+      out.push_back(EndpointView{e.address, it != e.ports.end() ? it->second : port.target_port,
+                                 true, &e.labels});
+    }
+    return out;
+  }
+  auto it = endpoints_by_service_.find(service.ns + "/" + service.name);
+  if (it == endpoints_by_service_.end()) return out;
+  for (const Endpoints* eps : it->second) {
+    for (const auto& group : eps->groups) {
+      // Kubernetes names endpoint ports after service ports; a single unnamed port matches.
+      const EndpointPort* match = nullptr;
+      for (const auto& p : group.ports)
+        if (p.name == port.name) match = &p;
+      if (match == nullptr) continue;
+      for (const auto& address : group.addresses) {
+        const Pod* pod =
+            address.pod.empty() ? findPodByIp(address.ip) : findPod(service.ns, address.pod);
+        const Labels* labels = pod ? &pod->labels : nullptr;
+        if (!labelsMatch(labels, subset)) continue;
+        out.push_back(EndpointView{address.ip, match->port, address.ready, labels});
+      }
+    }
+  }
+  return out;
+}
+
+const DestinationRule* Model::destinationRule(const std::string& fqdn) const {
+  auto it = rules_by_host_.find(fqdn);
+  if (it == rules_by_host_.end()) return nullptr;
+  const ServiceView* service = findService(fqdn);
+  for (const DestinationRule* dr : it->second)
+    if (service && dr->ns == service->ns) return dr;
+  return it->second.front();
+}
+
+std::vector<const VirtualService*> Model::virtualServices(const std::string& fqdn) const {
+  auto it = vs_by_host_.find(fqdn);
+  return it == vs_by_host_.end() ? std::vector<const VirtualService*>{} : it->second;
+}
+
+}  // namespace remora::pilot

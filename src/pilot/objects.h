@@ -1,0 +1,208 @@
+#pragma once
+
+// The pilot's input objects, decoded from Kubernetes and Istio manifests into plain structs. Only
+// the fields the translation reads are kept; the parser rejects a malformed value with its path.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace remora::pilot {
+
+using Labels = std::map<std::string, std::string>;
+
+// kind/namespace/name: the identity two files may not both define.
+struct ObjectKey {
+  std::string kind;
+  std::string ns;
+  std::string name;
+  auto operator<=>(const ObjectKey&) const = default;
+  std::string str() const { return kind + "/" + ns + "/" + name; }
+};
+
+struct ServicePort {
+  std::string name;
+  uint32_t port = 0;
+  std::string protocol = "TCP";  // Kubernetes' protocol (TCP/UDP/SCTP)
+  std::optional<std::string> app_protocol;
+  uint32_t target_port = 0;      // numeric targetPort, or 0
+  std::string target_port_name;  // named targetPort
+};
+
+struct Service {
+  std::string ns, name;
+  std::string cluster_ip;  // "" or "None" for headless
+  std::vector<ServicePort> ports;
+  Labels selector;
+};
+
+// One address of an Endpoints or EndpointSlice object, with the ports it serves by port name.
+struct EndpointAddress {
+  std::string ip;
+  std::string pod;  // targetRef of kind Pod, or ""
+  bool ready = true;
+};
+struct EndpointPort {
+  std::string name;
+  uint32_t port = 0;
+};
+// A flat group: every address serves every port (Endpoints' subsets, an EndpointSlice).
+struct EndpointGroup {
+  std::vector<EndpointAddress> addresses;
+  std::vector<EndpointPort> ports;
+};
+struct Endpoints {
+  std::string ns, name;
+  std::string service;  // the Service these belong to (Endpoints: its name; slices: the label)
+  std::vector<EndpointGroup> groups;
+};
+
+struct Pod {
+  std::string ns, name;
+  std::string ip;
+  Labels labels;
+  std::string service_account;
+};
+
+// ---- Istio networking ----
+
+struct StringMatch {
+  enum class Kind { kExact, kPrefix, kRegex } kind = Kind::kExact;
+  std::string value;
+};
+
+struct HttpMatch {
+  std::optional<StringMatch> uri, method, authority;
+  std::map<std::string, StringMatch> headers;
+  std::map<std::string, StringMatch> without_headers;
+  std::map<std::string, StringMatch> query_params;
+  std::optional<uint32_t> port;
+  bool ignore_uri_case = false;
+};
+
+struct Destination {
+  std::string host;
+  std::string subset;
+  std::optional<uint32_t> port;
+};
+
+struct RouteDestination {
+  Destination destination;
+  uint32_t weight = 0;
+};
+
+struct Percent {
+  double value = 100;  // percentage 0..100
+};
+
+struct HttpFault {
+  std::optional<uint64_t> delay_ms;
+  Percent delay_percent;
+  std::optional<uint32_t> abort_status;
+  std::optional<uint32_t> abort_grpc_status;
+  Percent abort_percent;
+};
+
+struct HttpRetry {
+  uint32_t attempts = 0;
+  std::optional<uint64_t> per_try_timeout_ms;
+  std::string retry_on;
+};
+
+struct HeaderOps {
+  std::map<std::string, std::string> set, add;
+  std::vector<std::string> remove;
+};
+
+// Istio's CorsPolicy (allowOrigins as StringMatches; the deprecated allowOrigin as exact ones).
+struct CorsPolicy {
+  std::vector<StringMatch> allow_origins;
+  std::vector<std::string> allow_methods, allow_headers, expose_headers;
+  std::optional<uint64_t> max_age_ms;
+  std::optional<bool> allow_credentials;
+};
+
+struct HttpRoute {
+  std::string name;
+  std::vector<HttpMatch> match;
+  std::vector<RouteDestination> route;
+  std::optional<uint64_t> timeout_ms;
+  std::optional<HttpRetry> retries;
+  std::optional<HttpFault> fault;
+  std::optional<std::string> rewrite_uri, rewrite_authority;
+  struct Redirect {
+    std::string uri, authority;
+    uint32_t code = 301;
+  };
+  std::optional<Redirect> redirect;
+  std::optional<Destination> mirror;
+  std::optional<double> mirror_percent;
+  HeaderOps request_headers, response_headers;
+  std::optional<CorsPolicy> cors;
+};
+
+struct VirtualService {
+  std::string ns, name;
+  std::vector<std::string> hosts;
+  std::vector<std::string> gateways;
+  std::vector<HttpRoute> http;
+};
+
+struct Subset {
+  std::string name;
+  Labels labels;
+};
+
+// trafficPolicy.connectionPool, as far as it maps onto circuit breakers and connect timeout.
+struct ConnectionPool {
+  std::optional<uint32_t> max_connections, max_pending_requests, max_requests, max_retries;
+  std::optional<uint64_t> connect_timeout_ms;
+};
+
+// trafficPolicy.outlierDetection.
+struct OutlierDetection {
+  std::optional<uint32_t> consecutive_5xx, consecutive_gateway_errors, max_ejection_percent,
+      min_health_percent;
+  std::optional<uint64_t> interval_ms, base_ejection_time_ms;
+};
+
+struct DestinationRule {
+  std::string ns, name;
+  std::string host;
+  std::vector<Subset> subsets;
+  std::optional<std::string> lb_simple;  // ROUND_ROBIN, LEAST_REQUEST, RANDOM, ...
+  std::optional<ConnectionPool> connection_pool;
+  std::optional<OutlierDetection> outlier_detection;
+};
+
+struct ServiceEntry {
+  std::string ns, name;
+  std::vector<std::string> hosts;
+  std::vector<std::string> addresses;
+  std::vector<ServicePort> ports;
+  std::string resolution = "NONE";  // NONE, STATIC, DNS
+  struct Endpoint {
+    std::string address;
+    std::map<std::string, uint32_t> ports;
+    Labels labels;
+  };
+  std::vector<Endpoint> endpoints;
+};
+
+// A kind the pilot accepts but does not translate yet (Gateway, Sidecar, security.istio.io).
+struct UnsupportedObject {
+  std::string api_version;
+};
+
+using ObjectBody = std::variant<Service, Endpoints, Pod, VirtualService, DestinationRule,
+                                ServiceEntry, UnsupportedObject>;
+
+struct Object {
+  ObjectKey key;
+  ObjectBody body;
+};
+
+}  // namespace remora::pilot
