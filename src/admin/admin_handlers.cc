@@ -116,7 +116,7 @@ AdminResponse AdminHandlers::statsPrometheus(const QueryParams& params) {
 
 AdminResponse AdminHandlers::clusters(const QueryParams& params) {
   if (wantsJson(params)) return json(toAdminJson(server_.clusterStatuses()));
-  return text(200, renderClustersText(server_.clusterStatuses()));
+  return text(200, renderClustersText(server_.clusterStatuses(), server_.outlierFigures()));
 }
 
 AdminResponse AdminHandlers::listeners(const QueryParams& params) {

@@ -74,10 +74,22 @@ std::string addressToString(const envoy::config::core::v3::Address& address) {
   return fmt::format("{}:{}", sa.address(), sa.port_value());
 }
 
-std::string renderClustersText(const envoy::admin::v3::Clusters& clusters) {
+std::string renderClustersText(
+    const envoy::admin::v3::Clusters& clusters,
+    const std::map<std::string, server::Instance::OutlierFigures>& outlier) {
   std::string out;
   for (const auto& cluster : clusters.cluster_statuses()) {
     const std::string& name = cluster.name();
+    if (auto figures = outlier.find(name); figures != outlier.end()) {
+      const auto& f = figures->second;
+      out += fmt::format("{}::outlier::success_rate_average::{:g}\n", name, f.success_rate_average);
+      out += fmt::format("{}::outlier::success_rate_ejection_threshold::{:g}\n", name,
+                         f.success_rate_ejection_threshold);
+      out += fmt::format("{}::outlier::local_origin_success_rate_average::{:g}\n", name,
+                         f.local_origin_success_rate_average);
+      out += fmt::format("{}::outlier::local_origin_success_rate_ejection_threshold::{:g}\n", name,
+                         f.local_origin_success_rate_ejection_threshold);
+    }
     const std::pair<const char*, envoy::config::core::v3::RoutingPriority> priorities[] = {
         {"default", envoy::config::core::v3::DEFAULT}, {"high", envoy::config::core::v3::HIGH}};
     for (const auto& [label, priority] : priorities) {

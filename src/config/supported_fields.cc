@@ -72,7 +72,13 @@ const std::vector<Entry>& builtinTable() {
         "typed_dns_resolver_config",
         "eds_cluster_config",
         "common_lb_config",
+        "original_dst_lb_config",
+        "cleanup_interval",
         "upstream_bind_config"}},
+      // ORIGINAL_DST (src/upstream/load_balancer.*, thread_local_cluster_manager.*).
+      // upstream_port_override and metadata_key are not implemented.
+      {"envoy.config.cluster.v3.Cluster.OriginalDstLbConfig",
+       {"use_http_header", "http_header_name"}},
       // Cluster.upstream_bind_config: the source every upstream connection binds to.
       {"envoy.config.core.v3.BindConfig", {"source_address"}},
       // Service discovery (src/upstream/dns_cluster.*, eds_subscription.*): c-ares resolvers, and
@@ -94,8 +100,7 @@ const std::vector<Entry>& builtinTable() {
        {"healthy_panic_threshold", "locality_weighted_lb_config"}},
       {"envoy.config.cluster.v3.Cluster.CommonLbConfig.LocalityWeightedLbConfig", {}},
       {"envoy.config.endpoint.v3.ClusterLoadAssignment.Policy", {"overprovisioning_factor"}},
-      // Outlier detection (src/upstream/outlier_detection*). Not honoured (rejected):
-      // successful_active_health_check_uneject_host and monitors.
+      // Outlier detection (src/upstream/outlier_detection*). Not honoured (rejected): monitors.
       {"envoy.config.cluster.v3.OutlierDetection",
        {"consecutive_5xx",
         "interval",
@@ -119,7 +124,8 @@ const std::vector<Entry>& builtinTable() {
         "failure_percentage_request_volume",
         "max_ejection_time",
         "max_ejection_time_jitter",
-        "always_eject_one_host"}},
+        "always_eject_one_host",
+        "successful_active_health_check_uneject_host"}},
       // Circuit breakers (src/upstream/resource_manager.*). per_host_thresholds and
       // max_connection_pools are not implemented.
       {"envoy.config.cluster.v3.CircuitBreakers", {"thresholds"}},
@@ -157,7 +163,7 @@ const std::vector<Entry>& builtinTable() {
        {"locality", "lb_endpoints", "load_balancing_weight", "priority"}},
       {"envoy.config.endpoint.v3.LbEndpoint",
        {"endpoint", "load_balancing_weight",
-        "health_status=UNKNOWN|HEALTHY|UNHEALTHY|DRAINING|TIMEOUT"}},
+        "health_status=UNKNOWN|HEALTHY|UNHEALTHY|DRAINING|TIMEOUT|DEGRADED"}},
       {"envoy.config.endpoint.v3.Endpoint", {"address", "hostname"}},
       {"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
        {"stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts",

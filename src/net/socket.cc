@@ -13,6 +13,16 @@ namespace remora::net {
 
 StatusOr<int> createListenSocket(const Address& address, bool reuse_port, bool ipv4_compat,
                                  int backlog) {
+  auto fd = createBoundSocket(address, reuse_port, ipv4_compat);
+  if (!fd.ok()) return fd;
+  if (Status listening = startListening(*fd, backlog); !listening.ok()) {
+    ::close(*fd);
+    return Status::error("cannot listen on " + address.asString() + ": " + listening.message());
+  }
+  return fd;
+}
+
+StatusOr<int> createBoundSocket(const Address& address, bool reuse_port, bool ipv4_compat) {
   int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::error(std::string("socket(): ") + std::strerror(errno));
   int one = 1;
@@ -27,12 +37,12 @@ StatusOr<int> createListenSocket(const Address& address, bool reuse_port, bool i
     ::close(fd);
     return Status::error("cannot bind " + address.asString() + ": " + std::strerror(err));
   }
-  if (::listen(fd, backlog) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::error("cannot listen on " + address.asString() + ": " + std::strerror(err));
-  }
   return fd;
+}
+
+Status startListening(int fd, int backlog) {
+  if (::listen(fd, backlog) != 0) return Status::error(std::strerror(errno));
+  return Status();
 }
 
 StatusOr<int> startConnect(const Address& address, const std::optional<Address>& source) {

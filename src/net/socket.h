@@ -13,6 +13,11 @@ namespace remora::net {
 // socket is v6-only unless ipv4_compat (Envoy's SocketAddress.ipv4_compat) lets "::" take IPv4.
 StatusOr<int> createListenSocket(const Address& address, bool reuse_port, bool ipv4_compat = false,
                                  int backlog = 1024);
+// The same socket bound but not yet listening: a connect to it is refused until
+// startListening(). The server binds its listeners at startup (a taken port fails startup) and
+// listens only once it is initialized, as Envoy does.
+StatusOr<int> createBoundSocket(const Address& address, bool reuse_port, bool ipv4_compat = false);
+Status startListening(int fd, int backlog = 1024);
 // Starts a non-blocking connect; the fd becomes writable when it completes. A `source` binds the
 // socket first (a cluster's upstream_bind_config); its family must be the destination's.
 StatusOr<int> startConnect(const Address& address, const std::optional<Address>& source = {});

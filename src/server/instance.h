@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 
 #include "envoy/admin/v3/clusters.pb.h"
@@ -28,6 +29,15 @@ class Instance {
   virtual envoy::admin::v3::ServerInfo::State state() const = 0;
   virtual envoy::admin::v3::ServerInfo serverInfo() const = 0;
   virtual envoy::admin::v3::Clusters clusterStatuses() const = 0;
+  // Per cluster with outlier detection, the last interval's success-rate figures (-1: none
+  // computed), which /clusters' text prints first and admin.v3.ClusterStatus only partly holds.
+  struct OutlierFigures {
+    double success_rate_average = -1;
+    double success_rate_ejection_threshold = -1;
+    double local_origin_success_rate_average = -1;
+    double local_origin_success_rate_ejection_threshold = -1;
+  };
+  virtual std::map<std::string, OutlierFigures> outlierFigures() const { return {}; }
   virtual envoy::admin::v3::Listeners listenerStatuses() const = 0;
   virtual envoy::admin::v3::ConfigDump configDump() const = 0;
 

@@ -93,8 +93,10 @@ StatusOr<ListenerManager::EntryPtr> ListenerManager::build(
   entry->sockets->fds.assign(options_.concurrency, -1);
   if (!bind || !entry->config->bindToPort()) return entry;
   for (uint32_t w = 0; w < options_.concurrency; ++w) {
-    auto fd = net::createListenSocket(entry->bound_address, true,
-                                      proto.address().socket_address().ipv4_compat());
+    // Bound now (a taken port fails at once), listening once activated: during the server's
+    // init a connection is refused, as Envoy's.
+    auto fd = net::createBoundSocket(entry->bound_address, true,
+                                     proto.address().socket_address().ipv4_compat());
     if (!fd.ok()) return Status::error("listener '" + proto.name() + "': " + fd.status().message());
     entry->sockets->fds[w] = *fd;
     // Port 0: the kernel chose one; the other workers must share it.
@@ -200,6 +202,12 @@ void ListenerManager::activate(Entry& entry, EntryPtr previous) {
   }
   std::vector<int> fds = entry.sockets->fds;
   std::fill(entry.sockets->fds.begin(), entry.sockets->fds.end(), -1);  // the workers own them
+  for (int fd : fds) {
+    if (fd < 0) continue;
+    if (Status listening = net::startListening(fd); !listening.ok()) {
+      LOG_ERROR("listener '{}': cannot listen: {}", entry.proto.name(), listening.message());
+    }
+  }
   postToWorkers([config, fds](ConnectionHandler& handler, uint32_t worker) {
     handler.addListener(config, fds[worker]);
   });

@@ -10,6 +10,7 @@
 #include "admin/admin_listener.h"
 #include "common/logger.h"
 #include "net/socket.h"
+#include "upstream/outlier_detection.h"
 
 namespace remora::server {
 
@@ -316,12 +317,34 @@ envoy::admin::v3::ServerInfo Server::serverInfo() const {
   return info;
 }
 
+std::map<std::string, Instance::OutlierFigures> Server::outlierFigures() const {
+  std::map<std::string, OutlierFigures> out;
+  for (const auto& [name, cluster] : *cluster_manager_->clusters()) {
+    const auto* detector = cluster_manager_->outlierDetector(name);
+    if (detector == nullptr) continue;
+    const auto& external = detector->successRateFigures(false);
+    const auto& local = detector->successRateFigures(true);
+    out[name] = OutlierFigures{external.average, external.ejection_threshold, local.average,
+                               local.ejection_threshold};
+  }
+  return out;
+}
+
 envoy::admin::v3::Clusters Server::clusterStatuses() const {
   envoy::admin::v3::Clusters out;
   for (const auto& [name, cluster] : *cluster_manager_->clusters()) {
     auto* status = out.add_cluster_statuses();
     status->set_name(name);
     status->set_added_via_api(cds_ && cds_->addedViaApi(name));
+    // Envoy leaves out a threshold it did not compute (or computed below 0).
+    if (const auto* detector = cluster_manager_->outlierDetector(name)) {
+      const double external = detector->successRateFigures(false).ejection_threshold;
+      const double local = detector->successRateFigures(true).ejection_threshold;
+      if (external >= 0) status->mutable_success_rate_ejection_threshold()->set_value(external);
+      if (local >= 0) {
+        status->mutable_local_origin_success_rate_ejection_threshold()->set_value(local);
+      }
+    }
     for (const auto& host : cluster->hosts()) {
       auto* hs = status->add_host_statuses();
       auto* sa = hs->mutable_address()->mutable_socket_address();
@@ -343,15 +366,24 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
              true);
       using upstream::HealthFlag;
       auto* health = hs->mutable_health_status();
-      health->set_eds_health_status(host->healthFlagGet(HealthFlag::FailedEdsHealth)
-                                        ? envoy::config::core::v3::UNHEALTHY
-                                        : envoy::config::core::v3::HEALTHY);
+      health->set_eds_health_status(
+          host->healthFlagGet(HealthFlag::FailedEdsHealth)     ? envoy::config::core::v3::UNHEALTHY
+          : host->healthFlagGet(HealthFlag::DegradedEdsHealth) ? envoy::config::core::v3::DEGRADED
+                                                               : envoy::config::core::v3::HEALTHY);
+      health->set_failed_active_degraded_check(host->healthFlagGet(HealthFlag::DegradedActiveHc));
       health->set_failed_active_health_check(host->healthFlagGet(HealthFlag::FailedActiveHc));
       health->set_failed_outlier_check(host->healthFlagGet(HealthFlag::FailedOutlierCheck));
       health->set_pending_active_hc(host->healthFlagGet(HealthFlag::PendingActiveHc));
       health->set_excluded_via_immediate_hc_fail(
           host->healthFlagGet(HealthFlag::ExcludedViaImmediateHcFail));
       health->set_active_hc_timeout(host->healthFlagGet(HealthFlag::ActiveHcTimeout));
+      if (const auto* monitor = host->outlierMonitor()) {
+        if (monitor->success_rate >= 0)
+          hs->mutable_success_rate()->set_value(monitor->success_rate);
+        if (monitor->local_origin_success_rate >= 0) {
+          hs->mutable_local_origin_success_rate()->set_value(monitor->local_origin_success_rate);
+        }
+      }
       hs->set_priority(host->priority);
       hs->set_weight(host->weight);
       hs->set_hostname(host->hostname);

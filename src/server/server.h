@@ -45,6 +45,7 @@ class Server final : public Instance {
   envoy::admin::v3::ServerInfo::State state() const override;
   envoy::admin::v3::ServerInfo serverInfo() const override;
   envoy::admin::v3::Clusters clusterStatuses() const override;
+  std::map<std::string, OutlierFigures> outlierFigures() const override;
   envoy::admin::v3::Listeners listenerStatuses() const override;
   envoy::admin::v3::ConfigDump configDump() const override;
   void shutdown() override;

@@ -74,6 +74,7 @@ ClusterStats::ClusterStats(stats::Store& s, const std::string& name)
       upstream_rq_retry_overflow(counter(s, "cluster." + name + ".", "upstream_rq_retry_overflow")),
       membership_total(gauge(s, "cluster." + name + ".", "membership_total")),
       membership_healthy(gauge(s, "cluster." + name + ".", "membership_healthy")),
+      membership_degraded(gauge(s, "cluster." + name + ".", "membership_degraded")),
       membership_change(counter(s, "cluster." + name + ".", "membership_change")),
       max_host_weight(gauge(s, "cluster." + name + ".", "max_host_weight")),
       lb_healthy_panic(counter(s, "cluster." + name + ".", "lb_healthy_panic")),
@@ -143,6 +144,7 @@ std::vector<HostSet> buildHostSets(const HostVector& hosts, uint32_t levels,
     HostSet& set = sets[host->priority];
     set.hosts.push_back(host);
     if (host->healthy()) set.healthy_hosts.push_back(host);
+    if (host->degraded()) set.degraded_hosts.push_back(host);
     if (!locality_weighted) continue;
     auto it = std::find_if(set.localities.begin(), set.localities.end(),
                            [&](const HostSet::Locality& l) { return l.name == host->locality; });
@@ -286,25 +288,30 @@ void Cluster::setHosts(HostVector hosts) {
   uint32_t max_weight = 0;
   uint32_t levels = 1;
   int64_t healthy = 0;
+  int64_t degraded = 0;
   for (const auto& host : hosts_) {
     max_weight = std::max(max_weight, host->weight);
     levels = std::max(levels, host->priority + 1);
     if (host->healthy()) ++healthy;
+    if (host->degraded()) ++degraded;
   }
   host_sets_ = buildHostSets(hosts_, levels, overprovisioning_factor_, locality_weighted_);
   std::vector<PriorityCounts> counts;
   for (const auto& set : host_sets_) {
-    counts.push_back(
-        {static_cast<uint32_t>(set.hosts.size()), static_cast<uint32_t>(set.healthy_hosts.size())});
+    counts.push_back({static_cast<uint32_t>(set.hosts.size()),
+                      static_cast<uint32_t>(set.healthy_hosts.size()),
+                      static_cast<uint32_t>(set.degraded_hosts.size())});
   }
   const PriorityLoad load = computePriorityLoad(counts, overprovisioning_factor_, panic_threshold_);
   priority_load_ = load.load;
+  degraded_priority_load_ = load.degraded_load;
   for (size_t i = 0; i < host_sets_.size(); ++i) {
     host_sets_[i].panic = load.panic[i];
     host_sets_[i].lb_hosts = load.panic[i] ? host_sets_[i].hosts : host_sets_[i].healthy_hosts;
   }
   stats_->membership_total.set(static_cast<int64_t>(hosts_.size()));
   stats_->membership_healthy.set(healthy);
+  stats_->membership_degraded.set(degraded);
   stats_->max_host_weight.set(max_weight);
   lb_factory_ = createLoadBalancerFactory(*this, *store_);
 }

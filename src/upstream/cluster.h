@@ -64,6 +64,7 @@ struct ClusterStats {
   stats::Counter& upstream_rq_retry_overflow;
   stats::Gauge& membership_total;
   stats::Gauge& membership_healthy;
+  stats::Gauge& membership_degraded;
   stats::Counter& membership_change;
   stats::Gauge& max_host_weight;
   // Picks made while the chosen priority was in panic (balanced over all of its hosts).
@@ -112,6 +113,8 @@ struct HostSet {
   };
   HostVector hosts;
   HostVector healthy_hosts;
+  // Usable behind the healthy ones: the share of load the healthy hosts cannot take.
+  HostVector degraded_hosts;
   // What this level balances over: its healthy hosts, or all of them in panic.
   HostVector lb_hosts;
   bool panic = false;
@@ -182,6 +185,8 @@ class Cluster {
   // traffic each receives (priority_load.h: Envoy's overprovisioning and panic rules).
   const std::vector<HostSet>& hostSets() const { return host_sets_; }
   const std::vector<uint32_t>& priorityLoad() const { return priority_load_; }
+  // The share each level's degraded hosts receive (all zero while the healthy hosts suffice).
+  const std::vector<uint32_t>& degradedPriorityLoad() const { return degraded_priority_load_; }
   // ClusterLoadAssignment.policy.overprovisioning_factor (percent; 140 by default).
   uint32_t overprovisioningFactor() const { return overprovisioning_factor_; }
   // common_lb_config.healthy_panic_threshold (percent; 50 by default, 0 disables panic).
@@ -244,6 +249,7 @@ class Cluster {
   HostVector hosts_;
   std::vector<HostSet> host_sets_;
   std::vector<uint32_t> priority_load_;
+  std::vector<uint32_t> degraded_priority_load_;
   std::shared_ptr<const LoadBalancerFactory> lb_factory_;
 
   // A copy of the configuration only; setHosts() fills in the rest.

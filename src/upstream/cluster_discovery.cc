@@ -7,6 +7,24 @@
 
 namespace remora::upstream {
 
+void ClusterDiscovery::whenInitialized(std::function<void()> done) {
+  if (initialized_) {
+    done();
+    return;
+  }
+  on_initialized_ = std::move(done);
+}
+
+void ClusterDiscovery::onInitialized() {
+  if (initialized_) return;
+  initialized_ = true;
+  if (on_initialized_) {
+    auto done = std::move(on_initialized_);
+    on_initialized_ = nullptr;
+    done();
+  }
+}
+
 ClusterDiscoveryPtr createClusterDiscovery(ClusterManager& manager, const Cluster& cluster,
                                            event::Dispatcher& dispatcher,
                                            xds::SubscriptionFactoryContext* subscriptions) {

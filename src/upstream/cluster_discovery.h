@@ -1,9 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "event/dispatcher.h"
-#include "init/target.h"
 #include "upstream/cluster.h"
 #include "xds/subscription_factory.h"
 
@@ -16,8 +16,20 @@ class ClusterManager;
 class ClusterDiscovery {
  public:
   virtual ~ClusterDiscovery() = default;
-  // What the cluster's warming waits on (its first EDS assignment); nullptr: nothing.
-  virtual init::Target* initTarget() { return nullptr; }
+
+  // Runs `done` once, when the first update has been applied or has failed (Envoy's cluster
+  // pre-init: the first DNS answers for every name; the first EDS file load; the first ADS
+  // assignment, a refused one or initial_fetch_timeout): at once if that has already happened.
+  // The ClusterManager's warming waits on it.
+  void whenInitialized(std::function<void()> done);
+
+ protected:
+  // The subclass's first update attempt (every name's, for DNS) is over, whatever its outcome.
+  void onInitialized();
+
+ private:
+  bool initialized_ = false;
+  std::function<void()> on_initialized_;
 };
 using ClusterDiscoveryPtr = std::unique_ptr<ClusterDiscovery>;
 

@@ -92,6 +92,8 @@ DnsClusterDiscovery::DnsClusterDiscovery(ClusterManager& manager, const Cluster&
     }
   }
   // targets_ no longer grows: its elements' addresses are stable from here on.
+  unresolved_targets_ = targets_.size();
+  if (targets_.empty()) onInitialized();
   for (auto& target : targets_) {
     target.timer = dispatcher.createTimer([this, &target] { resolve(target); });
     resolve(target);
@@ -108,6 +110,15 @@ void DnsClusterDiscovery::resolve(Target& target) {
 
 void DnsClusterDiscovery::onResolved(Target& target, DnsResolver::Status status,
                                      std::vector<DnsAnswer> answers) {
+  applyAnswers(target, status, std::move(answers));
+  if (!target.resolved_once) {
+    target.resolved_once = true;
+    if (--unresolved_targets_ == 0) onInitialized();
+  }
+}
+
+void DnsClusterDiscovery::applyAnswers(Target& target, DnsResolver::Status status,
+                                       std::vector<DnsAnswer> answers) {
   if (status != DnsResolver::Status::Success) {
     stats_.update_failure.inc();
     target.timer->enableTimer(failureDelay(target.failures++));

@@ -14,7 +14,8 @@ namespace remora::upstream {
 // on its own schedule: every dns_refresh_rate (default 5 s), or the answer's TTL with
 // respect_dns_ttl, or after a failure dns_failure_refresh_rate's jittered exponential backoff.
 // STRICT_DNS: every address of every name is a host. LOGICAL_DNS: one host, the first address
-// of its one name. A failed resolution keeps the hosts already known. Counts
+// of its one name. A failed resolution keeps the hosts already known. Initialized (warm, as far
+// as discovery goes) once every name's first resolution has finished, answered or failed. Counts
 // cluster.<name>.update_attempt / update_success / update_failure / update_no_rebuild.
 class DnsClusterDiscovery final : public ClusterDiscovery {
  public:
@@ -33,10 +34,12 @@ class DnsClusterDiscovery final : public ClusterDiscovery {
     HostVector hosts;  // from the last successful resolution
     event::TimerPtr timer;
     uint32_t failures = 0;
+    bool resolved_once = false;  // its first resolution finished, with or without an answer
   };
 
   void resolve(Target& target);
   void onResolved(Target& target, DnsResolver::Status status, std::vector<DnsAnswer> answers);
+  void applyAnswers(Target& target, DnsResolver::Status status, std::vector<DnsAnswer> answers);
   std::chrono::milliseconds failureDelay(uint32_t failures) const;
 
   ClusterManager& manager_;
@@ -48,6 +51,7 @@ class DnsClusterDiscovery final : public ClusterDiscovery {
   bool respect_ttl_ = false;
   std::optional<std::pair<std::chrono::milliseconds, std::chrono::milliseconds>> failure_backoff_;
   std::vector<Target> targets_;
+  size_t unresolved_targets_ = 0;  // names whose first resolution has not finished
   DnsResolver resolver_;  // last: destroyed first, cancelling queries that refer to targets_
 };
 

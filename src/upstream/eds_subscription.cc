@@ -45,11 +45,14 @@ Status EdsSubscription::onConfigUpdate(const std::vector<xds::DecodedResource>& 
                                        const std::string&) {
   for (const auto& resource : resources) {
     if (resource.name != resource_name_) continue;
-    return applyClusterLoadAssignment(
+    const Status status = applyClusterLoadAssignment(
         manager_, cluster_name_, static_cast<const ClusterLoadAssignment&>(*resource.resource));
+    onInitialized();
+    return status;
   }
   // Envoy keeps the hosts it has when an update lacks the cluster's assignment.
   stats_.update_empty.inc();
+  onInitialized();
   return Status();
 }
 
@@ -62,6 +65,9 @@ Status EdsSubscription::onConfigUpdate(const std::vector<xds::DecodedResource>& 
 
 void EdsSubscription::onConfigUpdateFailed(xds::UpdateFailureReason, const Status& error) {
   LOG_WARN("eds: cluster {}: {}", cluster_name_, error.message());
+  // Envoy's EDS cluster finishes warming on its first update, or on its first failure: a
+  // missing or broken file must not hold the server in INITIALIZING.
+  onInitialized();
 }
 
 }  // namespace remora::upstream
@@ -74,8 +80,7 @@ EdsAdsSubscription::EdsAdsSubscription(ClusterManager& manager, const Cluster& c
       cluster_name_(cluster.name()),
       resource_name_(cluster.proto().eds_cluster_config().service_name().empty()
                          ? cluster.name()
-                         : cluster.proto().eds_cluster_config().service_name()),
-      init_target_("EdsCluster " + cluster.name(), [] {}) {
+                         : cluster.proto().eds_cluster_config().service_name()) {
   subscription_ =
       mux.subscribe(xds::kClusterLoadAssignmentType, *this,
                     xds::initialFetchTimeout(cluster.proto().eds_cluster_config().eds_config()),
@@ -99,7 +104,7 @@ Status EdsAdsSubscription::onConfigUpdate(const std::vector<xds::DecodedResource
   for (const auto& resource : resources) {
     if (resource.name == resource_name_) status = apply(resource);
   }
-  init_target_.ready();
+  onInitialized();
   return status;
 }
 
@@ -113,7 +118,7 @@ Status EdsAdsSubscription::onConfigUpdate(const std::vector<xds::DecodedResource
   for (const auto& resource : added) {
     if (resource.name == resource_name_) status = apply(resource);
   }
-  init_target_.ready();
+  onInitialized();
   return status;
 }
 
@@ -126,7 +131,7 @@ void EdsAdsSubscription::onConfigUpdateFailed(xds::UpdateFailureReason reason,
     LOG_WARN("eds: cluster {}: {}", cluster_name_, error.message());
   }
   // Warming ends either way: the cluster serves what it has (Envoy's onConfigUpdateFailed).
-  init_target_.ready();
+  onInitialized();
 }
 
 }  // namespace remora::upstream

@@ -57,8 +57,6 @@ class EdsAdsSubscription final : public ClusterDiscovery, public xds::Subscripti
  public:
   EdsAdsSubscription(ClusterManager& manager, const Cluster& cluster, xds::AdsMux& mux);
 
-  init::Target* initTarget() override { return &init_target_; }
-
   // xds::SubscriptionCallbacks
   Status onConfigUpdate(const std::vector<xds::DecodedResource>& resources,
                         const std::string& version_info) override;
@@ -73,7 +71,6 @@ class EdsAdsSubscription final : public ClusterDiscovery, public xds::Subscripti
   ClusterManager& manager_;
   const std::string cluster_name_;
   const std::string resource_name_;
-  init::Target init_target_;
   xds::SubscriptionPtr subscription_;
 };
 

@@ -140,6 +140,22 @@ void HealthChecker::onMembershipChange(const HostVector& added, const HostVector
     ref.start();
   }
   if (!added.empty()) cluster_manager_.onHostHealthChanged(cluster_name_);
+  if (!removed.empty()) checkFirstRound();
+}
+
+void HealthChecker::whenFirstRoundDone(std::function<void()> done) {
+  first_round_done_ = std::move(done);
+  checkFirstRound();
+}
+
+void HealthChecker::checkFirstRound() {
+  if (!first_round_done_) return;
+  for (const auto& [host, session] : sessions_) {
+    if (!session->checked()) return;
+  }
+  auto done = std::move(first_round_done_);
+  first_round_done_ = nullptr;
+  done();
 }
 
 void HealthChecker::onImmediateFailFromTraffic(const Host& host) {
@@ -188,18 +204,25 @@ void HealthChecker::Session::handleSuccess(bool degraded) {
   parent_.stats_.success.inc();
   host_->healthFlagClear(HealthFlag::ActiveHcTimeout);
   host_->healthFlagClear(HealthFlag::ExcludedViaImmediateHcFail);
+  // x-envoy-degraded: the host stays in, behind the healthy ones (Envoy updates it on passes).
+  bool degraded_changed = false;
   if (degraded != degraded_) {
     degraded ? parent_.stats_.degraded.inc() : parent_.stats_.degraded.dec();
+    degraded ? host_->healthFlagSet(HealthFlag::DegradedActiveHc)
+             : host_->healthFlagClear(HealthFlag::DegradedActiveHc);
     degraded_ = degraded;
+    degraded_changed = true;
   }
   const bool was_pending = host_->healthFlagGet(HealthFlag::PendingActiveHc);
   host_->healthFlagClear(HealthFlag::PendingActiveHc);
   HealthTransition transition = state_.onSuccess();
   applyTransition(transition);
-  if (transition != HealthTransition::Changed && was_pending) {
+  if (transition != HealthTransition::Changed && (was_pending || degraded_changed)) {
     parent_.cluster_manager_.onHostHealthChanged(parent_.cluster_name_);
   }
   scheduleNext(true, transition);
+  for (const auto& cb : parent_.check_complete_callbacks_) cb(*host_);
+  if (was_pending) parent_.checkFirstRound();
 }
 
 void HealthChecker::Session::handleFailure(FailureType type, bool retriable) {
@@ -217,6 +240,8 @@ void HealthChecker::Session::handleFailure(FailureType type, bool retriable) {
     parent_.cluster_manager_.onHostHealthChanged(parent_.cluster_name_);
   }
   scheduleNext(false, transition);
+  for (const auto& cb : parent_.check_complete_callbacks_) cb(*host_);
+  if (was_pending) parent_.checkFirstRound();
 }
 
 void HealthChecker::Session::handleImmediateFail() {
@@ -237,6 +262,7 @@ void HealthChecker::Session::onPassiveImmediateFail() {
   if (transition != HealthTransition::Changed) {
     parent_.cluster_manager_.onHostHealthChanged(parent_.cluster_name_);
   }
+  parent_.checkFirstRound();
 }
 
 void HealthChecker::Session::applyTransition(HealthTransition transition) {
@@ -298,19 +324,19 @@ Status validateHealthChecks(const envoy::config::cluster::v3::Cluster& cluster,
   return Status();
 }
 
-std::unique_ptr<HealthChecker> createHealthChecker(
+std::shared_ptr<HealthChecker> createHealthChecker(
     event::Dispatcher& dispatcher, ClusterManager& cluster_manager, ClusterConstSharedPtr cluster,
     const envoy::config::core::v3::HealthCheck& proto) {
   using HC = envoy::config::core::v3::HealthCheck;
   switch (proto.health_checker_case()) {
     case HC::kHttpHealthCheck:
-      return std::make_unique<HttpHealthChecker>(dispatcher, cluster_manager, std::move(cluster),
+      return std::make_shared<HttpHealthChecker>(dispatcher, cluster_manager, std::move(cluster),
                                                  proto);
     case HC::kTcpHealthCheck:
-      return std::make_unique<TcpHealthChecker>(dispatcher, cluster_manager, std::move(cluster),
+      return std::make_shared<TcpHealthChecker>(dispatcher, cluster_manager, std::move(cluster),
                                                 proto);
     case HC::kGrpcHealthCheck:
-      return std::make_unique<GrpcHealthChecker>(dispatcher, cluster_manager, std::move(cluster),
+      return std::make_shared<GrpcHealthChecker>(dispatcher, cluster_manager, std::move(cluster),
                                                  proto);
     default:
       RELEASE_ASSERT(false, "health checker type was validated at load");

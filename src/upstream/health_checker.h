@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "envoy/config/core/v3/health_check.pb.h"
@@ -107,6 +108,15 @@ class HealthChecker {
   // A routed response from `host` carried x-envoy-immediate-health-check-fail: excluded and
   // failed at once, counted as a passive failure (Envoy's setUnhealthy(ImmediateHealthCheckFail)).
   void onImmediateFailFromTraffic(const Host& host);
+  // Runs `done` once every host being checked has had its first result (pass or fail; a host
+  // removed before its first check no longer counts): the cluster's warming waits on it, as
+  // Envoy's cluster init waits for the first health-check round. At once if none is pending.
+  void whenFirstRoundDone(std::function<void()> done);
+  // Called after every check result with the host checked, its flags updated (Envoy's
+  // addHostCheckCompleteCb; outlier detection unejects on a pass through it).
+  void addHostCheckCompleteCb(std::function<void(const Host&)> cb) {
+    check_complete_callbacks_.push_back(std::move(cb));
+  }
   HealthCheckerStats& stats() { return stats_; }
 
  protected:
@@ -116,6 +126,8 @@ class HealthChecker {
     virtual ~Session();
     void start();
     void onPassiveImmediateFail();
+    // The host has had at least one result.
+    bool checked() const { return state_.checked(); }
 
    protected:
     // Runs one check; the subclass reports with handleSuccess / handleFailure.
@@ -154,14 +166,18 @@ class HealthChecker {
 
  private:
   bool clusterHasTraffic() const;
+  // Runs the first-round callback when no session awaits its first result.
+  void checkFirstRound();
 
   HealthCheckerStats stats_;
   std::map<const Host*, SessionPtr> sessions_;
+  std::function<void()> first_round_done_;
+  std::vector<std::function<void(const Host&)>> check_complete_callbacks_;
 };
 
 // Builds the checker the proto asks for (http_health_check, tcp_health_check or
 // grpc_health_check; the config loader rejects the others).
-std::unique_ptr<HealthChecker> createHealthChecker(
+std::shared_ptr<HealthChecker> createHealthChecker(
     event::Dispatcher& dispatcher, ClusterManager& cluster_manager, ClusterConstSharedPtr cluster,
     const envoy::config::core::v3::HealthCheck& proto);
 

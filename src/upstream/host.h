@@ -36,6 +36,11 @@ enum class HealthFlag : uint32_t {
   PendingActiveHc = 0x08,     // /pending_active_hc: not yet checked, and the cluster waits for it
   ExcludedViaImmediateHcFail = 0x10,  // /excluded_via_immediate_hc_fail
   ActiveHcTimeout = 0x20,             // /active_hc_timeout: the last failed check timed out
+  // Degraded: usable, but only when the healthy hosts cannot take the load (Envoy's degraded
+  // priority load). /degraded_active_hc: the check's answer carried x-envoy-degraded;
+  // /degraded_eds_health: EDS said DEGRADED.
+  DegradedActiveHc = 0x40,
+  DegradedEdsHealth = 0x80,
 };
 
 // One upstream endpoint. Immutable except for its stats and health flags, which the main thread
@@ -63,9 +68,16 @@ struct Host {
   const uint32_t locality_weight;
   mutable HostStats stats;
 
-  // A host is healthy when no failure flag is set. PendingActiveHc and ActiveHcTimeout only
-  // qualify: a checker that holds a new host back sets FailedActiveHc with them.
-  bool healthy() const { return (health_flags_.load(std::memory_order_acquire) & kUnhealthy) == 0; }
+  // Envoy's coarse health: unhealthy when a failure flag is set, else degraded when a degraded
+  // flag is, else healthy. PendingActiveHc and ActiveHcTimeout only qualify: a checker that
+  // holds a new host back sets FailedActiveHc with them.
+  bool healthy() const {
+    return (health_flags_.load(std::memory_order_acquire) & (kUnhealthy | kDegraded)) == 0;
+  }
+  bool degraded() const {
+    const uint32_t flags = health_flags_.load(std::memory_order_acquire);
+    return (flags & kUnhealthy) == 0 && (flags & kDegraded) != 0;
+  }
   bool healthFlagGet(HealthFlag flag) const {
     return (health_flags_.load(std::memory_order_acquire) & static_cast<uint32_t>(flag)) != 0;
   }
@@ -92,6 +104,8 @@ struct Host {
       static_cast<uint32_t>(HealthFlag::FailedOutlierCheck) |
       static_cast<uint32_t>(HealthFlag::FailedEdsHealth) |
       static_cast<uint32_t>(HealthFlag::ExcludedViaImmediateHcFail);
+  static constexpr uint32_t kDegraded = static_cast<uint32_t>(HealthFlag::DegradedActiveHc) |
+                                        static_cast<uint32_t>(HealthFlag::DegradedEdsHealth);
   mutable std::atomic<uint32_t> health_flags_{0};
   mutable std::shared_ptr<outlier::HostMonitor> outlier_monitor_;
 };

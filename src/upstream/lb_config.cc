@@ -1,5 +1,9 @@
 #include "upstream/lb_config.h"
 
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include "common/logger.h"
@@ -26,6 +30,8 @@ ProtoCluster::LbConfigCase configCaseFor(ProtoCluster::LbPolicy policy) {
       return ProtoCluster::kRingHashLbConfig;
     case ProtoCluster::MAGLEV:
       return ProtoCluster::kMaglevLbConfig;
+    case ProtoCluster::CLUSTER_PROVIDED:
+      return ProtoCluster::kOriginalDstLbConfig;
     default:
       return ProtoCluster::LB_CONFIG_NOT_SET;
   }
@@ -94,6 +100,18 @@ StatusOr<LbConfig> LbConfig::create(const ProtoCluster& proto, const std::string
                            std::to_string(ring.minimum_ring_size) + ") > maximum_ring_size (" +
                            std::to_string(ring.maximum_ring_size) + ")");
     }
+  }
+
+  if (proto.has_original_dst_lb_config() && proto.original_dst_lb_config().use_http_header()) {
+    std::string name = proto.original_dst_lb_config().http_header_name();
+    if (name.empty()) name = "x-envoy-original-dst-host";
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    config.original_dst.http_header_name = std::move(name);
+  }
+  if (proto.has_cleanup_interval()) {
+    config.original_dst.cleanup_interval = std::chrono::milliseconds(
+        google::protobuf::util::TimeUtil::DurationToMilliseconds(proto.cleanup_interval()));
   }
 
   if (proto.has_maglev_lb_config() && proto.maglev_lb_config().has_table_size()) {

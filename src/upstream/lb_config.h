@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -32,12 +34,22 @@ struct MaglevLbConfig {
   uint64_t table_size = kDefaultTableSize;
 };
 
+// original_dst_lb_config and the cluster's cleanup_interval (ORIGINAL_DST).
+struct OriginalDstLbConfig {
+  // use_http_header: the request header (lower case; default x-envoy-original-dst-host) whose
+  // "ip:port" overrides the connection's original destination.
+  std::optional<std::string> http_header_name;
+  // A destination's pools unused for this long are retired (Envoy's default 5 s).
+  std::chrono::milliseconds cleanup_interval{5000};
+};
+
 // A cluster's load-balancing policy and its settings, read from the Cluster proto in one place.
 struct LbConfig {
   LbPolicy policy = LbPolicy::RoundRobin;
   LeastRequestLbConfig least_request;
   RingHashLbConfig ring_hash;
   MaglevLbConfig maglev;
+  OriginalDstLbConfig original_dst;
 
   // Whether the policy picks by the request's hash (route hash_policy): RING_HASH and MAGLEV.
   bool usesHashKey() const { return policy == LbPolicy::RingHash || policy == LbPolicy::Maglev; }

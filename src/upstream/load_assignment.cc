@@ -32,13 +32,16 @@ StatusOr<HostVector> hostsFromLoadAssignment(
           lb_endpoint.has_load_balancing_weight() ? lb_endpoint.load_balancing_weight().value() : 1;
       auto host = std::make_shared<Host>(*address, weight, lb_endpoint.endpoint().hostname(),
                                          locality.priority(), key, locality_weight);
-      // Envoy: UNHEALTHY, DRAINING and TIMEOUT take a host out; HEALTHY and UNKNOWN keep it
-      // in (DEGRADED is rejected at load: remora has no degraded load).
+      // Envoy: UNHEALTHY, DRAINING and TIMEOUT take a host out; DEGRADED keeps it for when the
+      // healthy hosts fall short; HEALTHY and UNKNOWN keep it in.
       switch (lb_endpoint.health_status()) {
         case HealthStatus::UNHEALTHY:
         case HealthStatus::DRAINING:
         case HealthStatus::TIMEOUT:
           host->healthFlagSet(HealthFlag::FailedEdsHealth);
+          break;
+        case HealthStatus::DEGRADED:
+          host->healthFlagSet(HealthFlag::DegradedEdsHealth);
           break;
         default:
           break;

@@ -50,7 +50,34 @@ HostConstSharedPtr RandomLoadBalancer::chooseHost(const LoadBalancerContext&) {
   return hosts_[static_cast<size_t>(it - cumulative_.begin())];
 }
 
+std::optional<net::Address> parseIpAndPort(std::string_view text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == text.size()) return std::nullopt;
+  std::string_view ip = text.substr(0, colon);
+  const std::string_view port_text = text.substr(colon + 1);
+  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') {
+    ip = ip.substr(1, ip.size() - 2);
+  } else if (ip.find(':') != std::string_view::npos) {
+    return std::nullopt;  // IPv6 needs its brackets
+  }
+  uint32_t port = 0;
+  for (char c : port_text) {
+    if (c < '0' || c > '9' || port_text.size() > 5) return std::nullopt;
+    port = port * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (port > 65535) return std::nullopt;
+  auto address = net::Address::parse(ip, static_cast<uint16_t>(port));
+  if (!address.ok()) return std::nullopt;
+  return *address;
+}
+
 HostConstSharedPtr OriginalDstLoadBalancer::chooseHost(const LoadBalancerContext& context) {
+  if (header_name_ && context.downstream_headers != nullptr) {
+    if (const std::string* value = context.downstream_headers->get(*header_name_)) {
+      if (auto address = parseIpAndPort(*value)) return std::make_shared<Host>(*address, 1);
+      if (host_invalid_ != nullptr) host_invalid_->inc();
+    }
+  }
   if (context.downstream == nullptr || !context.downstream->local_address_restored) return nullptr;
   return std::make_shared<Host>(context.downstream->local_address, 1);
 }
@@ -70,7 +97,15 @@ class SimpleFactory final : public LoadBalancerFactory {
 
 class OriginalDstFactory final : public LoadBalancerFactory {
  public:
-  LoadBalancerPtr create() const override { return std::make_unique<OriginalDstLoadBalancer>(); }
+  OriginalDstFactory(std::optional<std::string> header_name, stats::Counter* host_invalid)
+      : header_name_(std::move(header_name)), host_invalid_(host_invalid) {}
+  LoadBalancerPtr create() const override {
+    return std::make_unique<OriginalDstLoadBalancer>(header_name_, host_invalid_);
+  }
+
+ private:
+  const std::optional<std::string> header_name_;
+  stats::Counter* const host_invalid_;
 };
 
 class LeastRequestFactory final : public LoadBalancerFactory {
@@ -94,7 +129,9 @@ LoadBalancerFactoryConstSharedPtr createHostListFactory(const LbConfig& config,
                                                         const std::string& prefix) {
   switch (config.policy) {
     case LbPolicy::ClusterProvided:
-      return std::make_shared<OriginalDstFactory>();
+      return std::make_shared<OriginalDstFactory>(
+          config.original_dst.http_header_name,
+          store != nullptr ? &store->counter(prefix + "original_dst_host_invalid") : nullptr);
     case LbPolicy::Random:
       return std::make_shared<SimpleFactory<RandomLoadBalancer>>(hosts);
     case LbPolicy::LeastRequest:
@@ -133,7 +170,8 @@ LoadBalancerFactoryConstSharedPtr createLoadBalancerFactory(const Cluster& clust
   // The common case, one level taking all traffic without locality weighting: the policy's
   // balancer over its hosts directly, no priority step per pick.
   if (cluster.lbConfig().policy == LbPolicy::ClusterProvided ||
-      (sets.size() == 1 && !sets[0].panic && !cluster.localityWeighted())) {
+      (sets.size() == 1 && !sets[0].panic && !cluster.localityWeighted() &&
+       cluster.degradedPriorityLoad()[0] == 0)) {
     return createHostListFactory(cluster.lbConfig(), sets[0].lb_hosts, &store, prefix);
   }
   return createPriorityLoadBalancerFactory(cluster, store, prefix);

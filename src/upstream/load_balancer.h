@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/random.h"
+#include "http/header_map.h"
 #include "net/connection.h"
 #include "upstream/cluster.h"
 
@@ -23,6 +24,9 @@ struct LoadBalancerContext {
   // 0 for the first pick of a request; n for the n-th re-pick when a retry host predicate
   // rejected the previous one. Hashing balancers step to another host for n > 0.
   uint32_t host_selection_attempt = 0;
+  // The request's headers (HTTP only): ORIGINAL_DST with use_http_header reads its override
+  // from them.
+  const http::RequestHeaderMap* downstream_headers = nullptr;
 };
 
 // Where balancers draw random numbers. A plain function pointer (no std::function on the request
@@ -79,10 +83,23 @@ class RandomLoadBalancer final : public LoadBalancer {
 
 // ORIGINAL_DST with CLUSTER_PROVIDED: the host is the connection's original destination, as
 // restored by the original_dst listener filter. Without a restored address there is no host.
+// With use_http_header, a request's header "ip:port" (IPv6 in brackets) names the host instead;
+// a value that is not one counts original_dst_host_invalid and the connection's destination
+// is used (Envoy's order).
 class OriginalDstLoadBalancer final : public LoadBalancer {
  public:
+  OriginalDstLoadBalancer(std::optional<std::string> header_name = std::nullopt,
+                          stats::Counter* host_invalid = nullptr)
+      : header_name_(std::move(header_name)), host_invalid_(host_invalid) {}
   HostConstSharedPtr chooseHost(const LoadBalancerContext& context) override;
+
+ private:
+  const std::optional<std::string> header_name_;
+  stats::Counter* const host_invalid_;
 };
+
+// "10.0.0.1:80" or "[::1]:80" as an address; nothing for anything else (a name, no port).
+std::optional<net::Address> parseIpAndPort(std::string_view text);
 
 // The factory for a cluster's policy over one host list (owned by the cluster snapshot);
 // hashing policies build their table here and, given a store, set the ring_hash_lb.* /

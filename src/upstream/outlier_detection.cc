@@ -61,6 +61,9 @@ StatusOr<DetectorConfig> DetectorConfig::create(const Proto& p, const std::strin
   c.limits.consecutive_local_origin_failure =
       valueOr(p.has_consecutive_local_origin_failure(), p.consecutive_local_origin_failure(), 5);
   c.limits.split_external_local_origin_errors = p.split_external_local_origin_errors();
+  c.successful_active_health_check_uneject_host =
+      !p.has_successful_active_health_check_uneject_host() ||
+      p.successful_active_health_check_uneject_host().value();
   c.enforcing_consecutive_5xx =
       valueOr(p.has_enforcing_consecutive_5xx(), p.enforcing_consecutive_5xx(), 100);
   c.enforcing_consecutive_gateway_failure = valueOr(p.has_enforcing_consecutive_gateway_failure(),
@@ -288,6 +291,18 @@ bool Detector::maybeReturn(const Host& host, HostMonitor& monitor, event::Monoto
   if (!monitor.last_ejection_time || now - *monitor.last_ejection_time < ejection_time) {
     return false;
   }
+  unejectHost(host, monitor, now);
+  return true;
+}
+
+void Detector::onSuccessfulActiveHealthCheck(const Host& host) {
+  if (!config_.successful_active_health_check_uneject_host) return;
+  if (hosts_.count(&host) == 0 || !host.healthFlagGet(HealthFlag::FailedOutlierCheck)) return;
+  unejectHost(host, *host.outlierMonitor(), options_.clock());
+  on_health_changed_();
+}
+
+void Detector::unejectHost(const Host& host, HostMonitor& monitor, event::MonotonicTime now) {
   --ejected_;
   stats_.ejections_active.dec();
   host.healthFlagClear(HealthFlag::FailedOutlierCheck);
@@ -296,7 +311,6 @@ bool Detector::maybeReturn(const Host& host, HostMonitor& monitor, event::Monoto
   monitor.resetConsecutiveGatewayFailure();
   monitor.resetConsecutiveLocalOriginFailure();
   monitor.last_unejection_time = now;
-  return true;
 }
 
 void Detector::runInterval() {
@@ -307,6 +321,9 @@ void Detector::runInterval() {
   for (const auto& [key, host] : hosts_) {
     HostMonitor& monitor = *host->outlierMonitor();
     changed |= maybeReturn(*host, monitor, now);
+    // Judged afresh below, if the host has enough requests this time.
+    monitor.success_rate = -1;
+    monitor.local_origin_success_rate = -1;
     external[key] = monitor.externalOrigin().closeInterval();
     local[key] = monitor.localOrigin().closeInterval();
   }
@@ -318,6 +335,8 @@ void Detector::runInterval() {
 void Detector::processSuccessRate(
     bool local_origin,
     const std::map<const Host*, std::optional<std::pair<double, uint64_t>>>& closed_intervals) {
+  SuccessRateFigures& figures = local_origin ? local_origin_figures_ : external_figures_;
+  figures = SuccessRateFigures();
   const size_t members = hosts_.size();
   if (members < config_.success_rate_minimum_hosts &&
       members < config_.failure_percentage_minimum_hosts) {
@@ -339,6 +358,8 @@ void Detector::processSuccessRate(
     if (volume >= config_.success_rate_request_volume) {
       success_rate_hosts.push_back({host, rate});
       sum += rate;
+      HostMonitor& monitor = *host->outlierMonitor();
+      (local_origin ? monitor.local_origin_success_rate : monitor.success_rate) = rate;
     }
     if (volume >= config_.failure_percentage_request_volume) {
       failure_percentage_hosts.push_back({host, rate});
@@ -355,6 +376,8 @@ void Detector::processSuccessRate(
       variance += (c.success_rate - mean) * (c.success_rate - mean);
     const double stdev = std::sqrt(variance / n);
     const double threshold = mean - (config_.success_rate_stdev_factor / 1000.0) * stdev;
+    figures.average = mean;
+    figures.ejection_threshold = threshold;
     const EjectionType type =
         local_origin ? EjectionType::SuccessRateLocalOrigin : EjectionType::SuccessRate;
     for (const auto& c : success_rate_hosts) {

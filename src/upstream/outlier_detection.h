@@ -43,6 +43,8 @@ struct DetectorConfig {
   uint32_t failure_percentage_request_volume = 50;
   uint32_t enforcing_failure_percentage = 0;
   uint32_t enforcing_failure_percentage_local_origin = 0;
+  // An ejected host whose active health check passes returns at once (Envoy's default).
+  bool successful_active_health_check_uneject_host = true;
 
   // Envoy's check: max_ejection_time, when set, is not below base_ejection_time. `path` names
   // the outlier_detection message in the error.
@@ -101,6 +103,20 @@ class Detector : public std::enable_shared_from_this<Detector> {
   void runInterval();
   // A worker saw `host` reach a consecutive-error limit (delivered on the main thread).
   void onConsecutiveError(const HostConstSharedPtr& host, EjectionType type);
+  // The active health checker found `host` healthy: an ejected member returns now, its
+  // ejection time not run out (successful_active_health_check_uneject_host).
+  void onSuccessfulActiveHealthCheck(const Host& host);
+
+  // The last interval's success-rate figures, -1 when it computed none (too few hosts with
+  // enough requests): the mean and the ejection threshold, for all results or (local origin)
+  // for our own connection failures. /clusters shows them.
+  struct SuccessRateFigures {
+    double average = -1;
+    double ejection_threshold = -1;
+  };
+  const SuccessRateFigures& successRateFigures(bool local_origin) const {
+    return local_origin ? local_origin_figures_ : external_figures_;
+  }
 
   const DetectorConfig& config() const { return config_; }
   DetectorStats& stats() { return stats_; }
@@ -112,6 +128,7 @@ class Detector : public std::enable_shared_from_this<Detector> {
   void ejectHost(const HostConstSharedPtr& host, EjectionType type);
   bool enforced(EjectionType type);
   bool maybeReturn(const Host& host, HostMonitor& monitor, event::MonotonicTime now);
+  void unejectHost(const Host& host, HostMonitor& monitor, event::MonotonicTime now);
   void processSuccessRate(
       bool local_origin,
       const std::map<const Host*, std::optional<std::pair<double, uint64_t>>>& closed_intervals);
@@ -125,6 +142,8 @@ class Detector : public std::enable_shared_from_this<Detector> {
   // Members by address of the Host (hosts own their monitors).
   std::map<const Host*, HostConstSharedPtr> hosts_;
   int64_t ejected_ = 0;
+  SuccessRateFigures external_figures_;
+  SuccessRateFigures local_origin_figures_;
 };
 
 }  // namespace remora::upstream::outlier

@@ -98,6 +98,10 @@ class HostMonitor {
   std::chrono::milliseconds jitter{0};
   std::optional<event::MonotonicTime> last_ejection_time;
   std::optional<event::MonotonicTime> last_unejection_time;
+  // The success rates (percent) the last interval judged the host by, -1 when it was not
+  // judged (too few requests or hosts): what /clusters shows.
+  double success_rate = -1;
+  double local_origin_success_rate = -1;
 
  private:
   void localOriginFailure();

@@ -9,6 +9,8 @@ namespace {
 
 struct LevelFactories {
   LoadBalancerFactoryConstSharedPtr level;
+  // Over the level's degraded hosts; null when it has none.
+  LoadBalancerFactoryConstSharedPtr degraded;
   // Parallel to HostSet::localities; empty without locality weighted balancing.
   std::vector<LoadBalancerFactoryConstSharedPtr> localities;
 };
@@ -19,6 +21,7 @@ class PriorityLoadBalancer final : public LoadBalancer {
                        RandomFn random)
       : sets_(cluster.hostSets()),
         load_(cluster.priorityLoad()),
+        degraded_load_(cluster.degradedPriorityLoad()),
         panic_counter_(cluster.stats().lb_healthy_panic),
         hashing_(cluster.lbConfig().usesHashKey()),
         locality_weighted_(cluster.localityWeighted() && !hashing_),
@@ -26,6 +29,7 @@ class PriorityLoadBalancer final : public LoadBalancer {
     levels_.resize(factories.size());
     for (size_t p = 0; p < factories.size(); ++p) {
       levels_[p].lb = factories[p].level->create();
+      if (factories[p].degraded) levels_[p].degraded_lb = factories[p].degraded->create();
       for (const auto& factory : factories[p].localities) {
         levels_[p].locality_lbs.push_back(factory->create());
       }
@@ -35,9 +39,12 @@ class PriorityLoadBalancer final : public LoadBalancer {
 
   HostConstSharedPtr chooseHost(const LoadBalancerContext& context) override {
     const uint64_t draw = hashing_ && context.hash_key ? *context.hash_key : random_();
-    const uint32_t p = choosePriority(load_, draw);
+    const auto [p, degraded] = choosePriority(load_, degraded_load_, draw);
     const HostSet& set = sets_[p];
     Level& level = levels_[p];
+    // The healthy hosts fall short: this draw is for the level's degraded hosts (not weighted
+    // by locality).
+    if (degraded && !set.panic && level.degraded_lb) return level.degraded_lb->chooseHost(context);
     if (set.panic) {
       panic_counter_.inc();
     } else if (locality_weighted_) {
@@ -51,6 +58,7 @@ class PriorityLoadBalancer final : public LoadBalancer {
  private:
   struct Level {
     LoadBalancerPtr lb;
+    LoadBalancerPtr degraded_lb;
     std::vector<LoadBalancerPtr> locality_lbs;
     std::vector<double> locality_current;  // smooth weighted round robin state
   };
@@ -76,6 +84,7 @@ class PriorityLoadBalancer final : public LoadBalancer {
 
   const std::vector<HostSet>& sets_;
   const std::vector<uint32_t>& load_;
+  const std::vector<uint32_t>& degraded_load_;
   stats::Counter& panic_counter_;
   const bool hashing_;
   const bool locality_weighted_;
@@ -109,6 +118,10 @@ LoadBalancerFactoryConstSharedPtr createPriorityLoadBalancerFactory(const Cluste
     // Hashing gauges describe level 0's table.
     level.level =
         createHostListFactory(cluster.lbConfig(), set.lb_hosts, p == 0 ? &store : nullptr, prefix);
+    if (!set.degraded_hosts.empty()) {
+      level.degraded =
+          createHostListFactory(cluster.lbConfig(), set.degraded_hosts, nullptr, prefix);
+    }
     if (locality_weighted) {
       for (const auto& locality : set.localities) {
         level.localities.push_back(

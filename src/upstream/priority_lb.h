@@ -11,7 +11,9 @@ namespace remora::upstream {
 // RING_HASH and MAGLEV, so a key keeps its level); a level in panic balances over all of its
 // hosts and counts lb_healthy_panic; otherwise, with locality weighted balancing, a locality is
 // picked by effective weight (smooth weighted round robin per worker) and its balancer picks
-// among its healthy hosts; else the level's balancer picks among its healthy hosts.
+// among its healthy hosts; else the level's balancer picks among its healthy hosts. A draw that
+// falls on a level's degraded load (healthy hosts short everywhere) picks among its degraded
+// hosts.
 // The per-level and per-locality factories are built once per snapshot and shared by workers.
 LoadBalancerFactoryConstSharedPtr createPriorityLoadBalancerFactory(const Cluster& cluster,
                                                                     stats::Store& store,

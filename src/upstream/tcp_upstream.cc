@@ -10,8 +10,11 @@
 namespace remora::upstream {
 
 TcpUpstream::TcpUpstream(event::Dispatcher& dispatcher, HostConstSharedPtr host,
-                         ClusterConstSharedPtr cluster)
-    : dispatcher_(dispatcher), host_(std::move(host)), cluster_(std::move(cluster)) {}
+                         ClusterConstSharedPtr cluster, ResourcePriority priority)
+    : dispatcher_(dispatcher),
+      host_(std::move(host)),
+      cluster_(std::move(cluster)),
+      priority_(priority) {}
 
 TcpUpstream::~TcpUpstream() {
   callbacks_.clear();
@@ -23,9 +26,17 @@ TcpUpstream::~TcpUpstream() {
 Cancellable* TcpUpstream::start(http::ResponseDecoder& decoder,
                                 ConnectionPoolCallbacks& callbacks) {
   decoder_ = &decoder;
+  Resource& connections = cluster_->resourceManager(priority_).connections();
+  if (!connections.tryAcquire()) {
+    cluster_->stats().upstream_cx_overflow.inc();
+    callbacks.onPoolFailure(PoolFailureReason::Overflow, "", host_);
+    return nullptr;
+  }
+  cx_hold_ = ResourceHold(connections);
   std::string error;
   connection_ = openUpstreamConnection(dispatcher_, *host_, *cluster_, error);
   if (connection_ == nullptr) {
+    cx_hold_.release();
     callbacks.onPoolFailure(PoolFailureReason::LocalConnectionFailure, error, host_);
     return nullptr;
   }
@@ -144,6 +155,7 @@ void TcpUpstream::onConnectTimeout() {
 void TcpUpstream::onClosed(net::ConnectionEvent event) {
   if (closed_) return;
   closed_ = true;
+  cx_hold_.release();
   if (connect_timer_) connect_timer_->disableTimer();
   auto& stats = cluster_->stats();
   chargeUpstreamConnectionClosed(*host_, *cluster_, event);
@@ -176,6 +188,7 @@ void TcpUpstream::runReset(http::StreamResetReason reason) {
 }
 
 void TcpUpstream::close() {
+  cx_hold_.release();
   if (connection_ == nullptr) return;
   if (!closed_) connection_->close(net::ConnectionCloseType::NoFlush);
   connection_->removeConnectionCallbacks(*this);

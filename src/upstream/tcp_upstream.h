@@ -28,12 +28,13 @@ class TcpUpstream final : public http::RequestEncoder,
                           private net::ConnectionCallbacks,
                           private net::ReadFilter {
  public:
-  TcpUpstream(event::Dispatcher& dispatcher, HostConstSharedPtr host,
-              ClusterConstSharedPtr cluster);
+  TcpUpstream(event::Dispatcher& dispatcher, HostConstSharedPtr host, ClusterConstSharedPtr cluster,
+              ResourcePriority priority = ResourcePriority::Default);
   ~TcpUpstream() override;
 
   // Starts the connection. Returns this (cancel() withdraws) while connecting, or nullptr when
-  // `callbacks` already heard onPoolFailure.
+  // `callbacks` already heard onPoolFailure: Overflow when the cluster's max_connections (at
+  // `priority`) is reached (upstream_cx_overflow), as a pool's new connection would.
   Cancellable* start(http::ResponseDecoder& decoder, ConnectionPoolCallbacks& callbacks);
 
   // http::RequestEncoder
@@ -70,6 +71,8 @@ class TcpUpstream final : public http::RequestEncoder,
   event::Dispatcher& dispatcher_;
   const HostConstSharedPtr host_;
   const ClusterConstSharedPtr cluster_;
+  const ResourcePriority priority_;
+  ResourceHold cx_hold_;  // the max_connections slot, held while the connection is open
   net::ClientConnectionPtr connection_;
   event::TimerPtr connect_timer_;
   http::ResponseDecoder* decoder_ = nullptr;

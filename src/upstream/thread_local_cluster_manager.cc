@@ -20,7 +20,11 @@ void ThreadLocalClusterManager::update(ClusterMapConstSharedPtr clusters) {
   for (const auto& [name, cluster] : *clusters) {
     auto it = entries_.find(name);
     if (it == entries_.end()) {
-      next.emplace(name, Entry{cluster, createLoadBalancer(*cluster), {}, {}});
+      Entry entry;
+      entry.cluster = cluster;
+      entry.lb = createLoadBalancer(*cluster);
+      entry.retired = &retired_pools_;
+      next.emplace(name, std::move(entry));
       continue;
     }
     Entry& entry = it->second;
@@ -47,8 +51,8 @@ void ThreadLocalClusterManager::update(ClusterMapConstSharedPtr clusters) {
       entry.cluster = cluster;
       entry.lb = createLoadBalancer(*cluster);
     }
-    next.emplace(name, std::move(entry));
-    entries_.erase(it);
+    // The node moves, not the Entry: a cleanup timer may point at it.
+    next.insert(entries_.extract(it));
   }
   for (auto& [name, entry] : entries_) retireAll(entry);  // clusters that were removed
   for (auto& pool : retired_pools_) pool->drainConnections();
@@ -85,7 +89,33 @@ HttpConnPool& ThreadLocalClusterManager::Entry::httpConnPool(
     }
     it = pools.emplace(std::string(key), std::move(pool)).first;
   }
+  if (cluster->type() == ClusterType::OriginalDst) {
+    used_pools.insert(it->second.get());
+    if (!cleanup_timer) {
+      cleanup_timer = dispatcher.createTimer([this] { sweepUnusedPools(); });
+      cleanup_timer->enableTimer(cluster->lbConfig().original_dst.cleanup_interval);
+    }
+  }
   return *it->second;
+}
+
+void ThreadLocalClusterManager::Entry::sweepUnusedPools() {
+  if (cluster->type() != ClusterType::OriginalDst) return;  // reconfigured: nothing to sweep
+  for (auto* pools : {&http1_pools, &http2_pools}) {
+    for (auto pool = pools->begin(); pool != pools->end();) {
+      if (used_pools.contains(pool->second.get())) {
+        ++pool;
+        continue;
+      }
+      // Idle connections close now; busy ones finish their requests first.
+      pool->second->drainConnections();
+      retired->push_back(std::move(pool->second));
+      pool = pools->erase(pool);
+    }
+  }
+  used_pools.clear();
+  std::erase_if(*retired, [](const auto& pool) { return pool->idle(); });
+  cleanup_timer->enableTimer(cluster->lbConfig().original_dst.cleanup_interval);
 }
 
 ThreadLocalClusterManager::Entry* ThreadLocalClusterManager::get(std::string_view name) {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "http/codec.h"
@@ -33,6 +34,15 @@ class ThreadLocalClusterManager {
     HttpConnPool& httpConnPool(const HostConstSharedPtr& host, event::Dispatcher& dispatcher,
                                std::optional<http::Protocol> downstream = std::nullopt,
                                ResourcePriority priority = ResourcePriority::Default);
+
+    // ORIGINAL_DST: the pools asked for since the last sweep. Every cleanup_interval the others
+    // are retired, as Envoy removes the hosts unused for that long; without it a proxy that
+    // sees many destinations would keep a pool for each forever.
+    std::unordered_set<const HttpConnPool*> used_pools;
+    event::TimerPtr cleanup_timer;
+    // The manager's retired pools (an Entry's address is stable: update() moves map nodes).
+    std::vector<std::unique_ptr<HttpConnPool>>* retired = nullptr;
+    void sweepUnusedPools();
   };
 
   // Installs a new cluster map. An unchanged cluster keeps its balancer; a new snapshot of the

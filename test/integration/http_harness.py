@@ -47,7 +47,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import pattern, send_pattern, socket_address, wait_until, BLOCK
+from conftest import pattern, send_pattern, socket_address, wait_until, BLOCK, IO_TIMEOUT
 
 HCM_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
             "HttpConnectionManager")
@@ -287,6 +287,9 @@ class _Handler(BaseHTTPRequestHandler):
         with backend.lock:
             backend.health_checks.append(headers)
             status, extra = backend.health_status, dict(backend.health_headers)
+            gate = backend.health_gate
+        if gate is not None:
+            gate.wait(IO_TIMEOUT)
         self.send_response(status)
         for name, value in extra.items():
             self.send_header(name, value)
@@ -415,6 +418,8 @@ class HttpBackend:
         self.health_path = None
         self.health_status = 200
         self.health_headers = {}
+        # A threading.Event when set: a health check is answered only once it is set.
+        self.health_gate = None
         self.health_checks = []
         self.lock = threading.Lock()
         self.server = _Server((host, port), _Handler)

@@ -124,6 +124,36 @@ def test_connect_refused_without_upgrade_config_and_no_route(remora, http_backen
     assert head.startswith("HTTP/1.1 404"), head
 
 
+def test_tunnels_count_against_max_connections(remora):
+    """A terminated CONNECT's upstream connection takes a max_connections slot: with one open
+    tunnel and a limit of 1, the next CONNECT is refused with Envoy's overflow 503 (UO); once
+    the tunnel closes, a new one opens."""
+    echo = Backend(echo_handler)
+    try:
+        cluster = static_cluster("tunnel", [echo.port], circuit_breakers={
+            "thresholds": [{"max_connections": 1}]})
+        proc, port = start(remora, echo.port, clusters=[cluster])
+        first, head = raw_connect(port)
+        assert head.startswith("HTTP/1.1 200"), head
+        second, head = raw_connect(port)
+        second.close()
+        assert head.startswith("HTTP/1.1 503"), head
+        assert "x-envoy-overloaded: true" in head.lower()
+        assert proc.stat("cluster.tunnel.upstream_cx_overflow") == 1
+        assert proc.stat("cluster.tunnel.circuit_breakers.default.cx_open") == 1
+        first.shutdown(socket.SHUT_WR)
+        while first.recv(65536):
+            pass
+        first.close()
+        proc.wait_stat("cluster.tunnel.upstream_cx_active", lambda v: v == 0)
+        proc.wait_stat("cluster.tunnel.circuit_breakers.default.cx_open", lambda v: v == 0)
+        third, head = raw_connect(port)
+        third.close()
+        assert head.startswith("HTTP/1.1 200"), head
+    finally:
+        echo.close()
+
+
 def test_connect_target_unreachable_is_a_503(remora):
     dead_port = free_ports(1)[0]
     proc, port = start(remora, dead_port)

@@ -167,6 +167,34 @@ def test_strict_dns_follows_a_changing_answer(remora, dnsmasq, loopback_backends
     assert backends_hit(listener, 4) == {"b3": 4}
 
 
+def test_dns_cluster_warms_before_listeners_accept(remora, dnsmasq, loopback_backends):
+    """Envoy's cluster warming: until the first resolution finishes the server is INITIALIZING
+    (/ready 503) and its listener refuses connections; the first request after it sees the
+    resolved host, never a 503 UH for an empty cluster."""
+    _, port = loopback_backends
+    dnsmasq.set([("127.0.0.2", "warm.remora.test")])
+    listener_port, admin_port = free_ports(2)
+    rc = {"virtual_hosts": [vhost(routes=[route(cluster="dns")])]}
+    cluster = dns_cluster("dns", "STRICT_DNS", "warm.remora.test", port, dnsmasq.port,
+                          dns_lookup_family="V4_ONLY")
+    # Stopped, dnsmasq leaves the query in its socket until it continues.
+    dnsmasq.proc.send_signal(signal.SIGSTOP)
+    try:
+        proc = remora(bootstrap([http_listener("http", listener_port, rc)], [cluster], admin_port),
+                      wait=False)
+        wait_until(lambda: curl(proc.url("/ready")) is not None, 5, what="admin up")
+        proc.wait_stat("cluster.dns.update_attempt", lambda v: v == 1)
+        ready = proc.get("/ready")
+        assert (ready.status, ready.body) == (503, "INITIALIZING\n")
+        assert not is_listening(listener_port)
+        assert proc.stat("cluster.dns.update_success") == 0
+    finally:
+        dnsmasq.proc.send_signal(signal.SIGCONT)
+    proc.wait_ready()
+    assert proc.stat("cluster.dns.membership_total") == 1
+    assert backends_hit(listener_port, 3) == {"b2": 3}
+
+
 def test_strict_dns_v4_only_resolves_every_endpoint(remora, dnsmasq, loopback_backends):
     _, port = loopback_backends
     dnsmasq.set([("127.0.0.2", "a.remora.test"), ("127.0.0.3", "b.remora.test"),
@@ -244,6 +272,32 @@ def eds_cluster(name, path, **extra):
                                                      "resource_api_version": "V3"}}}
     cluster.update(extra)
     return cluster
+
+
+def test_eds_degraded_endpoint_takes_what_the_healthy_cannot(remora, http_backends, tmp_path):
+    """Envoy's degraded endpoints: an EDS DEGRADED host gets traffic only for the share the
+    healthy hosts' availability cannot cover (one healthy, one degraded host: 70% / 30%)."""
+    a, d = http_backends("a"), http_backends("d")
+    endpoints = EndpointsFile(tmp_path / "endpoints.json", "eds")
+    endpoints.write([{"lb_endpoints": [endpoint(a), endpoint(d, health="DEGRADED")]}])
+    proc, listener = start_proxy(remora, [eds_cluster("eds", endpoints.path)], "eds")
+    assert proc.stat("cluster.eds.membership_degraded") == 1
+    assert proc.stat("cluster.eds.membership_healthy") == 1
+    clusters = proc.get("/clusters").body
+    assert f"eds::{d.host}:{d.port}::health_flags::/degraded_eds_health" in clusters
+    assert f"eds::{a.host}:{a.port}::health_flags::healthy" in clusters
+    seen = backends_hit(listener, 100)
+    assert set(seen) == {"a", "d"} and 15 <= seen["d"] <= 45, seen
+    # Enough healthy hosts (3 of 4 healthy: 105% availability): the degraded one gets nothing.
+    b, c = http_backends("b"), http_backends("c")
+    endpoints.write([{"lb_endpoints": [endpoint(a), endpoint(b), endpoint(c),
+                                       endpoint(d, health="DEGRADED")]}])
+    proc.wait_stat("cluster.eds.membership_healthy", lambda v: v == 3)
+    assert "d" not in backends_hit(listener, 30)
+    # The JSON form says DEGRADED.
+    statuses = json.loads(proc.get("/clusters?format=json").body)["cluster_statuses"][0]
+    by_port = {h["address"]["socket_address"]["port_value"]: h for h in statuses["host_statuses"]}
+    assert by_port[d.port]["health_status"]["eds_health_status"] == "DEGRADED"
 
 
 def test_eds_file_follows_edits(remora, http_backends, tmp_path):

@@ -8,9 +8,11 @@ import json
 import select
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
-from conftest import bootstrap, curl, echo_handler, free_ports, static_cluster, wait_until
+from conftest import (bootstrap, curl, echo_handler, free_ports, is_listening, static_cluster,
+                      wait_until)
 from http_harness import HttpBackend, http_listener, route, vhost
 
 GRPC_DIR = Path(__file__).parent / "grpc"
@@ -57,6 +59,69 @@ def traffic(port, n):
         assert resp is not None and resp.status == 200, resp
         seen.append(resp.headers["x-backend"])
     return seen
+
+
+def test_first_round_gates_ready_and_listeners(remora, http_backends):
+    """Envoy's cluster warming: hosts start failed, and the server stays INITIALIZING (/ready
+    503, the listener refusing connections) until every host has had its first check; it then
+    serves with the verdicts in: no panic routing to the failed host."""
+    up, down = http_backends("up"), http_backends("down")
+    for b in (up, down):
+        b.health_path = "/healthz"
+    down.health_status = 503
+    gate = threading.Event()
+    up.health_gate = gate
+    hc = health_check("http_health_check", {"path": "/healthz"}, unhealthy=1, healthy=1,
+                      timeout="20s", interval="10s", no_traffic_interval="10s")
+    port, admin = free_ports(2)
+    rc = {"virtual_hosts": [vhost(routes=[route(cluster="app")])]}
+    clusters = [static_cluster("app", [up.port, down.port], health_checks=[hc])]
+    try:
+        proc = remora(bootstrap([http_listener("http", port, rc)], clusters, admin), wait=False)
+        wait_until(lambda: curl(proc.url("/ready")) is not None, 5, what="admin up")
+        # The down host's verdict is in, the up host's check is held by the backend.
+        proc.wait_stat("cluster.app.health_check.failure", lambda v: v == 1)
+        wait_until(lambda: len(up.health_checks) == 1, 5, what="the held check")
+        ready = proc.get("/ready")
+        assert (ready.status, ready.body) == (503, "INITIALIZING\n")
+        assert proc.stat("server.state") == 3  # INITIALIZING
+        assert not is_listening(port)
+        assert host_flags(proc)[f"127.0.0.1:{up.port}"] == "/failed_active_hc/pending_active_hc"
+    finally:
+        gate.set()
+    proc.wait_ready()
+    assert proc.get("/ready").body == "LIVE\n"
+    assert traffic(port, 10) == ["up"] * 10
+    assert proc.stat("cluster.app.lb_healthy_panic") == 0
+    assert host_flags(proc)[f"127.0.0.1:{down.port}"] == "/failed_active_hc"
+
+
+def test_degraded_answer_keeps_a_host_behind_the_healthy_ones(remora, http_backends):
+    """x-envoy-degraded on a passing check: the host is degraded, taking only the share the
+    healthy hosts cannot (one of each: 70% / 30%), and everything once they fail, without
+    panic routing."""
+    a, d = http_backends("a"), http_backends("d")
+    for b in (a, d):
+        b.health_path = "/healthz"
+    d.health_headers = {"x-envoy-degraded": "true"}
+    hc = health_check("http_health_check", {"path": "/healthz"}, unhealthy=1, healthy=1)
+    proc, port = proxy(remora, [a, d], hc)
+    assert proc.stat("cluster.app.membership_degraded") == 1
+    assert proc.stat("cluster.app.health_check.degraded") == 1
+    assert host_flags(proc)[f"127.0.0.1:{d.port}"] == "/degraded_active_hc"
+    seen = traffic(port, 100)
+    assert set(seen) == {"a", "d"} and 15 <= seen.count("d") <= 45, seen
+
+    a.health_status = 503
+    proc.wait_stat("cluster.app.membership_healthy", lambda v: v == 0)
+    assert set(traffic(port, 20)) == {"d"}
+    assert proc.stat("cluster.app.lb_healthy_panic") == 0
+
+    # Its checks stop saying degraded: healthy again.
+    d.health_headers = {}
+    proc.wait_stat("cluster.app.membership_degraded", lambda v: v == 0)
+    proc.wait_stat("cluster.app.health_check.degraded", lambda v: v == 0)
+    assert host_flags(proc)[f"127.0.0.1:{d.port}"] == "healthy"
 
 
 def test_failing_health_endpoint_leaves_and_rejoins_rotation(remora, http_backends):

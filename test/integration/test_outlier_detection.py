@@ -195,6 +195,39 @@ def test_killed_backend_is_ejected_by_connect_failures(remora, http_backends, sp
     assert proc.stat("cluster.backend.upstream_cx_connect_fail") == 2
 
 
+@pytest.mark.parametrize("uneject", [None, False], ids=["default", "disabled"])
+def test_passing_active_health_check_returns_an_ejected_host(remora, http_backends, uneject):
+    """successful_active_health_check_uneject_host (default true): an ejected host whose active
+    health check passes returns at once, long before its ejection time runs out."""
+    a, c = http_backends("a"), http_backends("c")
+    for b in (a, c):
+        b.health_path = "/healthz"
+    c.status = 503  # traffic fails; its health endpoint still answers 200
+    outlier = {"consecutive_5xx": 2, "interval": "0.2s", "base_ejection_time": "60s",
+               "max_ejection_percent": 100}
+    if uneject is not None:
+        outlier["successful_active_health_check_uneject_host"] = uneject
+    hc = {"timeout": "1s", "interval": "0.2s", "no_traffic_interval": "0.2s",
+          "unhealthy_threshold": 2, "healthy_threshold": 1,
+          "http_health_check": {"path": "/healthz"}}
+    listener_port, admin_port = free_ports(2)
+    rc = {"virtual_hosts": [vhost(routes=[route(cluster="backend")])]}
+    cluster = static_cluster("backend", [a.port, c.port], outlier_detection=outlier,
+                             health_checks=[hc])
+    proc = remora(bootstrap([http_listener("http", listener_port, rc)], [cluster], admin_port))
+    assert [s for s, name in send(listener_port, 4) if name == "c"] == [503, 503]
+    proc.wait_stat(STATS + "ejections_enforced_total", lambda v: v == 1)
+    if uneject is None:
+        proc.wait_stat(STATS + "ejections_active", lambda v: v == 0)
+        wait_flags(proc, {a.port: "healthy", c.port: "healthy"})
+        assert "c" in {name for _, name in send(listener_port, 4)}
+    else:
+        checks = len(c.health_checks)
+        wait_until(lambda: len(c.health_checks) >= checks + 3, 5, what="three more checks")
+        assert proc.stat(STATS + "ejections_active") == 1
+        wait_flags(proc, {a.port: "healthy", c.port: "/failed_outlier_check"})
+
+
 def test_unhonoured_outlier_field_is_rejected(remora, http_backends, tmp_path):
     from conftest import run_remora
     import json

@@ -15,6 +15,7 @@ class FakeServer : public server::Instance {
   envoy::admin::v3::ServerInfo::State state() const override { return state_; }
   envoy::admin::v3::ServerInfo serverInfo() const override { return server_info_; }
   envoy::admin::v3::Clusters clusterStatuses() const override { return clusters_; }
+  std::map<std::string, OutlierFigures> outlierFigures() const override { return outlier_; }
   envoy::admin::v3::Listeners listenerStatuses() const override { return listeners_; }
   envoy::admin::v3::ConfigDump configDump() const override { return config_dump_; }
   void shutdown() override { ++shutdowns_; }
@@ -34,6 +35,7 @@ class FakeServer : public server::Instance {
   envoy::admin::v3::ServerInfo::State state_ = envoy::admin::v3::ServerInfo::LIVE;
   envoy::admin::v3::ServerInfo server_info_;
   envoy::admin::v3::Clusters clusters_;
+  std::map<std::string, OutlierFigures> outlier_;
   envoy::admin::v3::Listeners listeners_;
   envoy::admin::v3::ConfigDump config_dump_;
   int shutdowns_ = 0;

@@ -92,6 +92,20 @@ TEST_F(AdminHandlersTest, ClustersText) {
   EXPECT_NE(j.body.find("\"added_via_api\": true"), std::string::npos);
 }
 
+TEST_F(AdminHandlersTest, ClustersTextStartsWithOutlierFigures) {
+  auto* c = server_.clusters_.add_cluster_statuses();
+  c->set_name("app");
+  server_.clusters_.add_cluster_statuses()->set_name("plain");  // no outlier detection
+  server_.outlier_["app"] = {92.5, 54.5, -1, -1};
+  const std::string body = handlers_.handle("GET", "/clusters").body;
+  EXPECT_EQ(body.substr(0, body.find("app::default_priority")),
+            "app::outlier::success_rate_average::92.5\n"
+            "app::outlier::success_rate_ejection_threshold::54.5\n"
+            "app::outlier::local_origin_success_rate_average::-1\n"
+            "app::outlier::local_origin_success_rate_ejection_threshold::-1\n");
+  EXPECT_EQ(body.find("plain::outlier"), std::string::npos);
+}
+
 TEST_F(AdminHandlersTest, Listeners) {
   auto* l = server_.listeners_.add_listener_statuses();
   l->set_name("virtualOutbound");

@@ -148,11 +148,10 @@ TEST(ConfigValidationTest, StatsFlushIntervalWithinEnvoysBounds) {
 }
 
 TEST(ConfigValidationTest, EnumValueNotAllowed) {
+  // DEGRADED endpoints are honoured (the degraded priority load).
   EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, load_assignment: {cluster_name: c, "
                     "endpoints: [{lb_endpoints: [{health_status: DEGRADED}]}]}}]}"),
-            "not supported by remora: "
-            "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
-            "health_status: DEGRADED");
+            "OK");
   EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, lb_policy: "
                     "LOAD_BALANCING_POLICY_CONFIG}]}"),
             "not supported by remora: static_resources.clusters[0].lb_policy: "
@@ -281,9 +280,12 @@ TEST(ConfigValidationTest, OutlierDetectionRules) {
                       "CLUSTER_PROVIDED, outlier_detection: {}}]}"),
               HasSubstr("static_resources.clusters[0].outlier_detection: not supported by remora "
                         "for ORIGINAL_DST clusters"));
+  EXPECT_EQ(errorOf("static_resources: {clusters: [{name: c, outlier_detection: "
+                    "{successful_active_health_check_uneject_host: false}}]}"),
+            "OK");
   EXPECT_THAT(errorOf("static_resources: {clusters: [{name: c, outlier_detection: "
-                      "{successful_active_health_check_uneject_host: false}}]}"),
-              HasSubstr("successful_active_health_check_uneject_host"));
+                      "{monitors: [{name: m}]}}]}"),
+              HasSubstr("monitors"));
 }
 
 TEST(ConfigValidationTest, ClusterTypeRules) {

@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "stats/store.h"
+
 namespace remora::upstream {
 namespace {
 
@@ -59,6 +61,35 @@ TEST(OriginalDstTest, UsesRestoredDestinationOnly) {
   auto host = lb.chooseHost({&info});
   ASSERT_NE(host, nullptr);
   EXPECT_EQ(host->address.asString(), "198.18.0.10:8080");
+}
+
+TEST(OriginalDstTest, HeaderOverridesTheDestinationAndAnInvalidOneFallsBack) {
+  stats::Store store(1);
+  store.bindThread(0);
+  auto& invalid = store.counter("cluster.od.original_dst_host_invalid");
+  OriginalDstLoadBalancer lb(std::string("x-envoy-original-dst-host"), &invalid);
+  net::ConnectionInfo info;
+  info.local_address = *net::Address::parse("198.18.0.10", 8080);
+  info.local_address_restored = true;
+  http::RequestHeaderMap headers;
+  LoadBalancerContext context{&info};
+  context.downstream_headers = &headers;
+  EXPECT_EQ(lb.chooseHost(context)->address.asString(), "198.18.0.10:8080");  // no header
+  headers.set("x-envoy-original-dst-host", "[::1]:9000");
+  EXPECT_EQ(lb.chooseHost(context)->address.asString(), "[::1]:9000");
+  headers.set("x-envoy-original-dst-host", "service.example:80");
+  EXPECT_EQ(lb.chooseHost(context)->address.asString(), "198.18.0.10:8080");
+  EXPECT_EQ(invalid.value(), 1u);
+}
+
+TEST(OriginalDstTest, ParseIpAndPort) {
+  EXPECT_EQ(parseIpAndPort("10.1.2.3:8888")->asString(), "10.1.2.3:8888");
+  EXPECT_EQ(parseIpAndPort("[2001:db8::1]:443")->asString(), "[2001:db8::1]:443");
+  EXPECT_EQ(parseIpAndPort("10.1.2.3:0")->port(), 0);
+  for (const char* bad : {"10.1.2.3", "10.1.2.3:", "10.1.2.3:65536", "10.1.2.3:8x", "::1:80",
+                          "name:80", ":80", "[::1]", "10.1.2.3:123456"}) {
+    EXPECT_FALSE(parseIpAndPort(bad).has_value()) << bad;
+  }
 }
 
 }  // namespace

@@ -286,6 +286,35 @@ TEST_F(OutlierDetectorTest, SuccessRateEjectsBelowMeanMinusStdevFactor) {
   EXPECT_EQ(counter("ejections_detected_success_rate"), 1u);
   EXPECT_EQ(counter("ejections_enforced_success_rate"), 1u);
   for (size_t i = 1; i < 5; ++i) EXPECT_FALSE(ejected(i));
+  // What /clusters shows of the interval.
+  EXPECT_DOUBLE_EQ(detector_->successRateFigures(false).average, 90.0);
+  EXPECT_DOUBLE_EQ(detector_->successRateFigures(false).ejection_threshold, 52.0);
+  EXPECT_DOUBLE_EQ(monitor(0).success_rate, 50.0);
+  EXPECT_DOUBLE_EQ(monitor(1).success_rate, 100.0);
+  EXPECT_EQ(detector_->successRateFigures(true).average, -1);
+  EXPECT_EQ(monitor(0).local_origin_success_rate, -1);
+  // The next interval has no requests: nothing judged, the figures say so.
+  detector_->runInterval();
+  EXPECT_EQ(detector_->successRateFigures(false).average, -1);
+  EXPECT_EQ(monitor(1).success_rate, -1);
+}
+
+TEST_F(OutlierDetectorTest, PassingActiveHealthCheckUnejectsUnlessDisabled) {
+  create(2);
+  respond(0, 500, 5);
+  ASSERT_TRUE(ejected(0));
+  detector_->onSuccessfulActiveHealthCheck(*hosts_[0]);
+  EXPECT_FALSE(ejected(0));
+  EXPECT_EQ(store_.gauge("cluster.backend.outlier_detection.ejections_active").value(), 0);
+  EXPECT_EQ(health_changes_, 2);  // ejected, returned
+
+  proto_.mutable_successful_active_health_check_uneject_host()->set_value(false);
+  hosts_.clear();
+  create(2);
+  respond(0, 500, 5);
+  ASSERT_TRUE(ejected(0));
+  detector_->onSuccessfulActiveHealthCheck(*hosts_[0]);
+  EXPECT_TRUE(ejected(0));
 }
 
 TEST_F(OutlierDetectorTest, SuccessRateNeedsVolumeAndMinimumHosts) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <tuple>
 
 #include "stats/store.h"
 #include "upstream/cluster.h"
@@ -70,6 +71,38 @@ TEST(PriorityLoadTest, NothingHealthy) {
   // An empty cluster.
   out = computePriorityLoad({}, 140, 50);
   EXPECT_EQ(out.load, (std::vector<uint32_t>{100}));
+}
+
+// Envoy's "Degraded endpoints" table: one level, healthy and degraded percentages of its hosts.
+TEST(PriorityLoadTest, DegradedHostsTakeWhatTheHealthyCannot) {
+  const std::vector<std::tuple<uint32_t, uint32_t, uint32_t, uint32_t>> rows = {
+      {100, 0, 100, 0}, {72, 28, 100, 0}, {71, 29, 99, 1},
+      {50, 50, 70, 30}, {25, 65, 35, 65}, {10, 90, 14, 86}};
+  for (const auto& [healthy, degraded, healthy_load, degraded_load] : rows) {
+    auto out = computePriorityLoad({{100, healthy, degraded}}, 140, 50);
+    EXPECT_EQ(out.load, std::vector<uint32_t>{healthy_load}) << healthy << "/" << degraded;
+    EXPECT_EQ(out.degraded_load, std::vector<uint32_t>{degraded_load})
+        << healthy << "/" << degraded;
+    EXPECT_EQ(out.panic, std::vector<bool>{false});
+  }
+  // Healthy hosts of a lower level come before degraded ones of a higher level: P=0 all
+  // degraded, P=1 all healthy.
+  auto out = computePriorityLoad({{4, 0, 4}, {4, 4, 0}}, 140, 50);
+  EXPECT_EQ(out.load, (std::vector<uint32_t>{0, 100}));
+  EXPECT_EQ(out.degraded_load, (std::vector<uint32_t>{0, 0}));
+  // Degraded hosts count against panic: 20% healthy + 40% degraded is not below 50%. Scores
+  // 28 and 56 normalise to 33 and 66; the rounding leftover goes to the healthy hosts.
+  out = computePriorityLoad({{10, 2, 4}}, 140, 50);
+  EXPECT_EQ(out.panic, std::vector<bool>{false});
+  EXPECT_EQ(out.load, std::vector<uint32_t>{34});
+  EXPECT_EQ(out.degraded_load, std::vector<uint32_t>{66});
+  // The rounding leftover goes to the first level with healthy hosts; only degraded: to those.
+  out = computePriorityLoad({{10, 0, 3}}, 140, 0);
+  EXPECT_EQ(out.degraded_load, std::vector<uint32_t>{100});
+  // Draws walk the healthy loads, then the degraded ones.
+  EXPECT_EQ(choosePriority({28, 0}, {56, 16}, 27), (std::pair<uint32_t, bool>{0, false}));
+  EXPECT_EQ(choosePriority({28, 0}, {56, 16}, 28), (std::pair<uint32_t, bool>{0, true}));
+  EXPECT_EQ(choosePriority({28, 0}, {56, 16}, 90), (std::pair<uint32_t, bool>{1, true}));
 }
 
 TEST(PriorityLoadTest, ChoosePriorityWalksTheCumulativeLoad) {

@@ -91,8 +91,8 @@ class RouterFilter::UpstreamRequest final : public http::ResponseDecoder,
   void start(upstream::HttpConnPool& pool) { pool_handle_ = pool.newStream(*this, *this); }
   // A CONNECT terminated here: the payload goes to the host over plain TCP.
   void startTcp(const upstream::ClusterConstSharedPtr& cluster) {
-    tcp_ =
-        std::make_unique<upstream::TcpUpstream>(parent_.callbacks_->dispatcher(), host_, cluster);
+    tcp_ = std::make_unique<upstream::TcpUpstream>(parent_.callbacks_->dispatcher(), host_, cluster,
+                                                   parent_.priority());
     pool_handle_ = tcp_->start(*this, *this);
   }
 
@@ -490,6 +490,7 @@ upstream::HostConstSharedPtr RouterFilter::chooseHost() {
   auto* entry = worker_.clusters.get(cluster_->name());
   if (entry == nullptr) return nullptr;
   upstream::LoadBalancerContext context{&callbacks_->connection()->info(), hash_key_};
+  context.downstream_headers = request_headers_;
   // previous_hosts: pick again (up to host_selection_retry_max_attempts) while the pick is a
   // host an earlier attempt used.
   const bool avoid =
