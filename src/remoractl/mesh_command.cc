@@ -95,7 +95,8 @@ int meshStatus(const std::vector<std::string>& args, std::ostream& out, std::ost
     return kUsageError;
   }
   if (flags.helpRequested()) {
-    out << flags.usage("list the mesh's pods: IP, phase, restarts, sidecar readiness");
+    out << flags.usage(
+        "list the mesh's pods: IP, phase, restarts, sidecar readiness and xDS sync state");
     return 0;
   }
   if (!fs::exists(kMeshRunDir)) {
@@ -107,7 +108,9 @@ int meshStatus(const std::vector<std::string>& args, std::ostream& out, std::ost
     out << (text.ok() ? text.value() : "[]\n");
     return 0;
   }
-  printStatus(readStatus(), out);
+  auto pods = readStatus();
+  addSyncState(pods);
+  printStatus(pods, out);
   if (!supervisorAlive()) err << "remoractl mesh status: the supervisor is not running\n";
   return 0;
 }

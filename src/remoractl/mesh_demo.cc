@@ -17,6 +17,7 @@
 #include "remoractl/mesh_lifecycle.h"
 #include "remoractl/mesh_network.h"
 #include "remoractl/process.h"
+#include "remoractl/proxy_status.h"
 
 namespace remora::remoractl {
 namespace {
@@ -72,23 +73,16 @@ std::string defaultSamples() {
 // Every proxy has acknowledged everything remora-pilot sent it, and something changed since
 // `before` (so a push caused by the rule has happened). Bounded waits, polled.
 std::string syncz() {
-  auto body = httpGet(kMeshBridgeAddress, 15014, "/debug/syncz", kMeshNodeNamespace, 2000);
+  auto body = pilotSyncz();
   return body.ok() ? body.value() : "";
 }
 
 bool allAcked(const std::string& syncz_json, size_t proxies) {
-  Value root;
-  if (!google::protobuf::util::JsonStringToMessage(syncz_json, &root).ok()) return false;
-  if (static_cast<size_t>(root.list_value().values_size()) < proxies) return false;
-  for (const auto& proxy : root.list_value().values()) {
-    const auto& fields = proxy.struct_value().fields();
-    for (const auto& [key, value] : fields) {
-      if (!key.ends_with("_sent")) continue;
-      const std::string type = key.substr(0, key.size() - 5);
-      auto acked = fields.find(type + "_acked");
-      if (acked == fields.end() || acked->second.string_value() != value.string_value()) {
-        return false;
-      }
+  auto parsed = parseSyncz(syncz_json);
+  if (!parsed.ok() || parsed.value().size() < proxies) return false;
+  for (const auto& proxy : parsed.value()) {
+    for (const auto& [type, state] : proxy.types) {
+      if (state != "SYNCED" && state != "NOT SENT") return false;
     }
   }
   return true;

@@ -14,8 +14,10 @@
 #include <thread>
 
 #include "remoractl/file_io.h"
+#include "remoractl/http_get.h"
 #include "remoractl/mesh_network.h"
 #include "remoractl/mesh_supervisor.h"
+#include "remoractl/proxy_status.h"
 
 namespace remora::remoractl {
 
@@ -76,6 +78,16 @@ Status writeConfigFile(const std::string& name, const std::string& text) {
 
 }  // namespace
 
+StatusOr<std::string> pilotSyncz(const std::string& address) {
+  if (address.empty()) {
+    return httpGet(kMeshBridgeAddress, 15014, "/debug/syncz", kMeshNodeNamespace, 2000);
+  }
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return Status::error("expected IPv4:port, got " + address);
+  return httpGet(address.substr(0, colon),
+                 static_cast<uint16_t>(std::stoul(address.substr(colon + 1))), "/debug/syncz");
+}
+
 std::vector<PodStatus> readStatus() {
   std::vector<PodStatus> pods;
   std::ifstream in(meshStatusPath());
@@ -96,12 +108,24 @@ std::vector<PodStatus> readStatus() {
   return pods;
 }
 
+void addSyncState(std::vector<PodStatus>& pods) {
+  auto syncz = pilotSyncz();
+  if (!syncz.ok()) return;
+  auto proxies = parseSyncz(syncz.value());
+  if (!proxies.ok()) return;
+  for (auto& pod : pods) {
+    for (const auto& proxy : proxies.value()) {
+      if (proxy.pod == pod.name) pod.sync = proxy.overall();
+    }
+  }
+}
+
 void printStatus(const std::vector<PodStatus>& pods, std::ostream& out) {
-  out << fmt::format("{:<28} {:<15} {:<11} {:>8}  {}\n", "NAME", "IP", "PHASE", "RESTARTS",
-                     "SIDECAR");
+  out << fmt::format("{:<28} {:<15} {:<11} {:>8}  {:<10} {}\n", "NAME", "IP", "PHASE", "RESTARTS",
+                     "SIDECAR", "SYNC");
   for (const auto& pod : pods) {
-    out << fmt::format("{:<28} {:<15} {:<11} {:>8}  {}\n", pod.name, pod.ip, pod.phase,
-                       pod.restarts, pod.sidecar_ready ? "ready" : "not ready");
+    out << fmt::format("{:<28} {:<15} {:<11} {:>8}  {:<10} {}\n", pod.name, pod.ip, pod.phase,
+                       pod.restarts, pod.sidecar_ready ? "ready" : "not ready", pod.sync);
   }
 }
 
@@ -174,6 +198,7 @@ int bringUp(const std::vector<ManifestFile>& manifests, const std::string& sourc
     if (settled || waitpid(daemon, nullptr, WNOHANG) == daemon) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  addSyncState(pods);
   printStatus(pods, out);
   if (!settled) {
     err << "remoractl mesh up: not every pod is running after " << wait_seconds << "s; logs are in "

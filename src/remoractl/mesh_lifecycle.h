@@ -32,13 +32,20 @@ void bringDown();
 // `kubectl apply` for the running mesh; prints "<kind>/<name> created|configured" per object.
 int applyManifests(const ManifestFile& file, std::ostream& out, std::ostream& err);
 
+// remora-pilot's /debug/syncz: from `address` (IPv4:port) when given, else from the local mesh's
+// node namespace (198.18.0.1:15014).
+StatusOr<std::string> pilotSyncz(const std::string& address = "");
+
 // The supervisor's record of the pods.
 struct PodStatus {
   std::string name, ip, phase;
   int restarts = 0;
   bool sidecar_ready = false;
+  std::string sync = "-";  // the sidecar's overall xDS sync state (proxy-status), if connected
 };
 std::vector<PodStatus> readStatus();
+// Fills each pod's `sync` from remora-pilot, when it answers.
+void addSyncState(std::vector<PodStatus>& pods);
 void printStatus(const std::vector<PodStatus>& pods, std::ostream& out);
 bool supervisorAlive(pid_t* pid_out = nullptr);
 

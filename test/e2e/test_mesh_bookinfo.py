@@ -89,6 +89,12 @@ def test_bookinfo_rules_through_sidecars_and_a_pilot_restart(mesh_down):
     assert 15 <= share(everyone, "v3") <= 85 and share(everyone, "v1") + share(everyone, "v3") == 100
     assert "refused:" in demo and "mutual TLS" in demo
 
+    # Every sidecar has ACKed all it was sent, as proxy-status and mesh status show.
+    status = remoractl("proxy-status").stdout.splitlines()
+    assert len(status) == 8 and all(line.split()[1:5] == ["SYNCED"] * 4 for line in status[1:])
+    pods = remoractl("mesh", "status").stdout.splitlines()
+    assert len(pods) == 8 and all(line.split()[-1] == "SYNCED" for line in pods[1:])
+
     # Pod to pod through both sidecars, the applications unaware.
     before_out = sidecar_stats("productpage-v1-0")
     before_in = sidecar_stats("reviews-v1-0")

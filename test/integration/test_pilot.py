@@ -4,12 +4,17 @@ server over State-of-the-World and Delta with a scripted client standing in for 
 (Istio-named resources, ACK/NACK in /debug/syncz and /metrics, debounced full pushes, endpoint-only
 changes pushed at once as EDS only) and the monitoring pages."""
 
+import subprocess
 import time
 from pathlib import Path
 
+from conftest import BUILD
 from pilot_harness import AdsClient, ads_client, pilot, sidecar_id  # noqa: F401 (fixtures)
 
-BOOKINFO = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "istio-bookinfo"
+REPO = Path(__file__).resolve().parents[2]
+# Istio's Bookinfo objects and its traffic rules, as the repository keeps them.
+BOOKINFO_FILES = [REPO / "test" / "unit" / "testdata" / "remoractl" / "bookinfo.yaml",
+                  *sorted((REPO / "samples" / "bookinfo" / "networking").glob("*.yaml"))]
 FQDN = "reviews.default.svc.cluster.local"
 
 SERVICE = """
@@ -97,7 +102,7 @@ def reviews_vhost(rds):
 
 
 def test_bookinfo_manifests_load_with_duplicates_and_unsupported_kinds_reported(pilot):
-    p = pilot({f.name: f.read_text() for f in BOOKINFO.glob("*.yaml")})
+    p = pilot({f.name: f.read_text() for f in BOOKINFO_FILES})
     reg = p.json("/debug/registryz")
     hosts = {s["hostname"] for s in reg["services"]}
     assert {f"{n}.default.svc.cluster.local" for n in ("details", "ratings", "reviews", "productpage")} <= hosts
@@ -223,6 +228,15 @@ def test_nack_is_recorded_in_syncz_and_metrics(pilot, ads_client):
     dump = p.json("/debug/config_dump?proxyID=" + node)
     assert {c["name"] for c in dump["configs"]["clusters"]} >= {f"outbound|9080||{FQDN}"}
     assert p.get("/debug/config_dump?proxyID=nobody")[0] == 404
+    # remoractl proxy-status reads the same page, as istioctl proxy-status does.
+    r = subprocess.run([str(BUILD / "bin" / "remoractl"), "proxy-status", "--pilot-address",
+                        f"127.0.0.1:{p.monitoring_port}"], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 0, r.stderr
+    header, row = r.stdout.splitlines()[:2]
+    assert header.split() == ["NAME", "CDS", "LDS", "EDS", "RDS", "PROTOCOL"]
+    assert row.split()[:3] == ["client.default", "NACK", "SYNCED"]
+    assert "client.default NACK CDS: cluster type not supported here" in r.stdout
 
 
 def test_delta_pushes_only_what_changed_and_removals(pilot, ads_client):
