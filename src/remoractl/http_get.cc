@@ -123,7 +123,8 @@ StatusOr<std::string> httpGet(const std::string& host, uint16_t port, const std:
       _exit(2);
     }
     auto response = exchange(host, port, path, deadline);
-    const std::string& text = response.ok() ? response.value() : response.status().message();
+    // A copy: status() returns a temporary whose message would not outlive this line.
+    const std::string text = response.ok() ? response.value() : response.status().message();
     size_t written = 0;
     while (written < text.size()) {
       const ssize_t n = write(out[1], text.data() + written, text.size() - written);

@@ -78,11 +78,12 @@ def status():
 
 def leftovers():
     """What a mesh could leave behind: namespaces, /etc/netns entries, the run dir, processes."""
-    names = {"web-0", "web-1", "client", "remora-node"}
+    names = {"web-0", "web-1", "client", "once-0", "remora-node"}
     netns = set(subprocess.run(["ip", "netns", "list"], capture_output=True,
                                text=True).stdout.split()) & names
     etc = {n for n in names if Path("/etc/netns", n).exists()}
-    procs = subprocess.run(["pgrep", "-f", "http.server 8080|sleep infinity|remoractl mesh"],
+    procs = subprocess.run(["pgrep", "-f", "http.server 8080|sleep infinity|remoractl mesh|"
+                            "remora-pilot --config-dir /run/remora-mesh"],
                            capture_output=True, text=True).stdout.split()
     return {"netns": netns, "etc": etc, "run": RUN.exists(), "procs": procs}
 
@@ -182,3 +183,32 @@ def test_up_refuses_a_second_mesh_and_bad_manifests(manifests, tmp_path_factory)
     mesh("up", "-f", str(manifests), "--pilot", "none", "--wait", "60")
     r = mesh("up", "-f", str(manifests), "--pilot", "none", check=False)
     assert r.returncode == 1 and "already up" in r.stderr
+
+
+JOB = """\
+apiVersion: batch/v1
+kind: Job
+metadata: {name: once}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: work
+        command: [sh, -c, "curl -s -o /dev/null http://127.0.0.1:15021/healthz/ready && exit 0"]
+"""
+
+
+def test_a_jobs_sidecar_drains_when_the_job_ends(tmp_path):
+    """A Job pod with its sidecar (remora-pilot running): the application runs once its sidecar
+    is ready, and when it exits the sidecar drains and exits, so the pod completes."""
+    (tmp_path / "job.yaml").write_text(JOB)
+    try:
+        up = mesh("up", "-f", str(tmp_path), "--wait", "60")
+        assert "Succeeded" in up.stdout
+        pod = status()["once-0"]
+        assert pod["phase"] == "Succeeded" and pod["restarts"] == 0
+        assert all(c["pid"] == -1 for c in pod["containers"])  # the sidecar is gone too
+    finally:
+        mesh("down", check=False)
+    assert leftovers() == CLEAN
