@@ -2,6 +2,7 @@
 namespace with lo up whose commands and processes run inside it and go with it on destroy()."""
 
 import os
+import signal
 import shutil
 import subprocess
 import uuid
@@ -55,5 +56,14 @@ class NetnsBase:
                     p.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     pass
+        # Whatever those started (remoractl sidecar's remora, say) is in the namespace too: a
+        # process outlives `ip netns del`, so everything still in it is killed first.
+        pids = subprocess.run(["ip", "netns", "pids", self.name], capture_output=True,
+                              text=True, timeout=10).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         # Deleting the namespace removes its addresses and iptables rules with it.
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
