@@ -1,12 +1,7 @@
 #include "remoractl/mesh_network.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,7 +10,6 @@
 #include <sstream>
 #include <thread>
 
-#include "common/logger.h"
 #include "remoractl/file_io.h"
 #include "remoractl/http_get.h"
 #include "remoractl/process.h"
