@@ -69,6 +69,18 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
                               [](const auto& a, const auto& b) { return a.fqdn == b.fqdn; }),
                   services_.end());
   for (size_t i = 0; i < services_.size(); ++i) service_index_[services_[i].fqdn] = i;
+  for (const auto& service : services_) {
+    if (service.from_service_entry) continue;
+    for (const auto& port : service.ports)
+      for (const auto& e : endpoints(service, port))
+        endpoints_by_ip_[e.ip].push_back(EndpointAt{&service, &port, e.port});
+  }
+}
+
+const std::vector<Model::EndpointAt>& Model::endpointsAt(const std::string& ip) const {
+  static const std::vector<EndpointAt> kNone;
+  auto it = endpoints_by_ip_.find(ip);
+  return it == endpoints_by_ip_.end() ? kNone : it->second;
 }
 
 std::vector<ObjectKey> Model::unsupported() const {

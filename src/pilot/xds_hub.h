@@ -6,8 +6,11 @@
 //
 // Pushes: a model change is pushed after the config has been quiet for the debounce interval
 // (100 ms, at most 1 s after the first change); a change to endpoints only is pushed at once and
-// only as EDS. State-of-the-World streams get every subscribed resource of a type whose content
-// changed; Delta streams get only the resources that changed and the names removed.
+// only as EDS. Resources come from the ResourceCache (generated once per model, type and scope).
+// State-of-the-World streams get every subscribed resource of a CDS or LDS type whose content
+// changed, and for EDS and RDS only the resources that changed since the set the stream was last
+// sent (xDS lets a SotW server omit unchanged resources of those types); Delta streams get only
+// the resources that changed and the names removed.
 
 #include <chrono>
 #include <condition_variable>
@@ -23,6 +26,7 @@
 #include "pilot/metrics.h"
 #include "pilot/model.h"
 #include "pilot/proxy.h"
+#include "pilot/resource_cache.h"
 
 namespace remora::pilot {
 
@@ -39,7 +43,8 @@ struct TypeState {
   bool wildcard = false;
   std::set<std::string> names;
   std::string sent_version, sent_nonce, acked_version, acked_nonce;
-  size_t sent_hash = 0;                          // SotW: hash of the last response's resources
+  size_t sent_hash = 0;   // SotW: hash of the last full response's resources; 0 after a partial
+  uint64_t sent_set = 0;  // the ResourceSet the proxy was last brought up to date with
   std::map<std::string, std::string> delivered;  // Delta: resource name → version the proxy has
   uint64_t acks = 0, nacks = 0;
   std::string last_nack;  // error_detail.message of the latest NACK
@@ -81,7 +86,9 @@ class XdsHub {
   void debounceLoop();
   void pushAll(bool endpoints_only);
   void push(XdsStream* stream, Connection& c, const std::string& type_url);
-  void pushSotw(XdsStream* stream, Connection& c, const std::string& type_url, TypeState& ts);
+  // `full`: send every subscribed resource even if the proxy was sent them (a new subscription).
+  void pushSotw(XdsStream* stream, Connection& c, const std::string& type_url, TypeState& ts,
+                bool full = false);
   void pushDelta(XdsStream* stream, Connection& c, const std::string& type_url, TypeState& ts);
   // Records an ACK or NACK carried by a request whose nonce is the last one sent; false when the
   // nonce is stale (the request is then ignored, as xDS says).
@@ -94,6 +101,7 @@ class XdsHub {
   std::condition_variable cv_;
   ModelPtr model_;
   uint64_t model_version_ = 0;
+  ResourceCache cache_;
   std::map<XdsStream*, Connection> connections_;
   uint64_t next_connection_ = 1;
   std::optional<std::chrono::steady_clock::time_point> pending_since_, last_change_;

@@ -1,0 +1,57 @@
+#include "pilot/resource_cache.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+
+#include "pilot/inbound.h"
+
+namespace remora::pilot {
+
+std::string ResourceCache::scopeKey(const Model& model, const Proxy& proxy,
+                                    const std::string& type_url) {
+  // Endpoints are the same for every proxy.
+  if (type_url == kEndpointType) return "";
+  std::string key = proxy.grpc ? "grpc" : "sidecar";
+  // Clusters: inbound clusters come from the workload's ports. Listeners and routes: also the
+  // namespace (short host names resolve in it).
+  if (type_url == kListenerType || type_url == kRouteType) key += "|" + proxy.ns;
+  if (!proxy.grpc) {
+    key += "|";
+    for (const auto& in : inboundPorts(model, proxy))
+      key += fmt::format("{}{}{},", in.port, in.http ? "h" : "", in.http2 ? "2" : "");
+  }
+  return key;
+}
+
+ResourceSetPtr ResourceCache::get(const Model& model, const Proxy& proxy,
+                                  const std::string& type_url) {
+  if (model.version() != model_version_) {
+    current_.clear();
+    model_version_ = model.version();
+  }
+  const std::string key = type_url + "\n" + scopeKey(model, proxy, type_url);
+  auto& slot = current_[key];
+  if (slot) return slot;
+
+  auto set = std::make_shared<ResourceSet>();
+  set->id = next_id_++;
+  set->resources = generate(model, proxy, type_url);
+  for (const auto& [name, any] : set->resources)
+    set->hashes.emplace(name, std::hash<std::string>{}(any.value()));
+  auto& latest = latest_[key];
+  if (latest) {
+    set->previous_id = latest->id;
+    for (const auto& [name, hash] : set->hashes) {
+      auto it = latest->hashes.find(name);
+      if (it == latest->hashes.end() || it->second != hash) set->changed.insert(name);
+    }
+    for (const auto& [name, hash] : latest->hashes)
+      if (!set->hashes.count(name)) set->changed.insert(name);
+  }
+  latest = set;
+  slot = set;
+  return set;
+}
+
+}  // namespace remora::pilot
