@@ -42,7 +42,7 @@ MESH=$BENCH_TMP/mesh
 "$BUILD/bin/ads_load" write-config --dir "$MESH" "${SHAPE[@]}"
 
 "$BUILD/bin/remora-pilot" --config-dir "$MESH" --grpcAddr 127.0.0.1:0 --monitoringAddr 127.0.0.1:0 \
-  -l warn >"$BENCH_TMP/pilot.out" 2>"$BENCH_TMP/pilot.log" &
+  -l "${PILOT_LOG_LEVEL:-warn}" >"$BENCH_TMP/pilot.out" 2>"$BENCH_TMP/pilot.log" &
 PILOT=$!
 PIDS+=("$PILOT")
 XDS_PORT=

@@ -102,10 +102,15 @@ SimProxy::SimProxy(LoadState& state, int index, const std::string& ns,
   node_.set_id(
       fmt::format("sidecar~{}~pod-{}.{}~{}.svc.cluster.local", proxyIp(index), index, ns, ns));
   node_.set_cluster(fmt::format("app-{}.{}", index, ns));
+  const std::string* urls[kTypes] = {&kClusterType, &kEndpointType, &kListenerType, &kRouteType};
+  for (int t = 0; t < kTypes; ++t) types_[t].message.set_type_url(*urls[t]);
   stub.async()->StreamAggregatedResources(&context_, this);
   StartRead(&response_);
-  request(kClusterType, cds_);
-  request(kListenerType, lds_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    request(kCds);
+    request(kLds);
+  }
   StartCall();
 }
 
@@ -121,13 +126,9 @@ void SimProxy::OnReadDone(bool ok) {
 }
 
 void SimProxy::OnWriteDone(bool ok) {
-  std::lock_guard<std::mutex> lock(write_mu_);
-  writes_.pop_front();
-  if (!ok || writes_.empty()) {
-    writing_ = false;
-    return;
-  }
-  StartWrite(&writes_.front());
+  std::lock_guard<std::mutex> lock(mu_);
+  writing_ = false;
+  if (ok) writeNextLocked();
 }
 
 void SimProxy::OnDone(const grpc::Status& status) {
@@ -139,28 +140,57 @@ void SimProxy::OnDone(const grpc::Status& status) {
   done_cv_.notify_all();
 }
 
-void SimProxy::send(DiscoveryRequest request) {
-  std::lock_guard<std::mutex> lock(write_mu_);
-  writes_.push_back(std::move(request));
-  if (writing_) return;
-  writing_ = true;
-  StartWrite(&writes_.front());
+void SimProxy::request(Type type) {
+  TypeState& ts = types_[type];
+  if (ts.queued) return;
+  ts.queued = true;
+  writes_.push_back(type);
+  writeNextLocked();
 }
 
-void SimProxy::request(const std::string& type_url, const TypeState& ts) {
-  DiscoveryRequest r;
+void SimProxy::writeNextLocked() {
+  if (writing_ || writes_.empty()) return;
+  TypeState& ts = types_[writes_.front()];
+  writes_.pop_front();
+  ts.queued = false;
+  DiscoveryRequest& m = ts.message;
   if (!node_sent_) {
-    *r.mutable_node() = node_;
+    *m.mutable_node() = node_;
     node_sent_ = true;
+  } else if (m.has_node()) {
+    m.clear_node();
   }
-  r.set_type_url(type_url);
-  r.set_version_info(ts.version);
-  r.set_response_nonce(ts.nonce);
-  for (const auto& name : ts.names) r.add_resource_names(name);
-  send(std::move(r));
+  m.set_version_info(ts.version);
+  m.set_response_nonce(ts.nonce);
+  if (ts.names_changed) {
+    m.clear_resource_names();
+    for (const auto& name : ts.names) m.add_resource_names(name);
+    ts.names_changed = false;
+  }
+  writing_ = true;
+  StartWrite(&m);
+}
+
+void SimProxy::acknowledge(Type type, const DiscoveryResponse& response) {
+  TypeState& ts = types_[type];
+  ts.version = response.version_info();
+  ts.nonce = response.nonce();
+  ts.answered = true;
+  request(type);
+}
+
+void SimProxy::subscribe(Type type, std::set<std::string> names) {
+  TypeState& ts = types_[type];
+  if (names == ts.names) return;
+  if (!synced_)
+    for (const auto& name : names) ts.missing.insert(name);
+  ts.names = std::move(names);
+  ts.names_changed = true;
+  request(type);
 }
 
 void SimProxy::handle(const DiscoveryResponse& response) {
+  std::lock_guard<std::mutex> lock(mu_);
   const std::string& type = response.type_url();
   if (type == kClusterType)
     onClusters(response);
@@ -181,20 +211,13 @@ void SimProxy::handle(const DiscoveryResponse& response) {
 void SimProxy::onClusters(const DiscoveryResponse& response) {
   std::set<std::string> eds;
   bool ok = forEachResource<envoy::config::cluster::v3::Cluster>(response, [&](const auto& c) {
-    cds_.received.insert(c.name());
     if (c.type() != envoy::config::cluster::v3::Cluster::EDS) return;
     const auto& service_name = c.eds_cluster_config().service_name();
     eds.insert(service_name.empty() ? c.name() : service_name);
   });
   if (!ok) state_.onStreamFailed(fmt::format("proxy {}: undecodable Cluster", index_));
-  cds_.version = response.version_info();
-  cds_.nonce = response.nonce();
-  cds_.answered = true;
-  request(kClusterType, cds_);  // ACK
-  if (eds != eds_.names) {
-    eds_.names = std::move(eds);
-    request(kEndpointType, eds_);
-  }
+  acknowledge(kCds, response);
+  subscribe(kEds, std::move(eds));
 }
 
 void SimProxy::onEndpoints(const DiscoveryResponse& response) {
@@ -202,9 +225,10 @@ void SimProxy::onEndpoints(const DiscoveryResponse& response) {
   const WatchedChange* watched =
       change >= 0 && change > acked_change_ ? &state_.changes()[change] : nullptr;
   bool seen = false;
+  auto& missing = types_[kEds].missing;
   bool ok = forEachResource<envoy::config::endpoint::v3::ClusterLoadAssignment>(
       response, [&](const auto& cla) {
-        eds_.received.insert(cla.cluster_name());
+        if (!missing.empty()) missing.erase(cla.cluster_name());
         if (watched == nullptr || cla.cluster_name() != watched->cluster) return;
         for (const auto& locality : cla.endpoints())
           for (const auto& lb : locality.lb_endpoints())
@@ -212,10 +236,7 @@ void SimProxy::onEndpoints(const DiscoveryResponse& response) {
       });
   if (!ok)
     state_.onStreamFailed(fmt::format("proxy {}: undecodable ClusterLoadAssignment", index_));
-  eds_.version = response.version_info();
-  eds_.nonce = response.nonce();
-  eds_.answered = true;
-  request(kEndpointType, eds_);  // ACK
+  acknowledge(kEds, response);
   if (seen) {
     acked_change_ = change;
     state_.onChangeAcked();
@@ -228,7 +249,6 @@ void SimProxy::onListeners(const DiscoveryResponse& response) {
   HttpConnectionManager hcm;
   bool ok = forEachResource<envoy::config::listener::v3::Listener>(
       response, [&](const envoy::config::listener::v3::Listener& l) {
-        lds_.received.insert(l.name());
         for (const auto& chain : l.filter_chains())
           for (const auto& filter : chain.filters())
             if (filter.typed_config().Is<HttpConnectionManager>() &&
@@ -236,32 +256,24 @@ void SimProxy::onListeners(const DiscoveryResponse& response) {
               routes.insert(hcm.rds().route_config_name());
       });
   if (!ok) state_.onStreamFailed(fmt::format("proxy {}: undecodable Listener", index_));
-  lds_.version = response.version_info();
-  lds_.nonce = response.nonce();
-  lds_.answered = true;
-  request(kListenerType, lds_);  // ACK
-  if (routes != rds_.names) {
-    rds_.names = std::move(routes);
-    request(kRouteType, rds_);
-  }
+  acknowledge(kLds, response);
+  subscribe(kRds, std::move(routes));
 }
 
 void SimProxy::onRoutes(const DiscoveryResponse& response) {
+  auto& missing = types_[kRds].missing;
   bool ok = forEachResource<envoy::config::route::v3::RouteConfiguration>(
-      response, [&](const auto& rc) { rds_.received.insert(rc.name()); });
+      response, [&](const auto& rc) { missing.erase(rc.name()); });
   if (!ok) state_.onStreamFailed(fmt::format("proxy {}: undecodable RouteConfiguration", index_));
-  rds_.version = response.version_info();
-  rds_.nonce = response.nonce();
-  rds_.answered = true;
-  request(kRouteType, rds_);  // ACK
+  acknowledge(kRds, response);
 }
 
 bool SimProxy::isSynced() const {
-  auto covered = [](const TypeState& ts) {
-    return ts.answered &&
-           std::includes(ts.received.begin(), ts.received.end(), ts.names.begin(), ts.names.end());
+  auto covered = [&](Type t) {
+    return (types_[t].answered || types_[t].names.empty()) && types_[t].missing.empty();
   };
-  return cds_.answered && lds_.answered && covered(eds_) && (rds_.names.empty() || covered(rds_));
+  return types_[kCds].answered && types_[kLds].answered && types_[kEds].answered && covered(kEds) &&
+         covered(kRds);
 }
 
 }  // namespace remora::bench

@@ -78,11 +78,18 @@ class SimProxy : public grpc::ClientBidiReactor<envoy::service::discovery::v3::D
   void OnDone(const grpc::Status& status) override;
 
  private:
+  enum Type { kCds, kEds, kLds, kRds, kTypes };
+  // One resource type: what the proxy last received and asks for, and the request message it is
+  // sent in. The message is reused (only version and nonce change on an ACK): with thousands of
+  // EDS names per request, building each ACK afresh would cost more than everything else.
   struct TypeState {
     std::string version, nonce;
-    std::set<std::string> names;     // subscribed (EDS, RDS)
-    std::set<std::string> received;  // every resource name seen so far
+    std::set<std::string> names;    // subscribed (EDS, RDS)
+    std::set<std::string> missing;  // subscribed but not received yet (until synced)
     bool answered = false;
+    bool names_changed = true;  // `message` must take the names again
+    bool queued = false;        // waiting in writes_ (it then sends the latest state)
+    envoy::service::discovery::v3::DiscoveryRequest message;
   };
 
   void handle(const envoy::service::discovery::v3::DiscoveryResponse& response);
@@ -90,10 +97,13 @@ class SimProxy : public grpc::ClientBidiReactor<envoy::service::discovery::v3::D
   void onEndpoints(const envoy::service::discovery::v3::DiscoveryResponse& response);
   void onListeners(const envoy::service::discovery::v3::DiscoveryResponse& response);
   void onRoutes(const envoy::service::discovery::v3::DiscoveryResponse& response);
-  // Sends a request for `type_url` carrying its state's names, version and nonce (an ACK when
-  // the nonce is that of a response, a subscription change otherwise).
-  void request(const std::string& type_url, const TypeState& ts);
-  void send(envoy::service::discovery::v3::DiscoveryRequest request);
+  // Records a response of `type` and queues its ACK.
+  void acknowledge(Type type, const envoy::service::discovery::v3::DiscoveryResponse& response);
+  void subscribe(Type type, std::set<std::string> names);
+  // Queues a request for `type` carrying its latest state (an ACK when it has a nonce). A request
+  // already queued for the type is not queued twice: it goes out with the latest state.
+  void request(Type type);
+  void writeNextLocked();
   bool isSynced() const;
 
   LoadState& state_;
@@ -101,12 +111,13 @@ class SimProxy : public grpc::ClientBidiReactor<envoy::service::discovery::v3::D
   envoy::config::core::v3::Node node_;
   grpc::ClientContext context_;
   envoy::service::discovery::v3::DiscoveryResponse response_;
-  TypeState cds_, eds_, lds_, rds_;
+  TypeState types_[kTypes];
   bool synced_ = false, node_sent_ = false;
   int acked_change_ = -1;
 
-  std::mutex write_mu_;
-  std::deque<envoy::service::discovery::v3::DiscoveryRequest> writes_;
+  // Guards types_ and the write queue: reads and write completions come on different threads.
+  std::mutex mu_;
+  std::deque<Type> writes_;
   bool writing_ = false;
 
   std::mutex done_mu_;

@@ -115,7 +115,7 @@ void XdsHub::pushSotw(XdsStream* stream, Connection& c, const std::string& type_
   const ResourceSetPtr set = cache_.get(*model_, c.proxy, type_url);
   if (!full && ts.sent_set == set->id) return;  // nothing new for this proxy
   auto subscribedTo = [&](const std::string& name) {
-    return ts.wildcard || ts.names.count(name) > 0;
+    return ts.wildcard || ts.names->contains(name);
   };
   DiscoveryResponse response;
   // EDS and RDS may carry only what changed; a set that follows the one the proxy has says what.
@@ -140,14 +140,14 @@ void XdsHub::pushSotw(XdsStream* stream, Connection& c, const std::string& type_
     if (ts.wildcard)
       for (const auto& [name, h] : set->hashes) add(name);
     else
-      for (const auto& name : ts.names) add(name);
+      for (const auto& name : *ts.names) add(name);
     hash = hash * 31 + count;
     ts.sent_set = set->id;
     if (!full && !ts.sent_nonce.empty() && hash == ts.sent_hash) return;  // the proxy has this
     if (ts.wildcard) {
       for (const auto& [name, any] : set->resources) *response.add_resources() = any;
     } else {
-      for (const auto& name : ts.names) {
+      for (const auto& name : *ts.names) {
         auto it = set->resources.find(name);
         if (it != set->resources.end()) *response.add_resources() = it->second;
       }
@@ -168,7 +168,7 @@ void XdsHub::pushDelta(XdsStream* stream, Connection& c, const std::string& type
                        TypeState& ts) {
   const ResourceSetPtr set = cache_.get(*model_, c.proxy, type_url);
   auto subscribedTo = [&](const std::string& name) {
-    return ts.wildcard || ts.names.count(name) > 0;
+    return ts.wildcard || ts.names->contains(name);
   };
   DeltaDiscoveryResponse response;
   response.set_type_url(type_url);
@@ -195,7 +195,7 @@ void XdsHub::pushDelta(XdsStream* stream, Connection& c, const std::string& type
   // A named subscription to something that does not exist is answered once as removed, so the
   // client stops waiting for it.
   if (!ts.wildcard) {
-    for (const auto& name : ts.names)
+    for (const auto& name : *ts.names)
       if (!set->resources.count(name) && !ts.delivered.count(name) && ts.sent_nonce.empty())
         response.add_removed_resources(name);
   }
@@ -259,13 +259,20 @@ void XdsHub::onRequest(XdsStream* stream, const DiscoveryRequest& request) {
   // in place first, and build a new set only when it differs.
   const auto& requested = request.resource_names();
   bool changed = first;
-  if (first || static_cast<size_t>(requested.size()) != ts.names.size() ||
-      !std::equal(requested.begin(), requested.end(), ts.names.begin())) {
-    std::set<std::string> names(requested.begin(), requested.end());
-    bool wildcard = names.count("*") > 0 || (names.empty() && isWildcardType(type));
-    names.erase("*");
-    changed = first || names != ts.names || wildcard != ts.wildcard;
-    ts.names = std::move(names);
+  if (first || static_cast<size_t>(requested.size()) != ts.names->size() ||
+      !std::equal(requested.begin(), requested.end(), ts.names->begin())) {
+    std::vector<std::string> names;
+    bool star = false;
+    for (const auto& name : requested) {
+      if (name == "*")
+        star = true;
+      else
+        names.push_back(name);
+    }
+    bool wildcard = star || (names.empty() && isWildcardType(type));
+    NameSet::Ptr set = names_.intern(std::move(names));
+    changed = first || set->names() != ts.names->names() || wildcard != ts.wildcard;
+    ts.names = std::move(set);
     ts.wildcard = wildcard;
   }
   // A first request after reconnecting, or a changed subscription, gets an answer.
@@ -300,19 +307,28 @@ void XdsHub::onRequest(XdsStream* stream, const DeltaDiscoveryRequest& request) 
     for (const auto& [name, version] : request.initial_resource_versions())
       ts.delivered[name] = version;
   }
+  std::vector<std::string> names = ts.names->names();
+  bool names_changed = false;
   for (const auto& name : request.resource_names_subscribe()) {
-    if (name == "*")
+    if (name == "*") {
       changed |= !std::exchange(ts.wildcard, true);
-    else
-      changed |= ts.names.insert(name).second;
+    } else if (!ts.names->contains(name)) {
+      names.push_back(name);
+      names_changed = true;
+    }
   }
   for (const auto& name : request.resource_names_unsubscribe()) {
-    if (name == "*")
+    if (name == "*") {
       changed |= std::exchange(ts.wildcard, false);
-    else if (ts.names.erase(name)) {
+    } else if (auto it = std::find(names.begin(), names.end(), name); it != names.end()) {
+      names.erase(it);
       ts.delivered.erase(name);
-      changed = true;
+      names_changed = true;
     }
+  }
+  if (names_changed) {
+    ts.names = names_.intern(std::move(names));
+    changed = true;
   }
   if (changed) pushDelta(stream, c, type, ts);
 }

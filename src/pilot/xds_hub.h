@@ -25,6 +25,7 @@
 #include "pilot/generator.h"
 #include "pilot/metrics.h"
 #include "pilot/model.h"
+#include "pilot/name_set.h"
 #include "pilot/proxy.h"
 #include "pilot/resource_cache.h"
 
@@ -41,7 +42,7 @@ class XdsStream {
 // One resource type's state on one stream.
 struct TypeState {
   bool wildcard = false;
-  std::set<std::string> names;
+  NameSet::Ptr names = NameInterner::none();
   std::string sent_version, sent_nonce, acked_version, acked_nonce;
   size_t sent_hash = 0;   // SotW: hash of the last full response's resources; 0 after a partial
   uint64_t sent_set = 0;  // the ResourceSet the proxy was last brought up to date with
@@ -102,6 +103,7 @@ class XdsHub {
   ModelPtr model_;
   uint64_t model_version_ = 0;
   ResourceCache cache_;
+  NameInterner names_;
   std::map<XdsStream*, Connection> connections_;
   uint64_t next_connection_ = 1;
   std::optional<std::chrono::steady_clock::time_point> pending_since_, last_change_;
