@@ -77,6 +77,7 @@ print(f"  endpoint change converge p50 {r['convergence_p50_s']*1000:.0f} ms   p9
       f"max {r['convergence_max_s']*1000:.0f} ms   over {r['changes']} changes   (target p99 < 1000 ms)")
 print(f"  pilot CPU over the changes {r['pilot_cpu_changes_s']:.1f} s ({r['pilot_cpu_changes_s']/max(r['changes'],1)*1000:.0f} ms per change)")
 print(f"  pilot RSS synced {r['pilot_rss_synced_mib']:.0f} MiB, peak (VmHWM) {r['pilot_peak_rss_mib']:.0f} MiB   (target < 1024 MiB)")
+print(f"  streams the generator had to reopen: {r.get('reconnects', 0)}")
 for l in pushes: print("  " + l.strip())
 print(json.dumps(r))
 PYEOF

@@ -160,7 +160,7 @@ int run(const Options& o) {
   for (int k = 0; k < o.changes; ++k)
     changes.push_back({serviceCluster(o.shape, changedService(o.shape, k)),
                        20000 + (salt + static_cast<uint32_t>(k)) % 40000});
-  LoadState state(changes);
+  LoadState state(o.proxies, changes);
   const ProcessUsage before = usageOf(o.pilot_pid);
 
   grpc::ChannelArguments args;
@@ -171,6 +171,30 @@ int run(const Options& o) {
   std::vector<std::unique_ptr<envoy::service::discovery::v3::AggregatedDiscoveryService::Stub>>
       stubs;
   std::vector<std::unique_ptr<SimProxy>> proxies;
+  std::vector<std::unique_ptr<SimProxy>> failed;  // ended streams, kept until the end
+  int reconnects = 0;
+  auto proxyNamespace = [&](int i) { return fmt::format("ns-{}", i % o.shape.namespaces); };
+  // A stream that failed gets a new one on the same channel, as Envoy reconnects.
+  auto replaceFailed = [&] {
+    for (size_t i = 0; i < proxies.size(); ++i) {
+      if (!proxies[i]->failed()) continue;
+      proxies[i]->wait();
+      failed.push_back(std::move(proxies[i]));
+      const int index = static_cast<int>(i);
+      proxies[i] = std::make_unique<SimProxy>(state, index, proxyNamespace(index), *stubs[i]);
+      ++reconnects;
+    }
+  };
+  // Waits up to `limit` for `wait` (a bounded LoadState wait) to succeed, replacing failed
+  // streams meanwhile.
+  auto await = [&](auto wait, std::chrono::seconds limit) {
+    const auto deadline = Clock::now() + limit;
+    while (Clock::now() < deadline) {
+      if (wait(std::chrono::milliseconds(200))) return true;
+      replaceFailed();
+    }
+    return false;
+  };
   auto finish = [&](int code) {
     for (auto& p : proxies) p->cancel();
     for (auto& p : proxies) p->wait();
@@ -188,8 +212,7 @@ int run(const Options& o) {
           grpc::CreateCustomChannel(o.xds, grpc::InsecureChannelCredentials(), args));
       stubs.push_back(
           envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channels.back()));
-      const std::string ns = fmt::format("ns-{}", i % o.shape.namespaces);
-      proxies.push_back(std::make_unique<SimProxy>(state, i, ns, *stubs.back()));
+      proxies.push_back(std::make_unique<SimProxy>(state, i, proxyNamespace(i), *stubs.back()));
     }
     const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(30);
     for (int i = first; i < last; ++i) {
@@ -200,7 +223,8 @@ int run(const Options& o) {
     }
   }
 
-  if (!state.waitSynced(o.proxies, std::chrono::seconds(o.sync_timeout_s))) {
+  if (!await([&](auto t) { return state.waitSynced(o.proxies, t); },
+             std::chrono::seconds(o.sync_timeout_s))) {
     fmt::print(stderr, "ads_load: {} of {} proxies synced within {} s ({} stream failures)\n",
                state.synced(), o.proxies, o.sync_timeout_s, state.failures());
     return finish(1);
@@ -215,7 +239,8 @@ int run(const Options& o) {
     state.startChange(k);
     const auto written = Clock::now();
     writeEndpoints(o.dir, o.shape, service, changes[k].port);
-    if (!state.waitAcked(o.proxies, std::chrono::seconds(o.change_timeout_s))) {
+    if (!await([&](auto t) { return state.waitAcked(o.proxies, t); },
+               std::chrono::seconds(o.change_timeout_s))) {
       fmt::print(stderr, "ads_load: change {} ({}): {} of {} proxies ACKed within {} s\n", k,
                  changes[k].cluster, state.acked(), o.proxies, o.change_timeout_s);
       return finish(1);
@@ -231,11 +256,12 @@ int run(const Options& o) {
       "\"changes\": {}, \"convergence_p50_s\": {:.4f}, \"convergence_p99_s\": {:.4f}, "
       "\"convergence_max_s\": {:.4f}, \"convergence_mean_s\": {:.4f}, "
       "\"pilot_cpu_sync_s\": {:.2f}, \"pilot_cpu_changes_s\": {:.2f}, "
-      "\"pilot_rss_synced_mib\": {:.1f}, \"pilot_peak_rss_mib\": {:.1f}}}\n",
+      "\"pilot_rss_synced_mib\": {:.1f}, \"pilot_peak_rss_mib\": {:.1f}, \"reconnects\": {}}}\n",
       o.proxies, o.shape.services, o.shape.endpoints, initial_sync, convergence.size(),
       percentile(convergence, 50), percentile(convergence, 99), percentile(convergence, 100),
       convergence.empty() ? 0 : sum / static_cast<double>(convergence.size()),
-      synced.cpu_s - before.cpu_s, after.cpu_s - synced.cpu_s, synced.rss_mib, after.hwm_mib);
+      synced.cpu_s - before.cpu_s, after.cpu_s - synced.cpu_s, synced.rss_mib, after.hwm_mib,
+      reconnects);
   std::fflush(stdout);
   return finish(0);
 }

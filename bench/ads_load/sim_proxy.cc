@@ -42,15 +42,18 @@ void LoadState::startChange(int index) {
   current_.store(index, std::memory_order_release);
 }
 
-void LoadState::onSynced() {
+void LoadState::onSynced(int proxy) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (std::exchange(synced_by_proxy_[proxy], 1)) return;
   ++synced_;
   last_event_ = Clock::now();
   cv_.notify_all();
 }
 
-void LoadState::onChangeAcked() {
+void LoadState::onChangeAcked(int proxy, int change) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (acked_by_proxy_[proxy] >= change) return;
+  acked_by_proxy_[proxy] = change;
   ++acked_;
   last_event_ = Clock::now();
   cv_.notify_all();
@@ -58,21 +61,23 @@ void LoadState::onChangeAcked() {
 
 void LoadState::onStreamFailed(const std::string& why) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (failures_++ == 0) first_failure_ = why;
-  fmt::print(stderr, "ads_load: stream failed: {}\n", why);
+  if (failures_++ < 5) fmt::print(stderr, "ads_load: stream failed (reconnecting): {}\n", why);
+  failed_since_wait_ = true;
   cv_.notify_all();
 }
 
 bool LoadState::waitSynced(int want, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return synced_ >= want || failures_ > 0; }) &&
-         failures_ == 0;
+  failed_since_wait_ = false;
+  return cv_.wait_for(lock, timeout, [&] { return synced_ >= want || failed_since_wait_; }) &&
+         synced_ >= want;
 }
 
 bool LoadState::waitAcked(int want, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return acked_ >= want || failures_ > 0; }) &&
-         failures_ == 0;
+  failed_since_wait_ = false;
+  return cv_.wait_for(lock, timeout, [&] { return acked_ >= want || failed_since_wait_; }) &&
+         acked_ >= want;
 }
 
 Clock::time_point LoadState::lastEvent() const {
@@ -132,9 +137,11 @@ void SimProxy::OnWriteDone(bool ok) {
 }
 
 void SimProxy::OnDone(const grpc::Status& status) {
-  if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED)
+  if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+    failed_ = true;
     state_.onStreamFailed(fmt::format(
         "proxy {}: {} {}", index_, static_cast<int>(status.error_code()), status.error_message()));
+  }
   std::lock_guard<std::mutex> lock(done_mu_);
   done_ = true;
   done_cv_.notify_all();
@@ -204,7 +211,7 @@ void SimProxy::handle(const DiscoveryResponse& response) {
     state_.onStreamFailed(fmt::format("proxy {}: unexpected type {}", index_, type));
   if (!synced_ && isSynced()) {
     synced_ = true;
-    state_.onSynced();
+    state_.onSynced(index_);
   }
 }
 
@@ -222,8 +229,7 @@ void SimProxy::onClusters(const DiscoveryResponse& response) {
 
 void SimProxy::onEndpoints(const DiscoveryResponse& response) {
   const int change = state_.currentChange();
-  const WatchedChange* watched =
-      change >= 0 && change > acked_change_ ? &state_.changes()[change] : nullptr;
+  const WatchedChange* watched = change >= 0 ? &state_.changes()[change] : nullptr;
   bool seen = false;
   auto& missing = types_[kEds].missing;
   bool ok = forEachResource<envoy::config::endpoint::v3::ClusterLoadAssignment>(
@@ -237,10 +243,7 @@ void SimProxy::onEndpoints(const DiscoveryResponse& response) {
   if (!ok)
     state_.onStreamFailed(fmt::format("proxy {}: undecodable ClusterLoadAssignment", index_));
   acknowledge(kEds, response);
-  if (seen) {
-    acked_change_ = change;
-    state_.onChangeAcked();
-  }
+  if (seen) state_.onChangeAcked(index_, change);
 }
 
 void SimProxy::onListeners(const DiscoveryResponse& response) {

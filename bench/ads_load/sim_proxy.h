@@ -34,18 +34,21 @@ struct WatchedChange {
 // What all proxies report to: sync and ACK counts, the time of the latest one.
 class LoadState {
  public:
-  explicit LoadState(std::vector<WatchedChange> changes) : changes_(std::move(changes)) {}
+  LoadState(int proxies, std::vector<WatchedChange> changes)
+      : changes_(std::move(changes)), synced_by_proxy_(proxies, 0), acked_by_proxy_(proxies, -1) {}
 
   const std::vector<WatchedChange>& changes() const { return changes_; }
   int currentChange() const { return current_.load(std::memory_order_acquire); }
   // Makes change `index` current and resets its ACK count.
   void startChange(int index);
 
-  void onSynced();
-  void onChangeAcked();
+  // Counted once per proxy index, whichever of its streams reports (a failed stream is replaced).
+  void onSynced(int proxy);
+  void onChangeAcked(int proxy, int change);
   void onStreamFailed(const std::string& why);
 
-  // Waits (bounded) until `want` proxies synced / ACKed the current change; false on timeout.
+  // Waits (bounded) until `want` proxies synced / ACKed the current change, or a stream fails;
+  // false unless the count was reached.
   bool waitSynced(int want, std::chrono::milliseconds timeout);
   bool waitAcked(int want, std::chrono::milliseconds timeout);
   Clock::time_point lastEvent() const;
@@ -59,6 +62,9 @@ class LoadState {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int synced_ = 0, acked_ = 0, failures_ = 0;
+  bool failed_since_wait_ = false;
+  std::vector<char> synced_by_proxy_;
+  std::vector<int> acked_by_proxy_;
   Clock::time_point last_event_{};
   std::string first_failure_;
 };
@@ -72,6 +78,9 @@ class SimProxy : public grpc::ClientBidiReactor<envoy::service::discovery::v3::D
   // Cancels the stream; wait() returns once gRPC is done with it.
   void cancel() { context_.TryCancel(); }
   void wait();
+  // The stream ended with an error (the pilot reset it, or it never connected): Envoy would open
+  // a new one, and so does the generator (ads_load.cc).
+  bool failed() const { return failed_.load(); }
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -113,7 +122,6 @@ class SimProxy : public grpc::ClientBidiReactor<envoy::service::discovery::v3::D
   envoy::service::discovery::v3::DiscoveryResponse response_;
   TypeState types_[kTypes];
   bool synced_ = false, node_sent_ = false;
-  int acked_change_ = -1;
 
   // Guards types_ and the write queue: reads and write completions come on different threads.
   std::mutex mu_;
@@ -123,6 +131,7 @@ class SimProxy : public grpc::ClientBidiReactor<envoy::service::discovery::v3::D
   std::mutex done_mu_;
   std::condition_variable done_cv_;
   bool done_ = false;
+  std::atomic<bool> failed_{false};
 };
 
 }  // namespace remora::bench

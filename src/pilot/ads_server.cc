@@ -30,6 +30,7 @@ class AdsStream : public grpc::ServerBidiReactor<Request, Response>, public XdsS
   }
 
   void OnWriteDone(bool ok) override {
+    hub_.onWriteDone(this);  // before taking mu_: the hub may send to this stream
     std::lock_guard<std::recursive_mutex> lock(mu_);
     queue_.pop_front();
     writing_ = false;

@@ -16,6 +16,10 @@ using envoy::service::discovery::v3::DiscoveryResponse;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kMaxDebounceDelay = std::chrono::seconds(1);
+// A response with this many resources counts against the throttle; pushes of a few changed
+// resources never wait.
+constexpr int kLargeResponse = 64;
+constexpr size_t kMaxLargeInFlight = 100;
 
 // The order Envoy wants a full push in: clusters before their endpoints, listeners before routes.
 const std::vector<std::string>& pushOrder() {
@@ -142,8 +146,17 @@ void XdsHub::pushSotw(XdsStream* stream, Connection& c, const std::string& type_
     else
       for (const auto& name : *ts.names) add(name);
     hash = hash * 31 + count;
+    if (!full && !ts.sent_nonce.empty() && hash == ts.sent_hash) {  // the proxy has this
+      ts.sent_set = set->id;
+      return;
+    }
+    if (count >= kLargeResponse && large_in_flight_ >= kMaxLargeInFlight) {
+      auto [it, added] = c.deferred.try_emplace(type_url, full);
+      it->second = it->second || full;
+      deferred_streams_.push_back(stream);
+      return;
+    }
     ts.sent_set = set->id;
-    if (!full && !ts.sent_nonce.empty() && hash == ts.sent_hash) return;  // the proxy has this
     if (ts.wildcard) {
       for (const auto& [name, any] : set->resources) *response.add_resources() = any;
     } else {
@@ -154,6 +167,7 @@ void XdsHub::pushSotw(XdsStream* stream, Connection& c, const std::string& type_
     }
     ts.sent_hash = hash;
   }
+  c.deferred.erase(type_url);
   response.set_type_url(type_url);
   response.set_version_info(std::to_string(model_->version()));
   response.set_nonce(std::to_string(c.next_nonce++));
@@ -161,7 +175,8 @@ void XdsHub::pushSotw(XdsStream* stream, Connection& c, const std::string& type_
   ts.sent_nonce = response.nonce();
   ts.pushed_at = Clock::now();
   ++metrics_.pushes[shortType(type_url)];
-  stream->send(std::move(response));
+  const bool large = response.resources_size() >= kLargeResponse;
+  sendCounted(stream, c, std::move(response), large);
 }
 
 void XdsHub::pushDelta(XdsStream* stream, Connection& c, const std::string& type_url,
@@ -208,7 +223,40 @@ void XdsHub::pushDelta(XdsStream* stream, Connection& c, const std::string& type
   ts.sent_nonce = response.nonce();
   ts.pushed_at = Clock::now();
   ++metrics_.pushes[shortType(type_url)];
+  const bool large = response.resources_size() >= kLargeResponse;
+  sendCounted(stream, c, std::move(response), large);
+}
+
+template <typename R>
+void XdsHub::sendCounted(XdsStream* stream, Connection& c, R response, bool large) {
+  c.writes.push_back(large);
+  if (large) ++large_in_flight_;
   stream->send(std::move(response));
+}
+
+void XdsHub::onWriteDone(XdsStream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = connections_.find(stream);
+  if (it == connections_.end() || it->second.writes.empty()) return;
+  if (it->second.writes.front()) --large_in_flight_;
+  it->second.writes.pop_front();
+  runDeferred();
+}
+
+void XdsHub::runDeferred() {
+  while (large_in_flight_ < kMaxLargeInFlight && !deferred_streams_.empty()) {
+    XdsStream* stream = deferred_streams_.front();
+    deferred_streams_.pop_front();
+    auto it = connections_.find(stream);
+    if (it == connections_.end() || it->second.deferred.empty()) continue;
+    Connection& c = it->second;
+    auto deferred = std::exchange(c.deferred, {});
+    // Envoy's order: clusters before endpoints, listeners before routes.
+    for (const auto& type : pushOrder()) {
+      auto d = deferred.find(type);
+      if (d != deferred.end()) pushSotw(stream, c, type, c.types[type], d->second);
+    }
+  }
 }
 
 bool XdsHub::recordAck(Connection& c, TypeState& ts, const std::string& type_url,
@@ -338,7 +386,10 @@ void XdsHub::onClose(XdsStream* stream) {
   auto it = connections_.find(stream);
   if (it == connections_.end()) return;
   spdlog::info("xds: {} disconnected", it->second.id);
+  for (bool large : it->second.writes)
+    if (large) --large_in_flight_;
   connections_.erase(it);
+  runDeferred();
 }
 
 ModelPtr XdsHub::model() const {

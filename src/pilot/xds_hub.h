@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -32,6 +33,8 @@
 namespace remora::pilot {
 
 // How the hub reaches one gRPC stream. Calls come with the hub's lock held; they must not block.
+// The stream tells the hub of every completed (or failed) write with XdsHub::onWriteDone, in order,
+// without holding its own lock.
 class XdsStream {
  public:
   virtual ~XdsStream() = default;
@@ -60,6 +63,8 @@ struct Connection {
   std::chrono::system_clock::time_point connected_at;
   std::map<std::string, TypeState> types;  // by type URL
   uint64_t next_nonce = 1;
+  std::deque<bool> writes;               // responses sent, not yet written: large or not
+  std::map<std::string, bool> deferred;  // type URL → full: SotW pushes waiting for the throttle
 };
 
 class XdsHub {
@@ -74,6 +79,8 @@ class XdsHub {
   void onRequest(XdsStream* stream,
                  const envoy::service::discovery::v3::DeltaDiscoveryRequest& request);
   void onClose(XdsStream* stream);
+  // A response handed to `stream` was written (or the write failed).
+  void onWriteDone(XdsStream* stream);
 
   ModelPtr model() const;
   // Debug pages (JSON) and Prometheus metrics.
@@ -93,6 +100,11 @@ class XdsHub {
   void pushDelta(XdsStream* stream, Connection& c, const std::string& type_url, TypeState& ts);
   // Records an ACK or NACK carried by a request whose nonce is the last one sent; false when the
   // nonce is stale (the request is then ignored, as xDS says).
+  // Sends `response`, counting it against the large-push throttle when it is large.
+  template <typename R>
+  void sendCounted(XdsStream* stream, Connection& c, R response, bool large);
+  // Runs deferred pushes while the throttle has room.
+  void runDeferred();
   bool recordAck(Connection& c, TypeState& ts, const std::string& type_url,
                  const std::string& nonce, const std::string& version,
                  const google::rpc::Status* error);
@@ -104,6 +116,11 @@ class XdsHub {
   uint64_t model_version_ = 0;
   ResourceCache cache_;
   NameInterner names_;
+  // Large responses (initial and full pushes) written at once: beyond this, pushes wait for a
+  // write to finish (as Istio's PILOT_PUSH_THROTTLE), which bounds the memory of responses queued
+  // for slow readers when thousands of proxies connect together.
+  size_t large_in_flight_ = 0;
+  std::deque<XdsStream*> deferred_streams_;
   std::map<XdsStream*, Connection> connections_;
   uint64_t next_connection_ = 1;
   std::optional<std::chrono::steady_clock::time_point> pending_since_, last_change_;
