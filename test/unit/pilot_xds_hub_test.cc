@@ -159,6 +159,23 @@ TEST(PilotXdsHub, SotwEndpointPushCarriesOnlyChangedAssignments) {
   EXPECT_EQ(stream.sotw[2].resources_size(), 4);
 }
 
+TEST(PilotXdsHub, LargeResponsesWaitForWritesBeyondTheThrottle) {
+  std::string mesh;
+  for (int i = 0; i < 70; ++i)  // 70 clusters: a large CDS response
+    mesh += "---\napiVersion: v1\nkind: Service\nmetadata: {name: s" + std::to_string(i) +
+            "}\nspec:\n  ports: [{name: http, port: 80}]\n";
+  XdsHub hub(std::chrono::milliseconds(10000));
+  hub.onSourceChange(snapshot(mesh));
+  std::vector<FakeStream> streams(101);
+  for (auto& stream : streams) hub.onRequest(&stream, sotwRequest(kClusterType));
+  for (size_t i = 0; i < 100; ++i) ASSERT_EQ(streams[i].count(), 1u) << i;
+  EXPECT_EQ(streams[100].count(), 0u);  // 100 large responses are being written
+  hub.onWriteDone(&streams[0]);
+  ASSERT_EQ(streams[100].count(), 1u);
+  EXPECT_EQ(streams[100].sotw[0].resources_size(), 72);  // + PassthroughCluster, BlackHoleCluster
+  for (auto& stream : streams) hub.onClose(&stream);
+}
+
 TEST(PilotXdsHub, FullPushesAreDebouncedAndSkipUnchangedTypes) {
   XdsHub hub(std::chrono::milliseconds(50));
   hub.onSourceChange(snapshot(testing::kMesh));
