@@ -127,6 +127,8 @@ void SimProxy::wait() {
 void SimProxy::OnReadDone(bool ok) {
   if (!ok) return;  // the stream ended; OnDone reports why
   handle(response_);
+  // A full response holds megabytes: keep thousands of proxies from each keeping its largest.
+  if (response_.resources_size() > 64) DiscoveryResponse().Swap(&response_);
   StartRead(&response_);
 }
 
