@@ -294,10 +294,6 @@ route::VirtualHost buildVirtualHost(const Model& model, const SidecarScope& scop
   route::VirtualHost vhost;
   vhost.set_name(service.fqdn + ":" + std::to_string(port.port));
   for (auto& d : domains) vhost.add_domains(std::move(d));
-  if (scope.virtualServices(model, service.fqdn).empty()) {
-    *vhost.add_routes() = defaultRoute(service, port, options);
-    return vhost;
-  }
   for (const auto& [http, vs] : mergedHttpRoutes(model, scope, service.fqdn)) {
     std::vector<const HttpMatch*> matches;
     for (const auto& m : http.match)
@@ -313,6 +309,9 @@ route::VirtualHost buildVirtualHost(const Model& model, const SidecarScope& scop
       buildAction(model, *vs, http, port, options, *r);
     }
   }
+  // No VirtualService, or none with an http route for this port and proxy (only tcp routes,
+  // say): the service's own cluster, as Istio's default route.
+  if (vhost.routes_size() == 0) *vhost.add_routes() = defaultRoute(service, port, options);
   return vhost;
 }
 

@@ -150,6 +150,19 @@ TEST(PilotVirtualServices, SourceLabelsSelectTheProxy) {
             SidecarScope(model, sidecar("10.0.0.2", "reviews-v2")).key());
 }
 
+TEST(PilotVirtualServices, NoHttpRouteForTheProxyKeepsTheDefaultRoute) {
+  // A VirtualService with tcp routes only, and one whose only http route is for other workloads.
+  for (const char* spec :
+       {"  hosts: [reviews]\n  tcp: [{route: [{destination: {host: reviews}}]}]\n",
+        "  hosts: [reviews]\n  http:\n  - match: [{sourceLabels: {app: other}}]\n"
+        "    route: [{destination: {host: reviews, subset: v2}}]\n"}) {
+    Model model = modelFrom(std::string(kMesh) + vs("reviews", "", spec));
+    VirtualHost vhost = reviewsHost(model, sidecar("10.0.0.9", "client"));
+    ASSERT_EQ(routeNames(vhost), (std::vector<std::string>{"default"})) << spec;
+    EXPECT_EQ(vhost.routes(0).route().cluster(), "outbound|9080||" + kReviews);
+  }
+}
+
 constexpr const char* kDbPods = R"(
 ---
 apiVersion: v1
