@@ -1,5 +1,7 @@
 #include "pilot/istio_parser.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <set>
 #include <tuple>
@@ -292,6 +294,20 @@ Status parseHttpRoute(const Field& f, HttpRoute& out) {
   return Status();
 }
 
+// "10.0.0.0/8", "2001:db8::/32" or a bare address.
+bool isCidr(const std::string& text) {
+  auto slash = text.find('/');
+  const std::string ip = text.substr(0, slash);
+  unsigned char buf[sizeof(in6_addr)];
+  const bool v6 = ip.find(':') != std::string::npos;
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, ip.c_str(), buf) != 1) return false;
+  if (slash == std::string::npos) return true;
+  const std::string len = text.substr(slash + 1);
+  if (len.empty() || len.size() > 3 || !std::all_of(len.begin(), len.end(), ::isdigit))
+    return false;
+  return std::stoul(len) <= (v6 ? 128u : 32u);
+}
+
 // A `tcp` (tls = false) or `tls` route.
 Status parseL4Route(const Field& f, bool tls, L4Route& out) {
   RETURN_IF_ERROR(f.expectMap());
@@ -308,6 +324,9 @@ Status parseL4Route(const Field& f, bool tls, L4Route& out) {
     RETURN_IF_ERROR(m["sniHosts"].getStringList(l4.sni_hosts));
     if (tls && l4.sni_hosts.empty()) return m["sniHosts"].error("required");
     RETURN_IF_ERROR(m["destinationSubnets"].getStringList(l4.destination_subnets));
+    for (size_t s = 0; s < l4.destination_subnets.size(); ++s)
+      if (!isCidr(l4.destination_subnets[s]))
+        return m["destinationSubnets"].at(s).error("expected an address or CIDR range");
     RETURN_IF_ERROR(optionalUint(m["port"], l4.port));
     RETURN_IF_ERROR(m["sourceLabels"].getStringMap(l4.source_labels));
     RETURN_IF_ERROR(checkMeshGateways(m["gateways"]));

@@ -407,6 +407,9 @@ TEST(PilotSidecar, RejectedFormsSayNotYetSupported) {
   };
   EXPECT_EQ(vs_error("  hosts: [a]\n  tls: [{route: [{destination: {host: a}}]}]\n"),
             "spec.tls[0].match: a tls route needs a match with sniHosts");
+  EXPECT_EQ(vs_error("  hosts: [a]\n  tcp: [{match: [{destinationSubnets: [10.0.0.0/abc]}], "
+                     "route: [{destination: {host: a}}]}]\n"),
+            "spec.tcp[0].match[0].destinationSubnets[0]: expected an address or CIDR range");
   EXPECT_EQ(vs_error("  http: [{delegate: {name: x}}]\n"),
             "spec.http[0].delegate: a delegate VirtualService cannot delegate further");
   EXPECT_EQ(vs_error("  hosts: [a]\n  http: [{match: [{gateways: [gw]}], route: [{destination: "
