@@ -91,8 +91,16 @@ bool SidecarScope::visible(const ServiceView& service) const {
 std::vector<const VirtualService*> SidecarScope::virtualServices(const Model& model,
                                                                  const std::string& fqdn) const {
   std::vector<const VirtualService*> out;
-  for (const VirtualService* vs : model.virtualServices(fqdn))
-    if (exportedHere(vs->export_to, vs->ns)) out.push_back(vs);
+  for (const VirtualService* vs : model.virtualServices(fqdn)) {
+    if (!exportedHere(vs->export_to, vs->ns)) continue;
+    // Under a Sidecar, a VirtualService counts when an egress host names its namespace (as
+    // Istio selects them): the host alone being visible is not enough.
+    if (limited_ && std::none_of(egress_.begin(), egress_.end(), [&](const EgressHost& e) {
+          return (e.ns == "*" || e.ns == vs->ns) && dnsMatches(e.dns, fqdn);
+        }))
+      continue;
+    out.push_back(vs);
+  }
   return out;
 }
 

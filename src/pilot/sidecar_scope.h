@@ -33,7 +33,8 @@ class SidecarScope {
   const std::string& proxyNamespace() const { return proxy_ns_; }
 
   bool visible(const ServiceView& service) const;
-  // VirtualServices for `fqdn` exported to the proxy's namespace, in merge order.
+  // VirtualServices for `fqdn` exported to the proxy's namespace and, under a Sidecar, in a
+  // namespace an egress host naming `fqdn` selects; in merge order.
   std::vector<const VirtualService*> virtualServices(const Model& model,
                                                      const std::string& fqdn) const;
   // exportTo (empty or "*": everywhere; ".": the owner's namespace; "~": nowhere; else names).

@@ -378,6 +378,26 @@ spec:
   EXPECT_EQ(block.routes(0).direct_response().status(), 502u);
 }
 
+TEST(PilotSidecar, VirtualServicesCountFromNamespacesTheEgressNames) {
+  const std::string base =
+      std::string(kMesh) + vs("from-other", ", namespace: other",
+                              "  hosts: [reviews.default.svc.cluster.local]\n  http:\n"
+                              "  - name: other\n    route: [{destination: {host: "
+                              "reviews.default.svc.cluster.local, subset: v2}}]\n");
+  auto sidecarWith = [&](const std::string& hosts) {
+    return modelFrom(base +
+                     "---\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: "
+                     "default}\nspec:\n  egress: [{hosts: [" +
+                     hosts + "]}]\n");
+  };
+  Proxy client = sidecar("10.0.0.9", "client");
+  // reviews is visible through ./*, but namespace other (where the VirtualService is) is not.
+  EXPECT_EQ(routeNames(reviewsHost(sidecarWith("\"./*\""), client)),
+            (std::vector<std::string>{"default"}));
+  EXPECT_EQ(routeNames(reviewsHost(sidecarWith("\"./*\", \"other/*\""), client)),
+            (std::vector<std::string>{"other"}));
+}
+
 TEST(PilotSidecar, ScopeKeyIsStableForEqualInputs) {
   Model a = modelFrom(kMesh);
   Proxy p = sidecar("10.0.0.1", "reviews-v1");
