@@ -5,22 +5,22 @@
 #include <functional>
 
 #include "pilot/inbound.h"
+#include "pilot/sidecar_scope.h"
 
 namespace remora::pilot {
 
 std::string ResourceCache::scopeKey(const Model& model, const Proxy& proxy,
                                     const std::string& type_url) {
-  // Endpoints are the same for every proxy.
-  if (type_url == kEndpointType) return "";
-  std::string key = proxy.grpc ? "grpc" : "sidecar";
-  // Clusters: inbound clusters come from the workload's ports. Listeners and routes: also the
-  // namespace (short host names resolve in it).
-  if (type_url == kListenerType || type_url == kRouteType) key += "|" + proxy.ns;
-  if (!proxy.grpc) {
-    key += "|";
+  // What every type reads: the Sidecar scope (namespace, Sidecar applied, workload labels),
+  // without the model version it starts with (sets of one scope across models are compared).
+  const std::string& sidecar = SidecarScope(model, proxy).key();
+  std::string key = sidecar.substr(sidecar.find('|') + 1);
+  if (type_url == kEndpointType) return key;
+  // Clusters, listeners and routes: gRPC or sidecar, and the workload's inbound ports.
+  key += proxy.grpc ? "|grpc|" : "|sidecar|";
+  if (!proxy.grpc)
     for (const auto& in : inboundPorts(model, proxy))
       key += fmt::format("{}{}{},", in.port, in.http ? "h" : "", in.http2 ? "2" : "");
-  }
   return key;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 
 // Generated resources cached by what they depend on. Translation of one type for one proxy reads
-// only part of the proxy (its namespace, whether it is a gRPC client, the ports its own workload
-// serves): proxies that agree on that part — the scope — get the very same resources, so each
+// only part of the proxy (its SidecarScope: namespace, the Sidecar applied, workload labels; for
+// CDS, LDS and RDS also whether it is a gRPC client and the ports its own workload serves):
+// proxies that agree on that part — the scope — get the very same resources, so each
 // (model, type, scope) is generated and serialized once, however many proxies share it.
 //
 // Each set also knows what changed since the set of its scope it replaced (names added, modified
@@ -39,8 +40,8 @@ class ResourceCache {
   ResourceSetPtr get(const Model& model, const Proxy& proxy, const std::string& type_url);
 
   // Everything generation of `type_url` reads from the proxy, as a string. A generator that starts
-  // reading more of the proxy (a Sidecar resource selecting it, its workload labels) must add it
-  // here, or proxies that differ in it would share resources.
+  // reading more of the proxy must add it here (or to SidecarScope::key()), or proxies that differ
+  // in it would share resources.
   static std::string scopeKey(const Model& model, const Proxy& proxy, const std::string& type_url);
 
   size_t scopes() const { return latest_.size(); }

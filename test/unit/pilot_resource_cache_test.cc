@@ -23,8 +23,7 @@ TEST(PilotResourceCache, ProxiesInOneScopeShareOneSet) {
   auto a = cache.get(model, sidecar("10.9.0.1", "default"), kClusterType);
   auto b = cache.get(model, sidecar("10.9.0.2", "default"), kClusterType);
   EXPECT_EQ(a, b);
-  // Another namespace sees the same clusters, but not the same listeners.
-  EXPECT_EQ(cache.get(model, sidecar("10.9.0.3", "data"), kClusterType), a);
+  // Another namespace is another scope (exportTo, Sidecars and short names depend on it).
   EXPECT_NE(cache.get(model, sidecar("10.9.0.3", "data"), kListenerType),
             cache.get(model, sidecar("10.9.0.1", "default"), kListenerType));
   // A proxy that is an endpoint serves inbound ports: its own clusters.
@@ -32,9 +31,9 @@ TEST(PilotResourceCache, ProxiesInOneScopeShareOneSet) {
   EXPECT_NE(workload, a);
   EXPECT_TRUE(workload->resources.count("inbound|9080||"));
   EXPECT_FALSE(a->resources.count("inbound|9080||"));
-  // Endpoints do not depend on the proxy at all.
-  EXPECT_EQ(cache.get(model, sidecar("10.0.0.1", "default"), kEndpointType),
-            cache.get(model, sidecar("10.9.0.3", "data"), kEndpointType));
+  // Endpoints do not depend on the workload's ports.
+  EXPECT_EQ(cache.get(model, sidecar("10.9.0.2", "default"), kEndpointType),
+            cache.get(model, sidecar("10.9.0.1", "default"), kEndpointType));
 }
 
 TEST(PilotResourceCache, NewModelSetListsWhatChanged) {
