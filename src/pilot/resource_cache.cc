@@ -13,7 +13,8 @@ std::string ResourceCache::scopeKey(const Model& model, const Proxy& proxy,
                                     const std::string& type_url) {
   // What every type reads: the Sidecar scope (namespace, Sidecar applied, workload labels),
   // without the model version it starts with (sets of one scope across models are compared).
-  const std::string& sidecar = SidecarScope(model, proxy).key();
+  const SidecarScope scope(model, proxy);
+  const std::string& sidecar = scope.key();
   std::string key = sidecar.substr(sidecar.find('|') + 1);
   if (type_url == kEndpointType) return key;
   // Clusters, listeners and routes: gRPC or sidecar, and the workload's inbound ports.
