@@ -30,6 +30,8 @@ ResourceSetPtr ResourceCache::get(const Model& model, const Proxy& proxy,
   if (model.version() != model_version_) {
     current_.clear();
     model_version_ = model.version();
+    for (auto it = latest_.begin(); it != latest_.end();)
+      it = it->second.used_at + kForgetAfter < model_version_ ? latest_.erase(it) : std::next(it);
   }
   const std::string key = type_url + "\n" + scopeKey(model, proxy, type_url);
   auto& slot = current_[key];
@@ -40,7 +42,8 @@ ResourceSetPtr ResourceCache::get(const Model& model, const Proxy& proxy,
   set->resources = generate(model, proxy, type_url);
   for (const auto& [name, any] : set->resources)
     set->hashes.emplace(name, std::hash<std::string>{}(any.value()));
-  auto& latest = latest_[key];
+  auto& [latest, used_at] = latest_[key];
+  used_at = model_version_;
   if (latest) {
     set->previous_id = latest->id;
     for (const auto& [name, hash] : set->hashes) {

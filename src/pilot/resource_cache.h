@@ -49,7 +49,14 @@ class ResourceCache {
  private:
   uint64_t model_version_ = 0;
   std::map<std::string, ResourceSetPtr> current_;  // by type + scope, for model_version_
-  std::map<std::string, ResourceSetPtr> latest_;   // the newest set by type + scope, any model
+  struct Latest {
+    ResourceSetPtr set;
+    uint64_t used_at = 0;  // model version of the last get() for this type + scope
+  };
+  // The newest set by type + scope, any model; scopes unused for kForgetAfter model versions are
+  // forgotten (pods come and go with their labels).
+  std::map<std::string, Latest> latest_;
+  static constexpr uint64_t kForgetAfter = 1024;
   uint64_t next_id_ = 1;
 };
 
