@@ -52,7 +52,7 @@ def main():
     parser.add_argument("--port", type=int, default=9080)
     parser.add_argument("--path", default="/reviews/0")
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--pause", type=float, default=0.01)
+    parser.add_argument("--pause", type=float, default=0.005)
     parser.add_argument("--timeout", type=float, default=10)
     parser.add_argument("--max-seconds", type=float, default=120)
     parser.add_argument("--stop", required=True)

@@ -80,7 +80,7 @@ def test_virtual_service_edits_under_steady_load_fail_nothing(mesh_down, tmp_pat
     out, stop = tmp_path / "load.jsonl", tmp_path / "stop"
     loader = subprocess.Popen(
         [str(REMORACTL), "mesh", "exec", "client-0", "--", "python3", str(LOADER),
-         "--workers", "4", "--stop", str(stop), "--out", str(out), "--max-seconds", "90"],
+         "--workers", "8", "--stop", str(stop), "--out", str(out), "--max-seconds", "90"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         def served_since(t, version, n):
@@ -109,12 +109,14 @@ def test_virtual_service_edits_under_steady_load_fail_nothing(mesh_down, tmp_pat
     failed = [r for r in log if r["error"] is not None]
     assert not failed, f"{len(failed)} of {len(log)} requests failed: {failed[:5]}"
     assert len(log) > 500, len(log)
+    print(f"{len(log)} requests, none failed")
     assert {r["keep_alive"] for r in log} == {True, False}
     ends = [w for _, w in writes[1:]] + [float("inf")]
     for (subset, written), next_write in zip(writes, ends):
         # The first answer from the new version came within 1 s of the write ...
         first_new = min(r["end"] for r in log if r["version"] == subset and r["start"] >= written)
         assert first_new - written < 1.0, (subset, first_new - written)
+        print(f"edit to {subset}: first answer from it {first_new - written:.3f} s after the write")
         # ... and from 1 s after the write until the next edit, only the new version answered.
         stale = [r for r in log
                  if written + 1.0 <= r["start"] and r["end"] < next_write and r["version"] != subset]
