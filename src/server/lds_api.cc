@@ -47,6 +47,7 @@ Status LdsApi::onConfigUpdate(const std::vector<xds::DecodedResource>& added,
 
 Status LdsApi::apply(const std::vector<xds::DecodedResource>& added,
                      const std::vector<std::string>& removed, const std::string& version) {
+  system_version_info_ = version;  // processed, as Envoy's, even when a listener is refused
   std::string errors;
   for (const auto& name : removed) listeners_.removeListener(name);
   for (const auto& resource : added) {

@@ -341,6 +341,9 @@ def test_lds_cds_rds_over_ads_serve_and_change_without_failures(remora, ads_serv
     proc = start_dynamic_proxy(remora, server, delta)  # ready: the listener and its routes warmed
     wait_traffic(port, {"b1"})
     assert dynamic_versions(proc) == ({"l1": "1"}, {"c1": "1", "c2": "1"}, {"r1": "1"})
+    # The last LDS and CDS responses processed, as Envoy's dump says.
+    assert dump_section(proc, "ListenersConfigDump")["version_info"] == "1"
+    assert dump_section(proc, "ClustersConfigDump")["version_info"] == "1"
     # Each type was ACKed with the nonce of the response that carried it.
     for type_url in (LISTENER_TYPE, CLUSTER_TYPE, ROUTE_TYPE, CLA_TYPE):
         response = server.wait_response(type_url=type_url, version="1")
@@ -368,6 +371,7 @@ def test_lds_cds_rds_over_ads_serve_and_change_without_failures(remora, ads_serv
     # A cluster removed over CDS is gone; what still routes keeps working.
     server.set(CLUSTER_TYPE, "3", [cds_cluster("c2")])
     wait_until(lambda: set(dynamic_versions(proc)[1]) == {"c2"}, 10, what="c1 removed")
+    assert dump_section(proc, "ClustersConfigDump")["version_info"] == "3"
     proc.wait_stat("cluster_manager.cluster_removed", lambda v: v == 1)
     wait_traffic(port, {"b2"})
     response = server.wait_response(type_url=CLUSTER_TYPE, version="3")
