@@ -411,6 +411,13 @@ def test_listener_added_nacked_and_removed_over_lds(remora, ads_server, http_bac
     proc.wait_stat("listener_manager.lds.update_rejected", lambda v: v == 1)
     wait_traffic(port2, {"b1"})
     assert dynamic_versions(proc)[0]["l2"] == "2"
+    # /config_dump shows the refused configuration as l2's error_state, beside its active one.
+    (l2_dump,) = [d for d in dump_section(proc, "ListenersConfigDump")["dynamic_listeners"]
+                  if d["name"] == "l2"]
+    error = l2_dump["error_state"]
+    assert error["version_info"] == "3" and "port_value" in error["details"]
+    assert error["failed_configuration"]["address"]["socket_address"]["port_value"] == 70000
+    assert "last_update_attempt" in error
 
     # A listener removed drains: a request in flight on it completes, then the port closes.
     import concurrent.futures
@@ -425,4 +432,7 @@ def test_listener_added_nacked_and_removed_over_lds(remora, ads_server, http_bac
     wait_until(lambda: curl(f"http://127.0.0.1:{port2}/", timeout=1) is None, 10,
                what="l2's port closed")
     assert "l2" not in dynamic_versions(proc)[0]
+    # The next LDS response replaced the failure list: no error_state is left.
+    assert not [d for d in dump_section(proc, "ListenersConfigDump")["dynamic_listeners"]
+                if "error_state" in d]
     wait_traffic(port1, {"b1"})
