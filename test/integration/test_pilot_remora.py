@@ -11,9 +11,10 @@ remora-pilot's RDS route config for the service port, as a sidecar's outbound li
 import json
 import subprocess
 
+import pytest
 import yaml
 
-from conftest import BUILD, curl, free_ports, socket_address, wait_until
+from conftest import BUILD, curl, free_ports, is_listening, socket_address, wait_until
 from http_harness import HCM_TYPE, router_filter
 from pilot_harness import pilot, sidecar_id  # noqa: F401 (fixture)
 
@@ -89,6 +90,10 @@ def proxy_sync(p):
 
 
 def test_nack_keeps_the_last_good_routes_and_shows_in_syncz(pilot, remora, http_backends):
+    # The sidecar's capture listeners bind 0.0.0.0:15001 and :15006 here, as in a pod.
+    busy = [port for port in (15001, 15006) if is_listening(port)]
+    if busy:
+        pytest.skip(f"ports {busy} are taken on this host")
     backend = http_backends("reviews")
     service_port, listener_port = free_ports(2)
     p = pilot({"reviews.yaml": service(service_port, backend.port),
