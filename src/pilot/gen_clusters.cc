@@ -169,7 +169,7 @@ Cluster dnsCluster(const std::string& name, const Model& model, const ServiceVie
 // (`-o lo -s 127.0.0.6/32 -j RETURN`). Circuit breakers are Istio's defaults (effectively
 // unlimited) unless a DestinationRule's connectionPool, the only part of it applied inbound, says
 // otherwise; idle upstream pools live for 60 s rather than Envoy's 5 s cleanup_interval.
-Cluster inboundClusterFor(const Model& model, const InboundPort& inbound) {
+Cluster inboundClusterFor(const InboundPort& inbound) {
   Cluster c;
   c.set_name(inboundCluster(inbound.port));
   c.set_type(Cluster::ORIGINAL_DST);
@@ -233,7 +233,7 @@ void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
   put(out, blackhole.name(), blackhole);
 
   for (const auto& inbound : inboundPorts(model, proxy))
-    put(out, inboundCluster(inbound.port), inboundClusterFor(model, inbound));
+    put(out, inboundCluster(inbound.port), inboundClusterFor(inbound));
 }
 
 void generateEndpoints(const Model& model, const Proxy& proxy, Resources& out) {
