@@ -21,7 +21,10 @@ std::string ResourceCache::scopeKey(const Model& model, const Proxy& proxy,
   key += proxy.grpc ? "|grpc|" : "|sidecar|";
   if (!proxy.grpc)
     for (const auto& in : inboundPorts(model, proxy))
-      key += fmt::format("{}{}{},", in.port, in.http ? "h" : "", in.http2 ? "2" : "");
+      key += fmt::format(
+          "{}{}{}{}{},", in.port, in.http ? "h" : "", in.http2 ? "2" : "", in.ipv6 ? "6" : "",
+          in.destination_rule ? "/" + in.destination_rule->ns + "/" + in.destination_rule->name
+                              : "");
   return key;
 }
 
