@@ -1,0 +1,230 @@
+// remora-pilot's Kubernetes API source without a server: the store's event and relist logic
+// (diffing by resourceVersion, malformed objects keeping their last good version, EndpointSlices
+// hiding their service's Endpoints), the chunked decoder, URLs and kubeconfig files.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "pilot/http_client.h"
+#include "pilot/kube_config.h"
+#include "pilot/kube_store.h"
+
+namespace remora::pilot {
+namespace {
+
+const KubeResource kServices{"", "v1", "services", "Service"};
+const KubeResource kEndpoints{"", "v1", "endpoints", "Endpoints"};
+const KubeResource kSlices{"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"};
+const KubeResource kVirtualServices{"networking.istio.io", "v1", "virtualservices",
+                                    "VirtualService"};
+
+// A list item as the API server sends it (JSON; no apiVersion/kind in typed lists).
+YAML::Node service(const std::string& name, int port, const std::string& rv) {
+  return YAML::Load(R"({"metadata": {"name": ")" + name +
+                    R"(", "namespace": "default", "resourceVersion": ")" + rv +
+                    R"(", "uid": "u"}, "spec": {"clusterIP": "10.0.0.1", "ports": [{"port": )" +
+                    std::to_string(port) + "}]}, \"status\": {\"loadBalancer\": {}}}");
+}
+
+ObjectKey key(const std::string& name) { return ObjectKey{"Service", "default", name}; }
+
+int portOf(const SourceSnapshot& s, const std::string& name) {
+  auto it = s.objects.find(key(name));
+  return it == s.objects.end() ? 0 : std::get<Service>(it->second.body).ports[0].port;
+}
+
+TEST(KubeStoreTest, ListThenEventsAddModifyDelete) {
+  KubeStore store;
+  store.replace(kServices, {service("a", 80, "1"), service("b", 81, "2")});
+  auto s = store.take();
+  EXPECT_EQ(portOf(s, "a"), 80);
+  EXPECT_EQ(portOf(s, "b"), 81);
+  EXPECT_EQ(s.changed, (std::set<ObjectKey>{key("a"), key("b")}));
+  EXPECT_FALSE(store.dirty());
+
+  store.apply(kServices, "MODIFIED", service("a", 90, "3"));
+  store.apply(kServices, "ADDED", service("c", 82, "4"));
+  store.apply(kServices, "DELETED", service("b", 81, "5"));
+  s = store.take();
+  EXPECT_EQ(portOf(s, "a"), 90);
+  EXPECT_EQ(portOf(s, "b"), 0);
+  EXPECT_EQ(portOf(s, "c"), 82);
+  EXPECT_EQ(s.changed, (std::set<ObjectKey>{key("a"), key("b"), key("c")}));
+}
+
+TEST(KubeStoreTest, RelistDiffsByResourceVersion) {
+  KubeStore store;
+  store.replace(kServices, {service("a", 80, "1"), service("b", 81, "2"), service("c", 82, "3")});
+  store.take();
+  // After a 410 the relist shows a unchanged, b modified, c gone and d new.
+  store.replace(kServices, {service("a", 80, "1"), service("b", 91, "7"), service("d", 83, "8")});
+  auto s = store.take();
+  EXPECT_EQ(s.changed, (std::set<ObjectKey>{key("b"), key("c"), key("d")}));
+  EXPECT_EQ(portOf(s, "a"), 80);
+  EXPECT_EQ(portOf(s, "b"), 91);
+  EXPECT_EQ(portOf(s, "c"), 0);
+  EXPECT_EQ(portOf(s, "d"), 83);
+  // A relist of one resource leaves the others alone.
+  store.replace(kVirtualServices, {});
+  EXPECT_FALSE(store.dirty());
+  EXPECT_EQ(store.take().objects.size(), 3u);
+}
+
+TEST(KubeStoreTest, MalformedObjectIsReportedAndKeepsLastGoodVersion) {
+  KubeStore store;
+  store.replace(kServices, {service("a", 80, "1")});
+  store.take();
+  auto bad = service("a", 80, "2");
+  bad["spec"]["ports"][0]["port"] = "eighty";
+  store.apply(kServices, "MODIFIED", bad);
+  ASSERT_TRUE(store.dirty());
+  auto s = store.take();
+  EXPECT_TRUE(s.changed.empty());
+  EXPECT_EQ(portOf(s, "a"), 80);
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_EQ(s.errors[0].file, "Service default/a");
+  EXPECT_EQ(s.errors[0].message, "spec.ports[0].port: expected an unsigned integer, got 'eighty'");
+  // A malformed new object serves nothing; fixing it clears the error.
+  auto bad_vs = YAML::Load(
+      R"({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata":
+          {"name": "r", "namespace": "ns1", "resourceVersion": "3"}, "spec": {"hosts": "x"}})");
+  store.apply(kVirtualServices, "ADDED", bad_vs);
+  s = store.take();
+  EXPECT_EQ(s.objects.count(ObjectKey{"VirtualService", "ns1", "r"}), 0u);
+  EXPECT_EQ(s.errors.size(), 2u);
+  store.apply(kServices, "MODIFIED", service("a", 85, "4"));
+  store.apply(kVirtualServices, "DELETED", bad_vs);
+  s = store.take();
+  EXPECT_EQ(portOf(s, "a"), 85);
+  EXPECT_TRUE(s.errors.empty());
+}
+
+TEST(KubeStoreTest, EndpointSlicesHideTheirServicesEndpoints) {
+  KubeStore store;
+  store.replace(kEndpoints, {YAML::Load(R"({"metadata": {"name": "r", "namespace": "default",
+      "resourceVersion": "1"}, "subsets": [{"addresses": [{"ip": "10.1.0.1"}],
+      "ports": [{"port": 80}]}]})")});
+  EXPECT_EQ(store.take().objects.count(ObjectKey{"Endpoints", "default", "r"}), 1u);
+  auto slice = YAML::Load(R"({"metadata": {"name": "r-abc", "namespace": "default",
+      "resourceVersion": "2", "labels": {"kubernetes.io/service-name": "r"}},
+      "addressType": "IPv4", "ports": [{"port": 80}], "endpoints": [{"addresses": ["10.1.0.1"]}]})");
+  store.apply(kSlices, "ADDED", slice);
+  auto s = store.take();
+  EXPECT_EQ(s.objects.count(ObjectKey{"Endpoints", "default", "r"}), 0u);
+  EXPECT_EQ(s.objects.count(ObjectKey{"EndpointSlice", "default", "r-abc"}), 1u);
+  EXPECT_TRUE(s.changed.count(ObjectKey{"Endpoints", "default", "r"}));
+  store.apply(kSlices, "DELETED", slice);
+  EXPECT_EQ(store.take().objects.count(ObjectKey{"Endpoints", "default", "r"}), 1u);
+}
+
+TEST(KubeStoreTest, ResourceVersionOf) {
+  EXPECT_EQ(resourceVersionOf(YAML::Load(R"({"metadata": {"resourceVersion": "42"}})")), "42");
+  EXPECT_EQ(resourceVersionOf(YAML::Load(R"({"kind": "Status"})")), "");
+}
+
+TEST(ChunkedDecoderTest, DecodesAcrossArbitrarySplits) {
+  const std::string wire = "5;ext=1\r\nhello\r\n1\r\n\n\r\n0\r\nTrailer: x\r\n\r\n";
+  for (size_t step = 1; step <= wire.size(); ++step) {
+    ChunkedDecoder decoder;
+    std::string in, out;
+    for (size_t i = 0; i < wire.size(); i += step) {
+      in += wire.substr(i, step);
+      ASSERT_TRUE(decoder.decode(in, out).ok());
+    }
+    EXPECT_TRUE(decoder.done());
+    EXPECT_EQ(out, "hello\n");
+  }
+  ChunkedDecoder bad;
+  std::string in = "zz\r\n", out;
+  EXPECT_FALSE(bad.decode(in, out).ok());
+}
+
+TEST(HttpUrlTest, ParsesHttpAndRejectsHttps) {
+  auto url = parseHttpUrl("http://127.0.0.1:6443/prefix/");
+  ASSERT_TRUE(url.ok());
+  EXPECT_EQ(url->host, "127.0.0.1");
+  EXPECT_EQ(url->port, 6443);
+  EXPECT_EQ(url->base_path, "/prefix");
+  EXPECT_EQ(parseHttpUrl("http://[::1]")->host, "::1");
+  EXPECT_EQ(parseHttpUrl("http://[::1]")->port, 80);
+  auto https = parseHttpUrl("https://10.0.0.1:6443");
+  ASSERT_FALSE(https.ok());
+  EXPECT_NE(https.status().message().find("https is not supported"), std::string::npos);
+}
+
+class KubeconfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = std::filesystem::temp_directory_path() /
+            ("pilot-kubeconfig-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+  std::string write(const std::string& text) {
+    std::ofstream(path_) << text;
+    return path_.string();
+  }
+  void TearDown() override {
+    std::filesystem::remove(path_);
+    std::filesystem::remove(path_.string() + ".token");
+  }
+  std::filesystem::path path_;
+};
+
+constexpr const char* kKubeconfig = R"(
+apiVersion: v1
+kind: Config
+current-context: test
+contexts:
+- name: other
+  context: {cluster: other, user: other, namespace: kube-system}
+- name: test
+  context: {cluster: local, user: admin}
+clusters:
+- name: local
+  cluster: {server: "http://127.0.0.1:8001"}
+users:
+- name: admin
+  user: {USER}
+)";
+
+std::string kubeconfig(const std::string& user) {
+  std::string text = kKubeconfig;
+  return text.replace(text.find("{USER}"), 6, user);
+}
+
+TEST_F(KubeconfigTest, CurrentContextServerAndToken) {
+  auto target = loadKubeconfig(write(kubeconfig("{token: abc}")));
+  ASSERT_TRUE(target.ok()) << target.status().message();
+  EXPECT_EQ(target->url.port, 8001);
+  EXPECT_EQ(*target->bearerToken(), "abc");
+}
+
+TEST_F(KubeconfigTest, TokenFileIsReadRelativeToTheKubeconfig) {
+  std::string path = write(kubeconfig("{tokenFile: " + path_.filename().string() + ".token}"));
+  std::ofstream(path + ".token") << "t1\n";
+  auto target = loadKubeconfig(path);
+  ASSERT_TRUE(target.ok()) << target.status().message();
+  EXPECT_EQ(*target->bearerToken(), "t1");
+  std::ofstream(path + ".token") << "t2";  // rotated
+  EXPECT_EQ(*target->bearerToken(), "t2");
+}
+
+TEST_F(KubeconfigTest, FieldsNotHonouredAreRejectedByName) {
+  auto target = loadKubeconfig(write(kubeconfig("{client-certificate-data: Zm9v}")));
+  ASSERT_FALSE(target.ok());
+  EXPECT_NE(
+      target.status().message().find("client-certificate-data: not supported by remora-pilot"),
+      std::string::npos)
+      << target.status().message();
+  std::string https = kubeconfig("{token: a}");
+  https.replace(https.find("http://"), 7, "https://");
+  target = loadKubeconfig(write(https));
+  ASSERT_FALSE(target.ok());
+  EXPECT_NE(target.status().message().find("https is not supported"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace remora::pilot
