@@ -181,27 +181,17 @@ void KubeSource::runResource(KubeResource resource) {
     // A watch that ends at once with nothing in it, again and again, must not spin.
     const bool fruitless =
         !got_events && std::chrono::steady_clock::now() - opened < std::chrono::seconds(1);
-    switch (end) {
-      case WatchEnd::Gone:
-        spdlog::info("kubernetes: watch {} from resourceVersion {}: 410 Gone, relisting",
-                     resource.plural, rv);
-        need_list = true;
-        if (fruitless)
-          sleepFor(backoff.next());
-        else
-          backoff.reset();
-        break;
-      case WatchEnd::Ended:
-        // The server ends watches (timeoutSeconds); reopen at once from the last version.
-        if (fruitless)
-          sleepFor(backoff.next());
-        else
-          backoff.reset();
-        break;
-      case WatchEnd::Failed:
-        sleepFor(backoff.next());
-        break;
+    if (end == WatchEnd::Gone) {
+      spdlog::info("kubernetes: watch {} from resourceVersion {}: 410 Gone, relisting",
+                   resource.plural, rv);
+      need_list = true;
     }
+    // A watch the server ended (timeoutSeconds) reopens at once from the last version; failures
+    // and watches that keep ending at once back off.
+    if (end == WatchEnd::Failed || fruitless)
+      sleepFor(backoff.next());
+    else
+      backoff.reset();
   }
 }
 
