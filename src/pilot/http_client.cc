@@ -1,7 +1,12 @@
 #include "pilot/http_client.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -74,30 +79,63 @@ StatusOr<int> connectTo(const HttpUrl& url, const std::atomic<bool>& cancel,
                        last_error);
 }
 
-Status sendAll(int fd, const std::string& data, const std::atomic<bool>& cancel,
-               std::chrono::milliseconds timeout) {
-  size_t sent = 0;
-  while (sent < data.size()) {
-    ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      RETURN_IF_ERROR(waitFor(fd, POLLOUT, cancel, timeout));
-    } else {
-      return Status::error(std::string("send: ") + strerror(errno));
-    }
+// The last OpenSSL error on this thread's queue, which it clears.
+std::string opensslError() {
+  unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return "unknown error";
+  char buffer[256];
+  ERR_error_string_n(code, buffer, sizeof(buffer));
+  return buffer;
+}
+
+// Adds the PEM certificates in `pem` to the context's trust store.
+Status addCaCertificates(SSL_CTX* ctx, const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  int added = 0;
+  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    if (X509_STORE_add_cert(store, cert) == 1) ++added;
+    X509_free(cert);
   }
+  BIO_free(bio);
+  ERR_clear_error();  // the read that ends the loop leaves "no start line"
+  return added > 0 ? Status() : Status::error("no PEM certificate in the certificate authority");
+}
+
+Status useClientCertificate(SSL_CTX* ctx, const std::string& cert_pem, const std::string& key_pem) {
+  BIO* bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert == nullptr) return Status::error("client certificate: " + opensslError());
+  int ok = SSL_CTX_use_certificate(ctx, cert);
+  X509_free(cert);
+  if (ok != 1) return Status::error("client certificate: " + opensslError());
+  bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (key == nullptr) return Status::error("client key: " + opensslError());
+  ok = SSL_CTX_use_PrivateKey(ctx, key);
+  EVP_PKEY_free(key);
+  if (ok != 1 || SSL_CTX_check_private_key(ctx) != 1)
+    return Status::error("client key: " + opensslError());
   return Status();
 }
 
 }  // namespace
 
 StatusOr<HttpUrl> parseHttpUrl(const std::string& url) {
-  if (url.rfind("https://", 0) == 0)
-    return Status::error(url + ": https is not supported by remora-pilot yet; use http://");
-  if (url.rfind("http://", 0) != 0) return Status::error(url + ": expected an http:// URL");
   HttpUrl out;
-  std::string rest = url.substr(7);
+  std::string rest;
+  if (url.rfind("https://", 0) == 0) {
+    out.tls = true;
+    out.port = 443;
+    rest = url.substr(8);
+  } else if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
+  } else {
+    return Status::error(url + ": expected an http:// or https:// URL");
+  }
   size_t slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
   if (slash != std::string::npos) out.base_path = rest.substr(slash);
@@ -158,14 +196,104 @@ Status ChunkedDecoder::decode(std::string& in, std::string& out) {
   return Status();
 }
 
-HttpResponseStream::~HttpResponseStream() { ::close(fd_); }
+StatusOr<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsOptions& options) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) return Status::error("TLS: " + opensslError());
+  std::shared_ptr<const TlsContext> out(new TlsContext(ctx));
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  // A server that closes without close_notify ends a body delimited by the connection's end.
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (!options.insecure_skip_verify) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    if (options.ca_pem.empty()) {
+      if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+        return Status::error("TLS: the system's CA certificates: " + opensslError());
+    } else {
+      RETURN_IF_ERROR(addCaCertificates(ctx, options.ca_pem));
+    }
+  }
+  if (!options.client_cert_pem.empty() || !options.client_key_pem.empty())
+    RETURN_IF_ERROR(useClientCertificate(ctx, options.client_cert_pem, options.client_key_pem));
+  return out;
+}
+
+TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+
+HttpResponseStream::~HttpResponseStream() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+  ::close(fd_);
+}
+
+Status HttpResponseStream::waitForTls(int rc, const char* what) {
+  switch (SSL_get_error(ssl_, rc)) {
+    case SSL_ERROR_WANT_READ:
+      return waitFor(fd_, POLLIN, cancel_, idle_timeout_);
+    case SSL_ERROR_WANT_WRITE:
+      return waitFor(fd_, POLLOUT, cancel_, idle_timeout_);
+    case SSL_ERROR_SYSCALL:
+      ERR_clear_error();
+      return Status::error(std::string(what) + ": " +
+                           (errno ? strerror(errno) : "connection closed"));
+    default: {
+      std::string error = std::string(what) + ": " + opensslError();
+      long verify = SSL_get_verify_result(ssl_);
+      if (verify != X509_V_OK)
+        error += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
+      return Status::error(error);
+    }
+  }
+}
+
+Status HttpResponseStream::handshake(const HttpUrl& url, const TlsContext& tls) {
+  ssl_ = SSL_new(tls.ctx());
+  if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1) return Status::error("TLS: " + opensslError());
+  // The certificate must name the server: its IP address, or its host name (also sent as SNI).
+  in6_addr ip;
+  const bool is_ip = inet_pton(AF_INET, url.host.c_str(), &ip) == 1 ||
+                     inet_pton(AF_INET6, url.host.c_str(), &ip) == 1;
+  if (is_ip) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), url.host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl_, url.host.c_str());
+    SSL_set1_host(ssl_, url.host.c_str());
+  }
+  int rc;
+  while ((rc = SSL_connect(ssl_)) != 1) RETURN_IF_ERROR(waitForTls(rc, "TLS handshake"));
+  return Status();
+}
+
+Status HttpResponseStream::sendAll(const std::string& data) {
+  size_t sent = 0;
+  while (sent < data.size()) {
+    if (ssl_ != nullptr) {
+      int n = SSL_write(ssl_, data.data() + sent, static_cast<int>(data.size() - sent));
+      if (n > 0)
+        sent += static_cast<size_t>(n);
+      else
+        RETURN_IF_ERROR(waitForTls(n, "TLS write"));
+      continue;
+    }
+    ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      RETURN_IF_ERROR(waitFor(fd_, POLLOUT, cancel_, idle_timeout_));
+    } else {
+      return Status::error(std::string("send: ") + strerror(errno));
+    }
+  }
+  return Status();
+}
 
 StatusOr<std::unique_ptr<HttpResponseStream>> HttpResponseStream::get(
     const HttpUrl& url, const std::string& target, const Headers& headers,
-    const std::atomic<bool>& cancel, std::chrono::milliseconds idle_timeout) {
+    const std::atomic<bool>& cancel, std::chrono::milliseconds idle_timeout,
+    const TlsContext* tls) {
+  if (url.tls && tls == nullptr) return Status::error("https without TLS settings");
   auto fd = connectTo(url, cancel, idle_timeout);
   if (!fd.ok()) return fd.status();
   std::unique_ptr<HttpResponseStream> stream(new HttpResponseStream(*fd, cancel, idle_timeout));
+  if (url.tls) RETURN_IF_ERROR(stream->handshake(url, *tls));
   std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
   std::string request = "GET " + url.base_path + target + " HTTP/1.1\r\nHost: " + host + ":" +
                         std::to_string(url.port) +
@@ -173,16 +301,29 @@ StatusOr<std::unique_ptr<HttpResponseStream>> HttpResponseStream::get(
                         "Connection: close\r\n";
   for (const auto& [name, value] : headers) request += name + ": " + value + "\r\n";
   request += "\r\n";
-  RETURN_IF_ERROR(sendAll(*fd, request, cancel, idle_timeout));
+  RETURN_IF_ERROR(stream->sendAll(request));
   RETURN_IF_ERROR(stream->readHead());
   return stream;
 }
 
 StatusOr<bool> HttpResponseStream::fill() {
   if (eof_) return false;
-  RETURN_IF_ERROR(waitFor(fd_, POLLIN, cancel_, idle_timeout_));
   char buffer[16 * 1024];
+  // Read first, then wait: TLS may hold decrypted bytes that poll() cannot see.
   while (true) {
+    if (ssl_ != nullptr) {
+      int n = SSL_read(ssl_, buffer, sizeof(buffer));
+      if (n > 0) {
+        raw_.append(buffer, static_cast<size_t>(n));
+        return true;
+      }
+      if (SSL_get_error(ssl_, n) == SSL_ERROR_ZERO_RETURN) {
+        eof_ = true;
+        return false;
+      }
+      RETURN_IF_ERROR(waitForTls(n, "TLS read"));
+      continue;
+    }
     ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
     if (n > 0) {
       raw_.append(buffer, static_cast<size_t>(n));
@@ -193,8 +334,8 @@ StatusOr<bool> HttpResponseStream::fill() {
       return false;
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN) return true;  // spurious wake-up: the caller asks again
-    return Status::error(std::string("recv: ") + strerror(errno));
+    if (errno != EAGAIN) return Status::error(std::string("recv: ") + strerror(errno));
+    RETURN_IF_ERROR(waitFor(fd_, POLLIN, cancel_, idle_timeout_));
   }
 }
 

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/base64.h"
 #include "pilot/yaml_fields.h"
 
 namespace remora::pilot {
@@ -34,15 +35,52 @@ StatusOr<Field> findNamed(const Field& list, const std::string& name, const std:
   return list.error("no entry named '" + name + "'");
 }
 
+StatusOr<std::string> readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::error("cannot read " + path);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+// kubectl resolves relative paths against the kubeconfig's directory.
+std::string resolve(const std::string& kubeconfig, const std::string& path) {
+  if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(kubeconfig).parent_path() / path).string();
+}
+
+// A PEM from `<name>-data` (base64) or the file `<name>`; "" when neither is set.
+Status pemFrom(const Field& entry, const std::string& name, const std::string& kubeconfig,
+               std::string& out) {
+  std::string data, file;
+  RETURN_IF_ERROR(entry[name + "-data"].getString(data));
+  RETURN_IF_ERROR(entry[name].getString(file));
+  if (!data.empty() && !file.empty())
+    return entry[name].error("set either " + name + " or " + name + "-data");
+  if (!data.empty()) {
+    auto decoded = base64Decode(data);
+    if (!decoded) return entry[name + "-data"].error("not base64");
+    out = *decoded;
+  } else if (!file.empty()) {
+    auto content = readFile(resolve(kubeconfig, file));
+    if (!content.ok()) return entry[name].error(content.status().message());
+    out = *content;
+  }
+  return Status();
+}
+
+StatusOr<std::shared_ptr<const TlsContext>> tlsFor(const HttpUrl& url, const TlsOptions& options) {
+  if (!url.tls) return std::shared_ptr<const TlsContext>();
+  return TlsContext::create(options);
+}
+
 }  // namespace
 
 StatusOr<std::string> KubeApiTarget::bearerToken() const {
   if (token_file.empty()) return token;
-  std::ifstream in(token_file, std::ios::binary);
-  if (!in) return Status::error("cannot read tokenFile " + token_file);
-  std::stringstream content;
-  content << in.rdbuf();
-  std::string out = content.str();
+  auto content = readFile(token_file);
+  if (!content.ok()) return content.status();
+  std::string out = *content;
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' '))
     out.pop_back();
   return out;
@@ -54,6 +92,9 @@ StatusOr<KubeApiTarget> kubeApiServer(const std::string& server) {
   KubeApiTarget out;
   out.server = server;
   out.url = *url;
+  auto tls = tlsFor(out.url, TlsOptions{});
+  if (!tls.ok()) return tls.status();
+  out.tls = *tls;
   return out;
 }
 
@@ -85,7 +126,14 @@ StatusOr<KubeApiTarget> loadKubeconfig(const std::string& path) {
 
   auto cluster = findNamed(doc["clusters"], cluster_name, "cluster");
   if (!cluster.ok()) return fail(cluster.status());
-  if (!(s = onlyKeys(*cluster, {"server"})).ok()) return fail(s);
+  if (!(s = onlyKeys(*cluster, {"server", "certificate-authority", "certificate-authority-data",
+                                "insecure-skip-tls-verify"}))
+           .ok())
+    return fail(s);
+  TlsOptions tls;
+  if (!(s = pemFrom(*cluster, "certificate-authority", path, tls.ca_pem)).ok()) return fail(s);
+  if (!(s = (*cluster)["insecure-skip-tls-verify"].getBool(tls.insecure_skip_verify)).ok())
+    return fail(s);
   std::string server;
   if (!(s = (*cluster)["server"].getString(server)).ok()) return fail(s);
   if (server.empty()) return fail((*cluster)["server"].error("required"));
@@ -98,17 +146,25 @@ StatusOr<KubeApiTarget> loadKubeconfig(const std::string& path) {
   if (!user_name.empty()) {
     auto user = findNamed(doc["users"], user_name, "user");
     if (!user.ok()) return fail(user.status());
-    if (!(s = onlyKeys(*user, {"token", "tokenFile"})).ok()) return fail(s);
+    if (!(s = onlyKeys(*user, {"token", "tokenFile", "client-certificate",
+                               "client-certificate-data", "client-key", "client-key-data"}))
+             .ok())
+      return fail(s);
     if (!(s = (*user)["token"].getString(out.token)).ok()) return fail(s);
     if (!(s = (*user)["tokenFile"].getString(out.token_file)).ok()) return fail(s);
-    // kubectl resolves relative paths against the kubeconfig's directory.
-    if (!out.token_file.empty() && std::filesystem::path(out.token_file).is_relative())
-      out.token_file = (std::filesystem::path(path).parent_path() / out.token_file).string();
+    if (!(s = pemFrom(*user, "client-certificate", path, tls.client_cert_pem)).ok()) return fail(s);
+    if (!(s = pemFrom(*user, "client-key", path, tls.client_key_pem)).ok()) return fail(s);
+    out.token_file = resolve(path, out.token_file);
     if (!out.token_file.empty()) {
       auto token = out.bearerToken();
       if (!token.ok()) return fail((*user)["tokenFile"].error(token.status().message()));
     }
   }
+  if (!out.url.tls && (!tls.ca_pem.empty() || !tls.client_cert_pem.empty()))
+    return fail((*cluster)["server"].error("certificates are set for an http:// server"));
+  auto tls_context = tlsFor(out.url, tls);
+  if (!tls_context.ok()) return fail(tls_context.status());
+  out.tls = *tls_context;
   return out;
 }
 

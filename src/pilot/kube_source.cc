@@ -146,7 +146,8 @@ StatusOr<std::unique_ptr<HttpResponseStream>> KubeSource::get(const std::string&
   auto token = target_.bearerToken();
   if (!token.ok()) return token.status();
   if (!token->empty()) headers.emplace_back("Authorization", "Bearer " + *token);
-  return HttpResponseStream::get(target_.url, target, headers, stopping_, timeout);
+  return HttpResponseStream::get(target_.url, target, headers, stopping_, timeout,
+                                 target_.tls.get());
 }
 
 void KubeSource::runResource(KubeResource resource) {

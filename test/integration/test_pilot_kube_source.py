@@ -5,6 +5,7 @@ watch starts from, 410 Gone (as an ERROR event and as an HTTP status) relisting 
 the API server going away and coming back, malformed objects reported and ignored, and the
 kubeconfig flags."""
 
+import base64
 import subprocess
 import time
 
@@ -194,14 +195,17 @@ def test_410_gone_relists_and_converges_without_lost_or_stale_objects(kube, pilo
     wait_until(lambda: k.watch_requests("services")[-1]["query"]["resourceVersion"] == str(k.rv), 5)
 
 
-def test_paged_list_follows_continue_tokens(kube, pilot):
+@pytest.mark.parametrize("expired_tokens", [0, 1])
+def test_paged_list_follows_continue_tokens(kube, pilot, expired_tokens):
     k = kube()
     for i in range(1001):
         k.add(service(f"s{i:04}", ip=f"10.96.{i // 250}.{i % 250 + 1}"), record=False)
+    # An expired continue token (410 Expired) restarts the list from its first page.
+    k.expire_continues = expired_tokens
     p = pilot(source=["--kube-api-server", k.url])
-    pages = k.list_requests("services")
-    assert len(pages) == 3
-    assert "continue" not in pages[0]["query"] and all("continue" in r["query"] for r in pages[1:])
+    pages = [r["query"] for r in k.list_requests("services")]
+    expected = [False, True, True] if not expired_tokens else [False, True, False, True, True]
+    assert ["continue" in q for q in pages] == expected
     hosts = {s["hostname"] for s in p.json("/debug/registryz")["services"]}
     assert len(hosts) == 1001 and "s1000.default.svc.cluster.local" in hosts
 
@@ -266,6 +270,54 @@ users:
     assert all(r["authorization"] == "Bearer s3cret" for r in k.requests)
 
 
+def self_signed(tmp_path, name, san):
+    """(cert, key) paths of a fresh self-signed certificate for `san` (e.g. IP:127.0.0.1)."""
+    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName={san}",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def test_https_with_kubeconfig_ca_and_client_certificate(kube, pilot, tmp_path):
+    server_cert, server_key = self_signed(tmp_path, "apiserver", "IP:127.0.0.1")
+    client_cert, client_key = self_signed(tmp_path, "pilot", "DNS:pilot")
+    k = kube(tls=(server_cert, server_key, client_cert))
+    k.add(service("reviews"))
+    config = tmp_path / "kubeconfig"
+    ca_data = base64.b64encode(server_cert.read_bytes()).decode()
+    key_data = base64.b64encode(client_key.read_bytes()).decode()
+    config.write_text(f"""
+apiVersion: v1
+kind: Config
+current-context: test
+contexts:
+- {{name: test, context: {{cluster: local, user: pilot}}}}
+clusters:
+- {{name: local, cluster: {{server: "{k.url}", certificate-authority-data: {ca_data}}}}}
+users:
+- {{name: pilot, user: {{client-certificate: pilot.crt, client-key-data: {key_data}}}}}
+""")
+    p = pilot(source=["--kubeconfig", str(config)])
+    assert FQDN in {s["hostname"] for s in p.json("/debug/registryz")["services"]}
+    assert k.requests and all(r["client_cert"] for r in k.requests)
+    # A server certificate that is not the configured CA's is refused (and logged as such).
+    other_cert, _ = self_signed(tmp_path, "other", "IP:127.0.0.1")
+    config.write_text(config.read_text().replace(ca_data, base64.b64encode(other_cert.read_bytes()).decode()))
+    proc = subprocess.Popen([str(PILOT_BIN), "--kubeconfig", str(config), "--grpcAddr", "127.0.0.1:0",
+                             "--monitoringAddr", "127.0.0.1:0"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        while line and "TLS handshake" not in line:
+            line = proc.stderr.readline()
+        assert "certificate verify failed" in line, line
+    finally:
+        proc.kill()
+        proc.wait(5)
+        proc.stderr.close()
+
+
 def run_pilot(*args):
     return subprocess.run([str(PILOT_BIN), *args], capture_output=True, text=True, timeout=10)
 
@@ -275,13 +327,13 @@ def test_source_flags_are_validated(tmp_path):
     config.write_text("""
 current-context: c
 contexts: [{name: c, context: {cluster: k, user: u}}]
-clusters: [{name: k, cluster: {server: "https://10.0.0.1:6443", certificate-authority-data: Zm9v}}]
-users: [{name: u, user: {token: t}}]
+clusters: [{name: k, cluster: {server: "https://10.0.0.1:6443"}}]
+users: [{name: u, user: {exec: {command: aws}}}]
 """)
     r = run_pilot("--kubeconfig", str(config))
     assert r.returncode == 2
-    assert "clusters[0].cluster.certificate-authority-data: not supported by remora-pilot" in r.stderr, r.stderr
-    r = run_pilot("--kube-api-server", "https://127.0.0.1:6443")
-    assert r.returncode == 2 and "https is not supported by remora-pilot" in r.stderr, r.stderr
+    assert "users[0].user.exec: not supported by remora-pilot" in r.stderr, r.stderr
+    r = run_pilot("--kube-api-server", "unix:///run/k8s.sock")
+    assert r.returncode == 2 and "expected an http:// or https:// URL" in r.stderr, r.stderr
     r = run_pilot("--config-dir", str(tmp_path), "--kube-api-server", "http://127.0.0.1:1")
     assert r.returncode == 2 and "exactly one of --config-dir, --kubeconfig and --kube-api-server" in r.stderr

@@ -142,17 +142,21 @@ TEST(ChunkedDecoderTest, DecodesAcrossArbitrarySplits) {
   EXPECT_FALSE(bad.decode(in, out).ok());
 }
 
-TEST(HttpUrlTest, ParsesHttpAndRejectsHttps) {
+TEST(HttpUrlTest, ParsesHttpAndHttps) {
   auto url = parseHttpUrl("http://127.0.0.1:6443/prefix/");
   ASSERT_TRUE(url.ok());
+  EXPECT_FALSE(url->tls);
   EXPECT_EQ(url->host, "127.0.0.1");
   EXPECT_EQ(url->port, 6443);
   EXPECT_EQ(url->base_path, "/prefix");
   EXPECT_EQ(parseHttpUrl("http://[::1]")->host, "::1");
   EXPECT_EQ(parseHttpUrl("http://[::1]")->port, 80);
-  auto https = parseHttpUrl("https://10.0.0.1:6443");
-  ASSERT_FALSE(https.ok());
-  EXPECT_NE(https.status().message().find("https is not supported"), std::string::npos);
+  auto https = parseHttpUrl("https://kubernetes.default.svc");
+  ASSERT_TRUE(https.ok());
+  EXPECT_TRUE(https->tls);
+  EXPECT_EQ(https->port, 443);
+  EXPECT_FALSE(parseHttpUrl("unix:///var/run/k8s.sock").ok());
+  EXPECT_FALSE(parseHttpUrl("http://host:99999").ok());
 }
 
 class KubeconfigTest : public ::testing::Test {
@@ -213,17 +217,34 @@ TEST_F(KubeconfigTest, TokenFileIsReadRelativeToTheKubeconfig) {
 }
 
 TEST_F(KubeconfigTest, FieldsNotHonouredAreRejectedByName) {
-  auto target = loadKubeconfig(write(kubeconfig("{client-certificate-data: Zm9v}")));
+  auto target = loadKubeconfig(write(kubeconfig("{exec: {command: aws}}")));
   ASSERT_FALSE(target.ok());
-  EXPECT_NE(
-      target.status().message().find("client-certificate-data: not supported by remora-pilot"),
-      std::string::npos)
+  EXPECT_NE(target.status().message().find("users[0].user.exec: not supported by remora-pilot"),
+            std::string::npos)
       << target.status().message();
-  std::string https = kubeconfig("{token: a}");
-  https.replace(https.find("http://"), 7, "https://");
-  target = loadKubeconfig(write(https));
+  std::string text = kubeconfig("{token: a}");
+  text.replace(text.find("{server: "), 9, "{tls-server-name: x, server: ");
+  target = loadKubeconfig(write(text));
   ASSERT_FALSE(target.ok());
-  EXPECT_NE(target.status().message().find("https is not supported"), std::string::npos);
+  EXPECT_NE(target.status().message().find("clusters[0].cluster.tls-server-name: not supported"),
+            std::string::npos)
+      << target.status().message();
+}
+
+TEST_F(KubeconfigTest, HttpsServerWithTlsSettings) {
+  std::string text = kubeconfig("{token: a}");
+  text.replace(text.find("http://"), 7, "https://");
+  text.replace(text.find("{server: "), 9, "{insecure-skip-tls-verify: true, server: ");
+  auto target = loadKubeconfig(write(text));
+  ASSERT_TRUE(target.ok()) << target.status().message();
+  EXPECT_TRUE(target->url.tls);
+  EXPECT_NE(target->tls, nullptr);
+  text.replace(text.find("insecure-skip-tls-verify: true"), 30, "certificate-authority-data: '!!'");
+  target = loadKubeconfig(write(text));
+  ASSERT_FALSE(target.ok());
+  EXPECT_NE(target.status().message().find("certificate-authority-data: not base64"),
+            std::string::npos)
+      << target.status().message();
 }
 
 }  // namespace

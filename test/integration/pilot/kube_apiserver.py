@@ -17,12 +17,14 @@ and the test steers it directly:
 
 Control (methods): add/modify/delete objects (record=False changes state without an event, as if
 the event were compacted away), compact() (expire every resourceVersion so far), bookmark(),
-end_watches(), down()/up(), and `requests` (every API request, in order).
+end_watches(), down()/up(), `expire_continues` (expire the next N continue tokens presented) and
+`requests` (every API request, in order).
 """
 
 import copy
 import itertools
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -61,7 +63,10 @@ def status_object(code, reason, message):
 
 
 class KubeApiServer:
-    def __init__(self, istio=True, gone_as="event", token=None):
+    def __init__(self, istio=True, gone_as="event", token=None, tls=None):
+        """tls: (cert file, key file[, client CA file]) serves https, requiring a client
+        certificate signed by the client CA when given."""
+        self.tls = tls
         self.istio = istio
         self.gone_as = gone_as
         self.token = token
@@ -73,6 +78,7 @@ class KubeApiServer:
         self.snapshots = {}  # continue token id -> (rv, items)
         self.generation = 0  # bumped to end every open watch
         self.requests = []
+        self.expire_continues = 0  # how many of the next continue tokens presented are expired
         self.port = 0
         self._server = None
         self._thread = None
@@ -82,6 +88,13 @@ class KubeApiServer:
         server = ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
         server.daemon_threads = True
         server.api = self
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.tls[0], self.tls[1])
+            if len(self.tls) > 2:
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(self.tls[2])
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -101,7 +114,7 @@ class KubeApiServer:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     # --- objects -------------------------------------------------------------------------------
     def _plural(self, obj):
@@ -204,8 +217,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         route = self._route(url.path)
+        peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
         api.requests.append({"path": url.path, "query": query, "plural": route[0] if route else None,
-                             "authorization": self.headers.get("Authorization")})
+                             "authorization": self.headers.get("Authorization"), "client_cert": peer})
         if api.token is not None and self.headers.get("Authorization") != f"Bearer {api.token}":
             return self._status(401, "Unauthorized", "Unauthorized")
         parts = url.path.strip("/").split("/")
@@ -229,6 +243,9 @@ class _Handler(BaseHTTPRequestHandler):
             if "continue" in query:
                 token_id, _, offset = query["continue"].partition(":")
                 snapshot = api.snapshots.get(token_id)
+                if api.expire_continues > 0:
+                    api.expire_continues -= 1
+                    snapshot = None
                 if snapshot is None:
                     return self._status(410, "Expired", "The provided continue parameter is too old "
                                         "to display a consistent list result.")
