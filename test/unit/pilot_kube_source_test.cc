@@ -2,11 +2,15 @@
 // (diffing by resourceVersion, malformed objects keeping their last good version, EndpointSlices
 // hiding their service's Endpoints), the chunked decoder, URLs and kubeconfig files.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "pilot/http_client.h"
 #include "pilot/kube_config.h"
@@ -157,6 +161,113 @@ TEST(HttpUrlTest, ParsesHttpAndHttps) {
   EXPECT_EQ(https->port, 443);
   EXPECT_FALSE(parseHttpUrl("unix:///var/run/k8s.sock").ok());
   EXPECT_FALSE(parseHttpUrl("http://host:99999").ok());
+}
+
+// A one-connection loopback server: reads the request head, then writes `pieces` one by one
+// (a short pause between them, so the client sees separate reads), then closes unless `hold`.
+class CannedServer {
+ public:
+  CannedServer(std::vector<std::string> pieces, bool hold = false) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), len);
+    ::listen(listener_, 1);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    url_.host = "127.0.0.1";
+    url_.port = ntohs(addr.sin_port);
+    thread_ = std::thread([this, pieces, hold] {
+      int fd = ::accept(listener_, nullptr, nullptr);
+      std::string head;
+      char c;
+      while (head.find("\r\n\r\n") == std::string::npos && ::read(fd, &c, 1) == 1) head += c;
+      request_ = head;
+      for (const auto& piece : pieces) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        (void)::write(fd, piece.data(), piece.size());
+      }
+      if (hold) {
+        char buffer[16];
+        while (::read(fd, buffer, sizeof(buffer)) > 0) {
+        }
+      }
+      ::close(fd);
+    });
+  }
+  ~CannedServer() {
+    thread_.join();
+    ::close(listener_);
+  }
+  const HttpUrl& url() const { return url_; }
+  std::string request_;
+
+ private:
+  int listener_;
+  HttpUrl url_;
+  std::thread thread_;
+};
+
+TEST(HttpResponseStreamTest, ChunkedBodyAcrossReads) {
+  CannedServer server({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n{\"a\":1}",
+                       "\n\r\n", "3\r\nxyz\r\n0\r\n\r\n"});
+  std::atomic<bool> cancel{false};
+  auto stream =
+      HttpResponseStream::get(server.url(), "/api/v1/pods?watch=true",
+                              {{"Authorization", "Bearer t"}}, cancel, std::chrono::seconds(5));
+  ASSERT_TRUE(stream.ok()) << stream.status().message();
+  EXPECT_EQ((*stream)->status(), 200);
+  auto body = (*stream)->readAll(1024);
+  ASSERT_TRUE(body.ok()) << body.status().message();
+  EXPECT_EQ(*body, "{\"a\":1}\nxyz");
+  EXPECT_EQ(server.request_.rfind("GET /api/v1/pods?watch=true HTTP/1.1\r\n", 0), 0u);
+  EXPECT_NE(server.request_.find("\r\nAuthorization: Bearer t\r\n"), std::string::npos);
+}
+
+TEST(HttpResponseStreamTest, ContentLengthAndCloseDelimitedBodies) {
+  {
+    CannedServer server({"HTTP/1.1 410 Gone\r\nContent-Length: 5\r\n\r\nab", "cde"});
+    std::atomic<bool> cancel{false};
+    auto stream = HttpResponseStream::get(server.url(), "/", {}, cancel, std::chrono::seconds(5));
+    ASSERT_TRUE(stream.ok());
+    EXPECT_EQ((*stream)->status(), 410);
+    EXPECT_EQ(*(*stream)->readAll(1024), "abcde");
+  }
+  {
+    CannedServer server({"HTTP/1.0 200 OK\r\n\r\nuntil", " close"});
+    std::atomic<bool> cancel{false};
+    auto stream = HttpResponseStream::get(server.url(), "/", {}, cancel, std::chrono::seconds(5));
+    ASSERT_TRUE(stream.ok());
+    EXPECT_EQ(*(*stream)->readAll(1024), "until close");
+  }
+  {
+    // A chunked body cut short is an error, not a complete body.
+    CannedServer server({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nabc"});
+    std::atomic<bool> cancel{false};
+    auto stream = HttpResponseStream::get(server.url(), "/", {}, cancel, std::chrono::seconds(5));
+    ASSERT_TRUE(stream.ok());
+    EXPECT_FALSE((*stream)->readAll(1024).ok());
+  }
+}
+
+TEST(HttpResponseStreamTest, CancelInterruptsAWaitingRead) {
+  std::atomic<bool> cancel{false};
+  CannedServer server({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"}, /*hold=*/true);
+  auto stream = HttpResponseStream::get(server.url(), "/", {}, cancel, std::chrono::seconds(30));
+  ASSERT_TRUE(stream.ok());
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    cancel = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  std::string out;
+  auto more = (*stream)->read(out);
+  canceller.join();
+  ASSERT_FALSE(more.ok());
+  EXPECT_EQ(more.status().message(), "cancelled");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  stream->reset();  // closes the connection, ending the server's hold
 }
 
 class KubeconfigTest : public ::testing::Test {
