@@ -393,7 +393,8 @@ StatusOr<bool> HttpResponseStream::read(std::string& out) {
     if (done_) break;
     auto more = fill();
     if (!more.ok()) return more.status();
-    if (!*more && raw_.empty()) {
+    if (!*more) {
+      // Bytes left undecoded at the end are a truncated chunk header.
       if (chunked_ || content_length_ > 0)
         return Status::error("connection closed in the middle of the response body");
       done_ = true;  // a body delimited by the connection's end

@@ -242,12 +242,15 @@ TEST(HttpResponseStreamTest, ContentLengthAndCloseDelimitedBodies) {
     EXPECT_EQ(*(*stream)->readAll(1024), "until close");
   }
   {
-    // A chunked body cut short is an error, not a complete body.
-    CannedServer server({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nabc"});
-    std::atomic<bool> cancel{false};
-    auto stream = HttpResponseStream::get(server.url(), "/", {}, cancel, std::chrono::seconds(5));
-    ASSERT_TRUE(stream.ok());
-    EXPECT_FALSE((*stream)->readAll(1024).ok());
+    // A chunked body cut short, in chunk data or in a chunk's size line, is an error.
+    for (const char* cut : {"9\r\nabc", "3\r\nabc\r\n1"}) {
+      CannedServer server(
+          {std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") + cut});
+      std::atomic<bool> cancel{false};
+      auto stream = HttpResponseStream::get(server.url(), "/", {}, cancel, std::chrono::seconds(5));
+      ASSERT_TRUE(stream.ok());
+      EXPECT_FALSE((*stream)->readAll(1024).ok()) << cut;
+    }
   }
 }
 
