@@ -195,6 +195,30 @@ def test_410_gone_relists_and_converges_without_lost_or_stale_objects(kube, pilo
     wait_until(lambda: k.watch_requests("services")[-1]["query"]["resourceVersion"] == str(k.rv), 5)
 
 
+def test_error_event_other_than_410_rewatches_from_the_same_version(kube, pilot):
+    k = kube()
+    k.add(service("reviews"))
+    p = pilot(source=["--kube-api-server", k.url])
+    wait_until(lambda: k.watch_requests("services"), 5, what="a services watch")
+    k.fail_watches["services"] = 2
+    k.end_watches()
+    # Two failed watches (backing off), then a good one; all from the list's version, no relist.
+    watches = wait_until(lambda: k.watch_requests("services")[3:], 5, what="three more watches")
+    assert [w["query"]["resourceVersion"] for w in k.watch_requests("services")] == ["1001"] * 4
+    assert len(k.list_requests("services")) == 1
+    assert "etcdserver: request timed out" in p.log()
+    assert watches
+
+
+def test_istio_groups_the_server_does_not_serve_are_skipped(kube, pilot):
+    k = kube(istio=False)
+    k.add(service("reviews"))
+    p = pilot(source=["--kube-api-server", k.url])
+    assert FQDN in {s["hostname"] for s in p.json("/debug/registryz")["services"]}
+    assert not any(r["plural"] in ("virtualservices", "authorizationpolicies") for r in k.requests)
+    assert "does not serve networking.istio.io" in p.log()
+
+
 @pytest.mark.parametrize("expired_tokens", [0, 1])
 def test_paged_list_follows_continue_tokens(kube, pilot, expired_tokens):
     k = kube()

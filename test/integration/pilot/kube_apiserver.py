@@ -17,8 +17,9 @@ and the test steers it directly:
 
 Control (methods): add/modify/delete objects (record=False changes state without an event, as if
 the event were compacted away), compact() (expire every resourceVersion so far), bookmark(),
-end_watches(), down()/up(), `expire_continues` (expire the next N continue tokens presented) and
-`requests` (every API request, in order).
+end_watches(), down()/up(), `expire_continues` (expire the next N continue tokens presented),
+`fail_watches` ({plural: N}: answer its next N watches with an ERROR event of code 500) and `requests` (every
+API request, in order).
 """
 
 import copy
@@ -79,6 +80,7 @@ class KubeApiServer:
         self.generation = 0  # bumped to end every open watch
         self.requests = []
         self.expire_continues = 0  # how many of the next continue tokens presented are expired
+        self.fail_watches = {}  # plural -> how many of its next watches answer an ERROR (code 500)
         self.port = 0
         self._server = None
         self._thread = None
@@ -288,8 +290,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        with api.cond:
+            failing = api.fail_watches.get(plural, 0) > 0 and not gone
+            if failing:
+                api.fail_watches[plural] -= 1
         try:
-            if gone:
+            if failing:
+                status = status_object(500, "InternalError", "etcdserver: request timed out")
+                self._chunk(json.dumps({"type": "ERROR", "object": status}).encode() + b"\n")
+            elif gone:
                 status = status_object(410, "Expired", f"too old resource version: {cursor} ({api.oldest})")
                 self._chunk(json.dumps({"type": "ERROR", "object": status}).encode() + b"\n")
             else:
