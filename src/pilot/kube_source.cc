@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/backoff.h"
+#include "common/random.h"
 
 namespace remora::pilot {
 namespace {
@@ -275,11 +276,13 @@ Status KubeSource::listAll(const KubeResource& resource, std::vector<YAML::Node>
 
 KubeSource::WatchEnd KubeSource::watch(const KubeResource& resource, std::string& rv,
                                        bool& got_events) {
+  const uint64_t base = static_cast<uint64_t>(std::max(1, options_.watch_timeout_seconds));
+  const uint64_t timeout_seconds = base + randomU64() % base;
   const std::string target =
       resource.path() + "?watch=true&resourceVersion=" + percentEncode(rv) +
-      "&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(options_.watch_timeout_seconds);
+      "&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(timeout_seconds);
   // A silent connection is dead once the server's own timeout has long passed.
-  const auto idle = std::chrono::seconds(options_.watch_timeout_seconds + 30);
+  const auto idle = std::chrono::seconds(timeout_seconds + 30);
   auto stream = get(target, idle);
   if (!stream.ok()) {
     if (!stopping_)

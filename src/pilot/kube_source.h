@@ -29,7 +29,9 @@ struct KubeSourceOptions {
   std::chrono::milliseconds coalesce{50};
   // start() waits this long for every resource's first list, then serves what it has.
   std::chrono::milliseconds initial_sync_timeout{10000};
-  int watch_timeout_seconds = 300;  // the server ends each watch after this (client-go: 5-10 min)
+  // The server ends each watch after this, plus up to as much again at random so that the
+  // watches of one pilot (and of many) do not all reopen together (client-go: 5-10 min).
+  int watch_timeout_seconds = 300;
   int page_size = 500;
   std::chrono::milliseconds backoff_base{200};
   std::chrono::milliseconds backoff_max{5000};

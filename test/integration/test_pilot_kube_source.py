@@ -131,6 +131,7 @@ def test_list_then_watch_events_are_pushed_and_deletions_remove(kube, pilot, ads
     # The watches asked for bookmarks, from the lists' resourceVersion.
     w = wait_until(lambda: k.watch_requests("virtualservices"), 5, what="a watch")[0]["query"]
     assert w["allowWatchBookmarks"] == "true" and w["resourceVersion"] == str(k.rv)
+    assert 300 <= int(w["timeoutSeconds"]) < 600  # jittered, as client-go's
 
     start = time.monotonic()
     k.modify(virtual_service(10, 90))
