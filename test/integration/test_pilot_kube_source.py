@@ -274,22 +274,28 @@ def test_malformed_object_is_reported_and_ignored(kube, pilot, ads_client):
     assert not errors()
 
 
-def test_kubeconfig_server_and_bearer_token(kube, pilot, tmp_path):
-    k = kube(token="s3cret")
-    k.add(service("reviews"))
-    (tmp_path / "token").write_text("s3cret\n")
-    config = tmp_path / "kubeconfig"
-    config.write_text(f"""
+def kubeconfig(tmp_path, cluster, user):
+    """A kubeconfig file whose current context uses `cluster` and `user` (flow-style fields)."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(f"""
 apiVersion: v1
 kind: Config
 current-context: test
 contexts:
 - {{name: test, context: {{cluster: local, user: pilot}}}}
 clusters:
-- {{name: local, cluster: {{server: "{k.url}"}}}}
+- {{name: local, cluster: {{{cluster}}}}}
 users:
-- {{name: pilot, user: {{tokenFile: token}}}}
+- {{name: pilot, user: {{{user}}}}}
 """)
+    return path
+
+
+def test_kubeconfig_server_and_bearer_token(kube, pilot, tmp_path):
+    k = kube(token="s3cret")
+    k.add(service("reviews"))
+    (tmp_path / "token").write_text("s3cret\n")
+    config = kubeconfig(tmp_path, f'server: "{k.url}"', "tokenFile: token")
     p = pilot(source=["--kubeconfig", str(config)])
     assert FQDN in {s["hostname"] for s in p.json("/debug/registryz")["services"]}
     assert all(r["authorization"] == "Bearer s3cret" for r in k.requests)
@@ -309,20 +315,10 @@ def test_https_with_kubeconfig_ca_and_client_certificate(kube, pilot, tmp_path):
     client_cert, client_key = self_signed(tmp_path, "pilot", "DNS:pilot")
     k = kube(tls=(server_cert, server_key, client_cert))
     k.add(service("reviews"))
-    config = tmp_path / "kubeconfig"
     ca_data = base64.b64encode(server_cert.read_bytes()).decode()
     key_data = base64.b64encode(client_key.read_bytes()).decode()
-    config.write_text(f"""
-apiVersion: v1
-kind: Config
-current-context: test
-contexts:
-- {{name: test, context: {{cluster: local, user: pilot}}}}
-clusters:
-- {{name: local, cluster: {{server: "{k.url}", certificate-authority-data: {ca_data}}}}}
-users:
-- {{name: pilot, user: {{client-certificate: pilot.crt, client-key-data: {key_data}}}}}
-""")
+    config = kubeconfig(tmp_path, f'server: "{k.url}", certificate-authority-data: {ca_data}',
+                        f"client-certificate: pilot.crt, client-key-data: {key_data}")
     p = pilot(source=["--kubeconfig", str(config)])
     assert FQDN in {s["hostname"] for s in p.json("/debug/registryz")["services"]}
     assert k.requests and all(r["client_cert"] for r in k.requests)
