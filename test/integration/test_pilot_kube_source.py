@@ -240,8 +240,11 @@ def test_api_server_down_keeps_served_config_then_converges(kube, pilot, ads_cli
     assert weights(c.latest("rds")) == [80, 20]
     wait_until(lambda: k.watch_requests("virtualservices"), 5, what="a watch")
     k.down()
+    # Once its virtualservices watch fails to reconnect, the old stream is over: the change made
+    # now can only arrive through a new watch.
+    wait_until(lambda: "watch virtualservices: connecting to 127.0.0.1" in p.log(), 5,
+               what="a failed reconnect in the log")
     k.modify(virtual_service(30, 70))
-    wait_until(lambda: "connecting to 127.0.0.1" in p.log(), 5, what="a failed reconnect in the log")
     # Served meanwhile: the registry and the proxy's routes are unchanged.
     assert FQDN in {s["hostname"] for s in p.json("/debug/registryz")["services"]}
     c._drain()
