@@ -1,6 +1,7 @@
 // CDS and EDS: outbound clusters per service port and DestinationRule subset, the sidecar's
 // inbound clusters, PassthroughCluster and BlackHoleCluster, and the endpoints of each EDS cluster.
 
+#include <limits>
 #include <set>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
@@ -17,6 +18,8 @@ using envoy::config::cluster::v3::Cluster;
 using envoy::config::endpoint::v3::ClusterLoadAssignment;
 
 constexpr int kConnectTimeoutSeconds = 10;  // Istio's default connectTimeout
+constexpr int kInboundCleanupIntervalSeconds = 60;
+constexpr uint32_t kUnlimited = std::numeric_limits<uint32_t>::max();  // Istio's default limits
 
 void put(Resources& out, const std::string& name, const google::protobuf::Message& message) {
   out[name].PackFrom(message);
@@ -35,19 +38,32 @@ void setDuration(uint64_t ms, google::protobuf::Duration& out) {
   out.set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
 }
 
+// DestinationRule connectionPool → the circuit breakers' default-priority thresholds (the
+// first, made if absent) and the connect timeout.
+void applyConnectionPool(const ConnectionPool& pool, Cluster& c) {
+  auto* breakers = c.mutable_circuit_breakers();
+  auto* t = breakers->thresholds_size() > 0 ? breakers->mutable_thresholds(0)
+                                            : breakers->add_thresholds();
+  if (pool.max_connections) t->mutable_max_connections()->set_value(*pool.max_connections);
+  if (pool.max_pending_requests)
+    t->mutable_max_pending_requests()->set_value(*pool.max_pending_requests);
+  if (pool.max_requests) t->mutable_max_requests()->set_value(*pool.max_requests);
+  if (pool.max_retries) t->mutable_max_retries()->set_value(*pool.max_retries);
+  if (pool.connect_timeout_ms) setDuration(*pool.connect_timeout_ms, *c.mutable_connect_timeout());
+}
+
+void setHttp2(Cluster& c) {
+  envoy::extensions::upstreams::http::v3::HttpProtocolOptions options;
+  options.mutable_explicit_http_config()->mutable_http2_protocol_options();
+  (*c.mutable_typed_extension_protocol_options())
+      ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+          .PackFrom(options);
+}
+
 // DestinationRule connectionPool → circuit breakers and connect timeout; outlierDetection →
 // outlier_detection (Istio enforces only the detectors a rule names).
 void applyTrafficPolicy(const DestinationRule& dr, Cluster& c) {
-  if (const auto& pool = dr.connection_pool) {
-    auto* t = c.mutable_circuit_breakers()->add_thresholds();
-    if (pool->max_connections) t->mutable_max_connections()->set_value(*pool->max_connections);
-    if (pool->max_pending_requests)
-      t->mutable_max_pending_requests()->set_value(*pool->max_pending_requests);
-    if (pool->max_requests) t->mutable_max_requests()->set_value(*pool->max_requests);
-    if (pool->max_retries) t->mutable_max_retries()->set_value(*pool->max_retries);
-    if (pool->connect_timeout_ms)
-      setDuration(*pool->connect_timeout_ms, *c.mutable_connect_timeout());
-  }
+  if (dr.connection_pool) applyConnectionPool(*dr.connection_pool, c);
   if (const auto& od = dr.outlier_detection) {
     auto* o = c.mutable_outlier_detection();
     if (od->consecutive_5xx) o->mutable_consecutive_5xx()->set_value(*od->consecutive_5xx);
@@ -78,13 +94,7 @@ Cluster edsCluster(const std::string& name, const ServicePort& port, const Desti
   auto* eds = c.mutable_eds_cluster_config()->mutable_eds_config();
   eds->mutable_ads();
   eds->set_resource_api_version(envoy::config::core::v3::V3);
-  if (!grpc_client && isHttp2Port(port)) {
-    envoy::extensions::upstreams::http::v3::HttpProtocolOptions options;
-    options.mutable_explicit_http_config()->mutable_http2_protocol_options();
-    (*c.mutable_typed_extension_protocol_options())
-        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
-            .PackFrom(options);
-  }
+  if (!grpc_client && isHttp2Port(port)) setHttp2(c);
   return c;
 }
 
@@ -153,6 +163,34 @@ Cluster dnsCluster(const std::string& name, const Model& model, const ServiceVie
   return c;
 }
 
+// A sidecar's inbound cluster, as Istio (1.10+) builds it: the connection goes on to its original
+// destination (the pod IP and port, which the application sees as its local address) from
+// 127.0.0.6, the source the capture rules let out of the pod's own OUTPUT chain
+// (`-o lo -s 127.0.0.6/32 -j RETURN`). Circuit breakers are Istio's defaults (effectively
+// unlimited) unless a DestinationRule's connectionPool, the only part of it applied inbound, says
+// otherwise; idle upstream pools live for 60 s rather than Envoy's 5 s cleanup_interval.
+Cluster inboundClusterFor(const InboundPort& inbound) {
+  Cluster c;
+  c.set_name(inboundCluster(inbound.port));
+  c.set_type(Cluster::ORIGINAL_DST);
+  c.set_lb_policy(Cluster::CLUSTER_PROVIDED);
+  c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
+  c.mutable_cleanup_interval()->set_seconds(kInboundCleanupIntervalSeconds);
+  auto* source = c.mutable_upstream_bind_config()->mutable_source_address();
+  source->set_address(inbound.ipv6 ? "::6" : "127.0.0.6");
+  source->set_port_value(0);
+  auto* t = c.mutable_circuit_breakers()->add_thresholds();
+  t->mutable_max_connections()->set_value(kUnlimited);
+  t->mutable_max_pending_requests()->set_value(kUnlimited);
+  t->mutable_max_requests()->set_value(kUnlimited);
+  t->mutable_max_retries()->set_value(kUnlimited);
+  t->set_track_remaining(true);
+  if (inbound.destination_rule != nullptr && inbound.destination_rule->connection_pool)
+    applyConnectionPool(*inbound.destination_rule->connection_pool, c);
+  if (inbound.http2) setHttp2(c);
+  return c;
+}
+
 }  // namespace
 
 void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
@@ -194,22 +232,8 @@ void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
   blackhole.mutable_load_assignment()->set_cluster_name("BlackHoleCluster");
   put(out, blackhole.name(), blackhole);
 
-  for (const auto& inbound : inboundPorts(model, proxy)) {
-    Cluster c;
-    c.set_name(inboundCluster(inbound.port));
-    c.set_type(Cluster::STATIC);
-    c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
-    *c.mutable_load_assignment() =
-        loadAssignment(c.name(), {EndpointView{"127.0.0.1", inbound.port, true, nullptr}});
-    if (inbound.http2) {
-      envoy::extensions::upstreams::http::v3::HttpProtocolOptions options;
-      options.mutable_explicit_http_config()->mutable_http2_protocol_options();
-      (*c.mutable_typed_extension_protocol_options())
-          ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
-              .PackFrom(options);
-    }
-    put(out, c.name(), c);
-  }
+  for (const auto& inbound : inboundPorts(model, proxy))
+    put(out, inboundCluster(inbound.port), inboundClusterFor(inbound));
 }
 
 void generateEndpoints(const Model& model, const Proxy& proxy, Resources& out) {
