@@ -59,16 +59,40 @@ void EpollFileEvent::activate(uint32_t events) {
   injected_ |= events;
 }
 
+EpollTimer::~EpollTimer() {
+  if (due_now_) leaveDueList();
+  if (inHeap()) dispatcher_.timers_.remove(this);
+}
+
+void EpollTimer::leaveDueList() {
+  auto& list = dispatcher_.due_timers_;
+  list.erase(std::find(list.begin(), list.end(), this));
+  due_now_ = false;
+}
+
 void EpollTimer::enableTimer(std::chrono::milliseconds duration) {
   const MonotonicTime deadline = dispatcher_.now_ + duration;
   deadline_ = deadline;
-  if (inHeap() && deadline >= filed_at) return;
-  disableTimer();
+  armed_ = true;
+  if (duration <= std::chrono::milliseconds::zero()) {
+    // A heap entry, if any, stays: dropped when it comes due unless re-armed by then.
+    if (!due_now_) {
+      dispatcher_.due_timers_.push_back(this);
+      due_now_ = true;
+    }
+    return;
+  }
+  if (due_now_) leaveDueList();
+  if (inHeap()) {
+    if (deadline >= filed_at) return;
+    dispatcher_.timers_.remove(this);
+  }
   dispatcher_.timers_.push(this, deadline);
 }
 
 void EpollTimer::disableTimer() {
-  if (inHeap()) dispatcher_.timers_.remove(this);
+  armed_ = false;
+  if (due_now_) leaveDueList();
 }
 
 EpollDispatcher::EpollDispatcher(std::string name)
@@ -118,7 +142,7 @@ void EpollDispatcher::exit() {
 }
 
 int EpollDispatcher::nextTimeoutMs() const {
-  if (!activated_.empty() || !to_delete_.empty()) return 0;
+  if (!activated_.empty() || !to_delete_.empty() || !due_timers_.empty()) return 0;
   if (timers_.empty()) return -1;
   auto wait = timers_.top()->filed_at - std::chrono::steady_clock::now();
   if (wait <= std::chrono::steady_clock::duration::zero()) return 0;
@@ -180,13 +204,29 @@ void EpollDispatcher::runActivated() {
 
 void EpollDispatcher::runTimers() {
   now_ = std::chrono::steady_clock::now();
+  runDueTimers();
   while (!timers_.empty() && timers_.top()->filed_at <= now_) {
     auto* timer = static_cast<EpollTimer*>(timers_.top());
     timers_.remove(timer);
+    if (!timer->armed_ || timer->due_now_) continue;  // disarmed, or re-armed to run now
     if (timer->deadline_ > now_) {  // pushed back since it was filed: file it again
       timers_.push(timer, timer->deadline_);
       continue;
     }
+    timer->armed_ = false;
+    timer->cb_();
+    // Zero timers armed by the callback are due now, as they would be in the heap.
+    runDueTimers();
+  }
+}
+
+void EpollDispatcher::runDueTimers() {
+  // In arming order; callbacks may arm (more run in this loop) or disarm others.
+  while (!due_timers_.empty()) {
+    EpollTimer* timer = due_timers_.front();
+    due_timers_.erase(due_timers_.begin());
+    timer->due_now_ = false;
+    timer->armed_ = false;
     timer->cb_();
   }
 }

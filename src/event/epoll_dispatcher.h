@@ -31,19 +31,27 @@ class EpollFileEvent final : public FileEvent {
 class EpollTimer final : public Timer, private HeapTimer {
  public:
   EpollTimer(EpollDispatcher& dispatcher, TimerCb cb) : dispatcher_(dispatcher), cb_(std::move(cb)) {}
-  ~EpollTimer() override { disableTimer(); }
+  ~EpollTimer() override;
   void enableTimer(std::chrono::milliseconds duration) override;
   void disableTimer() override;
-  bool enabled() const override { return inHeap(); }
+  bool enabled() const override { return armed_; }
 
  private:
   friend class EpollDispatcher;
+  void leaveDueList();
+
   EpollDispatcher& dispatcher_;
   TimerCb cb_;
   // When the timer should really fire. Pushing an armed timer later (an idle timeout reset on
   // every read) only moves `deadline_`; the heap entry (filed_at) is moved when it comes due, so
   // the common reset costs no heap operations.
   MonotonicTime deadline_;
+  // Whether the timer will fire. Disarming leaves any heap entry in place (it is dropped when it
+  // comes due), so a timer disarmed and re-armed with a later deadline, as connection idle
+  // timers are around every request, costs no heap operations either.
+  bool armed_ = false;
+  // Armed with a zero duration: queued on the dispatcher's due list, not in the heap.
+  bool due_now_ = false;
 };
 
 class EpollDispatcher final : public Dispatcher {
@@ -66,6 +74,7 @@ class EpollDispatcher final : public Dispatcher {
   friend class EpollTimer;
 
   void runTimers();
+  void runDueTimers();
   void runActivated();
   void runPosted();
   void clearDeferredDeletes();
@@ -79,6 +88,9 @@ class EpollDispatcher final : public Dispatcher {
   MonotonicTime now_;
 
   TimerHeap timers_;
+  // Timers armed with a zero duration ("on the next iteration", as the connection pools use them
+  // after every response), in arming order: they skip the heap.
+  std::vector<EpollTimer*> due_timers_;
   std::vector<EpollFileEvent*> activated_;
   // The batch being dispatched: a callback may destroy an event later in the same batch, so
   // destruction scrubs it from here (see EpollFileEvent::~EpollFileEvent).
