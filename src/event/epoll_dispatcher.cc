@@ -241,12 +241,13 @@ void EpollDispatcher::runPosted() {
 }
 
 void EpollDispatcher::clearDeferredDeletes() {
-  // Destructors may defer more deletions; loop until none remain.
-  while (!to_delete_.empty()) {
-    std::vector<DeferredDeletablePtr> batch;
-    batch.swap(to_delete_);
-    batch.clear();
+  // Destructors may defer more deletions (appended behind us); each element is moved out before
+  // it is destroyed, so a reallocation by such an append cannot pull the vector from under it.
+  // The vector keeps its capacity: streams are deferred-deleted on every request.
+  for (size_t i = 0; i < to_delete_.size(); ++i) {
+    DeferredDeletablePtr object = std::move(to_delete_[i]);
   }
+  to_delete_.clear();
 }
 
 DispatcherPtr createDispatcher(std::string name) {
