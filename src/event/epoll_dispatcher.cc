@@ -13,6 +13,8 @@ namespace remora::event {
 
 namespace {
 constexpr int kMaxEventsPerWait = 256;
+// Timers armed at least this far ahead wait on the unsorted far list (see far_timers_).
+constexpr std::chrono::milliseconds kFarHorizon{1000};
 // Marks a ready entry whose FileEvent was destroyed earlier in the same batch.
 char kDeadEvent;
 
@@ -61,6 +63,7 @@ void EpollFileEvent::activate(uint32_t events) {
 
 EpollTimer::~EpollTimer() {
   if (due_now_) leaveDueList();
+  if (far_index_ != kNotFar) dispatcher_.removeFar(this);
   if (inHeap()) dispatcher_.timers_.remove(this);
 }
 
@@ -84,9 +87,15 @@ void EpollTimer::enableTimer(std::chrono::milliseconds duration) {
   }
   if (due_now_) leaveDueList();
   if (inHeap()) {
-    if (deadline >= filed_at) return;
+    if (deadline >= filed_at) return;  // the heap entry comes due first and re-files it
     dispatcher_.timers_.remove(this);
   }
+  if (duration >= kFarHorizon) {
+    if (far_index_ == kNotFar) dispatcher_.addFar(this);
+    dispatcher_.far_sweep_at_ = std::min(dispatcher_.far_sweep_at_, deadline - kFarHorizon);
+    return;
+  }
+  if (far_index_ != kNotFar) dispatcher_.removeFar(this);
   dispatcher_.timers_.push(this, deadline);
 }
 
@@ -143,8 +152,10 @@ void EpollDispatcher::exit() {
 
 int EpollDispatcher::nextTimeoutMs() const {
   if (!activated_.empty() || !to_delete_.empty() || !due_timers_.empty()) return 0;
-  if (timers_.empty()) return -1;
-  auto wait = timers_.top()->filed_at - std::chrono::steady_clock::now();
+  if (timers_.empty() && far_timers_.empty()) return -1;
+  MonotonicTime next = far_timers_.empty() ? MonotonicTime::max() : far_sweep_at_;
+  if (!timers_.empty()) next = std::min(next, timers_.top()->filed_at);
+  auto wait = next - std::chrono::steady_clock::now();
   if (wait <= std::chrono::steady_clock::duration::zero()) return 0;
   // Round up so a timer never fires early.
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
@@ -202,9 +213,39 @@ void EpollDispatcher::runActivated() {
   activated_running_.clear();
 }
 
+void EpollDispatcher::addFar(EpollTimer* timer) {
+  timer->far_index_ = far_timers_.size();
+  far_timers_.push_back(timer);
+}
+
+void EpollDispatcher::removeFar(EpollTimer* timer) {
+  EpollTimer* last = far_timers_.back();
+  far_timers_[timer->far_index_] = last;
+  last->far_index_ = timer->far_index_;
+  far_timers_.pop_back();
+  timer->far_index_ = EpollTimer::kNotFar;
+}
+
+void EpollDispatcher::sweepFar() {
+  // Disarmed timers leave the list; those now within the horizon go to the heap; the rest set
+  // the next sweep.
+  far_sweep_at_ = MonotonicTime::max();
+  for (size_t i = 0; i < far_timers_.size();) {
+    EpollTimer* timer = far_timers_[i];
+    if (!timer->armed_ || timer->deadline_ - kFarHorizon <= now_) {
+      removeFar(timer);  // the last entry moves to i
+      if (timer->armed_) timers_.push(timer, timer->deadline_);
+      continue;
+    }
+    far_sweep_at_ = std::min(far_sweep_at_, timer->deadline_ - kFarHorizon);
+    ++i;
+  }
+}
+
 void EpollDispatcher::runTimers() {
   now_ = std::chrono::steady_clock::now();
   runDueTimers();
+  if (now_ >= far_sweep_at_) sweepFar();
   while (!timers_.empty() && timers_.top()->filed_at <= now_) {
     auto* timer = static_cast<EpollTimer*>(timers_.top());
     timers_.remove(timer);
