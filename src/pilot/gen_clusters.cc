@@ -8,6 +8,7 @@
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 #include "pilot/generator.h"
 #include "pilot/inbound.h"
+#include "pilot/sidecar_scope.h"
 
 namespace remora::pilot {
 namespace {
@@ -107,10 +108,12 @@ ClusterLoadAssignment loadAssignment(const std::string& name,
   return cla;
 }
 
-// Calls fn(cluster name, service, port, subset labels) for every outbound EDS cluster.
+// Calls fn(cluster name, service, port, subset labels) for every outbound cluster of a service
+// the proxy's scope lets it see.
 template <typename Fn>
-void forEachOutbound(const Model& model, Fn fn) {
+void forEachOutbound(const Model& model, const SidecarScope& scope, Fn fn) {
   for (const auto& service : model.services()) {
+    if (!scope.visible(service)) continue;
     const DestinationRule* dr = model.destinationRule(service.fqdn);
     for (const auto& port : service.ports) {
       fn(outboundCluster(port.port, "", service.fqdn), service, port, Labels{}, dr);
@@ -153,7 +156,7 @@ Cluster dnsCluster(const std::string& name, const Model& model, const ServiceVie
 }  // namespace
 
 void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
-  forEachOutbound(model,
+  forEachOutbound(model, SidecarScope(model, proxy),
                   [&](const std::string& name, const ServiceView& service, const ServicePort& port,
                       const Labels& subset, const DestinationRule* dr) {
                     switch (discoveryOf(service)) {
@@ -209,8 +212,8 @@ void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
   }
 }
 
-void generateEndpoints(const Model& model, const Proxy&, Resources& out) {
-  forEachOutbound(model,
+void generateEndpoints(const Model& model, const Proxy& proxy, Resources& out) {
+  forEachOutbound(model, SidecarScope(model, proxy),
                   [&](const std::string& name, const ServiceView& service, const ServicePort& port,
                       const Labels& subset, const DestinationRule*) {
                     if (discoveryOf(service) != Discovery::kEds) return;

@@ -50,6 +50,7 @@ class Model {
   const std::map<ObjectKey, Object>& objects() const { return objects_; }
   const std::vector<SourceError>& errors() const { return errors_; }
   const std::vector<ServiceView>& services() const { return services_; }
+  // Objects accepted but not translated: unsupported kinds, and Sidecars with ingress listeners.
   std::vector<ObjectKey> unsupported() const;
 
   // A VirtualService or DestinationRule host resolved in namespace `ns` ("reviews" →
@@ -62,8 +63,13 @@ class Model {
                                       const Labels& subset = {}) const;
   // The DestinationRule for a service host (the one in the service's namespace wins), or null.
   const DestinationRule* destinationRule(const std::string& fqdn) const;
-  // VirtualServices naming `fqdn` among their hosts (mesh gateway only), in name order.
+  // VirtualServices naming `fqdn` among their hosts and bound to the mesh gateway, oldest first
+  // (creationTimestamp, then namespace/name): the order Istio merges them in.
   std::vector<const VirtualService*> virtualServices(const std::string& fqdn) const;
+  // A VirtualService by namespace and name (a delegate), or null.
+  const VirtualService* findVirtualService(const std::string& ns, const std::string& name) const;
+  // Every Sidecar, oldest first.
+  const std::vector<const Sidecar*>& sidecars() const { return sidecars_; }
   const Pod* findPod(const std::string& ns, const std::string& name) const;
   const Pod* findPodByIp(const std::string& ip) const;
 
@@ -77,6 +83,7 @@ class Model {
   std::map<std::string, const Pod*> pods_by_ip_;
   std::map<std::string, std::vector<const DestinationRule*>> rules_by_host_;
   std::map<std::string, std::vector<const VirtualService*>> vs_by_host_;
+  std::vector<const Sidecar*> sidecars_;
 };
 
 using ModelPtr = std::shared_ptr<const Model>;

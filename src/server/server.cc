@@ -37,11 +37,8 @@ Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstra
   stats_->bindThread(0);
   cluster_manager_->setSubscriptionFactoryContext(&subscription_context_);
   listener_manager_ = std::make_unique<ListenerManager>(
-      *dispatcher_, *stats_, options_, init_manager_, workers_, *route_providers_, [this] {
-        std::set<std::string, std::less<>> names;
-        for (const auto& [name, cluster] : *cluster_manager_->clusters()) names.insert(name);
-        return names;
-      });
+      *dispatcher_, *stats_, options_, init_manager_, workers_, *route_providers_,
+      [this] { return cluster_manager_->names(); });
   server_state_.local_cluster_name = bootstrap_.node().cluster();
 }
 
@@ -345,11 +342,13 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
         status->mutable_local_origin_success_rate_ejection_threshold()->set_value(local);
       }
     }
-    for (const auto& host : cluster->hosts()) {
+    for (const auto& host : cluster->adminHosts()) {
       auto* hs = status->add_host_statuses();
       auto* sa = hs->mutable_address()->mutable_socket_address();
-      sa->set_address(host->address.ip());
-      sa->set_port_value(host->address.port());
+      // A LOGICAL_DNS host shows its current address, as Envoy's LogicalHost::address().
+      const net::Address address = host->currentAddress();
+      sa->set_address(address.ip());
+      sa->set_port_value(address.port());
       auto metric = [&](const char* metric_name, uint64_t value, bool gauge) {
         auto* m = hs->add_stats();
         m->set_name(metric_name);
