@@ -151,7 +151,10 @@ std::vector<HostSet> buildHostSets(const HostVector& hosts, uint32_t levels,
     auto it = std::find_if(set.localities.begin(), set.localities.end(),
                            [&](const HostSet::Locality& l) { return l.name == host->locality; });
     if (it == set.localities.end()) {
-      set.localities.push_back({host->locality, host->locality_weight});
+      HostSet::Locality locality;
+      locality.name = host->locality;
+      locality.weight = host->locality_weight;
+      set.localities.push_back(std::move(locality));
       locality_totals[host->priority].push_back(0);
       it = set.localities.end() - 1;
     }
