@@ -53,8 +53,8 @@ void generateGrpcRoutes(const Model& model, const Proxy& proxy, Resources& out) 
           domains.push_back(service.name + p);
         }
       }
-      *rc.add_virtual_hosts() =
-          buildVirtualHost(model, service, port, domains, RouteOptions{.grpc_client = true});
+      *rc.add_virtual_hosts() = buildVirtualHost(
+          model, service, port, domains, RouteOptions{.grpc_client = true, .proxy_ns = proxy.ns});
       out[rc.name()].PackFrom(rc);
     }
   }

@@ -179,7 +179,8 @@ void generateSidecarRoutes(const Model& model, const Proxy& proxy, Resources& ou
       }
       auto& rc = configs[port.port];
       rc.set_name(std::to_string(port.port));
-      *rc.add_virtual_hosts() = buildVirtualHost(model, service, port, domains, RouteOptions{});
+      *rc.add_virtual_hosts() =
+          buildVirtualHost(model, service, port, domains, RouteOptions{.proxy_ns = proxy.ns});
     }
   }
   for (auto& [port, rc] : configs) {

@@ -53,7 +53,11 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
     } else if (const auto* pod = std::get_if<Pod>(&object.body)) {
       if (!pod->ip.empty()) pods_by_ip_[pod->ip] = pod;
     } else if (const auto* dr = std::get_if<DestinationRule>(&object.body)) {
-      rules_by_host_[resolveHost(dr->host, dr->ns)].push_back(dr);
+      const std::string host = resolveHost(dr->host, dr->ns);
+      if (host.starts_with("*"))
+        wildcard_rules_.emplace_back(host, dr);
+      else
+        rules_by_host_[host].push_back(dr);
     } else if (const auto* vs = std::get_if<VirtualService>(&object.body)) {
       bool mesh = vs->gateways.empty() ||
                   std::find(vs->gateways.begin(), vs->gateways.end(), "mesh") != vs->gateways.end();
@@ -126,13 +130,46 @@ std::vector<EndpointView> Model::endpoints(const ServiceView& service, const Ser
   return out;
 }
 
-const DestinationRule* Model::destinationRule(const std::string& fqdn) const {
-  auto it = rules_by_host_.find(fqdn);
-  if (it == rules_by_host_.end()) return nullptr;
+namespace {
+
+// DestinationRule exportTo: empty or "*" is every namespace, "." its own, "~" none.
+bool exportedTo(const DestinationRule& dr, const std::string& ns) {
+  if (dr.export_to.empty()) return true;
+  for (const auto& to : dr.export_to)
+    if (to == "*" || to == ns || (to == "." && dr.ns == ns)) return true;
+  return false;
+}
+
+// "*.example.com" matches "a.example.com"; "*" matches everything.
+bool wildcardMatches(const std::string& pattern, const std::string& fqdn) {
+  const std::string suffix = pattern.substr(1);
+  return fqdn.size() > suffix.size() && fqdn.ends_with(suffix);
+}
+
+}  // namespace
+
+const DestinationRule* Model::destinationRule(const std::string& fqdn,
+                                              const std::string& proxy_ns) const {
+  auto exact = rules_by_host_.find(fqdn);
+  auto inNamespace = [&](const std::string& ns) -> const DestinationRule* {
+    if (exact != rules_by_host_.end())
+      for (const DestinationRule* dr : exact->second)
+        if (dr->ns == ns && exportedTo(*dr, proxy_ns)) return dr;
+    const DestinationRule* best = nullptr;
+    size_t best_length = 0;
+    for (const auto& [pattern, dr] : wildcard_rules_) {
+      if (dr->ns != ns || !exportedTo(*dr, proxy_ns) || !wildcardMatches(pattern, fqdn)) continue;
+      if (best == nullptr || pattern.size() > best_length) best = dr, best_length = pattern.size();
+    }
+    return best;
+  };
+  if (const DestinationRule* dr = inNamespace(proxy_ns)) return dr;
   const ServiceView* service = findService(fqdn);
-  for (const DestinationRule* dr : it->second)
-    if (service && dr->ns == service->ns) return dr;
-  return it->second.front();
+  if (service && service->ns != proxy_ns)
+    if (const DestinationRule* dr = inNamespace(service->ns)) return dr;
+  if (proxy_ns != kRootNamespace && (!service || service->ns != kRootNamespace))
+    return inNamespace(kRootNamespace);
+  return nullptr;
 }
 
 std::vector<const VirtualService*> Model::virtualServices(const std::string& fqdn) const {

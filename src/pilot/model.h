@@ -15,6 +15,7 @@
 namespace remora::pilot {
 
 inline constexpr const char* kClusterDomain = "svc.cluster.local";
+inline constexpr const char* kRootNamespace = "istio-system";  // Istio's default rootNamespace
 
 // A host a proxy can reach: a Kubernetes Service or one host of a ServiceEntry.
 struct ServiceView {
@@ -60,8 +61,12 @@ class Model {
   // The endpoints of `service`'s port `port`, restricted to those whose labels include `subset`.
   std::vector<EndpointView> endpoints(const ServiceView& service, const ServicePort& port,
                                       const Labels& subset = {}) const;
-  // The DestinationRule for a service host (the one in the service's namespace wins), or null.
-  const DestinationRule* destinationRule(const std::string& fqdn) const;
+  // The DestinationRule a proxy in `proxy_ns` applies to `fqdn`, in Istio's lookup order: one in
+  // the proxy's namespace, else one the service's namespace exports to it, else one the root
+  // namespace (istio-system) exports to it; within a namespace an exact host beats the most
+  // specific wildcard. Null when none.
+  const DestinationRule* destinationRule(const std::string& fqdn,
+                                         const std::string& proxy_ns) const;
   // VirtualServices naming `fqdn` among their hosts (mesh gateway only), in name order.
   std::vector<const VirtualService*> virtualServices(const std::string& fqdn) const;
   const Pod* findPod(const std::string& ns, const std::string& name) const;
@@ -76,6 +81,7 @@ class Model {
   std::map<std::string, std::vector<const Endpoints*>> endpoints_by_service_;  // "ns/name"
   std::map<std::string, const Pod*> pods_by_ip_;
   std::map<std::string, std::vector<const DestinationRule*>> rules_by_host_;
+  std::vector<std::pair<std::string, const DestinationRule*>> wildcard_rules_;  // "*.suffix"
   std::map<std::string, std::vector<const VirtualService*>> vs_by_host_;
 };
 

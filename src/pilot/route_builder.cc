@@ -6,6 +6,7 @@
 #include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
 #include "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.pb.h"
 #include "pilot/generator.h"
+#include "pilot/traffic_policy.h"
 
 namespace remora::pilot {
 namespace {
@@ -97,8 +98,9 @@ std::string destinationCluster(const Model& model, const VirtualService& vs, con
   return outboundCluster(number, d.subset, fqdn);
 }
 
+// `hashed`: the route hashes consistently, so retries must not avoid previous hosts (Istio).
 void setRetries(const std::optional<HttpRetry>& retries, route::RouteAction& action,
-                const RouteOptions& options) {
+                const RouteOptions& options, bool hashed = false) {
   if (options.grpc_client && !retries) return;
   uint32_t attempts = retries ? retries->attempts : 2;
   if (attempts == 0) return;
@@ -129,7 +131,7 @@ void setRetries(const std::optional<HttpRetry>& retries, route::RouteAction& act
   policy->set_retry_on(policies);
   if (retries && retries->per_try_timeout_ms)
     setDurationMs(*retries->per_try_timeout_ms, *policy->mutable_per_try_timeout());
-  if (!options.grpc_client) {
+  if (!options.grpc_client && !hashed) {
     auto* predicate = policy->add_retry_host_predicate();
     predicate->set_name("envoy.retry_host_predicates.previous_hosts");
     predicate->mutable_typed_config()->PackFrom(
@@ -231,11 +233,14 @@ void buildAction(const Model& model, const VirtualService& vs, const HttpRoute& 
         c->mutable_weight()->set_value(d->weight);
       }
     }
+    bool hashed = false;
+    for (const auto* d : destinations)
+      hashed |= addDestinationHashPolicy(model, vs.ns, d->destination, options.proxy_ns, *action);
     if (http.timeout_ms)
       setDurationMs(*http.timeout_ms, *action->mutable_timeout());
     else if (!options.grpc_client)
       action->mutable_timeout();  // Istio: no timeout unless set
-    setRetries(http.retries, *action, options);
+    setRetries(http.retries, *action, options, hashed && destinations.size() == 1);
     if (http.rewrite_uri) action->set_prefix_rewrite(*http.rewrite_uri);
     if (http.rewrite_authority) action->set_host_rewrite_literal(*http.rewrite_authority);
     if (http.mirror) {
@@ -253,7 +258,7 @@ void buildAction(const Model& model, const VirtualService& vs, const HttpRoute& 
   setHeaderOps(http.response_headers, false, r);
 }
 
-route::Route defaultRoute(const ServiceView& service, const ServicePort& port,
+route::Route defaultRoute(const Model& model, const ServiceView& service, const ServicePort& port,
                           const RouteOptions& options) {
   route::Route r;
   r.set_name("default");
@@ -262,6 +267,7 @@ route::Route defaultRoute(const ServiceView& service, const ServicePort& port,
   action->set_cluster(outboundCluster(port.port, "", service.fqdn));
   if (!options.grpc_client) action->mutable_timeout();
   setRetries(std::nullopt, *action, options);
+  addServiceHashPolicy(model, service, port, options.proxy_ns, *action);
   return r;
 }
 
@@ -275,7 +281,7 @@ route::VirtualHost buildVirtualHost(const Model& model, const ServiceView& servi
   for (auto& d : domains) vhost.add_domains(std::move(d));
   auto services = model.virtualServices(service.fqdn);
   if (services.empty()) {
-    *vhost.add_routes() = defaultRoute(service, port, options);
+    *vhost.add_routes() = defaultRoute(model, service, port, options);
     return vhost;
   }
   // Istio merges several VirtualServices for one host; the first (by namespace/name) rules here.
