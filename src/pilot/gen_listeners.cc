@@ -2,6 +2,7 @@
 // per service port (HTTP ports share `0.0.0.0_<port>` with RDS route `<port>`; TCP ports get
 // `<vip>_<port>` with tcp_proxy), and the route configs those listeners name.
 
+#include <optional>
 #include <set>
 
 #include "envoy/config/listener/v3/listener.pb.h"
@@ -32,13 +33,26 @@ void setAddress(Listener& l, const std::string& ip, uint32_t port) {
   socket->set_port_value(port);
 }
 
-void addTcpProxy(FilterChain& chain, const std::string& cluster) {
+void addTcpProxy(FilterChain& chain, const std::string& cluster,
+                 std::optional<uint64_t> idle_timeout_ms = std::nullopt) {
   envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy tcp;
   tcp.set_stat_prefix(cluster);
   tcp.set_cluster(cluster);
+  if (idle_timeout_ms) {
+    tcp.mutable_idle_timeout()->set_seconds(static_cast<int64_t>(*idle_timeout_ms / 1000));
+    tcp.mutable_idle_timeout()->set_nanos(static_cast<int32_t>(*idle_timeout_ms % 1000 * 1000000));
+  }
   auto* filter = chain.add_filters();
   filter->set_name("envoy.filters.network.tcp_proxy");
   filter->mutable_typed_config()->PackFrom(tcp);
+}
+
+// Istio gives an outbound tcp_proxy the idle timeout of the DestinationRule's top-level
+// connectionPool.tcp (port-level and subset settings do not reach the listener).
+std::optional<uint64_t> tcpIdleTimeout(const DestinationRule* dr) {
+  if (dr == nullptr || !dr->traffic_policy || !dr->traffic_policy->connection_pool)
+    return std::nullopt;
+  return dr->traffic_policy->connection_pool->tcp_idle_timeout_ms;
 }
 
 // The connection manager's HTTP filters, in Istio's order: cors and fault (both driven per route)
@@ -133,7 +147,8 @@ void generateSidecarListeners(const Model& model, const Proxy& proxy, Resources&
       setAddress(l, service.vip, port.port);
       l.mutable_bind_to_port()->set_value(false);
       l.set_traffic_direction(envoy::config::core::v3::OUTBOUND);
-      addTcpProxy(*l.add_filter_chains(), outboundCluster(port.port, "", service.fqdn));
+      addTcpProxy(*l.add_filter_chains(), outboundCluster(port.port, "", service.fqdn),
+                  tcpIdleTimeout(model.destinationRule(service.fqdn, proxy.ns)));
       out[l.name()].PackFrom(l);
     }
   }

@@ -311,11 +311,23 @@ Status parseConsistentHash(const Field& f, std::optional<ConsistentHash>& out) {
     ++keys;
     hash.key = ConsistentHash::Key::kCookie;
     RETURN_IF_ERROR(cookie.expectMap());
-    RETURN_IF_ERROR(checkKeys(cookie, {"name", "path", "ttl"}, {"attributes"}));
+    RETURN_IF_ERROR(checkKeys(cookie, {"name", "path", "ttl", "attributes"}));
     RETURN_IF_ERROR(cookie["name"].getString(hash.name));
     if (hash.name.empty()) return cookie["name"].error("required");
     RETURN_IF_ERROR(cookie["path"].getString(hash.cookie_path));
     RETURN_IF_ERROR(cookie["ttl"].getDurationMs(hash.cookie_ttl_ms));
+    Field attributes = cookie["attributes"];
+    RETURN_IF_ERROR(attributes.expectList());
+    for (size_t i = 0; i < attributes.size(); ++i) {
+      Field a = attributes.at(i);
+      RETURN_IF_ERROR(a.expectMap());
+      RETURN_IF_ERROR(checkKeys(a, {"name", "value"}));
+      std::string name, value;
+      RETURN_IF_ERROR(a["name"].getString(name));
+      if (name.empty()) return a["name"].error("required");
+      RETURN_IF_ERROR(a["value"].getString(value));
+      hash.cookie_attributes.emplace_back(name, value);
+    }
   }
   if (f["useSourceIp"].present()) {
     bool use = false;

@@ -176,6 +176,7 @@ struct ConsistentHash {
   std::string name;  // header, cookie or query parameter name
   std::string cookie_path;
   std::optional<uint64_t> cookie_ttl_ms;
+  std::vector<std::pair<std::string, std::string>> cookie_attributes;  // name, value
   // ringHash / maglev, or neither: the deprecated minimumRingSize (a ring of 1024 by default).
   enum class Algorithm { kDefaultRing, kRingHash, kMaglev } algorithm = Algorithm::kDefaultRing;
   uint64_t size = 0;  // minimumRingSize or tableSize; 0 leaves Envoy's default

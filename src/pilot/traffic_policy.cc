@@ -73,6 +73,11 @@ void addHashPolicy(const ConsistentHash& hash, envoy::config::route::v3::RouteAc
       auto* cookie = policy->mutable_cookie();
       cookie->set_name(hash.name);
       cookie->set_path(hash.cookie_path);
+      for (const auto& [name, value] : hash.cookie_attributes) {
+        auto* attribute = cookie->add_attributes();
+        attribute->set_name(name);
+        attribute->set_value(value);
+      }
       if (hash.cookie_ttl_ms) {
         cookie->mutable_ttl()->set_seconds(static_cast<int64_t>(*hash.cookie_ttl_ms / 1000));
         cookie->mutable_ttl()->set_nanos(

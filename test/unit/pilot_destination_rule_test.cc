@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
+#include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
+#include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 #include "pilot_test_util.h"
 
@@ -203,7 +205,9 @@ spec:
   - name: v2
     labels: {version: v2}
     trafficPolicy:
-      loadBalancer: {consistentHash: {httpCookie: {name: session, path: /cart, ttl: 1.5s}}}
+      loadBalancer:
+        consistentHash:
+          httpCookie: {name: session, path: /cart, ttl: 1.5s, attributes: [{name: SameSite, value: Strict}]}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -225,6 +229,9 @@ spec:
   EXPECT_EQ(cookie.hash_policy(0).cookie().path(), "/cart");
   EXPECT_EQ(cookie.hash_policy(0).cookie().ttl().seconds(), 1);
   EXPECT_EQ(cookie.hash_policy(0).cookie().ttl().nanos(), 500000000);
+  ASSERT_EQ(cookie.hash_policy(0).cookie().attributes_size(), 1);
+  EXPECT_EQ(cookie.hash_policy(0).cookie().attributes(0).name(), "SameSite");
+  EXPECT_EQ(cookie.hash_policy(0).cookie().attributes(0).value(), "Strict");
   // A hashed route must not steer retries away from the previous host.
   EXPECT_EQ(cookie.retry_policy().retry_host_predicate_size(), 0);
   // Port-level hashes count only when the destination names its port.
@@ -277,6 +284,29 @@ spec:
   EXPECT_EQ(admin.common_http_protocol_options().idle_timeout().seconds(), 2);
   EXPECT_TRUE(admin.has_use_downstream_protocol_config());
   EXPECT_TRUE(admin.use_downstream_protocol_config().has_http2_protocol_options());
+}
+
+TEST(PilotDestinationRule, TcpIdleTimeoutReachesTheOutboundTcpProxy) {
+  Model model = modelFrom(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec:
+  clusterIP: 10.96.0.30
+  ports: [{name: tcp-db, port: 5432}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: db}
+spec:
+  host: db
+  trafficPolicy: {connectionPool: {tcp: {idleTimeout: 90s}}}
+)");
+  auto l = unpack<envoy::config::listener::v3::Listener>(
+      generate(model, sidecar("10.0.0.9", "client"), kListenerType), "10.96.0.30_5432");
+  envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy tcp;
+  ASSERT_TRUE(l.filter_chains(0).filters(0).typed_config().UnpackTo(&tcp));
+  EXPECT_EQ(tcp.idle_timeout().seconds(), 90);
 }
 
 TEST(PilotDestinationRule, LookupFollowsNamespacesAndExportTo) {
