@@ -123,6 +123,9 @@ void applyTrafficPolicy(const PolicySettings& policy, const ServicePort& port, b
   if (policy.connection_pool) applyConnectionPool(*policy.connection_pool, c, options);
   if (policy.outlier_detection) applyOutlierDetection(*policy.outlier_detection, c);
   if (grpc_client || options.ByteSizeLong() == 0) return;
+  // The options need a protocol (Envoy requires upstream_protocol_options): HTTP/1.1 unless set.
+  if (!options.has_explicit_http_config() && !options.has_use_downstream_protocol_config())
+    options.mutable_explicit_http_config()->mutable_http_protocol_options();
   (*c.mutable_typed_extension_protocol_options())
       ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
           .PackFrom(options);

@@ -103,6 +103,30 @@ def test_consistent_hash_keeps_a_header_then_a_cookie_on_one_backend(remora, pil
     assert len(seen) == 1, seen
 
 
+def test_connection_pool_limits_requests_per_connection_and_idles_out(remora, pilot, http_backends):
+    b = http_backends("b")
+    rule = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  trafficPolicy:
+    connectionPool: {http: {maxRequestsPerConnection: 2, idleTimeout: 300ms}}
+"""
+    p = pilot(service_files([b], rule))
+    proxy, port = sidecar(remora, p)
+    cluster = f"outbound|9080||{FQDN}"
+    for _ in range(6):
+        backend_for(port, {})
+    # Two requests per upstream connection: six requests took three connections.
+    assert len({r["peer_port"] for r in b.requests}) == 3, b.requests
+    assert proxy.stat(f"cluster.{cluster}.upstream_cx_max_requests") == 3
+    # And an idle upstream connection is closed after 300 ms.
+    backend_for(port, {})
+    proxy.wait_stat(f"cluster.{cluster}.upstream_cx_idle_timeout", lambda v: v >= 1, timeout=5)
+
+
 MESH = """
 apiVersion: v1
 kind: Service

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "config/load_and_validate.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
@@ -284,6 +285,60 @@ spec:
   EXPECT_EQ(admin.common_http_protocol_options().idle_timeout().seconds(), 2);
   EXPECT_TRUE(admin.has_use_downstream_protocol_config());
   EXPECT_TRUE(admin.use_downstream_protocol_config().has_http2_protocol_options());
+}
+
+// remora itself accepts every cluster and route config the pilot makes of these policies (the
+// checks a CDS or RDS response goes through; a failure would be a NACK).
+TEST(PilotDestinationRule, GeneratedResourcesPassRemorasValidation) {
+  Model model = withRule(R"(
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy:
+    loadBalancer: {consistentHash: {httpCookie: {name: s, ttl: 0s, attributes: [{name: a, value: b}]}}}
+    connectionPool:
+      tcp: {maxConnections: 3, connectTimeout: 1s, maxConnectionDuration: 1m, idleTimeout: 30s}
+      http: {maxRequestsPerConnection: 5, maxConcurrentStreams: 50, maxRetries: 2}
+    outlierDetection: {consecutive5xxErrors: 3}
+    portLevelSettings:
+    - port: {number: 9081}
+      loadBalancer: {consistentHash: {useSourceIp: true, maglev: {tableSize: 65537}}}
+      connectionPool: {http: {useClientProtocol: true, idleTimeout: 1s}}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy:
+      loadBalancer: {consistentHash: {httpQueryParameterName: q, ringHash: {minimumRingSize: 64}}}
+      connectionPool: {http: {h2UpgradePolicy: UPGRADE}}
+  - name: v2
+    labels: {version: v2}
+    trafficPolicy: {loadBalancer: {simple: RANDOM}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 50}
+    - {destination: {host: reviews, subset: v2}, weight: 50}
+)");
+  Proxy proxy = sidecar("10.0.0.9", "client");
+  for (const auto& [name, any] : generate(model, proxy, kClusterType)) {
+    Cluster c;
+    ASSERT_TRUE(any.UnpackTo(&c));
+    Status status = config::validateResource(c);
+    EXPECT_TRUE(status.ok()) << name << ": " << status.message();
+  }
+  for (const auto& [name, any] : generate(model, proxy, kRouteType)) {
+    RouteConfiguration rc;
+    ASSERT_TRUE(any.UnpackTo(&rc));
+    Status status = config::validateResource(rc);
+    EXPECT_TRUE(status.ok()) << name << ": " << status.message();
+  }
 }
 
 TEST(PilotDestinationRule, TcpIdleTimeoutReachesTheOutboundTcpProxy) {
