@@ -28,13 +28,14 @@ void setDuration(uint64_t ms, google::protobuf::Duration& out) {
   out.set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
 }
 
-// loadBalancer.simple → lb_policy; consistentHash → RING_HASH (ringHash or the deprecated
-// minimumRingSize, a ring of at least 1024 when unsized) or MAGLEV, as Istio.
+// loadBalancer.simple → lb_policy (LEAST_REQUEST when unset, Istio's default); consistentHash →
+// RING_HASH (ringHash or the deprecated minimumRingSize, a ring of at least 1024 when unsized) or
+// MAGLEV, as Istio.
 void applyLoadBalancer(const std::optional<LoadBalancer>& lb, Cluster& c) {
-  c.set_lb_policy(Cluster::ROUND_ROBIN);
+  c.set_lb_policy(Cluster::LEAST_REQUEST);
   if (!lb) return;
-  if (lb->simple == "LEAST_REQUEST" || lb->simple == "LEAST_CONN")
-    c.set_lb_policy(Cluster::LEAST_REQUEST);
+  if (lb->simple == "ROUND_ROBIN")
+    c.set_lb_policy(Cluster::ROUND_ROBIN);
   else if (lb->simple == "RANDOM")
     c.set_lb_policy(Cluster::RANDOM);
   if (!lb->consistent_hash) return;
@@ -113,16 +114,23 @@ void applyOutlierDetection(const OutlierDetection& od, Cluster& c) {
       od.min_health_percent.value_or(0));
 }
 
-// The merged DestinationRule policy of one cluster. Proxyless gRPC clients get no upstream HTTP
-// protocol options: gRPC speaks HTTP/2 and its xDS client reads none of them.
+// The merged DestinationRule policy of one cluster. Proxyless gRPC clients get only the
+// consistent hash, as from Istio's grpc generator: their xDS client accepts no lb_policy but
+// ROUND_ROBIN and RING_HASH and reads no pool or protocol options.
 void applyTrafficPolicy(const PolicySettings& policy, const ServicePort& port, bool grpc_client,
                         Cluster& c) {
+  if (grpc_client) {
+    LoadBalancer hash_only{.simple = "ROUND_ROBIN"};
+    if (policy.load_balancer) hash_only.consistent_hash = policy.load_balancer->consistent_hash;
+    applyLoadBalancer(hash_only, c);
+    return;
+  }
   HttpProtocolOptions options;
   if (isHttp2Port(port)) options.mutable_explicit_http_config()->mutable_http2_protocol_options();
   applyLoadBalancer(policy.load_balancer, c);
   if (policy.connection_pool) applyConnectionPool(*policy.connection_pool, c, options);
   if (policy.outlier_detection) applyOutlierDetection(*policy.outlier_detection, c);
-  if (grpc_client || options.ByteSizeLong() == 0) return;
+  if (options.ByteSizeLong() == 0) return;
   // The options need a protocol (Envoy requires upstream_protocol_options): HTTP/1.1 unless set.
   if (!options.has_explicit_http_config() && !options.has_use_downstream_protocol_config())
     options.mutable_explicit_http_config()->mutable_http_protocol_options();

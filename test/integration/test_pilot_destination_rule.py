@@ -149,7 +149,7 @@ spec:
   host: reviews
   exportTo: ["."]
   trafficPolicy:
-    loadBalancer: {simple: LEAST_REQUEST}
+    loadBalancer: {simple: ROUND_ROBIN}
     connectionPool:
       http: {idleTimeout: 5s, maxRequestsPerConnection: 100}
     portLevelSettings:
@@ -183,7 +183,7 @@ def test_scripted_sidecars_see_merged_policies_per_namespace(pilot, ads_client):
     c = ads_client(p, "sotw", sidecar_id("10.0.0.99", "client"))
     cds = c.latest("cds")["resources"]
     main = cds[f"outbound|9080||{FQDN}"]
-    assert main["lb_policy"] == "LEAST_REQUEST"
+    assert main.get("lb_policy", "ROUND_ROBIN") == "ROUND_ROBIN"  # proto3 JSON omits the default
     options = main["typed_extension_protocol_options"][
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["common_http_protocol_options"]
     assert options["idle_timeout"] == {"seconds": 5}

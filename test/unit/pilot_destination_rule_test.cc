@@ -76,21 +76,21 @@ metadata: {name: reviews}
 spec:
   host: reviews
   trafficPolicy:
-    loadBalancer: {simple: LEAST_REQUEST}
+    loadBalancer: {simple: RANDOM}
     connectionPool: {tcp: {maxConnections: 10}}
     outlierDetection: {consecutive5xxErrors: 3}
     portLevelSettings:
     - port: {number: 9081}
-      loadBalancer: {simple: RANDOM}
+      loadBalancer: {simple: ROUND_ROBIN}
 )");
   Resources cds = clusters(model);
   auto main = unpack<Cluster>(cds, "outbound|9080||" + kReviews);
-  EXPECT_EQ(main.lb_policy(), Cluster::LEAST_REQUEST);
+  EXPECT_EQ(main.lb_policy(), Cluster::RANDOM);
   EXPECT_EQ(main.circuit_breakers().thresholds(0).max_connections().value(), 10u);
   EXPECT_TRUE(main.has_outlier_detection());
-  // Port-level settings do not inherit: 9081 gets RANDOM and none of the rest.
+  // Port-level settings do not inherit: 9081 gets ROUND_ROBIN and none of the rest.
   auto admin = unpack<Cluster>(cds, "outbound|9081||" + kReviews);
-  EXPECT_EQ(admin.lb_policy(), Cluster::RANDOM);
+  EXPECT_EQ(admin.lb_policy(), Cluster::ROUND_ROBIN);
   EXPECT_FALSE(admin.has_circuit_breakers());
   EXPECT_FALSE(admin.has_outlier_detection());
 }
@@ -103,7 +103,7 @@ metadata: {name: reviews}
 spec:
   host: reviews
   trafficPolicy:
-    loadBalancer: {simple: LEAST_REQUEST}
+    loadBalancer: {simple: ROUND_ROBIN}
     outlierDetection: {consecutive5xxErrors: 3}
     portLevelSettings:
     - port: {number: 9081}
@@ -131,7 +131,7 @@ spec:
   EXPECT_FALSE(v1_admin.has_outlier_detection());
   // v2's port-level entry replaces everything on 9080; elsewhere its connectionPool applies.
   auto v2 = unpack<Cluster>(cds, "outbound|9080|v2|" + kReviews);
-  EXPECT_EQ(v2.lb_policy(), Cluster::ROUND_ROBIN);
+  EXPECT_EQ(v2.lb_policy(), Cluster::LEAST_REQUEST);  // Istio's default, not the top-level one
   EXPECT_FALSE(v2.has_outlier_detection());
   EXPECT_EQ(v2.circuit_breakers().thresholds(0).max_connections().value(), 7u);
   EXPECT_FALSE(v2.circuit_breakers().thresholds(0).has_max_retries());
@@ -139,9 +139,9 @@ spec:
   EXPECT_EQ(v2_admin.circuit_breakers().thresholds(0).max_retries().value(), 9u);
   EXPECT_FALSE(v2_admin.circuit_breakers().thresholds(0).has_max_connections());
   // 9081's top-level port-level entry dropped the top-level loadBalancer for every subset.
-  EXPECT_EQ(v2_admin.lb_policy(), Cluster::ROUND_ROBIN);
+  EXPECT_EQ(v2_admin.lb_policy(), Cluster::LEAST_REQUEST);
   // The subset-less cluster keeps the top-level policy.
-  EXPECT_EQ(unpack<Cluster>(cds, "outbound|9080||" + kReviews).lb_policy(), Cluster::LEAST_REQUEST);
+  EXPECT_EQ(unpack<Cluster>(cds, "outbound|9080||" + kReviews).lb_policy(), Cluster::ROUND_ROBIN);
 }
 
 TEST(PilotDestinationRule, ConsistentHashRingsAndTables) {
@@ -249,9 +249,37 @@ spec:
   envoy::config::core::v3::Node node;
   node.set_id("sidecar~10.0.0.9~client.default~default.svc.cluster.local");
   (*node.mutable_metadata()->mutable_fields())["GENERATOR"].set_string_value("grpc");
-  auto grpc = unpack<RouteConfiguration>(generate(model, proxyFromNode(node), kRouteType),
+  Proxy grpc_client = proxyFromNode(node);
+  auto grpc = unpack<RouteConfiguration>(generate(model, grpc_client, kRouteType),
                                          "outbound|9080||" + kReviews);
   EXPECT_EQ(grpc.virtual_hosts(0).routes(0).route().hash_policy(0).cookie().name(), "session");
+  EXPECT_EQ(
+      unpack<Cluster>(generate(model, grpc_client, kClusterType), "outbound|9080|v2|" + kReviews)
+          .lb_policy(),
+      Cluster::RING_HASH);
+}
+
+TEST(PilotDestinationRule, ProxylessGrpcClustersCarryOnlyTheConsistentHash) {
+  Model model = withRule(R"(
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy:
+    loadBalancer: {simple: LEAST_REQUEST}
+    connectionPool: {tcp: {maxConnections: 3}, http: {idleTimeout: 1s}}
+    outlierDetection: {consecutive5xxErrors: 3}
+)");
+  envoy::config::core::v3::Node node;
+  node.set_id("sidecar~10.0.0.9~client.default~default.svc.cluster.local");
+  (*node.mutable_metadata()->mutable_fields())["GENERATOR"].set_string_value("grpc");
+  auto c = unpack<Cluster>(generate(model, proxyFromNode(node), kClusterType),
+                           "outbound|9090||" + kReviews);
+  EXPECT_EQ(c.lb_policy(), Cluster::ROUND_ROBIN);  // gRPC's xDS client rejects LEAST_REQUEST
+  EXPECT_FALSE(c.has_circuit_breakers());
+  EXPECT_FALSE(c.has_outlier_detection());
+  EXPECT_TRUE(c.typed_extension_protocol_options().empty());
 }
 
 TEST(PilotDestinationRule, ConnectionPoolHttpOptions) {
@@ -379,7 +407,7 @@ kind: DestinationRule
 metadata: {name: mine, namespace: shop}
 spec:
   host: reviews.default.svc.cluster.local
-  trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -401,7 +429,7 @@ spec:
   // The service's namespace: its own (private) rule.
   EXPECT_EQ(unpack<Cluster>(clusters(model, "default"), name).lb_policy(), Cluster::RANDOM);
   // The proxy's namespace first.
-  EXPECT_EQ(unpack<Cluster>(clusters(model, "shop"), name).lb_policy(), Cluster::LEAST_REQUEST);
+  EXPECT_EQ(unpack<Cluster>(clusters(model, "shop"), name).lb_policy(), Cluster::ROUND_ROBIN);
   // The service namespace's rule is private; a third namespace's rule never applies; the root
   // namespace's wildcard rule does.
   EXPECT_EQ(unpack<Cluster>(clusters(model, "books"), name).lb_policy(), Cluster::RING_HASH);
