@@ -18,6 +18,7 @@ using envoy::config::endpoint::v3::ClusterLoadAssignment;
 using envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
 
 constexpr int kConnectTimeoutSeconds = 10;  // Istio's default connectTimeout
+const Labels kNoLabels;
 
 void put(Resources& out, const std::string& name, const google::protobuf::Message& message) {
   out[name].PackFrom(message);
@@ -172,19 +173,17 @@ ClusterLoadAssignment loadAssignment(const std::string& name,
   return cla;
 }
 
-// Calls fn(cluster name, service, port, subset labels, merged policy) for every outbound cluster,
-// with the DestinationRule a proxy in `proxy_ns` applies.
+// Calls fn(cluster name, service, port, subset, DestinationRule) for every outbound cluster, with
+// the rule a proxy in `proxy_ns` applies (`subset` null for the subset-less cluster).
 template <typename Fn>
 void forEachOutbound(const Model& model, const std::string& proxy_ns, Fn fn) {
   for (const auto& service : model.services()) {
     const DestinationRule* dr = model.destinationRule(service.fqdn, proxy_ns);
     for (const auto& port : service.ports) {
-      fn(outboundCluster(port.port, "", service.fqdn), service, port, Labels{},
-         effectivePolicy(dr, port.port, ""));
+      fn(outboundCluster(port.port, "", service.fqdn), service, port, nullptr, dr);
       if (dr == nullptr) continue;
       for (const auto& subset : dr->subsets)
-        fn(outboundCluster(port.port, subset.name, service.fqdn), service, port, subset.labels,
-           effectivePolicy(dr, port.port, subset.name));
+        fn(outboundCluster(port.port, subset.name, service.fqdn), service, port, &subset, dr);
     }
   }
 }
@@ -221,29 +220,31 @@ Cluster dnsCluster(const std::string& name, const Model& model, const ServiceVie
 }  // namespace
 
 void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
-  forEachOutbound(model, proxy.ns,
-                  [&](const std::string& name, const ServiceView& service, const ServicePort& port,
-                      const Labels& subset, const PolicySettings& policy) {
-                    switch (discoveryOf(service)) {
-                      case Discovery::kEds:
-                        put(out, name, edsCluster(name, port, policy, proxy.grpc));
-                        break;
-                      case Discovery::kDns:
-                        put(out, name,
-                            dnsCluster(name, model, service, port, subset, policy, proxy.grpc));
-                        break;
-                      case Discovery::kOriginalDst: {
-                        if (proxy.grpc) break;  // gRPC has no original destination to go to
-                        Cluster c;
-                        c.set_name(name);
-                        c.set_type(Cluster::ORIGINAL_DST);
-                        c.set_lb_policy(Cluster::CLUSTER_PROVIDED);
-                        c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
-                        put(out, name, c);
-                        break;
-                      }
-                    }
-                  });
+  forEachOutbound(
+      model, proxy.ns,
+      [&](const std::string& name, const ServiceView& service, const ServicePort& port,
+          const Subset* subset, const DestinationRule* dr) {
+        const PolicySettings policy = effectivePolicy(dr, port.port, subset ? subset->name : "");
+        const Labels& labels = subset ? subset->labels : kNoLabels;
+        switch (discoveryOf(service)) {
+          case Discovery::kEds:
+            put(out, name, edsCluster(name, port, policy, proxy.grpc));
+            break;
+          case Discovery::kDns:
+            put(out, name, dnsCluster(name, model, service, port, labels, policy, proxy.grpc));
+            break;
+          case Discovery::kOriginalDst: {
+            if (proxy.grpc) break;  // gRPC has no original destination to go to
+            Cluster c;
+            c.set_name(name);
+            c.set_type(Cluster::ORIGINAL_DST);
+            c.set_lb_policy(Cluster::CLUSTER_PROVIDED);
+            c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
+            put(out, name, c);
+            break;
+          }
+        }
+      });
   if (proxy.grpc) return;
 
   Cluster passthrough;
@@ -281,9 +282,11 @@ void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
 void generateEndpoints(const Model& model, const Proxy& proxy, Resources& out) {
   forEachOutbound(model, proxy.ns,
                   [&](const std::string& name, const ServiceView& service, const ServicePort& port,
-                      const Labels& subset, const PolicySettings&) {
+                      const Subset* subset, const DestinationRule*) {
                     if (discoveryOf(service) != Discovery::kEds) return;
-                    put(out, name, loadAssignment(name, model.endpoints(service, port, subset)));
+                    put(out, name,
+                        loadAssignment(name, model.endpoints(service, port,
+                                                             subset ? subset->labels : kNoLabels)));
                   });
 }
 
