@@ -75,10 +75,10 @@ const std::vector<Entry>& builtinTable() {
         "original_dst_lb_config",
         "cleanup_interval",
         "upstream_bind_config"}},
-      // ORIGINAL_DST (src/upstream/load_balancer.*, thread_local_cluster_manager.*).
-      // upstream_port_override and metadata_key are not implemented.
+      // ORIGINAL_DST (src/upstream/load_balancer.*, original_dst_hosts.*). Not honoured
+      // (rejected): metadata_key, since no remora filter writes the dynamic metadata it reads.
       {"envoy.config.cluster.v3.Cluster.OriginalDstLbConfig",
-       {"use_http_header", "http_header_name"}},
+       {"use_http_header", "http_header_name", "upstream_port_override"}},
       // Cluster.upstream_bind_config: the source every upstream connection binds to.
       {"envoy.config.core.v3.BindConfig", {"source_address"}},
       // Service discovery (src/upstream/dns_cluster.*, eds_subscription.*): c-ares resolvers, and

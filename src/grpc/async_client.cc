@@ -58,7 +58,6 @@ class AsyncStreamImpl final : public AsyncStream,
     // The preface, SETTINGS and our headers wait in the write buffer until the connect completes.
     transport_->codec = std::make_unique<http::http2::ClientConnectionImpl>(
         c, cluster_->http2Options(), &cluster_->http2Stats());
-    c.connect(host_->address);
     transport_->connect_timer = dispatcher_.createTimer([this] {
       cluster_->stats().upstream_cx_connect_timeout.inc();
       finish(gs::kUnavailable, "upstream connect timeout");

@@ -345,11 +345,13 @@ envoy::admin::v3::Clusters Server::clusterStatuses() const {
         status->mutable_local_origin_success_rate_ejection_threshold()->set_value(local);
       }
     }
-    for (const auto& host : cluster->hosts()) {
+    for (const auto& host : cluster->adminHosts()) {
       auto* hs = status->add_host_statuses();
       auto* sa = hs->mutable_address()->mutable_socket_address();
-      sa->set_address(host->address.ip());
-      sa->set_port_value(host->address.port());
+      // A LOGICAL_DNS host shows its current address, as Envoy's LogicalHost::address().
+      const net::Address address = host->currentAddress();
+      sa->set_address(address.ip());
+      sa->set_port_value(address.port());
       auto metric = [&](const char* metric_name, uint64_t value, bool gauge) {
         auto* m = hs->add_stats();
         m->set_name(metric_name);

@@ -9,6 +9,7 @@
 #include "http/http2/protocol_options.h"
 #include "upstream/load_assignment.h"
 #include "upstream/load_balancer.h"
+#include "upstream/original_dst_hosts.h"
 #include "upstream/priority_load.h"
 
 namespace remora::upstream {
@@ -134,8 +135,9 @@ namespace {
 std::atomic<uint64_t> next_config_version{1};
 
 // Hosts by priority level and, for locality weighted balancing, by locality (in the order the
-// localities first appear) with each locality's effective weight (Envoy: weight times its
-// availability, min(1, overprovisioning factor * healthy / total)).
+// localities first appear) with each locality's effective weights (Envoy: weight times its
+// availability, min(1, overprovisioning factor * healthy / total), and the same with its degraded
+// hosts for the degraded share of the load).
 std::vector<HostSet> buildHostSets(const HostVector& hosts, uint32_t levels,
                                    uint32_t overprovisioning_factor, bool locality_weighted) {
   std::vector<HostSet> sets(levels);
@@ -149,25 +151,36 @@ std::vector<HostSet> buildHostSets(const HostVector& hosts, uint32_t levels,
     auto it = std::find_if(set.localities.begin(), set.localities.end(),
                            [&](const HostSet::Locality& l) { return l.name == host->locality; });
     if (it == set.localities.end()) {
-      set.localities.push_back({host->locality, host->locality_weight, 0, {}});
+      set.localities.push_back({host->locality, host->locality_weight});
       locality_totals[host->priority].push_back(0);
       it = set.localities.end() - 1;
     }
     ++locality_totals[host->priority][static_cast<size_t>(it - set.localities.begin())];
     if (host->healthy()) it->healthy_hosts.push_back(host);
+    if (host->degraded()) it->degraded_hosts.push_back(host);
   }
   for (uint32_t p = 0; p < levels; ++p) {
     for (size_t i = 0; i < sets[p].localities.size(); ++i) {
       auto& locality = sets[p].localities[i];
-      const double ratio =
-          static_cast<double>(locality.healthy_hosts.size()) / locality_totals[p][i];
-      locality.effective_weight =
-          locality.weight * std::min(1.0, overprovisioning_factor / 100.0 * ratio);
+      const auto effective = [&](size_t usable) {
+        const double ratio = static_cast<double>(usable) / locality_totals[p][i];
+        return locality.weight * std::min(1.0, overprovisioning_factor / 100.0 * ratio);
+      };
+      locality.effective_weight = effective(locality.healthy_hosts.size());
+      locality.degraded_effective_weight = effective(locality.degraded_hosts.size());
     }
   }
   return sets;
 }
 }  // namespace
+
+HostVector Cluster::adminHosts() const {
+  if (!original_dst_hosts_) return hosts_;
+  HostVector out = hosts_;
+  const HostVector picked = original_dst_hosts_->hosts();
+  out.insert(out.end(), picked.begin(), picked.end());
+  return out;
+}
 
 Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store& store)
     : proto_(proto),
@@ -192,6 +205,7 @@ Cluster::Cluster(const envoy::config::cluster::v3::Cluster& proto, stats::Store&
       break;
     case ProtoCluster::ORIGINAL_DST:
       type_ = ClusterType::OriginalDst;
+      original_dst_hosts_ = std::make_shared<OriginalDstHostMap>();
       break;
     default:
       type_ = ClusterType::Static;

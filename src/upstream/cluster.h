@@ -110,6 +110,9 @@ struct HostSet {
     // weight * min(1, overprovisioning factor * healthy / total): what a locality is picked by.
     double effective_weight = 0;
     HostVector healthy_hosts;
+    // The same over its degraded hosts: what it is picked by for the degraded share.
+    double degraded_effective_weight = 0;
+    HostVector degraded_hosts;
   };
   HostVector hosts;
   HostVector healthy_hosts;
@@ -122,6 +125,7 @@ struct HostSet {
 };
 
 class LoadBalancerFactory;
+class OriginalDstHostMap;
 
 // A cluster as workers see it: an immutable snapshot. A membership change (DNS, EDS) or a host
 // health change (health checking, outlier detection) makes the ClusterManager build the next
@@ -179,8 +183,15 @@ class Cluster {
   }
   const http::http2::Http2Options& http2Options() const { return http2_options_; }
   http::http2::Http2Stats& http2Stats() const { return *http2_stats_; }
-  // Every host, all priorities (what /clusters shows).
+  // Every host, all priorities.
   const HostVector& hosts() const { return hosts_; }
+  // What /clusters shows: hosts(), and for ORIGINAL_DST the destinations picked lately.
+  HostVector adminHosts() const;
+  // ORIGINAL_DST: the hosts its picks made (original_dst_hosts.h), shared by every snapshot of
+  // this configuration; null for other types.
+  const std::shared_ptr<OriginalDstHostMap>& originalDstHosts() const {
+    return original_dst_hosts_;
+  }
   // Levels 0..highest priority present (levels in between may be empty) and the share of
   // traffic each receives (priority_load.h: Envoy's overprovisioning and panic rules).
   const std::vector<HostSet>& hostSets() const { return host_sets_; }
@@ -241,6 +252,7 @@ class Cluster {
   };
   std::shared_ptr<ImmediateHcFailReporter> immediate_hc_fail_ =
       std::make_shared<ImmediateHcFailReporter>();
+  std::shared_ptr<OriginalDstHostMap> original_dst_hosts_;
   stats::Store* store_;
   uint64_t config_version_;
   uint32_t overprovisioning_factor_ = 140;

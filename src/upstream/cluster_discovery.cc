@@ -4,6 +4,7 @@
 #include "upstream/cluster_manager.h"
 #include "upstream/dns_cluster.h"
 #include "upstream/eds_subscription.h"
+#include "upstream/original_dst_hosts.h"
 
 namespace remora::upstream {
 
@@ -40,8 +41,9 @@ ClusterDiscoveryPtr createClusterDiscovery(ClusterManager& manager, const Cluste
       }
       if (subscriptions == nullptr) return nullptr;
       return std::make_unique<EdsSubscription>(manager, cluster, *subscriptions);
-    case ClusterType::Static:
     case ClusterType::OriginalDst:
+      return std::make_unique<OriginalDstCleanup>(cluster, dispatcher);
+    case ClusterType::Static:
       break;
   }
   return nullptr;

@@ -35,7 +35,7 @@ using ClusterDiscoveryPtr = std::unique_ptr<ClusterDiscovery>;
 
 // Starts the discovery a cluster's type asks for: STRICT_DNS and LOGICAL_DNS resolve their
 // endpoints' names, EDS subscribes to its eds_config (through `subscriptions`; none: the cluster
-// stays empty). nullptr for STATIC and ORIGINAL_DST.
+// stays empty), ORIGINAL_DST sweeps its unused hosts. nullptr for STATIC.
 ClusterDiscoveryPtr createClusterDiscovery(ClusterManager& manager, const Cluster& cluster,
                                            event::Dispatcher& dispatcher,
                                            xds::SubscriptionFactoryContext* subscriptions);

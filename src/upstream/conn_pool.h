@@ -45,6 +45,8 @@ class HttpConnPool {
   // Closes connections that carry nothing (the host went away or the pool is being retired).
   virtual void drainConnections() = 0;
   virtual bool idle() const = 0;
+  // The host this pool connects to.
+  virtual const HostConstSharedPtr& host() const = 0;
 };
 
 }  // namespace remora::upstream

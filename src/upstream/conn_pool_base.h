@@ -29,6 +29,7 @@ namespace remora::upstream {
 class ConnPoolBase : public HttpConnPool {
  public:
   ~ConnPoolBase() override;
+  const HostConstSharedPtr& host() const override { return host_; }
 
  protected:
   ConnPoolBase(event::Dispatcher& dispatcher, HostConstSharedPtr host,

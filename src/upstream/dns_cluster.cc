@@ -136,12 +136,10 @@ void DnsClusterDiscovery::applyAnswers(Target& target, DnsResolver::Status statu
   }
   target.timer->enableTimer(next);
 
-  // LOGICAL_DNS keeps its host when an answer is empty (Envoy updates only on addresses).
-  if (logical_ && answers.empty()) {
-    stats_.update_no_rebuild.inc();
+  if (logical_) {
+    applyLogicalAnswer(target, answers);
     return;
   }
-  if (logical_) answers.resize(1);
   HostVector hosts;
   for (const auto& answer : answers) {
     auto address = net::Address::parse(answer.address.ip(), target.port);
@@ -163,6 +161,35 @@ void DnsClusterDiscovery::applyAnswers(Target& target, DnsResolver::Status statu
   HostVector all;
   for (const auto& t : targets_) all.insert(all.end(), t.hosts.begin(), t.hosts.end());
   manager_.updateHosts(name_, std::move(all));
+}
+
+void DnsClusterDiscovery::applyLogicalAnswer(Target& target,
+                                             const std::vector<DnsAnswer>& answers) {
+  // An empty answer keeps the host (Envoy updates only on addresses; connections are never
+  // drained).
+  std::optional<net::Address> first;
+  if (!answers.empty()) {
+    auto parsed = net::Address::parse(answers.front().address.ip(), target.port);
+    if (parsed.ok()) first = *parsed;
+  }
+  if (!first) {
+    stats_.update_no_rebuild.inc();
+    return;
+  }
+  if (target.hosts.empty()) {
+    // The first answer makes the one logical host; from here on it only moves.
+    target.hosts.push_back(std::make_shared<Host>(*first, target.weight, target.hostname,
+                                                  target.priority, target.locality,
+                                                  target.locality_weight));
+    manager_.updateHosts(name_, target.hosts);
+    return;
+  }
+  const Host& host = *target.hosts.front();
+  if (host.currentAddress() == *first) return;
+  // The same Host, a new address: new connections (requests, health checks) go there, open
+  // ones stay where they are, and nothing is rebuilt.
+  LOG_DEBUG("cluster {}: {} now resolves to {}", name_, target.dns_name, first->asString());
+  host.setCurrentAddress(*first);
 }
 
 std::chrono::milliseconds DnsClusterDiscovery::failureDelay(uint32_t failures) const {

@@ -13,10 +13,13 @@ namespace remora::upstream {
 // STRICT_DNS and LOGICAL_DNS as Envoy. Each endpoint of the load assignment is a name resolved
 // on its own schedule: every dns_refresh_rate (default 5 s), or the answer's TTL with
 // respect_dns_ttl, or after a failure dns_failure_refresh_rate's jittered exponential backoff.
-// STRICT_DNS: every address of every name is a host. LOGICAL_DNS: one host, the first address
-// of its one name. A failed resolution keeps the hosts already known. Initialized (warm, as far
-// as discovery goes) once every name's first resolution has finished, answered or failed. Counts
-// cluster.<name>.update_attempt / update_success / update_failure / update_no_rebuild.
+// STRICT_DNS: every address of every name is a host. LOGICAL_DNS: one host (Envoy's
+// LogicalHost), made at the first answer, whose address then follows the first address of each
+// answer (Host::setCurrentAddress): the host, its stats, health and outlier state persist, new
+// connections go to the new address and open ones keep theirs. A failed resolution keeps the hosts
+// already known. Initialized (warm, as far as discovery goes) once every name's first resolution
+// has finished, answered or failed. Counts cluster.<name>.update_attempt / update_success /
+// update_failure / update_no_rebuild.
 class DnsClusterDiscovery final : public ClusterDiscovery {
  public:
   DnsClusterDiscovery(ClusterManager& manager, const Cluster& cluster,
@@ -40,6 +43,7 @@ class DnsClusterDiscovery final : public ClusterDiscovery {
   void resolve(Target& target);
   void onResolved(Target& target, DnsResolver::Status status, std::vector<DnsAnswer> answers);
   void applyAnswers(Target& target, DnsResolver::Status status, std::vector<DnsAnswer> answers);
+  void applyLogicalAnswer(Target& target, const std::vector<DnsAnswer>& answers);
   std::chrono::milliseconds failureDelay(uint32_t failures) const;
 
   ClusterManager& manager_;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,6 +56,9 @@ struct Host {
         priority(priority_in),
         locality(std::move(locality_in)),
         locality_weight(locality_weight_in) {}
+  // The address the host was made with, and its identity: pools are keyed, and continuing
+  // members recognised, by it. A new connection goes to currentAddress(), which differs only
+  // for LOGICAL_DNS's logical host.
   const net::Address address;
   // address.asString(), formed once: connection pools are looked up by it on every request.
   const std::string address_string;
@@ -91,6 +95,21 @@ struct Host {
   }
   uint32_t healthFlags() const { return health_flags_.load(std::memory_order_acquire); }
 
+  // Where a new connection to this host goes. LOGICAL_DNS keeps one host (Envoy's LogicalHost)
+  // whose address follows the latest DNS answer: connections opened before a change keep the
+  // address they were opened to, and the host keeps its stats, health and outlier state.
+  net::Address currentAddress() const {
+    if (!moved_.load(std::memory_order_acquire)) return address;
+    std::lock_guard lock(moved_lock_);
+    return moved_address_;
+  }
+  // Main thread (LOGICAL_DNS discovery). Rare, so a lock on the (per connection) read suffices.
+  void setCurrentAddress(const net::Address& to) const {
+    std::lock_guard lock(moved_lock_);
+    moved_address_ = to;
+    moved_.store(true, std::memory_order_release);
+  }
+
   // Outlier detection's monitor, where workers report each result (null: the cluster has no
   // outlier_detection). Attached once, on the main thread, before the host is first published.
   outlier::HostMonitor* outlierMonitor() const { return outlier_monitor_.get(); }
@@ -108,6 +127,9 @@ struct Host {
                                         static_cast<uint32_t>(HealthFlag::DegradedEdsHealth);
   mutable std::atomic<uint32_t> health_flags_{0};
   mutable std::shared_ptr<outlier::HostMonitor> outlier_monitor_;
+  mutable std::atomic<bool> moved_{false};  // setCurrentAddress() was called
+  mutable std::mutex moved_lock_;
+  mutable net::Address moved_address_;
 };
 using HostConstSharedPtr = std::shared_ptr<const Host>;
 using HostVector = std::vector<HostConstSharedPtr>;

@@ -199,7 +199,6 @@ void Http1ConnPool::createClient() {
   // The read filter is the client itself; the connection must not own it.
   ref.connection_->addReadFilter(std::shared_ptr<net::ReadFilter>(std::shared_ptr<void>(), &ref));
   ref.connection_->initializeReadFilters();
-  ref.connection_->connect(host_->address);
   ref.connect_timer_ = dispatcher_.createTimer([this, &ref] { onConnectTimeout(ref); });
   ref.connect_timer_->enableTimer(cluster_->connectTimeout());
 }

@@ -331,7 +331,6 @@ void Http2ConnPool::createClient() {
   // The preface and SETTINGS wait in the connection's buffer until the connect completes.
   ref.codec_ = std::make_unique<http::http2::ClientConnectionImpl>(
       *ref.connection_, cluster_->http2Options(), &cluster_->http2Stats(), &ref);
-  ref.connection_->connect(host_->address);
   ref.connect_timer_ = dispatcher_.createTimer([this, &ref] {
     cluster_->stats().upstream_cx_connect_timeout.inc();
     ref.timed_out_ = true;

@@ -119,7 +119,6 @@ class CodecHealthChecker::CodecSession final : public HealthChecker::Session,
     c.addConnectionCallbacks(*this);
     c.addReadFilter(std::shared_ptr<net::ReadFilter>(std::shared_ptr<void>(), this));
     c.initializeReadFilters();
-    c.connect(host_->address);
     return true;
   }
 

@@ -109,6 +109,15 @@ StatusOr<LbConfig> LbConfig::create(const ProtoCluster& proto, const std::string
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     config.original_dst.http_header_name = std::move(name);
   }
+  if (proto.original_dst_lb_config().has_upstream_port_override()) {
+    const uint32_t port = proto.original_dst_lb_config().upstream_port_override().value();
+    // The proto's own rule (lte 65535).
+    if (port > 65535) {
+      return Status::error(path + ".original_dst_lb_config.upstream_port_override: " +
+                           std::to_string(port) + " is not a port");
+    }
+    config.original_dst.upstream_port_override = static_cast<uint16_t>(port);
+  }
   if (proto.has_cleanup_interval()) {
     config.original_dst.cleanup_interval = std::chrono::milliseconds(
         google::protobuf::util::TimeUtil::DurationToMilliseconds(proto.cleanup_interval()));

@@ -39,7 +39,10 @@ struct OriginalDstLbConfig {
   // use_http_header: the request header (lower case; default x-envoy-original-dst-host) whose
   // "ip:port" overrides the connection's original destination.
   std::optional<std::string> http_header_name;
-  // A destination's pools unused for this long are retired (Envoy's default 5 s).
+  // upstream_port_override: every destination's port becomes this one, whatever chose it.
+  std::optional<uint16_t> upstream_port_override;
+  // A destination's host (and a worker's pools for it) unused for this long is removed
+  // (Envoy's default 5 s).
   std::chrono::milliseconds cleanup_interval{5000};
 };
 

@@ -71,15 +71,48 @@ std::optional<net::Address> parseIpAndPort(std::string_view text) {
   return *address;
 }
 
-HostConstSharedPtr OriginalDstLoadBalancer::chooseHost(const LoadBalancerContext& context) {
-  if (header_name_ && context.downstream_headers != nullptr) {
-    if (const std::string* value = context.downstream_headers->get(*header_name_)) {
-      if (auto address = parseIpAndPort(*value)) return std::make_shared<Host>(*address, 1);
+OriginalDstLoadBalancer::OriginalDstLoadBalancer(OriginalDstLbConfig config,
+                                                 std::shared_ptr<OriginalDstHostMap> hosts,
+                                                 stats::Counter* host_invalid)
+    : config_(std::move(config)),
+      hosts_(hosts ? std::move(hosts) : std::make_shared<OriginalDstHostMap>()),
+      host_invalid_(host_invalid) {}
+
+std::optional<net::Address> OriginalDstLoadBalancer::destination(
+    const LoadBalancerContext& context) const {
+  if (config_.http_header_name && context.downstream_headers != nullptr) {
+    if (const std::string* value = context.downstream_headers->get(*config_.http_header_name)) {
+      if (auto address = parseIpAndPort(*value)) return address;
       if (host_invalid_ != nullptr) host_invalid_->inc();
     }
   }
-  if (context.downstream == nullptr || !context.downstream->local_address_restored) return nullptr;
-  return std::make_shared<Host>(context.downstream->local_address, 1);
+  if (context.downstream == nullptr || !context.downstream->local_address_restored) {
+    return std::nullopt;
+  }
+  return context.downstream->local_address;
+}
+
+HostConstSharedPtr OriginalDstLoadBalancer::chooseHost(const LoadBalancerContext& context) {
+  auto address = destination(context);
+  if (!address) return nullptr;
+  if (config_.upstream_port_override) {
+    address = *net::Address::parse(address->ip(), *config_.upstream_port_override);
+  }
+  std::string key = address->asString();
+  auto it = cache_.find(key);
+  if (it == cache_.end() || it->second->removed.load(std::memory_order_acquire)) {
+    // New to this worker, or swept: ask the shared map. Now and then forget what was swept,
+    // so the cache stays near the map's size at a cost spread over the new destinations.
+    if (cache_.size() >= prune_at_) {
+      std::erase_if(cache_, [](const auto& item) {
+        return item.second->removed.load(std::memory_order_acquire);
+      });
+      prune_at_ = std::max<size_t>(64, cache_.size() * 2);
+    }
+    it = cache_.insert_or_assign(std::move(key), hosts_->getOrCreate(*address)).first;
+  }
+  it->second->used.store(true, std::memory_order_relaxed);
+  return it->second->host;
 }
 
 namespace {
@@ -97,14 +130,16 @@ class SimpleFactory final : public LoadBalancerFactory {
 
 class OriginalDstFactory final : public LoadBalancerFactory {
  public:
-  OriginalDstFactory(std::optional<std::string> header_name, stats::Counter* host_invalid)
-      : header_name_(std::move(header_name)), host_invalid_(host_invalid) {}
+  OriginalDstFactory(OriginalDstLbConfig config, std::shared_ptr<OriginalDstHostMap> hosts,
+                     stats::Counter* host_invalid)
+      : config_(std::move(config)), hosts_(std::move(hosts)), host_invalid_(host_invalid) {}
   LoadBalancerPtr create() const override {
-    return std::make_unique<OriginalDstLoadBalancer>(header_name_, host_invalid_);
+    return std::make_unique<OriginalDstLoadBalancer>(config_, hosts_, host_invalid_);
   }
 
  private:
-  const std::optional<std::string> header_name_;
+  const OriginalDstLbConfig config_;
+  const std::shared_ptr<OriginalDstHostMap> hosts_;
   stats::Counter* const host_invalid_;
 };
 
@@ -128,10 +163,6 @@ LoadBalancerFactoryConstSharedPtr createHostListFactory(const LbConfig& config,
                                                         stats::Store* store,
                                                         const std::string& prefix) {
   switch (config.policy) {
-    case LbPolicy::ClusterProvided:
-      return std::make_shared<OriginalDstFactory>(
-          config.original_dst.http_header_name,
-          store != nullptr ? &store->counter(prefix + "original_dst_host_invalid") : nullptr);
     case LbPolicy::Random:
       return std::make_shared<SimpleFactory<RandomLoadBalancer>>(hosts);
     case LbPolicy::LeastRequest:
@@ -157,6 +188,7 @@ LoadBalancerFactoryConstSharedPtr createHostListFactory(const LbConfig& config,
       }
       return std::make_shared<HashingLoadBalancerFactory>(std::move(table));
     }
+    case LbPolicy::ClusterProvided:  // createLoadBalancerFactory's: the cluster owns its hosts
     case LbPolicy::RoundRobin:
       break;
   }
@@ -169,8 +201,12 @@ LoadBalancerFactoryConstSharedPtr createLoadBalancerFactory(const Cluster& clust
   const auto& sets = cluster.hostSets();
   // The common case, one level taking all traffic without locality weighting: the policy's
   // balancer over its hosts directly, no priority step per pick.
-  if (cluster.lbConfig().policy == LbPolicy::ClusterProvided ||
-      (sets.size() == 1 && !sets[0].panic && !cluster.localityWeighted() &&
+  if (cluster.lbConfig().policy == LbPolicy::ClusterProvided) {
+    return std::make_shared<OriginalDstFactory>(
+        cluster.lbConfig().original_dst, cluster.originalDstHosts(),
+        &store.counter(prefix + "original_dst_host_invalid"));
+  }
+  if ((sets.size() == 1 && !sets[0].panic && !cluster.localityWeighted() &&
        cluster.degradedPriorityLoad()[0] == 0)) {
     return createHostListFactory(cluster.lbConfig(), sets[0].lb_hosts, &store, prefix);
   }

@@ -2,12 +2,15 @@
 
 #include <memory>
 #include <optional>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/random.h"
 #include "http/header_map.h"
 #include "net/connection.h"
 #include "upstream/cluster.h"
+#include "upstream/original_dst_hosts.h"
 
 namespace remora::upstream {
 
@@ -85,17 +88,26 @@ class RandomLoadBalancer final : public LoadBalancer {
 // restored by the original_dst listener filter. Without a restored address there is no host.
 // With use_http_header, a request's header "ip:port" (IPv6 in brackets) names the host instead;
 // a value that is not one counts original_dst_host_invalid and the connection's destination
-// is used (Envoy's order).
+// is used (Envoy's order). upstream_port_override then replaces the port, whatever chose it.
+// Hosts come from the cluster's OriginalDstHostMap, one per destination; each worker caches the
+// entries it has used, so a pick takes the map's lock only for a destination new to the worker.
 class OriginalDstLoadBalancer final : public LoadBalancer {
  public:
-  OriginalDstLoadBalancer(std::optional<std::string> header_name = std::nullopt,
-                          stats::Counter* host_invalid = nullptr)
-      : header_name_(std::move(header_name)), host_invalid_(host_invalid) {}
+  // `hosts` null: a map of its own (tests).
+  explicit OriginalDstLoadBalancer(OriginalDstLbConfig config = {},
+                                   std::shared_ptr<OriginalDstHostMap> hosts = nullptr,
+                                   stats::Counter* host_invalid = nullptr);
   HostConstSharedPtr chooseHost(const LoadBalancerContext& context) override;
 
  private:
-  const std::optional<std::string> header_name_;
+  std::optional<net::Address> destination(const LoadBalancerContext& context) const;
+
+  const OriginalDstLbConfig config_;
+  const std::shared_ptr<OriginalDstHostMap> hosts_;
   stats::Counter* const host_invalid_;
+  // This worker's entries by "ip:port"; one the main thread swept is looked up again.
+  std::unordered_map<std::string, std::shared_ptr<OriginalDstHostMap::Entry>> cache_;
+  size_t prune_at_ = 64;  // the cache size at which swept entries are next dropped
 };
 
 // "10.0.0.1:80" or "[::1]:80" as an address; nothing for anything else (a name, no port).

@@ -11,8 +11,10 @@ struct LevelFactories {
   LoadBalancerFactoryConstSharedPtr level;
   // Over the level's degraded hosts; null when it has none.
   LoadBalancerFactoryConstSharedPtr degraded;
-  // Parallel to HostSet::localities; empty without locality weighted balancing.
+  // Parallel to HostSet::localities; empty without locality weighted balancing. A locality
+  // without degraded hosts has a null degraded factory.
   std::vector<LoadBalancerFactoryConstSharedPtr> localities;
+  std::vector<LoadBalancerFactoryConstSharedPtr> degraded_localities;
 };
 
 class PriorityLoadBalancer final : public LoadBalancer {
@@ -33,7 +35,11 @@ class PriorityLoadBalancer final : public LoadBalancer {
       for (const auto& factory : factories[p].localities) {
         levels_[p].locality_lbs.push_back(factory->create());
       }
+      for (const auto& factory : factories[p].degraded_localities) {
+        levels_[p].degraded_locality_lbs.push_back(factory ? factory->create() : nullptr);
+      }
       levels_[p].locality_current.assign(factories[p].localities.size(), 0.0);
+      levels_[p].degraded_locality_current.assign(factories[p].localities.size(), 0.0);
     }
   }
 
@@ -42,13 +48,24 @@ class PriorityLoadBalancer final : public LoadBalancer {
     const auto [p, degraded] = choosePriority(load_, degraded_load_, draw);
     const HostSet& set = sets_[p];
     Level& level = levels_[p];
-    // The healthy hosts fall short: this draw is for the level's degraded hosts (not weighted
-    // by locality).
-    if (degraded && !set.panic && level.degraded_lb) return level.degraded_lb->chooseHost(context);
+    // The healthy hosts fall short: this draw is for the level's degraded hosts, by locality
+    // (their degraded effective weights) when balancing is locality weighted, as Envoy's
+    // degraded locality scheduler.
+    if (degraded && !set.panic && level.degraded_lb) {
+      if (locality_weighted_) {
+        const int locality = pickLocality(set, level.degraded_locality_current,
+                                          &HostSet::Locality::degraded_effective_weight);
+        if (locality >= 0) {
+          return level.degraded_locality_lbs[static_cast<size_t>(locality)]->chooseHost(context);
+        }
+      }
+      return level.degraded_lb->chooseHost(context);
+    }
     if (set.panic) {
       panic_counter_.inc();
     } else if (locality_weighted_) {
-      const int locality = pickLocality(set, level);
+      const int locality =
+          pickLocality(set, level.locality_current, &HostSet::Locality::effective_weight);
       if (locality >= 0)
         return level.locality_lbs[static_cast<size_t>(locality)]->chooseHost(context);
     }
@@ -60,25 +77,29 @@ class PriorityLoadBalancer final : public LoadBalancer {
     LoadBalancerPtr lb;
     LoadBalancerPtr degraded_lb;
     std::vector<LoadBalancerPtr> locality_lbs;
-    std::vector<double> locality_current;  // smooth weighted round robin state
+    std::vector<LoadBalancerPtr> degraded_locality_lbs;
+    // Smooth weighted round robin state over the localities, for each share.
+    std::vector<double> locality_current;
+    std::vector<double> degraded_locality_current;
   };
 
-  // The locality with the largest running credit among those with effective weight; -1 when
-  // none has any (then the level's healthy hosts are used, as Envoy).
-  static int pickLocality(const HostSet& set, Level& level) {
+  // The locality with the largest running credit among those with a `weight` (effective, or
+  // degraded effective); -1 when none has any (then the level's hosts of that kind are used, as
+  // Envoy).
+  static int pickLocality(const HostSet& set, std::vector<double>& current,
+                          double HostSet::Locality::*weight_of) {
     double total = 0;
     int best = -1;
     for (size_t i = 0; i < set.localities.size(); ++i) {
-      const double weight = set.localities[i].effective_weight;
+      const double weight = set.localities[i].*weight_of;
       if (weight <= 0) continue;
       total += weight;
-      level.locality_current[i] += weight;
-      if (best < 0 ||
-          level.locality_current[i] > level.locality_current[static_cast<size_t>(best)]) {
+      current[i] += weight;
+      if (best < 0 || current[i] > current[static_cast<size_t>(best)]) {
         best = static_cast<int>(i);
       }
     }
-    if (best >= 0) level.locality_current[static_cast<size_t>(best)] -= total;
+    if (best >= 0) current[static_cast<size_t>(best)] -= total;
     return best;
   }
 
@@ -126,6 +147,11 @@ LoadBalancerFactoryConstSharedPtr createPriorityLoadBalancerFactory(const Cluste
       for (const auto& locality : set.localities) {
         level.localities.push_back(
             createHostListFactory(cluster.lbConfig(), locality.healthy_hosts, nullptr, prefix));
+        level.degraded_localities.push_back(locality.degraded_hosts.empty()
+                                                ? nullptr
+                                                : createHostListFactory(cluster.lbConfig(),
+                                                                        locality.degraded_hosts,
+                                                                        nullptr, prefix));
       }
     }
     factories.push_back(std::move(level));

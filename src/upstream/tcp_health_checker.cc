@@ -52,7 +52,6 @@ class TcpHealthChecker::TcpSession final : public HealthChecker::Session,
       connection_->addConnectionCallbacks(*this);
       connection_->addReadFilter(std::shared_ptr<net::ReadFilter>(std::shared_ptr<void>(), this));
       connection_->initializeReadFilters();
-      connection_->connect(host_->address);
     }
     if (!tcp_.send_.empty()) {
       buffer::Buffer data;

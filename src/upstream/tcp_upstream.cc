@@ -49,7 +49,6 @@ Cancellable* TcpUpstream::start(http::ResponseDecoder& decoder,
   // The read filter is this object; the connection must not own it.
   connection_->addReadFilter(std::shared_ptr<net::ReadFilter>(std::shared_ptr<void>(), this));
   connection_->initializeReadFilters();
-  connection_->connect(host_->address);
   connect_timer_ = dispatcher_.createTimer([this] { onConnectTimeout(); });
   connect_timer_->enableTimer(cluster_->connectTimeout());
   return this;

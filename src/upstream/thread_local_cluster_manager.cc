@@ -80,6 +80,15 @@ HttpConnPool& ThreadLocalClusterManager::Entry::httpConnPool(
     key = high_key;
   }
   auto it = pools.find(key);
+  if (it != pools.end() && cluster->type() == ClusterType::OriginalDst &&
+      it->second->host() != host) {
+    // ORIGINAL_DST: the main thread swept the destination's host before this worker swept its
+    // pool, and a pick made a new one; its connections count for the new host.
+    it->second->drainConnections();
+    retired->push_back(std::move(it->second));
+    pools.erase(it);
+    it = pools.end();
+  }
   if (it == pools.end()) {
     std::unique_ptr<HttpConnPool> pool;
     if (http2) {

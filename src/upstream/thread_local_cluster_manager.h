@@ -24,8 +24,10 @@ class ThreadLocalClusterManager {
   struct Entry {
     ClusterConstSharedPtr cluster;
     LoadBalancerPtr lb;
-    // Pools by protocol, host address (ORIGINAL_DST makes a Host per pick; the address is
-    // stable) and priority (a HIGH pool counts against the HIGH circuit breakers).
+    // Pools by protocol, host address (Host::address_string: stable, also for ORIGINAL_DST's
+    // hosts, remade after a sweep, and LOGICAL_DNS's, whose connections follow
+    // currentAddress() within one pool) and priority (a HIGH pool counts against the HIGH
+    // circuit breakers).
     std::map<std::string, std::unique_ptr<HttpConnPool>, std::less<>> http1_pools;
     std::map<std::string, std::unique_ptr<HttpConnPool>, std::less<>> http2_pools;
 

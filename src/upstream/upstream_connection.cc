@@ -8,7 +8,9 @@ namespace remora::upstream {
 std::unique_ptr<net::ConnectionImpl> createHostConnection(
     event::Dispatcher& dispatcher, const Host& host, const Cluster& cluster, std::string& error,
     const net::TransportSocketOptions& transport_options) {
-  auto fd = net::startConnect(host.address, cluster.upstreamBindAddress());
+  // Read once: a LOGICAL_DNS host's address may move while this runs.
+  const net::Address address = host.currentAddress();
+  auto fd = net::startConnect(address, cluster.upstreamBindAddress());
   if (!fd.ok()) {
     error = std::string(fd.status().message());
     return nullptr;
@@ -16,6 +18,7 @@ std::unique_ptr<net::ConnectionImpl> createHostConnection(
   auto connection = std::make_unique<net::ConnectionImpl>(
       dispatcher, *fd, net::rawBufferSocketFactory()->create(transport_options), false);
   connection->setBufferLimits(cluster.perConnectionBufferLimit());
+  connection->connect(address);
   return connection;
 }
 

@@ -9,7 +9,8 @@
 
 namespace remora::upstream {
 
-// Starts a non-blocking connect to `host` with the cluster's buffer limit and counts nothing: what
+// Starts a non-blocking connect to `host` (its currentAddress(), recorded as the connection's
+// remote address) with the cluster's buffer limit and counts nothing: what
 // the active health checker uses (Envoy's health check connections stay out of the cluster's
 // upstream_cx_* stats, so a cluster that only ever saw health checks still "carried no traffic").
 // On failure sets `error` and returns nullptr.
@@ -20,9 +21,9 @@ std::unique_ptr<net::ConnectionImpl> createHostConnection(
 // Starts a non-blocking connect to `host` for `cluster`, as every upstream user (HTTP/1 and
 // HTTP/2 pools, CONNECT tunnels) does: counts upstream_cx_total and upstream_cx_active (cluster
 // and host), applies the cluster's buffer limit and byte counters. The caller adds its callbacks
-// and filters, then calls connect(). On failure it counts upstream_cx_connect_fail, sets `error`
-// and returns nullptr. `transport_options`: what the transport socket is asked for (the HTTP/2
-// pool offers ALPN "h2").
+// and filters; the connect completes (or fails) on the dispatcher. On failure it counts
+// upstream_cx_connect_fail, sets `error` and returns nullptr. `transport_options`: what the
+// transport socket is asked for (the HTTP/2 pool offers ALPN "h2").
 std::unique_ptr<net::ConnectionImpl> openUpstreamConnection(
     event::Dispatcher& dispatcher, const Host& host, const Cluster& cluster, std::string& error,
     const net::TransportSocketOptions& transport_options = {});

@@ -9,10 +9,12 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 
 import pytest
 
-from conftest import bootstrap, curl, free_port, free_ports, is_listening, socket_address, wait_until
+from conftest import (bootstrap, curl, free_port, free_ports, is_listening, socket_address,
+                      wait_until)
 from http_harness import HttpBackend, http_listener, route, vhost
 
 CLA_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
@@ -220,10 +222,110 @@ def test_logical_dns_uses_one_host_at_the_first_address(remora, dnsmasq, loopbac
     dnsmasq.set([("127.0.0.2", "logical.remora.test"), ("127.0.0.3", "logical.remora.test")])
     proc.wait_stat("cluster.logical.update_success", lambda v: v >= 3)
     assert proc.stat("cluster.logical.membership_total") == 1
-    # The address moves: the one host follows it.
+    # The address moves: the one host follows it. Its kept-alive connection to b2 is not
+    # drained (Envoy's LOGICAL_DNS): one answer that closes it, and the next connection goes to
+    # the new address.
     dnsmasq.set([("127.0.0.4", "logical.remora.test")])
+    wait_until(lambda: f"logical::127.0.0.4:{port}::" in proc.get("/clusters").body, 5,
+               what="the host at the new address")
+    resp = curl(f"http://127.0.0.1:{listener}/bye", headers=["x-backend-close: 1"])
+    assert json.loads(resp.body)["backend"] == "b2"
     wait_traffic(listener, {"b4"})
     assert proc.stat("cluster.logical.membership_total") == 1
+
+
+def clusters_host(proc, cluster, address):
+    """/clusters' lines for one host as {field: value}."""
+    prefix = f"{cluster}::{address}::"
+    return {line[len(prefix):].split("::")[0]: line.rsplit("::", 1)[1]
+            for line in proc.get("/clusters").body.splitlines() if line.startswith(prefix)}
+
+
+def test_logical_dns_host_keeps_its_state_when_the_address_moves(remora, dnsmasq,
+                                                                   loopback_backends):
+    """Envoy's LOGICAL_DNS: one logical host whose address is the latest answer's first. A move
+    keeps the host (its /clusters counters and its outlier ejection carry on, membership does not
+    change); a kept-alive connection stays on the old address and finishes its requests there,
+    while a new connection goes to the new one."""
+    backends, port = loopback_backends
+    b2, b3 = backends["127.0.0.2"], backends["127.0.0.3"]
+    dnsmasq.set([("127.0.0.2", "moving.remora.test")])
+    outlier = {"consecutive_5xx": 2, "interval": "60s", "base_ejection_time": "60s",
+               "max_ejection_percent": 100}
+    proc, listener = start_proxy(
+        remora, [dns_cluster("logical", "LOGICAL_DNS", "moving.remora.test", port, dnsmasq.port,
+                             dns_lookup_family="V4_ONLY", outlier_detection=outlier)], "logical")
+    proc.wait_stat("cluster.logical.membership_total", lambda v: v == 1)
+    changes = proc.stat("cluster.logical.membership_change")
+    # Three requests over one kept-alive connection, the last two failing: ejected (in panic, a
+    # lone ejected host still takes traffic).
+    assert curl(f"http://127.0.0.1:{listener}/ok").status == 200
+    for i in range(2):
+        resp = curl(f"http://127.0.0.1:{listener}/fail{i}", headers=["x-backend-status: 503"])
+        assert resp.status == 503
+    proc.wait_stat("cluster.logical.outlier_detection.ejections_enforced_total", lambda v: v == 1)
+    old = clusters_host(proc, "logical", f"127.0.0.2:{port}")
+    assert (old["rq_total"], old["cx_total"]) == ("3", "1"), old
+    assert old["health_flags"] == "/failed_outlier_check"
+
+    dnsmasq.set([("127.0.0.3", "moving.remora.test")])
+    wait_until(lambda: clusters_host(proc, "logical", f"127.0.0.3:{port}"), 5,
+               what="the host at the new address")
+    moved = clusters_host(proc, "logical", f"127.0.0.3:{port}")
+    assert clusters_host(proc, "logical", f"127.0.0.2:{port}") == {}
+    assert (moved["rq_total"], moved["cx_total"], moved["hostname"]) == (
+        "3", "1", "moving.remora.test"), moved
+    assert moved["health_flags"] == "/failed_outlier_check"  # the same host, still ejected
+
+    # A slow request takes the idle connection, which still goes to b2; one sent meanwhile needs
+    # a new connection, which goes to b3.
+    box = {}
+    slow = threading.Thread(target=lambda: box.update(resp=curl(
+        f"http://127.0.0.1:{listener}/slow", headers=["x-backend-delay-ms: 1500"])))
+    slow.start()
+    try:
+        b2.wait_requests(4)
+        fast = curl(f"http://127.0.0.1:{listener}/fast")
+    finally:
+        slow.join(10)
+    assert json.loads(fast.body)["backend"] == "b3"
+    assert json.loads(box["resp"].body)["backend"] == "b2"
+    assert [r["path"] for r in b3.requests] == ["/fast"]
+    after = clusters_host(proc, "logical", f"127.0.0.3:{port}")
+    assert (after["rq_total"], after["cx_total"], after["cx_active"]) == ("5", "2", "2"), after
+    assert proc.stat("cluster.logical.membership_total") == 1
+    assert proc.stat("cluster.logical.membership_change") == changes
+    assert proc.stat("cluster.logical.upstream_cx_total") == 2
+
+
+def test_logical_dns_health_checks_follow_the_host(remora, dnsmasq, loopback_backends):
+    """The active health checker checks the one logical host wherever it is: its connection to
+    the old address cut, it reconnects to the new one, and the host stays the same, healthy."""
+    backends, port = loopback_backends
+    b2, b3 = backends["127.0.0.2"], backends["127.0.0.3"]
+    for b in (b2, b3):
+        b.health_path = "/healthz"
+    dnsmasq.set([("127.0.0.2", "checked.remora.test")])
+    hc = {"timeout": "1s", "interval": "0.1s", "no_traffic_interval": "0.1s",
+          "unhealthy_threshold": 2, "healthy_threshold": 1,
+          "http_health_check": {"path": "/healthz"}}
+    proc, listener = start_proxy(
+        remora, [dns_cluster("logical", "LOGICAL_DNS", "checked.remora.test", port, dnsmasq.port,
+                             dns_lookup_family="V4_ONLY", health_checks=[hc])], "logical")
+    wait_until(lambda: len(b2.health_checks) >= 2, 5, what="checks at b2")
+    changes = proc.stat("cluster.logical.membership_change")
+    assert clusters_host(proc, "logical", f"127.0.0.2:{port}")["health_flags"] == "healthy"
+
+    dnsmasq.set([("127.0.0.3", "checked.remora.test")])
+    wait_until(lambda: clusters_host(proc, "logical", f"127.0.0.3:{port}"), 5,
+               what="the host at the new address")
+    b2.kill()  # the checker's kept connection breaks; its next check connects to b3
+    wait_until(lambda: len(b3.health_checks) >= 3, 5, what="checks at b3")
+    host = clusters_host(proc, "logical", f"127.0.0.3:{port}")
+    assert host["health_flags"] == "healthy", host
+    assert proc.stat("cluster.logical.membership_change") == changes
+    assert proc.stat("cluster.logical.membership_healthy") == 1
+    assert json.loads(curl(f"http://127.0.0.1:{listener}/x").body)["backend"] == "b3"
 
 
 def test_dns_config_is_checked(remora, tmp_path):

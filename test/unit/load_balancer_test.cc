@@ -67,7 +67,9 @@ TEST(OriginalDstTest, HeaderOverridesTheDestinationAndAnInvalidOneFallsBack) {
   stats::Store store(1);
   store.bindThread(0);
   auto& invalid = store.counter("cluster.od.original_dst_host_invalid");
-  OriginalDstLoadBalancer lb(std::string("x-envoy-original-dst-host"), &invalid);
+  OriginalDstLbConfig config;
+  config.http_header_name = "x-envoy-original-dst-host";
+  OriginalDstLoadBalancer lb(config, nullptr, &invalid);
   net::ConnectionInfo info;
   info.local_address = *net::Address::parse("198.18.0.10", 8080);
   info.local_address_restored = true;
@@ -80,6 +82,48 @@ TEST(OriginalDstTest, HeaderOverridesTheDestinationAndAnInvalidOneFallsBack) {
   headers.set("x-envoy-original-dst-host", "service.example:80");
   EXPECT_EQ(lb.chooseHost(context)->address.asString(), "198.18.0.10:8080");
   EXPECT_EQ(invalid.value(), 1u);
+}
+
+TEST(OriginalDstTest, PortOverrideReplacesEveryDestinationsPort) {
+  OriginalDstLbConfig config;
+  config.http_header_name = "x-envoy-original-dst-host";
+  config.upstream_port_override = 9443;
+  OriginalDstLoadBalancer lb(config);
+  net::ConnectionInfo info;
+  info.local_address = *net::Address::parse("198.18.0.10", 8080);
+  info.local_address_restored = true;
+  http::RequestHeaderMap headers;
+  LoadBalancerContext context{&info};
+  context.downstream_headers = &headers;
+  EXPECT_EQ(lb.chooseHost(context)->address.asString(), "198.18.0.10:9443");
+  headers.set("x-envoy-original-dst-host", "[::1]:9000");
+  EXPECT_EQ(lb.chooseHost(context)->address.asString(), "[::1]:9443");
+}
+
+// Workers share one Host per destination (its stats are one in /clusters); a sweep removes the
+// hosts no worker picked since the previous one, and a worker then makes a new one.
+TEST(OriginalDstTest, WorkersShareHostsAndASweepRemovesTheUnused) {
+  auto map = std::make_shared<OriginalDstHostMap>();
+  OriginalDstLoadBalancer worker1({}, map), worker2({}, map);
+  net::ConnectionInfo a, b;
+  a.local_address = *net::Address::parse("198.18.0.10", 80);
+  b.local_address = *net::Address::parse("198.18.0.11", 80);
+  a.local_address_restored = b.local_address_restored = true;
+  auto host_a = worker1.chooseHost({&a});
+  EXPECT_EQ(worker2.chooseHost({&a}), host_a);
+  EXPECT_EQ(worker1.chooseHost({&a}), host_a);
+  worker2.chooseHost({&b});
+  EXPECT_EQ(map->hosts().size(), 2u);
+  EXPECT_EQ(map->sweep(), 0u);  // both used since they were made
+  worker1.chooseHost({&a});
+  EXPECT_EQ(map->sweep(), 1u);  // b unused for a whole interval
+  ASSERT_EQ(map->hosts().size(), 1u);
+  EXPECT_EQ(map->hosts()[0], host_a);
+  auto host_b = worker2.chooseHost({&b});
+  EXPECT_EQ(host_b->address.asString(), "198.18.0.11:80");
+  EXPECT_EQ(map->hosts().size(), 2u);
+  EXPECT_EQ(map->sweep(), 1u);                  // a: not picked since the last sweep
+  EXPECT_NE(worker1.chooseHost({&a}), host_a);  // swept: a new host for the destination
 }
 
 TEST(OriginalDstTest, ParseIpAndPort) {

@@ -216,6 +216,28 @@ TEST(PriorityLoadBalancerTest, LocalityWeightedPicksByEffectiveWeight) {
   EXPECT_NEAR(by_zone["10.1.0.1"] + by_zone["10.1.0.2"], 100, 1);
   EXPECT_NEAR(by_zone["10.2.0.2"], 210, 1);
   EXPECT_EQ(by_zone.count("10.2.0.1"), 0u);
+
+  // Every weighted host degraded: the degraded share (all of it) is spread by the localities'
+  // degraded effective weights, a 1 : b 3.
+  for (int i = 0; i < 4; ++i) cluster.hosts()[i]->healthFlagSet(HealthFlag::DegradedEdsHealth);
+  cluster.hosts()[2]->healthFlagClear(HealthFlag::FailedActiveHc);
+  for (int i = 4; i < 6; ++i) cluster.hosts()[i]->healthFlagSet(HealthFlag::FailedEdsHealth);
+  next = cluster.withHosts(cluster.hosts());
+  ASSERT_EQ(next->degradedPriorityLoad()[0], 100u);
+  lb = createLoadBalancer(*next);
+  by_zone.clear();
+  for (int i = 0; i < 400; ++i) ++by_zone[lb->chooseHost({})->address.ip().substr(0, 4)];
+  EXPECT_EQ(by_zone["10.1"], 100);
+  EXPECT_EQ(by_zone["10.2"], 300);
+  // One of b's degraded hosts fails: b's degraded effective weight is 3 * min(1, 1.4 * 0.5).
+  cluster.hosts()[2]->healthFlagSet(HealthFlag::FailedActiveHc);
+  next = cluster.withHosts(cluster.hosts());
+  EXPECT_DOUBLE_EQ(next->hostSets()[0].localities[1].degraded_effective_weight, 3 * 0.7);
+  lb = createLoadBalancer(*next);
+  by_zone.clear();
+  for (int i = 0; i < 310; ++i) ++by_zone[lb->chooseHost({})->address.ip()];
+  EXPECT_NEAR(by_zone["10.1.0.1"] + by_zone["10.1.0.2"], 100, 1);
+  EXPECT_NEAR(by_zone["10.2.0.2"], 210, 1);
 }
 
 }  // namespace

@@ -537,7 +537,7 @@ void RouterFilter::startAttempt() {
   // Counted once a host is chosen, as Envoy: no healthy upstream on the first try logs 0.
   info.attempt_count = attempts_;
   attempted_hosts_.push_back(host);
-  info.upstream_host = host->address;
+  info.upstream_host = host->currentAddress();
   auto* entry = worker_.clusters.get(cluster_->name());
   upstream_request_ = std::make_unique<UpstreamRequest>(*this, host);
   if (connect_ && route_entry_->connectTerminate()) {

@@ -76,9 +76,11 @@ void TcpProxyFilter::connectUpstream() {
   }
   cluster_stats.upstream_cx_total.inc();
   host_->stats.cx_total.fetch_add(1, std::memory_order_relaxed);
-  stream_info_.upstream_host = host_->address;
+  // Read once: a LOGICAL_DNS host's address may move meanwhile.
+  const net::Address address = host_->currentAddress();
+  stream_info_.upstream_host = address;
   stream_info_.attempt_count = connect_attempts_;
-  auto fd = net::startConnect(host_->address, cluster_->upstreamBindAddress());
+  auto fd = net::startConnect(address, cluster_->upstreamBindAddress());
   if (!fd.ok()) {
     LOG_DEBUG("tcp_proxy: {}", fd.status().message());
     cluster_stats.upstream_cx_connect_fail.inc();
@@ -101,7 +103,7 @@ void TcpProxyFilter::connectUpstream() {
   upstream_->addConnectionCallbacks(*upstream_callbacks_);
   upstream_->addReadFilter(upstream_callbacks_);
   upstream_->initializeReadFilters();
-  upstream_->connect(host_->address);
+  upstream_->connect(address);
   if (!connect_timer_)
     connect_timer_ = worker_.dispatcher.createTimer([this] { onConnectTimeout(); });
   connect_timer_->enableTimer(cluster_->connectTimeout());
