@@ -1,6 +1,7 @@
 #include "pilot/model.h"
 
 #include <algorithm>
+#include <set>
 
 namespace remora::pilot {
 namespace {
@@ -23,6 +24,7 @@ std::string Model::resolveHost(const std::string& host, const std::string& ns) {
 
 Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> errors, uint64_t version)
     : objects_(std::move(objects)), errors_(std::move(errors)), version_(version) {
+  std::map<std::string, std::vector<const DestinationRule*>> rules;  // by resolved host
   for (const auto& [key, object] : objects_) {
     if (const auto* svc = std::get_if<Service>(&object.body)) {
       ServiceView view;
@@ -53,17 +55,20 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
     } else if (const auto* pod = std::get_if<Pod>(&object.body)) {
       if (!pod->ip.empty()) pods_by_ip_[pod->ip] = pod;
     } else if (const auto* dr = std::get_if<DestinationRule>(&object.body)) {
-      const std::string host = resolveHost(dr->host, dr->ns);
-      if (host.starts_with("*"))
-        wildcard_rules_.emplace_back(host, dr);
-      else
-        rules_by_host_[host].push_back(dr);
+      rules[resolveHost(dr->host, dr->ns)].push_back(dr);
     } else if (const auto* vs = std::get_if<VirtualService>(&object.body)) {
       bool mesh = vs->gateways.empty() ||
                   std::find(vs->gateways.begin(), vs->gateways.end(), "mesh") != vs->gateways.end();
       if (!mesh) continue;
       for (const auto& host : vs->hosts) vs_by_host_[resolveHost(host, vs->ns)].push_back(vs);
     }
+  }
+  for (const auto& [host, list] : rules) {
+    if (!host.starts_with("*")) {
+      rules_by_host_[host] = mergeRules(list);
+      continue;
+    }
+    for (const DestinationRule* dr : mergeRules(list)) wildcard_rules_.emplace_back(host, dr);
   }
   // A Service and a ServiceEntry for one host: the Service wins, as Kubernetes' registry does.
   std::stable_sort(services_.begin(), services_.end(), [](const auto& a, const auto& b) {
@@ -73,6 +78,35 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
                               [](const auto& a, const auto& b) { return a.fqdn == b.fqdn; }),
                   services_.end());
   for (size_t i = 0; i < services_.size(); ++i) service_index_[services_[i].fqdn] = i;
+}
+
+// Istio merges the rules for one host from one namespace with the same exportTo: the first (here
+// by name) keeps its trafficPolicy, or takes a later rule's when it has none, and later rules add
+// the subsets it lacks.
+std::vector<const DestinationRule*> Model::mergeRules(
+    const std::vector<const DestinationRule*>& rules) {
+  auto exportSet = [](const DestinationRule* dr) {
+    return std::set<std::string>(dr->export_to.begin(), dr->export_to.end());
+  };
+  std::vector<const DestinationRule*> out;
+  for (const DestinationRule* dr : rules) {
+    auto same = std::find_if(out.begin(), out.end(), [&](const DestinationRule* kept) {
+      return kept->ns == dr->ns && exportSet(kept) == exportSet(dr);
+    });
+    if (same == out.end()) {
+      out.push_back(dr);
+      continue;
+    }
+    DestinationRule& merged = merged_rules_.emplace_back(**same);
+    for (const auto& subset : dr->subsets) {
+      bool known = std::any_of(merged.subsets.begin(), merged.subsets.end(),
+                               [&](const Subset& s) { return s.name == subset.name; });
+      if (!known) merged.subsets.push_back(subset);
+    }
+    if (!merged.traffic_policy) merged.traffic_policy = dr->traffic_policy;
+    *same = &merged;
+  }
+  return out;
 }
 
 std::vector<ObjectKey> Model::unsupported() const {

@@ -5,6 +5,7 @@
 // replaces the old one as a whole; readers keep theirs (shared_ptr<const Model>).
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -82,6 +83,9 @@ class Model {
   std::map<std::string, const Pod*> pods_by_ip_;
   std::map<std::string, std::vector<const DestinationRule*>> rules_by_host_;
   std::vector<std::pair<std::string, const DestinationRule*>> wildcard_rules_;  // "*.suffix"
+  std::deque<DestinationRule> merged_rules_;  // several rules for one host, merged
+
+  std::vector<const DestinationRule*> mergeRules(const std::vector<const DestinationRule*>& rules);
   std::map<std::string, std::vector<const VirtualService*>> vs_by_host_;
 };
 

@@ -437,6 +437,41 @@ spec:
   EXPECT_EQ(model.destinationRule(kReviews, "other")->name, "elsewhere");
 }
 
+TEST(PilotDestinationRule, RulesForOneHostInOneNamespaceMerge) {
+  Model model = withRule(R"(
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a-versions}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: b-policy}
+spec:
+  host: reviews.default.svc.cluster.local
+  trafficPolicy: {loadBalancer: {simple: RANDOM}}
+  subsets: [{name: v1, labels: {version: v2}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: c-private}
+spec:
+  host: reviews
+  exportTo: ["."]
+  subsets: [{name: v3, labels: {version: v3}}]
+)");
+  Resources cds = clusters(model);
+  // a-versions gains b-policy's trafficPolicy and its new subset v2; its own v1 stays.
+  EXPECT_EQ(unpack<Cluster>(cds, "outbound|9080||" + kReviews).lb_policy(), Cluster::RANDOM);
+  EXPECT_EQ(unpack<Cluster>(cds, "outbound|9080|v2|" + kReviews).lb_policy(), Cluster::RANDOM);
+  Resources eds = generate(model, sidecar("10.0.0.9", "client"), kEndpointType);
+  EXPECT_TRUE(eds.count("outbound|9080|v1|" + kReviews));
+  // A different exportTo is not merged (and the first rule wins the lookup).
+  EXPECT_FALSE(cds.count("outbound|9080|v3|" + kReviews));
+}
+
 std::string errorOf(const std::string& rule) {
   auto docs = parseManifests(rule);
   return docs.size() == 1 && docs[0].error ? *docs[0].error : "";
