@@ -174,11 +174,11 @@ ClusterLoadAssignment loadAssignment(const std::string& name,
 }
 
 // Calls fn(cluster name, service, port, subset, DestinationRule) for every outbound cluster, with
-// the rule a proxy in `proxy_ns` applies (`subset` null for the subset-less cluster).
+// the rule the proxy applies (`subset` null for the subset-less cluster).
 template <typename Fn>
-void forEachOutbound(const Model& model, const std::string& proxy_ns, Fn fn) {
+void forEachOutbound(const Model& model, const RuleScope& scope, Fn fn) {
   for (const auto& service : model.services()) {
-    const DestinationRule* dr = model.destinationRule(service.fqdn, proxy_ns);
+    const DestinationRule* dr = model.destinationRule(service.fqdn, scope);
     for (const auto& port : service.ports) {
       fn(outboundCluster(port.port, "", service.fqdn), service, port, nullptr, dr);
       if (dr == nullptr) continue;
@@ -221,7 +221,7 @@ Cluster dnsCluster(const std::string& name, const Model& model, const ServiceVie
 
 void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
   forEachOutbound(
-      model, proxy.ns,
+      model, ruleScope(model, proxy),
       [&](const std::string& name, const ServiceView& service, const ServicePort& port,
           const Subset* subset, const DestinationRule* dr) {
         const PolicySettings policy = effectivePolicy(dr, port.port, subset ? subset->name : "");
@@ -280,7 +280,7 @@ void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
 }
 
 void generateEndpoints(const Model& model, const Proxy& proxy, Resources& out) {
-  forEachOutbound(model, proxy.ns,
+  forEachOutbound(model, ruleScope(model, proxy),
                   [&](const std::string& name, const ServiceView& service, const ServicePort& port,
                       const Subset* subset, const DestinationRule*) {
                     if (discoveryOf(service) != Discovery::kEds) return;

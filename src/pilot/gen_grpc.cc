@@ -53,8 +53,9 @@ void generateGrpcRoutes(const Model& model, const Proxy& proxy, Resources& out) 
           domains.push_back(service.name + p);
         }
       }
-      *rc.add_virtual_hosts() = buildVirtualHost(
-          model, service, port, domains, RouteOptions{.grpc_client = true, .proxy_ns = proxy.ns});
+      *rc.add_virtual_hosts() =
+          buildVirtualHost(model, service, port, domains,
+                           RouteOptions{.grpc_client = true, .rules = ruleScope(model, proxy)});
       out[rc.name()].PackFrom(rc);
     }
   }

@@ -132,6 +132,7 @@ Listener virtualInbound(const Model& model, const Proxy& proxy) {
 }  // namespace
 
 void generateSidecarListeners(const Model& model, const Proxy& proxy, Resources& out) {
+  const RuleScope scope = ruleScope(model, proxy);
   out["virtualOutbound"].PackFrom(virtualOutbound());
   out["virtualInbound"].PackFrom(virtualInbound(model, proxy));
   std::set<uint32_t> http_ports;
@@ -148,7 +149,7 @@ void generateSidecarListeners(const Model& model, const Proxy& proxy, Resources&
       l.mutable_bind_to_port()->set_value(false);
       l.set_traffic_direction(envoy::config::core::v3::OUTBOUND);
       addTcpProxy(*l.add_filter_chains(), outboundCluster(port.port, "", service.fqdn),
-                  tcpIdleTimeout(model.destinationRule(service.fqdn, proxy.ns)));
+                  tcpIdleTimeout(model.destinationRule(service.fqdn, scope)));
       out[l.name()].PackFrom(l);
     }
   }
@@ -171,6 +172,7 @@ void generateSidecarListeners(const Model& model, const Proxy& proxy, Resources&
 }
 
 void generateSidecarRoutes(const Model& model, const Proxy& proxy, Resources& out) {
+  const RuleScope scope = ruleScope(model, proxy);
   std::map<uint32_t, envoy::config::route::v3::RouteConfiguration> configs;
   for (const auto& service : model.services()) {
     for (const auto& port : service.ports) {
@@ -195,7 +197,7 @@ void generateSidecarRoutes(const Model& model, const Proxy& proxy, Resources& ou
       auto& rc = configs[port.port];
       rc.set_name(std::to_string(port.port));
       *rc.add_virtual_hosts() =
-          buildVirtualHost(model, service, port, domains, RouteOptions{.proxy_ns = proxy.ns});
+          buildVirtualHost(model, service, port, domains, RouteOptions{.rules = scope});
     }
   }
   for (auto& [port, rc] : configs) {

@@ -470,10 +470,16 @@ Status parseVirtualService(const Field& spec, VirtualService& out) {
 
 Status parseDestinationRule(const Field& spec, DestinationRule& out) {
   RETURN_IF_ERROR(
-      checkKeys(spec, {"host", "subsets", "trafficPolicy", "exportTo"}, {"workloadSelector"}));
+      checkKeys(spec, {"host", "subsets", "trafficPolicy", "exportTo", "workloadSelector"}));
   RETURN_IF_ERROR(spec["host"].getString(out.host));
   if (out.host.empty()) return spec["host"].error("required");
   RETURN_IF_ERROR(spec["exportTo"].getStringList(out.export_to));
+  if (Field selector = spec["workloadSelector"]; selector.present()) {
+    RETURN_IF_ERROR(checkKeys(selector, {"matchLabels"}));
+    Labels labels;
+    RETURN_IF_ERROR(selector["matchLabels"].getStringMap(labels));
+    out.workload_selector = std::move(labels);
+  }
   Field subsets = spec["subsets"];
   RETURN_IF_ERROR(subsets.expectList());
   for (size_t i = 0; i < subsets.size(); ++i) {

@@ -80,9 +80,9 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
   for (size_t i = 0; i < services_.size(); ++i) service_index_[services_[i].fqdn] = i;
 }
 
-// Istio merges the rules for one host from one namespace with the same exportTo: the first (here
-// by name) keeps its trafficPolicy, or takes a later rule's when it has none, and later rules add
-// the subsets it lacks.
+// Istio merges the rules for one host from one namespace with the same exportTo and selector: the
+// first (here by name) keeps its trafficPolicy, or takes a later rule's when it has none, and later
+// rules add the subsets it lacks.
 std::vector<const DestinationRule*> Model::mergeRules(
     const std::vector<const DestinationRule*>& rules) {
   auto exportSet = [](const DestinationRule* dr) {
@@ -90,8 +90,10 @@ std::vector<const DestinationRule*> Model::mergeRules(
   };
   std::vector<const DestinationRule*> out;
   for (const DestinationRule* dr : rules) {
+    // Rules with different workloadSelectors (or one with and one without) stay apart.
     auto same = std::find_if(out.begin(), out.end(), [&](const DestinationRule* kept) {
-      return kept->ns == dr->ns && exportSet(kept) == exportSet(dr);
+      return kept->ns == dr->ns && exportSet(kept) == exportSet(dr) &&
+             kept->workload_selector == dr->workload_selector;
     });
     if (same == out.end()) {
       out.push_back(dr);
@@ -183,26 +185,35 @@ bool wildcardMatches(const std::string& pattern, const std::string& fqdn) {
 }  // namespace
 
 const DestinationRule* Model::destinationRule(const std::string& fqdn,
-                                              const std::string& proxy_ns) const {
+                                              const RuleScope& scope) const {
+  const std::string& proxy_ns = scope.ns;
   auto exact = rules_by_host_.find(fqdn);
-  auto inNamespace = [&](const std::string& ns) -> const DestinationRule* {
+  // A rule with a workloadSelector applies only to the matching proxies of its own namespace.
+  auto applies = [&](const DestinationRule& dr, const std::string& ns, bool selected) {
+    if (dr.ns != ns || !exportedTo(dr, proxy_ns)) return false;
+    if (!selected) return !dr.workload_selector;
+    return dr.workload_selector && ns == proxy_ns &&
+           labelsMatch(scope.labels, *dr.workload_selector);
+  };
+  auto inNamespace = [&](const std::string& ns, bool selected) -> const DestinationRule* {
     if (exact != rules_by_host_.end())
       for (const DestinationRule* dr : exact->second)
-        if (dr->ns == ns && exportedTo(*dr, proxy_ns)) return dr;
+        if (applies(*dr, ns, selected)) return dr;
     const DestinationRule* best = nullptr;
     size_t best_length = 0;
     for (const auto& [pattern, dr] : wildcard_rules_) {
-      if (dr->ns != ns || !exportedTo(*dr, proxy_ns) || !wildcardMatches(pattern, fqdn)) continue;
+      if (!applies(*dr, ns, selected) || !wildcardMatches(pattern, fqdn)) continue;
       if (best == nullptr || pattern.size() > best_length) best = dr, best_length = pattern.size();
     }
     return best;
   };
-  if (const DestinationRule* dr = inNamespace(proxy_ns)) return dr;
+  if (const DestinationRule* dr = inNamespace(proxy_ns, true)) return dr;
+  if (const DestinationRule* dr = inNamespace(proxy_ns, false)) return dr;
   const ServiceView* service = findService(fqdn);
   if (service && service->ns != proxy_ns)
-    if (const DestinationRule* dr = inNamespace(service->ns)) return dr;
+    if (const DestinationRule* dr = inNamespace(service->ns, false)) return dr;
   if (proxy_ns != kRootNamespace && (!service || service->ns != kRootNamespace))
-    return inNamespace(kRootNamespace);
+    return inNamespace(kRootNamespace, false);
   return nullptr;
 }
 

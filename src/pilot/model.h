@@ -18,6 +18,13 @@ namespace remora::pilot {
 inline constexpr const char* kClusterDomain = "svc.cluster.local";
 inline constexpr const char* kRootNamespace = "istio-system";  // Istio's default rootNamespace
 
+// Who applies a DestinationRule: the proxy's namespace and its workload's labels (for rules with
+// a workloadSelector; null when the proxy's pod is unknown).
+struct RuleScope {
+  std::string ns = "default";
+  const Labels* labels = nullptr;
+};
+
 // A host a proxy can reach: a Kubernetes Service or one host of a ServiceEntry.
 struct ServiceView {
   std::string fqdn;  // reviews.default.svc.cluster.local
@@ -62,12 +69,11 @@ class Model {
   // The endpoints of `service`'s port `port`, restricted to those whose labels include `subset`.
   std::vector<EndpointView> endpoints(const ServiceView& service, const ServicePort& port,
                                       const Labels& subset = {}) const;
-  // The DestinationRule a proxy in `proxy_ns` applies to `fqdn`, in Istio's lookup order: one in
-  // the proxy's namespace, else one the service's namespace exports to it, else one the root
-  // namespace (istio-system) exports to it; within a namespace an exact host beats the most
-  // specific wildcard. Null when none.
-  const DestinationRule* destinationRule(const std::string& fqdn,
-                                         const std::string& proxy_ns) const;
+  // The DestinationRule a proxy applies to `fqdn`, in Istio's lookup order: one in the proxy's
+  // namespace (one whose workloadSelector matches the proxy first), else one the service's
+  // namespace exports to it, else one the root namespace (istio-system) exports to it; within a
+  // namespace an exact host beats the most specific wildcard. Null when none.
+  const DestinationRule* destinationRule(const std::string& fqdn, const RuleScope& scope) const;
   // VirtualServices naming `fqdn` among their hosts (mesh gateway only), in name order.
   std::vector<const VirtualService*> virtualServices(const std::string& fqdn) const;
   const Pod* findPod(const std::string& ns, const std::string& name) const;

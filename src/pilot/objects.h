@@ -213,7 +213,8 @@ struct DestinationRule {
   std::string host;
   std::vector<Subset> subsets;
   std::optional<TrafficPolicy> traffic_policy;
-  std::vector<std::string> export_to;  // empty: every namespace
+  std::vector<std::string> export_to;       // empty: every namespace
+  std::optional<Labels> workload_selector;  // matchLabels: only for these proxies of its namespace
 };
 
 struct ServiceEntry {

@@ -235,7 +235,7 @@ void buildAction(const Model& model, const VirtualService& vs, const HttpRoute& 
     }
     bool hashed = false;
     for (const auto* d : destinations)
-      hashed |= addDestinationHashPolicy(model, vs.ns, d->destination, options.proxy_ns, *action);
+      hashed |= addDestinationHashPolicy(model, vs.ns, d->destination, options.rules, *action);
     if (http.timeout_ms)
       setDurationMs(*http.timeout_ms, *action->mutable_timeout());
     else if (!options.grpc_client)
@@ -267,7 +267,7 @@ route::Route defaultRoute(const Model& model, const ServiceView& service, const 
   action->set_cluster(outboundCluster(port.port, "", service.fqdn));
   if (!options.grpc_client) action->mutable_timeout();
   setRetries(std::nullopt, *action, options);
-  addServiceHashPolicy(model, service, port, options.proxy_ns, *action);
+  addServiceHashPolicy(model, service, port, options.rules, *action);
   return r;
 }
 

@@ -16,8 +16,8 @@ struct RouteOptions {
   // Proxyless gRPC clients get no default retry policy or disabled timeout: they apply only what
   // a VirtualService says.
   bool grpc_client = false;
-  // The proxy's namespace: which DestinationRule (and so which consistent hash) applies.
-  std::string proxy_ns = "default";
+  // Which DestinationRule (and so which consistent hash) applies for the proxy.
+  RuleScope rules;
 };
 
 envoy::config::route::v3::VirtualHost buildVirtualHost(const Model& model,

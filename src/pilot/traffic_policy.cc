@@ -95,18 +95,17 @@ void addHashPolicy(const ConsistentHash& hash, envoy::config::route::v3::RouteAc
 }
 
 bool addDestinationHashPolicy(const Model& model, const std::string& vs_ns, const Destination& d,
-                              const std::string& proxy_ns,
+                              const RuleScope& scope,
                               envoy::config::route::v3::RouteAction& action) {
-  const DestinationRule* dr = model.destinationRule(Model::resolveHost(d.host, vs_ns), proxy_ns);
+  const DestinationRule* dr = model.destinationRule(Model::resolveHost(d.host, vs_ns), scope);
   auto hash = destinationHash(dr, d.subset, d.port);
   if (hash) addHashPolicy(*hash, action);
   return hash.has_value();
 }
 
 bool addServiceHashPolicy(const Model& model, const ServiceView& service, const ServicePort& port,
-                          const std::string& proxy_ns,
-                          envoy::config::route::v3::RouteAction& action) {
-  auto hash = serviceHash(model.destinationRule(service.fqdn, proxy_ns), port.port);
+                          const RuleScope& scope, envoy::config::route::v3::RouteAction& action) {
+  auto hash = serviceHash(model.destinationRule(service.fqdn, scope), port.port);
   if (hash) addHashPolicy(*hash, action);
   return hash.has_value();
 }

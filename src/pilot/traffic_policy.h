@@ -31,13 +31,12 @@ std::optional<ConsistentHash> serviceHash(const DestinationRule* dr, uint32_t po
 void addHashPolicy(const ConsistentHash& hash, envoy::config::route::v3::RouteAction& action);
 
 // Route hooks: the hash_policy of a VirtualService destination (host resolved in `vs_ns`) and of
-// a service's default route, with the DestinationRule a proxy in `proxy_ns` applies. Return
+// a service's default route, with the DestinationRule the proxy (`scope`) applies. Return
 // whether a policy was added.
 bool addDestinationHashPolicy(const Model& model, const std::string& vs_ns, const Destination& d,
-                              const std::string& proxy_ns,
+                              const RuleScope& scope,
                               envoy::config::route::v3::RouteAction& action);
 bool addServiceHashPolicy(const Model& model, const ServiceView& service, const ServicePort& port,
-                          const std::string& proxy_ns,
-                          envoy::config::route::v3::RouteAction& action);
+                          const RuleScope& scope, envoy::config::route::v3::RouteAction& action);
 
 }  // namespace remora::pilot

@@ -433,8 +433,8 @@ spec:
   // The service namespace's rule is private; a third namespace's rule never applies; the root
   // namespace's wildcard rule does.
   EXPECT_EQ(unpack<Cluster>(clusters(model, "books"), name).lb_policy(), Cluster::RING_HASH);
-  EXPECT_EQ(model.destinationRule(kReviews, "books")->name, "mesh-wide");
-  EXPECT_EQ(model.destinationRule(kReviews, "other")->name, "elsewhere");
+  EXPECT_EQ(model.destinationRule(kReviews, RuleScope{"books"})->name, "mesh-wide");
+  EXPECT_EQ(model.destinationRule(kReviews, RuleScope{"other"})->name, "elsewhere");
 }
 
 TEST(PilotDestinationRule, RulesForOneHostInOneNamespaceMerge) {
@@ -470,6 +470,37 @@ spec:
   EXPECT_TRUE(eds.count("outbound|9080|v1|" + kReviews));
   // A different exportTo is not merged (and the first rule wins the lookup).
   EXPECT_FALSE(cds.count("outbound|9080|v3|" + kReviews));
+}
+
+TEST(PilotDestinationRule, WorkloadSelectorAppliesToMatchingProxiesOfItsNamespace) {
+  Model model = withRule(R"(
+apiVersion: v1
+kind: Pod
+metadata: {name: canary-client, labels: {app: client, track: canary}}
+status: {podIP: 10.0.0.50}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: everyone}
+spec:
+  host: reviews
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: canary}
+spec:
+  host: reviews
+  workloadSelector: {matchLabels: {track: canary}}
+  trafficPolicy: {loadBalancer: {simple: RANDOM}}
+)");
+  const std::string name = "outbound|9080||" + kReviews;
+  auto canary =
+      unpack<Cluster>(generate(model, sidecar("10.0.0.50", "canary-client"), kClusterType), name);
+  EXPECT_EQ(canary.lb_policy(), Cluster::RANDOM);
+  // Other proxies of the namespace, and every proxy elsewhere, get the rule without a selector.
+  EXPECT_EQ(unpack<Cluster>(clusters(model), name).lb_policy(), Cluster::ROUND_ROBIN);
+  EXPECT_EQ(unpack<Cluster>(clusters(model, "shop"), name).lb_policy(), Cluster::ROUND_ROBIN);
 }
 
 std::string errorOf(const std::string& rule) {
