@@ -8,6 +8,7 @@
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 #include "pilot/generator.h"
 #include "pilot/inbound.h"
+#include "pilot/sidecar_scope.h"
 #include "pilot/traffic_policy.h"
 
 namespace remora::pilot {
@@ -173,12 +174,15 @@ ClusterLoadAssignment loadAssignment(const std::string& name,
   return cla;
 }
 
-// Calls fn(cluster name, service, port, subset, DestinationRule) for every outbound cluster, with
-// the rule the proxy applies (`subset` null for the subset-less cluster).
+// Calls fn(cluster name, service, port, subset, DestinationRule) for every outbound cluster of a
+// service the proxy's scope lets it see, with the rule the proxy applies (`subset` null for the
+// subset-less cluster).
 template <typename Fn>
-void forEachOutbound(const Model& model, const RuleScope& scope, Fn fn) {
+void forEachOutbound(const Model& model, const SidecarScope& scope, Fn fn) {
+  const RuleScope rules = ruleScope(scope);
   for (const auto& service : model.services()) {
-    const DestinationRule* dr = model.destinationRule(service.fqdn, scope);
+    if (!scope.visible(service)) continue;
+    const DestinationRule* dr = model.destinationRule(service.fqdn, rules);
     for (const auto& port : service.ports) {
       fn(outboundCluster(port.port, "", service.fqdn), service, port, nullptr, dr);
       if (dr == nullptr) continue;
@@ -221,7 +225,7 @@ Cluster dnsCluster(const std::string& name, const Model& model, const ServiceVie
 
 void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
   forEachOutbound(
-      model, ruleScope(model, proxy),
+      model, SidecarScope(model, proxy),
       [&](const std::string& name, const ServiceView& service, const ServicePort& port,
           const Subset* subset, const DestinationRule* dr) {
         const PolicySettings policy = effectivePolicy(dr, port.port, subset ? subset->name : "");
@@ -280,7 +284,7 @@ void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
 }
 
 void generateEndpoints(const Model& model, const Proxy& proxy, Resources& out) {
-  forEachOutbound(model, ruleScope(model, proxy),
+  forEachOutbound(model, SidecarScope(model, proxy),
                   [&](const std::string& name, const ServiceView& service, const ServicePort& port,
                       const Subset* subset, const DestinationRule*) {
                     if (discoveryOf(service) != Discovery::kEds) return;

@@ -9,12 +9,15 @@
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "pilot/generator.h"
 #include "pilot/route_builder.h"
+#include "pilot/sidecar_scope.h"
 
 namespace remora::pilot {
 
-void generateGrpcListeners(const Model& model, const Proxy&, Resources& out) {
+void generateGrpcListeners(const Model& model, const Proxy& proxy, Resources& out) {
   using envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+  const SidecarScope scope(model, proxy);
   for (const auto& service : model.services()) {
+    if (!scope.visible(service)) continue;
     for (const auto& port : service.ports) {
       envoy::config::listener::v3::Listener l;
       l.set_name(service.fqdn + ":" + std::to_string(port.port));
@@ -39,7 +42,9 @@ void generateGrpcListeners(const Model& model, const Proxy&, Resources& out) {
 }
 
 void generateGrpcRoutes(const Model& model, const Proxy& proxy, Resources& out) {
+  const SidecarScope scope(model, proxy);
   for (const auto& service : model.services()) {
+    if (!scope.visible(service)) continue;
     for (const auto& port : service.ports) {
       envoy::config::route::v3::RouteConfiguration rc;
       rc.set_name(outboundCluster(port.port, "", service.fqdn));
@@ -54,8 +59,7 @@ void generateGrpcRoutes(const Model& model, const Proxy& proxy, Resources& out) 
         }
       }
       *rc.add_virtual_hosts() =
-          buildVirtualHost(model, service, port, domains,
-                           RouteOptions{.grpc_client = true, .rules = ruleScope(model, proxy)});
+          buildVirtualHost(model, scope, service, port, domains, RouteOptions{.grpc_client = true});
       out[rc.name()].PackFrom(rc);
     }
   }

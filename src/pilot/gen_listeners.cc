@@ -1,6 +1,8 @@
 // LDS and RDS for sidecars: virtualOutbound (15001), virtualInbound (15006), one outbound listener
-// per service port (HTTP ports share `0.0.0.0_<port>` with RDS route `<port>`; TCP ports get
-// `<vip>_<port>` with tcp_proxy), and the route configs those listeners name.
+// per service port the proxy's scope lets it see (HTTP ports share `0.0.0.0_<port>` with RDS route
+// `<port>`; TCP ports get `<vip>_<port>` with tcp_proxy, one filter chain per VirtualService `tls`
+// route (server_names, behind tls_inspector) and `tcp` route (destination subnets), then the
+// service's own cluster), and the route configs those listeners name.
 
 #include <optional>
 #include <set>
@@ -11,11 +13,15 @@
 #include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/listener/original_dst/v3/original_dst.pb.h"
+#include "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 #include "pilot/generator.h"
 #include "pilot/inbound.h"
 #include "pilot/route_builder.h"
+#include "pilot/sidecar_scope.h"
+#include "pilot/traffic_policy.h"
+#include "pilot/vs_merge.h"
 
 namespace remora::pilot {
 namespace {
@@ -33,6 +39,13 @@ void setAddress(Listener& l, const std::string& ip, uint32_t port) {
   socket->set_port_value(port);
 }
 
+void addTcpProxy(FilterChain& chain,
+                 const envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy& tcp) {
+  auto* filter = chain.add_filters();
+  filter->set_name("envoy.filters.network.tcp_proxy");
+  filter->mutable_typed_config()->PackFrom(tcp);
+}
+
 void addTcpProxy(FilterChain& chain, const std::string& cluster,
                  std::optional<uint64_t> idle_timeout_ms = std::nullopt) {
   envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy tcp;
@@ -42,9 +55,7 @@ void addTcpProxy(FilterChain& chain, const std::string& cluster,
     tcp.mutable_idle_timeout()->set_seconds(static_cast<int64_t>(*idle_timeout_ms / 1000));
     tcp.mutable_idle_timeout()->set_nanos(static_cast<int32_t>(*idle_timeout_ms % 1000 * 1000000));
   }
-  auto* filter = chain.add_filters();
-  filter->set_name("envoy.filters.network.tcp_proxy");
-  filter->mutable_typed_config()->PackFrom(tcp);
+  addTcpProxy(chain, tcp);
 }
 
 // Istio gives an outbound tcp_proxy the idle timeout of the DestinationRule's top-level
@@ -53,6 +64,70 @@ std::optional<uint64_t> tcpIdleTimeout(const DestinationRule* dr) {
   if (dr == nullptr || !dr->traffic_policy || !dr->traffic_policy->connection_pool)
     return std::nullopt;
   return dr->traffic_policy->connection_pool->tcp_idle_timeout_ms;
+}
+
+// "10.0.0.0/8" (or a bare address, /32 or /128) as a CidrRange.
+void addPrefixRange(envoy::config::listener::v3::FilterChainMatch& match, const std::string& cidr) {
+  auto* range = match.add_prefix_ranges();
+  auto slash = cidr.find('/');
+  range->set_address_prefix(cidr.substr(0, slash));
+  uint32_t len = cidr.find(':') != std::string::npos ? 128 : 32;
+  if (slash != std::string::npos) len = static_cast<uint32_t>(std::stoul(cidr.substr(slash + 1)));
+  range->mutable_prefix_len()->set_value(len);
+}
+
+// A TCP service port's listener: a filter chain per applicable `tls` route match (SNI) and `tcp`
+// route match (destination subnets), in order, as Istio builds them; the first chain without a
+// match condition catches the rest, else the service's own cluster does.
+Listener tcpListener(const Model& model, const SidecarScope& scope, const ServiceView& service,
+                     const ServicePort& port) {
+  Listener l;
+  l.set_name(service.vip + "_" + std::to_string(port.port));
+  setAddress(l, service.vip, port.port);
+  l.mutable_bind_to_port()->set_value(false);
+  l.set_traffic_direction(envoy::config::core::v3::OUTBOUND);
+  const std::string own = outboundCluster(port.port, "", service.fqdn);
+  std::set<std::string> seen;  // identical filter_chain_matches are an error in the proxy
+  bool catch_all = false, sni = false;
+  auto applies = [&](const L4Match& m) {
+    return (!m.port || *m.port == port.port) && scope.selects(m.source_labels);
+  };
+  auto addChain = [&](const BoundL4Route& r, const L4Match* m) {
+    envoy::config::listener::v3::FilterChainMatch match;
+    if (m != nullptr) {
+      for (const auto& host : m->sni_hosts) match.add_server_names(host);
+      for (const auto& cidr : m->destination_subnets) addPrefixRange(match, cidr);
+    }
+    if (!seen.insert(match.SerializeAsString()).second) return;
+    auto* chain = l.add_filter_chains();
+    if (match.server_names_size() > 0) sni = true;
+    if (match.server_names_size() == 0 && match.prefix_ranges_size() == 0)
+      catch_all = true;
+    else
+      *chain->mutable_filter_chain_match() = match;
+    addTcpProxy(*chain, tcpProxyTo(model, *r.vs, r.route->route, port.port, own));
+  };
+  for (bool tls : {true, false}) {
+    for (const auto& r : mergedL4Routes(model, scope, service.fqdn, tls)) {
+      if (catch_all) break;
+      if (r.route->match.empty()) {
+        addChain(r, nullptr);
+        continue;
+      }
+      for (const auto& m : r.route->match)
+        if (applies(m) && !catch_all) addChain(r, &m);
+    }
+  }
+  if (!catch_all)
+    addTcpProxy(*l.add_filter_chains(), own,
+                tcpIdleTimeout(model.destinationRule(service.fqdn, ruleScope(scope))));
+  if (sni) {
+    auto* inspector = l.add_listener_filters();
+    inspector->set_name("envoy.filters.listener.tls_inspector");
+    inspector->mutable_typed_config()->PackFrom(
+        envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector());
+  }
+  return l;
 }
 
 // The connection manager's HTTP filters, in Istio's order: cors and fault (both driven per route)
@@ -77,15 +152,21 @@ void addHcm(FilterChain& chain, const HttpConnectionManager& hcm) {
   filter->mutable_typed_config()->PackFrom(hcm);
 }
 
-Listener virtualOutbound() {
+// Unknown destinations pass through, or under REGISTRY_ONLY go nowhere (Istio's names).
+Listener virtualOutbound(const SidecarScope& scope) {
   Listener l;
   l.set_name("virtualOutbound");
   setAddress(l, "0.0.0.0", kOutboundCapturePort);
   l.mutable_use_original_dst()->set_value(true);
   l.set_traffic_direction(envoy::config::core::v3::OUTBOUND);
   auto* chain = l.add_filter_chains();
-  chain->set_name("virtualOutbound-catchall-tcp");
-  addTcpProxy(*chain, "PassthroughCluster");
+  if (scope.registryOnly()) {
+    chain->set_name("virtualOutbound-blackhole");
+    addTcpProxy(*chain, "BlackHoleCluster");
+  } else {
+    chain->set_name("virtualOutbound-catchall-tcp");
+    addTcpProxy(*chain, "PassthroughCluster");
+  }
   return l;
 }
 
@@ -132,24 +213,19 @@ Listener virtualInbound(const Model& model, const Proxy& proxy) {
 }  // namespace
 
 void generateSidecarListeners(const Model& model, const Proxy& proxy, Resources& out) {
-  const RuleScope scope = ruleScope(model, proxy);
-  out["virtualOutbound"].PackFrom(virtualOutbound());
+  const SidecarScope scope(model, proxy);
+  out["virtualOutbound"].PackFrom(virtualOutbound(scope));
   out["virtualInbound"].PackFrom(virtualInbound(model, proxy));
   std::set<uint32_t> http_ports;
   for (const auto& service : model.services()) {
+    if (!scope.visible(service)) continue;
     for (const auto& port : service.ports) {
       if (isHttpPort(port)) {
         http_ports.insert(port.port);
         continue;
       }
       if (service.vip.empty()) continue;  // a TCP port needs an address to match on
-      Listener l;
-      l.set_name(service.vip + "_" + std::to_string(port.port));
-      setAddress(l, service.vip, port.port);
-      l.mutable_bind_to_port()->set_value(false);
-      l.set_traffic_direction(envoy::config::core::v3::OUTBOUND);
-      addTcpProxy(*l.add_filter_chains(), outboundCluster(port.port, "", service.fqdn),
-                  tcpIdleTimeout(model.destinationRule(service.fqdn, scope)));
+      Listener l = tcpListener(model, scope, service, port);
       out[l.name()].PackFrom(l);
     }
   }
@@ -172,9 +248,10 @@ void generateSidecarListeners(const Model& model, const Proxy& proxy, Resources&
 }
 
 void generateSidecarRoutes(const Model& model, const Proxy& proxy, Resources& out) {
-  const RuleScope scope = ruleScope(model, proxy);
+  const SidecarScope scope(model, proxy);
   std::map<uint32_t, envoy::config::route::v3::RouteConfiguration> configs;
   for (const auto& service : model.services()) {
+    if (!scope.visible(service)) continue;
     for (const auto& port : service.ports) {
       if (!isHttpPort(port)) continue;
       const std::string p = ":" + std::to_string(port.port);
@@ -197,19 +274,25 @@ void generateSidecarRoutes(const Model& model, const Proxy& proxy, Resources& ou
       auto& rc = configs[port.port];
       rc.set_name(std::to_string(port.port));
       *rc.add_virtual_hosts() =
-          buildVirtualHost(model, service, port, domains, RouteOptions{.rules = scope});
+          buildVirtualHost(model, scope, service, port, domains, RouteOptions{});
     }
   }
   for (auto& [port, rc] : configs) {
-    // Unknown hosts on a known port pass through, as Istio's allow_any virtual host.
+    // Unknown hosts on a known port pass through, as Istio's allow_any virtual host, or under
+    // REGISTRY_ONLY get its block_all 502.
     auto* any = rc.add_virtual_hosts();
-    any->set_name("allow_any");
+    const char* name = scope.registryOnly() ? "block_all" : "allow_any";
+    any->set_name(name);
     any->add_domains("*");
     auto* route = any->add_routes();
-    route->set_name("allow_any");
+    route->set_name(name);
     route->mutable_match()->set_prefix("/");
-    route->mutable_route()->set_cluster("PassthroughCluster");
-    route->mutable_route()->mutable_timeout();
+    if (scope.registryOnly()) {
+      route->mutable_direct_response()->set_status(502);
+    } else {
+      route->mutable_route()->set_cluster("PassthroughCluster");
+      route->mutable_route()->mutable_timeout();
+    }
     out[rc.name()].PackFrom(rc);
   }
 }

@@ -26,12 +26,6 @@ bool isHttp2Port(const ServicePort& port) {
   return p == "http2" || p == "grpc" || p == "h2c";
 }
 
-RuleScope ruleScope(const Model& model, const Proxy& proxy) {
-  const Pod* pod = model.findPod(proxy.ns, proxy.pod);
-  if (pod == nullptr) pod = model.findPodByIp(proxy.ip);
-  return RuleScope{proxy.ns, pod ? &pod->labels : nullptr};
-}
-
 Resources generate(const Model& model, const Proxy& proxy, const std::string& type_url) {
   Resources out;
   if (type_url == kClusterType)

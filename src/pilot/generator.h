@@ -36,8 +36,6 @@ std::string outboundCluster(uint32_t port, const std::string& subset, const std:
 // connection manager, the rest tcp_proxy.
 bool isHttpPort(const ServicePort& port);
 bool isHttp2Port(const ServicePort& port);
-// The namespace and workload labels a proxy looks DestinationRules up with.
-RuleScope ruleScope(const Model& model, const Proxy& proxy);
 
 void generateClusters(const Model& model, const Proxy& proxy, Resources& out);
 void generateEndpoints(const Model& model, const Proxy& proxy, Resources& out);

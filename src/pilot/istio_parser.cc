@@ -1,6 +1,10 @@
 #include "pilot/istio_parser.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <set>
+#include <tuple>
 
 namespace remora::pilot {
 namespace {
@@ -15,6 +19,15 @@ Status checkKeys(const Field& f, const std::set<std::string>& known,
     if (not_yet.count(key)) return f[key].error("not yet supported by remora-pilot");
     return f[key].error("unknown field");
   }
+  return Status();
+}
+
+// Sets `out` when the field is present.
+Status optionalUint(const Field& f, std::optional<uint32_t>& out) {
+  if (!f.present()) return Status();
+  uint32_t v = 0;
+  RETURN_IF_ERROR(f.getUint(v));
+  out = v;
   return Status();
 }
 
@@ -47,13 +60,42 @@ Status parseDestination(const Field& f, Destination& out) {
   return Status();
 }
 
+// A match's `gateways` narrow it to some gateways: remora-pilot serves sidecars only, so a match
+// must name "mesh" if it names any (a route for gateways alone is not yet supported).
+Status checkMeshGateways(const Field& f) {
+  std::vector<std::string> gateways;
+  RETURN_IF_ERROR(f.getStringList(gateways));
+  if (!gateways.empty() && std::find(gateways.begin(), gateways.end(), "mesh") == gateways.end())
+    return f.error("a match for gateways other than mesh is not yet supported by remora-pilot");
+  return Status();
+}
+
+Status parseRouteDestinations(const Field& route, std::vector<RouteDestination>& out) {
+  RETURN_IF_ERROR(route.expectList());
+  for (size_t i = 0; i < route.size(); ++i) {
+    Field r = route.at(i);
+    RETURN_IF_ERROR(r.expectMap());
+    RETURN_IF_ERROR(checkKeys(r, {"destination", "weight"}, {"headers"}));
+    RouteDestination d;
+    if (!r["destination"].present()) return r["destination"].error("required");
+    RETURN_IF_ERROR(parseDestination(r["destination"], d.destination));
+    RETURN_IF_ERROR(r["weight"].getUint(d.weight));
+    out.push_back(d);
+  }
+  if (out.size() > 1) {
+    uint32_t total = 0;
+    for (const auto& d : out) total += d.weight;
+    if (total == 0) return route.error("weights of several destinations must not all be 0");
+  }
+  return Status();
+}
+
 Status parseMatch(const Field& f, HttpMatch& out) {
   RETURN_IF_ERROR(f.expectMap());
-  RETURN_IF_ERROR(
-      checkKeys(f,
-                {"name", "uri", "method", "authority", "headers", "withoutHeaders", "queryParams",
-                 "port", "ignoreUriCase"},
-                {"scheme", "sourceLabels", "gateways", "sourceNamespace", "statPrefix"}));
+  RETURN_IF_ERROR(checkKeys(f,
+                            {"name", "uri", "method", "authority", "headers", "withoutHeaders",
+                             "queryParams", "port", "ignoreUriCase", "sourceLabels", "gateways"},
+                            {"scheme", "sourceNamespace", "statPrefix"}));
   RETURN_IF_ERROR(f["uri"].getStringMatch(out.uri));
   RETURN_IF_ERROR(f["method"].getStringMatch(out.method));
   RETURN_IF_ERROR(f["authority"].getStringMatch(out.authority));
@@ -61,6 +103,8 @@ Status parseMatch(const Field& f, HttpMatch& out) {
   RETURN_IF_ERROR(f["withoutHeaders"].getStringMatchMap(out.without_headers));
   RETURN_IF_ERROR(f["queryParams"].getStringMatchMap(out.query_params));
   RETURN_IF_ERROR(f["ignoreUriCase"].getBool(out.ignore_uri_case));
+  RETURN_IF_ERROR(f["sourceLabels"].getStringMap(out.source_labels));
+  RETURN_IF_ERROR(checkMeshGateways(f["gateways"]));
   if (f["port"].present()) {
     uint32_t port = 0;
     RETURN_IF_ERROR(f["port"].getUint(port));
@@ -134,8 +178,8 @@ Status parseHttpRoute(const Field& f, HttpRoute& out) {
   RETURN_IF_ERROR(checkKeys(
       f,
       {"name", "match", "route", "timeout", "retries", "fault", "rewrite", "redirect", "mirror",
-       "mirrorPercentage", "mirror_percent", "mirrorPercent", "headers", "corsPolicy"},
-      {"delegate", "directResponse", "mirrors"}));
+       "mirrorPercentage", "mirror_percent", "mirrorPercent", "headers", "corsPolicy", "delegate"},
+      {"directResponse", "mirrors"}));
   RETURN_IF_ERROR(f["name"].getString(out.name));
   Field match = f["match"];
   RETURN_IF_ERROR(match.expectList());
@@ -144,17 +188,18 @@ Status parseHttpRoute(const Field& f, HttpRoute& out) {
     RETURN_IF_ERROR(parseMatch(match.at(i), m));
     out.match.push_back(std::move(m));
   }
-  Field route = f["route"];
-  RETURN_IF_ERROR(route.expectList());
-  for (size_t i = 0; i < route.size(); ++i) {
-    Field r = route.at(i);
-    RETURN_IF_ERROR(r.expectMap());
-    RETURN_IF_ERROR(checkKeys(r, {"destination", "weight"}, {"headers"}));
-    RouteDestination d;
-    if (!r["destination"].present()) return r["destination"].error("required");
-    RETURN_IF_ERROR(parseDestination(r["destination"], d.destination));
-    RETURN_IF_ERROR(r["weight"].getUint(d.weight));
-    out.route.push_back(d);
+  RETURN_IF_ERROR(parseRouteDestinations(f["route"], out.route));
+  Field delegate = f["delegate"];
+  if (delegate.present()) {
+    RETURN_IF_ERROR(checkKeys(delegate, {"name", "namespace"}));
+    HttpRoute::Delegate d;
+    RETURN_IF_ERROR(delegate["name"].getString(d.name));
+    RETURN_IF_ERROR(delegate["namespace"].getString(d.ns));
+    if (d.name.empty()) return delegate["name"].error("required");
+    // Istio: a delegating route carries only match (and name): the delegate's routes act.
+    if (!out.route.empty() || f["redirect"].present())
+      return delegate.error("a delegating route has no route or redirect of its own");
+    out.delegate = d;
   }
   RETURN_IF_ERROR(f["timeout"].getDurationMs(out.timeout_ms));
   Field retries = f["retries"];
@@ -244,21 +289,52 @@ Status parseHttpRoute(const Field& f, HttpRoute& out) {
     }
     out.cors = std::move(policy);
   }
-  if (out.route.empty() && !out.redirect) return f.error("needs route or redirect");
-  if (out.route.size() > 1) {
-    uint32_t total = 0;
-    for (const auto& d : out.route) total += d.weight;
-    if (total == 0) return f["route"].error("weights of several destinations must not all be 0");
-  }
+  if (out.route.empty() && !out.redirect && !out.delegate)
+    return f.error("needs route, redirect or delegate");
   return Status();
 }
 
-// Sets `out` when the field is present.
-Status optionalUint(const Field& f, std::optional<uint32_t>& out) {
-  if (!f.present()) return Status();
-  uint32_t v = 0;
-  RETURN_IF_ERROR(f.getUint(v));
-  out = v;
+// "10.0.0.0/8", "2001:db8::/32" or a bare address.
+bool isCidr(const std::string& text) {
+  auto slash = text.find('/');
+  const std::string ip = text.substr(0, slash);
+  unsigned char buf[sizeof(in6_addr)];
+  const bool v6 = ip.find(':') != std::string::npos;
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, ip.c_str(), buf) != 1) return false;
+  if (slash == std::string::npos) return true;
+  const std::string len = text.substr(slash + 1);
+  if (len.empty() || len.size() > 3 || !std::all_of(len.begin(), len.end(), ::isdigit))
+    return false;
+  return std::stoul(len) <= (v6 ? 128u : 32u);
+}
+
+// A `tcp` (tls = false) or `tls` route.
+Status parseL4Route(const Field& f, bool tls, L4Route& out) {
+  RETURN_IF_ERROR(f.expectMap());
+  RETURN_IF_ERROR(checkKeys(f, {"match", "route"}));
+  Field match = f["match"];
+  RETURN_IF_ERROR(match.expectList());
+  for (size_t i = 0; i < match.size(); ++i) {
+    Field m = match.at(i);
+    RETURN_IF_ERROR(m.expectMap());
+    std::set<std::string> known{"destinationSubnets", "port", "sourceLabels", "gateways"};
+    if (tls) known.insert("sniHosts");
+    RETURN_IF_ERROR(checkKeys(m, known, {"sourceNamespace"}));
+    L4Match l4;
+    RETURN_IF_ERROR(m["sniHosts"].getStringList(l4.sni_hosts));
+    if (tls && l4.sni_hosts.empty()) return m["sniHosts"].error("required");
+    RETURN_IF_ERROR(m["destinationSubnets"].getStringList(l4.destination_subnets));
+    for (size_t s = 0; s < l4.destination_subnets.size(); ++s)
+      if (!isCidr(l4.destination_subnets[s]))
+        return m["destinationSubnets"].at(s).error("expected an address or CIDR range");
+    RETURN_IF_ERROR(optionalUint(m["port"], l4.port));
+    RETURN_IF_ERROR(m["sourceLabels"].getStringMap(l4.source_labels));
+    RETURN_IF_ERROR(checkMeshGateways(m["gateways"]));
+    out.match.push_back(std::move(l4));
+  }
+  if (tls && out.match.empty()) return match.error("a tls route needs a match with sniHosts");
+  RETURN_IF_ERROR(parseRouteDestinations(f["route"], out.route));
+  if (out.route.empty()) return f["route"].error("required");
   return Status();
 }
 
@@ -454,16 +530,73 @@ Status parseTrafficPolicy(const Field& f, std::optional<TrafficPolicy>& out) {
 }  // namespace
 
 Status parseVirtualService(const Field& spec, VirtualService& out) {
-  RETURN_IF_ERROR(checkKeys(spec, {"hosts", "gateways", "http", "exportTo"}, {"tcp", "tls"}));
+  RETURN_IF_ERROR(checkKeys(spec, {"hosts", "gateways", "http", "exportTo", "tcp", "tls"}));
+  // No hosts: a delegate, used only through a root VirtualService's http delegate.
   RETURN_IF_ERROR(spec["hosts"].getStringList(out.hosts));
-  if (out.hosts.empty()) return spec["hosts"].error("at least one host is required");
   RETURN_IF_ERROR(spec["gateways"].getStringList(out.gateways));
+  RETURN_IF_ERROR(spec["exportTo"].getStringList(out.export_to));
   Field http = spec["http"];
   RETURN_IF_ERROR(http.expectList());
   for (size_t i = 0; i < http.size(); ++i) {
     HttpRoute route;
     RETURN_IF_ERROR(parseHttpRoute(http.at(i), route));
+    if (route.delegate && out.hosts.empty())
+      return http.at(i)["delegate"].error("a delegate VirtualService cannot delegate further");
     out.http.push_back(std::move(route));
+  }
+  for (auto [key, tls, routes] : {std::tuple{"tcp", false, &out.tcp}, {"tls", true, &out.tls}}) {
+    Field list = spec[key];
+    RETURN_IF_ERROR(list.expectList());
+    if (list.size() > 0 && out.hosts.empty())
+      return list.error("a delegate VirtualService has http routes only");
+    for (size_t i = 0; i < list.size(); ++i) {
+      L4Route route;
+      RETURN_IF_ERROR(parseL4Route(list.at(i), tls, route));
+      routes->push_back(std::move(route));
+    }
+  }
+  return Status();
+}
+
+Status parseSidecar(const Field& spec, Sidecar& out) {
+  RETURN_IF_ERROR(checkKeys(spec,
+                            {"workloadSelector", "egress", "ingress", "outboundTrafficPolicy"},
+                            {"inboundConnectionPool"}));
+  Field selector = spec["workloadSelector"];
+  if (selector.present()) {
+    RETURN_IF_ERROR(checkKeys(selector, {"labels"}));
+    Labels labels;
+    RETURN_IF_ERROR(selector["labels"].getStringMap(labels));
+    out.workload_selector = labels;
+  }
+  Field egress = spec["egress"];
+  RETURN_IF_ERROR(egress.expectList());
+  for (size_t i = 0; i < egress.size(); ++i) {
+    Field e = egress.at(i);
+    RETURN_IF_ERROR(e.expectMap());
+    // A port-specific egress listener (own bind address or capture mode) is not translated yet.
+    RETURN_IF_ERROR(checkKeys(e, {"hosts"}, {"port", "bind", "captureMode"}));
+    std::vector<std::string> hosts;
+    RETURN_IF_ERROR(e["hosts"].getStringList(hosts));
+    if (hosts.empty()) return e["hosts"].error("at least one host is required");
+    for (size_t h = 0; h < hosts.size(); ++h) {
+      auto slash = hosts[h].find('/');
+      if (slash == std::string::npos || slash == 0 || slash + 1 == hosts[h].size())
+        return e["hosts"].at(h).error("expected namespace/dnsName");
+      out.egress_hosts.push_back(hosts[h]);
+    }
+  }
+  Field ingress = spec["ingress"];
+  RETURN_IF_ERROR(ingress.expectList());
+  out.has_ingress = ingress.size() > 0;
+  Field policy = spec["outboundTrafficPolicy"];
+  if (policy.present()) {
+    RETURN_IF_ERROR(checkKeys(policy, {"mode"}, {"egressProxy"}));
+    std::string mode;
+    RETURN_IF_ERROR(policy["mode"].getString(mode));
+    if (mode != "REGISTRY_ONLY" && mode != "ALLOW_ANY")
+      return policy["mode"].error("expected REGISTRY_ONLY or ALLOW_ANY");
+    out.outbound_policy = mode;
   }
   return Status();
 }
@@ -502,6 +635,7 @@ Status parseServiceEntry(const Field& spec, ServiceEntry& out) {
   RETURN_IF_ERROR(spec["hosts"].getStringList(out.hosts));
   if (out.hosts.empty()) return spec["hosts"].error("at least one host is required");
   RETURN_IF_ERROR(spec["addresses"].getStringList(out.addresses));
+  RETURN_IF_ERROR(spec["exportTo"].getStringList(out.export_to));
   RETURN_IF_ERROR(spec["resolution"].getString(out.resolution));
   Field ports = spec["ports"];
   RETURN_IF_ERROR(ports.expectList());

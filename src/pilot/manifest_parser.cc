@@ -71,8 +71,11 @@ Status parseDocument(const Field& doc, Object& out) {
     return Status();
   }
   if (group == "networking.istio.io" && networkingVersions().count(version)) {
+    std::string created;
+    RETURN_IF_ERROR(metadata["creationTimestamp"].getString(created));
     if (kind == "VirtualService") {
       VirtualService vs = named(VirtualService{});
+      vs.created = created;
       RETURN_IF_ERROR(parseVirtualService(spec, vs));
       out.body = std::move(vs);
       return Status();
@@ -81,6 +84,13 @@ Status parseDocument(const Field& doc, Object& out) {
       DestinationRule dr = named(DestinationRule{});
       RETURN_IF_ERROR(parseDestinationRule(spec, dr));
       out.body = std::move(dr);
+      return Status();
+    }
+    if (kind == "Sidecar") {
+      Sidecar sc = named(Sidecar{});
+      sc.created = created;
+      RETURN_IF_ERROR(parseSidecar(spec, sc));
+      out.body = std::move(sc);
       return Status();
     }
     if (kind == "ServiceEntry") {
@@ -100,8 +110,8 @@ Status parseDocument(const Field& doc, Object& out) {
 }  // namespace
 
 bool isUnsupportedKind(const std::string& group, const std::string& kind) {
-  static const std::set<std::string> networking{"Gateway",       "Sidecar",     "WorkloadEntry",
-                                                "WorkloadGroup", "EnvoyFilter", "ProxyConfig"};
+  static const std::set<std::string> networking{"Gateway", "WorkloadEntry", "WorkloadGroup",
+                                                "EnvoyFilter", "ProxyConfig"};
   static const std::set<std::string> core{"ServiceAccount", "ConfigMap", "Namespace"};
   static const std::set<std::string> apps{"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"};
   if (group == "networking.istio.io") return networking.count(kind) > 0;

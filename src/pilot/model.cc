@@ -56,6 +56,8 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
       if (!pod->ip.empty()) pods_by_ip_[pod->ip] = pod;
     } else if (const auto* dr = std::get_if<DestinationRule>(&object.body)) {
       rules[resolveHost(dr->host, dr->ns)].push_back(dr);
+    } else if (const auto* sidecar = std::get_if<Sidecar>(&object.body)) {
+      sidecars_.push_back(sidecar);
     } else if (const auto* vs = std::get_if<VirtualService>(&object.body)) {
       bool mesh = vs->gateways.empty() ||
                   std::find(vs->gateways.begin(), vs->gateways.end(), "mesh") != vs->gateways.end();
@@ -78,6 +80,10 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
                               [](const auto& a, const auto& b) { return a.fqdn == b.fqdn; }),
                   services_.end());
   for (size_t i = 0; i < services_.size(); ++i) service_index_[services_[i].fqdn] = i;
+  // Objects come in namespace/name order; a stable sort by creation time keeps it for ties.
+  auto older = [](const auto* a, const auto* b) { return a->created < b->created; };
+  for (auto& [host, list] : vs_by_host_) std::stable_sort(list.begin(), list.end(), older);
+  std::stable_sort(sidecars_.begin(), sidecars_.end(), older);
 }
 
 // Istio merges the rules for one host from one namespace with the same exportTo and selector: the
@@ -114,7 +120,11 @@ std::vector<const DestinationRule*> Model::mergeRules(
 std::vector<ObjectKey> Model::unsupported() const {
   std::vector<ObjectKey> out;
   for (const auto& [key, object] : objects_)
-    if (std::holds_alternative<UnsupportedObject>(object.body)) out.push_back(key);
+    if (std::holds_alternative<UnsupportedObject>(object.body))
+      out.push_back(key);
+    else if (const auto* sidecar = std::get_if<Sidecar>(&object.body);
+             sidecar && sidecar->has_ingress)
+      out.push_back(key);
   return out;
 }
 
@@ -215,6 +225,12 @@ const DestinationRule* Model::destinationRule(const std::string& fqdn,
   if (proxy_ns != kRootNamespace && (!service || service->ns != kRootNamespace))
     return inNamespace(kRootNamespace, false);
   return nullptr;
+}
+
+const VirtualService* Model::findVirtualService(const std::string& ns,
+                                                const std::string& name) const {
+  auto it = objects_.find(ObjectKey{"VirtualService", ns, name});
+  return it == objects_.end() ? nullptr : std::get_if<VirtualService>(&it->second.body);
 }
 
 std::vector<const VirtualService*> Model::virtualServices(const std::string& fqdn) const {

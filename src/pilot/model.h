@@ -59,6 +59,7 @@ class Model {
   const std::map<ObjectKey, Object>& objects() const { return objects_; }
   const std::vector<SourceError>& errors() const { return errors_; }
   const std::vector<ServiceView>& services() const { return services_; }
+  // Objects accepted but not translated: unsupported kinds, and Sidecars with ingress listeners.
   std::vector<ObjectKey> unsupported() const;
 
   // A VirtualService or DestinationRule host resolved in namespace `ns` ("reviews" →
@@ -74,8 +75,13 @@ class Model {
   // namespace exports to it, else one the root namespace (istio-system) exports to it; within a
   // namespace an exact host beats the most specific wildcard. Null when none.
   const DestinationRule* destinationRule(const std::string& fqdn, const RuleScope& scope) const;
-  // VirtualServices naming `fqdn` among their hosts (mesh gateway only), in name order.
+  // VirtualServices naming `fqdn` among their hosts and bound to the mesh gateway, oldest first
+  // (creationTimestamp, then namespace/name): the order Istio merges them in.
   std::vector<const VirtualService*> virtualServices(const std::string& fqdn) const;
+  // A VirtualService by namespace and name (a delegate), or null.
+  const VirtualService* findVirtualService(const std::string& ns, const std::string& name) const;
+  // Every Sidecar, oldest first.
+  const std::vector<const Sidecar*>& sidecars() const { return sidecars_; }
   const Pod* findPod(const std::string& ns, const std::string& name) const;
   const Pod* findPodByIp(const std::string& ip) const;
 
@@ -93,6 +99,7 @@ class Model {
 
   std::vector<const DestinationRule*> mergeRules(const std::vector<const DestinationRule*>& rules);
   std::map<std::string, std::vector<const VirtualService*>> vs_by_host_;
+  std::vector<const Sidecar*> sidecars_;
 };
 
 using ModelPtr = std::shared_ptr<const Model>;

@@ -81,6 +81,7 @@ struct HttpMatch {
   std::map<std::string, StringMatch> query_params;
   std::optional<uint32_t> port;
   bool ignore_uri_case = false;
+  Labels source_labels;  // the route applies only to proxies whose workload has these labels
 };
 
 struct Destination {
@@ -142,13 +143,45 @@ struct HttpRoute {
   std::optional<double> mirror_percent;
   HeaderOps request_headers, response_headers;
   std::optional<CorsPolicy> cors;
+  // delegate {name, namespace}: this route's matches narrow the delegate VirtualService's routes.
+  struct Delegate {
+    std::string name, ns;
+  };
+  std::optional<Delegate> delegate;
+};
+
+// L4MatchAttributes (tcp) and TLSMatchAttributes (tls, with sniHosts).
+struct L4Match {
+  std::vector<std::string> sni_hosts;
+  std::vector<std::string> destination_subnets;
+  std::optional<uint32_t> port;
+  Labels source_labels;
+};
+
+// A `tcp` or `tls` route: its matches and weighted destinations.
+struct L4Route {
+  std::vector<L4Match> match;
+  std::vector<RouteDestination> route;
 };
 
 struct VirtualService {
   std::string ns, name;
-  std::vector<std::string> hosts;
+  std::string created;             // metadata.creationTimestamp (RFC 3339 sorts as text), or ""
+  std::vector<std::string> hosts;  // empty for a delegate
   std::vector<std::string> gateways;
+  std::vector<std::string> export_to;  // empty: every namespace
   std::vector<HttpRoute> http;
+  std::vector<L4Route> tcp, tls;
+};
+
+// A Sidecar: which workloads it selects and what they may reach.
+struct Sidecar {
+  std::string ns, name;
+  std::string created;
+  std::optional<Labels> workload_selector;
+  std::vector<std::string> egress_hosts;       // "ns/dnsName" of every egress listener
+  std::optional<std::string> outbound_policy;  // REGISTRY_ONLY or ALLOW_ANY
+  bool has_ingress = false;                    // accepted, not yet translated
 };
 
 // trafficPolicy.connectionPool: circuit breakers, connect timeout, and the upstream HTTP
@@ -229,15 +262,16 @@ struct ServiceEntry {
     Labels labels;
   };
   std::vector<Endpoint> endpoints;
+  std::vector<std::string> export_to;
 };
 
-// A kind the pilot accepts but does not translate yet (Gateway, Sidecar, security.istio.io).
+// A kind the pilot accepts but does not translate yet (Gateway, security.istio.io, ...).
 struct UnsupportedObject {
   std::string api_version;
 };
 
 using ObjectBody = std::variant<Service, Endpoints, Pod, VirtualService, DestinationRule,
-                                ServiceEntry, UnsupportedObject>;
+                                ServiceEntry, Sidecar, UnsupportedObject>;
 
 struct Object {
   ObjectKey key;

@@ -7,8 +7,43 @@
 #include "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.pb.h"
 #include "pilot/generator.h"
 #include "pilot/traffic_policy.h"
+#include "pilot/vs_merge.h"
 
 namespace remora::pilot {
+
+std::string destinationCluster(const Model& model, const VirtualService& vs, const Destination& d,
+                               uint32_t port) {
+  const std::string fqdn = Model::resolveHost(d.host, vs.ns);
+  uint32_t number = port;
+  if (d.port) {
+    number = *d.port;
+  } else if (const ServiceView* target = model.findService(fqdn);
+             target && target->ports.size() == 1) {
+    number = target->ports[0].port;
+  }
+  return outboundCluster(number, d.subset, fqdn);
+}
+
+envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy tcpProxyTo(
+    const Model& model, const VirtualService& vs, const std::vector<RouteDestination>& route,
+    uint32_t port, const std::string& stat_prefix) {
+  envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy tcp;
+  tcp.set_stat_prefix(stat_prefix);
+  std::vector<const RouteDestination*> destinations;
+  for (const auto& d : route)
+    if (route.size() == 1 || d.weight > 0) destinations.push_back(&d);
+  if (destinations.size() == 1) {
+    tcp.set_cluster(destinationCluster(model, vs, destinations[0]->destination, port));
+    return tcp;
+  }
+  for (const auto* d : destinations) {
+    auto* c = tcp.mutable_weighted_clusters()->add_clusters();
+    c->set_name(destinationCluster(model, vs, d->destination, port));
+    c->set_weight(d->weight);
+  }
+  return tcp;
+}
+
 namespace {
 
 namespace route = envoy::config::route::v3;
@@ -82,20 +117,6 @@ route::RouteMatch buildMatch(const HttpMatch* m) {
     setStringMatch(sm, *q->mutable_string_match());
   }
   return match;
-}
-
-// outbound|<port>|<subset>|<fqdn> for a destination named in VirtualService `vs`.
-std::string destinationCluster(const Model& model, const VirtualService& vs, const Destination& d,
-                               const ServicePort& port) {
-  const std::string fqdn = Model::resolveHost(d.host, vs.ns);
-  uint32_t number = port.port;
-  if (d.port) {
-    number = *d.port;
-  } else if (const ServiceView* target = model.findService(fqdn);
-             target && target->ports.size() == 1) {
-    number = target->ports[0].port;
-  }
-  return outboundCluster(number, d.subset, fqdn);
 }
 
 // `hashed`: the route hashes consistently, so retries must not avoid previous hosts (Istio).
@@ -195,8 +216,9 @@ void setHeaderOps(const HeaderOps& ops, bool request, route::Route& r) {
 }
 
 // The action part of an Istio HTTPRoute, the same for each of its matches.
-void buildAction(const Model& model, const VirtualService& vs, const HttpRoute& http,
-                 const ServicePort& port, const RouteOptions& options, route::Route& r) {
+void buildAction(const Model& model, const SidecarScope& scope, const VirtualService& vs,
+                 const HttpRoute& http, const ServicePort& port, const RouteOptions& options,
+                 route::Route& r) {
   if (http.redirect) {
     auto* redirect = r.mutable_redirect();
     if (!http.redirect->uri.empty()) redirect->set_path_redirect(http.redirect->uri);
@@ -224,18 +246,18 @@ void buildAction(const Model& model, const VirtualService& vs, const HttpRoute& 
     for (const auto& d : http.route)
       if (http.route.size() == 1 || d.weight > 0) destinations.push_back(&d);
     if (destinations.size() == 1) {
-      action->set_cluster(destinationCluster(model, vs, destinations[0]->destination, port));
+      action->set_cluster(destinationCluster(model, vs, destinations[0]->destination, port.port));
     } else {
       auto* weighted = action->mutable_weighted_clusters();
       for (const auto* d : destinations) {
         auto* c = weighted->add_clusters();
-        c->set_name(destinationCluster(model, vs, d->destination, port));
+        c->set_name(destinationCluster(model, vs, d->destination, port.port));
         c->mutable_weight()->set_value(d->weight);
       }
     }
     bool hashed = false;
     for (const auto* d : destinations)
-      hashed |= addDestinationHashPolicy(model, vs.ns, d->destination, options.rules, *action);
+      hashed |= addDestinationHashPolicy(model, vs.ns, d->destination, ruleScope(scope), *action);
     if (http.timeout_ms)
       setDurationMs(*http.timeout_ms, *action->mutable_timeout());
     else if (!options.grpc_client)
@@ -245,7 +267,7 @@ void buildAction(const Model& model, const VirtualService& vs, const HttpRoute& 
     if (http.rewrite_authority) action->set_host_rewrite_literal(*http.rewrite_authority);
     if (http.mirror) {
       auto* mirror = action->add_request_mirror_policies();
-      mirror->set_cluster(destinationCluster(model, vs, *http.mirror, port));
+      mirror->set_cluster(destinationCluster(model, vs, *http.mirror, port.port));
       auto* fraction = mirror->mutable_runtime_fraction();
       fraction->set_runtime_key("mirror_fraction");
       setFraction(http.mirror_percent.value_or(100), *fraction->mutable_default_value());
@@ -258,8 +280,8 @@ void buildAction(const Model& model, const VirtualService& vs, const HttpRoute& 
   setHeaderOps(http.response_headers, false, r);
 }
 
-route::Route defaultRoute(const Model& model, const ServiceView& service, const ServicePort& port,
-                          const RouteOptions& options) {
+route::Route defaultRoute(const Model& model, const SidecarScope& scope, const ServiceView& service,
+                          const ServicePort& port, const RouteOptions& options) {
   route::Route r;
   r.set_name("default");
   r.mutable_match()->set_prefix("/");
@@ -267,38 +289,37 @@ route::Route defaultRoute(const Model& model, const ServiceView& service, const 
   action->set_cluster(outboundCluster(port.port, "", service.fqdn));
   if (!options.grpc_client) action->mutable_timeout();
   setRetries(std::nullopt, *action, options);
-  addServiceHashPolicy(model, service, port, options.rules, *action);
+  addServiceHashPolicy(model, service, port, ruleScope(scope), *action);
   return r;
 }
 
 }  // namespace
 
-route::VirtualHost buildVirtualHost(const Model& model, const ServiceView& service,
-                                    const ServicePort& port, std::vector<std::string> domains,
-                                    const RouteOptions& options) {
+route::VirtualHost buildVirtualHost(const Model& model, const SidecarScope& scope,
+                                    const ServiceView& service, const ServicePort& port,
+                                    std::vector<std::string> domains, const RouteOptions& options) {
   route::VirtualHost vhost;
   vhost.set_name(service.fqdn + ":" + std::to_string(port.port));
   for (auto& d : domains) vhost.add_domains(std::move(d));
-  auto services = model.virtualServices(service.fqdn);
-  if (services.empty()) {
-    *vhost.add_routes() = defaultRoute(model, service, port, options);
-    return vhost;
-  }
-  // Istio merges several VirtualServices for one host; the first (by namespace/name) rules here.
-  const VirtualService& vs = *services.front();
-  for (const auto& http : vs.http) {
+  for (const auto& [http, vs] : mergedHttpRoutes(model, scope, service.fqdn)) {
     std::vector<const HttpMatch*> matches;
     for (const auto& m : http.match)
-      if (!m.port || *m.port == port.port) matches.push_back(&m);
-    if (!http.match.empty() && matches.empty()) continue;  // matches only other ports
+      if ((!m.port || *m.port == port.port) && scope.selects(m.source_labels))
+        matches.push_back(&m);
+    // Matches only other ports or other workloads: the route is not for this one.
+    if (!http.match.empty() && matches.empty()) continue;
     if (matches.empty()) matches.push_back(nullptr);
     for (const HttpMatch* m : matches) {
       route::Route* r = vhost.add_routes();
       if (!http.name.empty()) r->set_name(http.name);
       *r->mutable_match() = buildMatch(m);
-      buildAction(model, vs, http, port, options, *r);
+      buildAction(model, scope, *vs, http, port, options, *r);
     }
   }
+  // No VirtualService, or none with an http route for this port and proxy (only tcp routes,
+  // say): the service's own cluster, as Istio's default route.
+  if (vhost.routes_size() == 0)
+    *vhost.add_routes() = defaultRoute(model, scope, service, port, options);
   return vhost;
 }
 

@@ -11,6 +11,7 @@
 
 #include "envoy/config/route/v3/route_components.pb.h"
 #include "pilot/model.h"
+#include "pilot/sidecar_scope.h"
 
 namespace remora::pilot {
 
@@ -29,6 +30,11 @@ std::optional<ConsistentHash> serviceHash(const DestinationRule* dr, uint32_t po
 
 // Appends the route hash_policy for `hash` (header, cookie, source IP or query parameter).
 void addHashPolicy(const ConsistentHash& hash, envoy::config::route::v3::RouteAction& action);
+
+// The namespace and workload labels a proxy looks DestinationRules up with.
+inline RuleScope ruleScope(const SidecarScope& scope) {
+  return RuleScope{scope.proxyNamespace(), &scope.workloadLabels()};
+}
 
 // Route hooks: the hash_policy of a VirtualService destination (host resolved in `vs_ns`) and of
 // a service's default route, with the DestinationRule the proxy (`scope`) applies. Return

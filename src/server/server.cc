@@ -37,11 +37,8 @@ Server::Server(Options options, envoy::config::bootstrap::v3::Bootstrap bootstra
   stats_->bindThread(0);
   cluster_manager_->setSubscriptionFactoryContext(&subscription_context_);
   listener_manager_ = std::make_unique<ListenerManager>(
-      *dispatcher_, *stats_, options_, init_manager_, workers_, *route_providers_, [this] {
-        std::set<std::string, std::less<>> names;
-        for (const auto& [name, cluster] : *cluster_manager_->clusters()) names.insert(name);
-        return names;
-      });
+      *dispatcher_, *stats_, options_, init_manager_, workers_, *route_providers_,
+      [this] { return cluster_manager_->names(); });
   server_state_.local_cluster_name = bootstrap_.node().cluster();
 }
 

@@ -86,6 +86,12 @@ void ClusterManager::addCluster(ClusterConstSharedPtr cluster) {
   }
 }
 
+std::set<std::string, std::less<>> ClusterManager::names() const {
+  std::set<std::string, std::less<>> out;
+  for (const auto& [name, entry] : entries_) out.insert(name);
+  return out;
+}
+
 bool ClusterManager::isWarm(std::string_view name) const {
   auto it = entries_.find(name);
   return it != entries_.end() && it->second.warming == Warming::Done;

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +66,9 @@ class ClusterManager {
   bool removeCluster(std::string_view name);
   // The current map: what workers have or are about to receive.
   ClusterMapConstSharedPtr clusters() const { return clusters_; }
+  // Every cluster added, warming ones included: a listener may name a cluster CDS has just
+  // added and EDS has not filled yet (its connections find no cluster until it is warm).
+  std::set<std::string, std::less<>> names() const;
   ClusterConstSharedPtr get(std::string_view name) const;
   void setPublisher(Publisher publisher) { publisher_ = std::move(publisher); }
   // Where EDS clusters get their subscriptions (set by the server before it adds clusters).

@@ -138,8 +138,10 @@ TEST_F(ClusterWarmingTest, ClusterAddedAfterInitializationIsPublishedWhenWarm) {
   manager_.setPublisher([&](ClusterMapConstSharedPtr map) { published.push_back(map); });
 
   manager_.addCluster(makeCluster(checkedCluster({up.port()})));
-  // Warming: out of the workers' map, counted in warming_clusters.
+  // Warming: out of the workers' map, counted in warming_clusters, but a known name (a
+  // listener pushed right after CDS may already name it).
   EXPECT_EQ(manager_.clusters()->count("backend"), 0u);
+  EXPECT_EQ(manager_.names().count("backend"), 1u);
   EXPECT_EQ(store_.gauge("cluster_manager.warming_clusters").value(), 1);
 
   ASSERT_TRUE(runUntil([&] { return !published.empty(); }));

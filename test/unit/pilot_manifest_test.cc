@@ -163,9 +163,9 @@ kind: VirtualService
 metadata: {name: x}
 spec:
   hosts: [a]
-  http: [{route: [{destination: {host: a}}], delegate: {}}]
+  http: [{route: [{destination: {host: a}}], directResponse: {status: 200}}]
 )"),
-            "spec.http[0].delegate: not yet supported by remora-pilot");
+            "spec.http[0].directResponse: not yet supported by remora-pilot");
   EXPECT_EQ(errorOf(R"(
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -183,7 +183,6 @@ spec:
 TEST(PilotManifest, UnsupportedKindsAreAcceptedAndMarked) {
   for (const char* doc :
        {"apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\n",
-        "apiVersion: networking.istio.io/v1beta1\nkind: Sidecar\nmetadata: {name: s}\n",
         "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"}) {
     Object o = parseOne(doc);

@@ -39,6 +39,7 @@ root.loadSync([
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
 ], {keepCase: true});
