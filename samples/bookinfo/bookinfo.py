@@ -9,7 +9,8 @@ Each plays the part of Istio's Bookinfo sample so the mesh has real traffic to s
   productpage does, and reports "reviews unavailable" when both tries fail;
 - reviews v1 calls nothing, v2 and v3 call ratings (10 s timeout; v2 shows black stars, v3 red);
 - ratings and details answer from fixed data.
-Every answer names the version that served it (and the pod, from HOSTNAME), and the `end-user`
+Every answer names the version that served it (and the pod, from HOSTNAME, and the peer address
+that connected: 127.0.0.6 behind a sidecar), and the `end-user`
 header — which picks the Bookinfo rules' test user "jason" — is forwarded on every call.
 Callees are found as `http://<service>:9080` (the mesh's DNS and VIPs) unless DETAILS_URL,
 REVIEWS_URL or RATINGS_URL say otherwise. Listens on --port (9080) on every address.
@@ -88,7 +89,9 @@ class Handler(BaseHTTPRequestHandler):
     def whoami(self):
         return {"service": self.service, "version": self.version,
                 "pod": os.environ.get("HOSTNAME", socket.gethostname()),
-                "user": self.headers.get("end-user", "")}
+                "user": self.headers.get("end-user", ""),
+                # Who connected: the sidecar's inbound cluster binds to 127.0.0.6, as Istio's.
+                "peer": self.client_address[0]}
 
 
 def productpage(h):

@@ -1,6 +1,7 @@
 // CDS and EDS: outbound clusters per service port and DestinationRule subset, the sidecar's
 // inbound clusters, PassthroughCluster and BlackHoleCluster, and the endpoints of each EDS cluster.
 
+#include <limits>
 #include <set>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
@@ -20,6 +21,8 @@ using envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
 
 constexpr int kConnectTimeoutSeconds = 10;  // Istio's default connectTimeout
 const Labels kNoLabels;
+constexpr int kInboundCleanupIntervalSeconds = 60;
+constexpr uint32_t kUnlimited = std::numeric_limits<uint32_t>::max();  // Istio's default limits
 
 void put(Resources& out, const std::string& name, const google::protobuf::Message& message) {
   out[name].PackFrom(message);
@@ -65,7 +68,9 @@ void applyLoadBalancer(const std::optional<LoadBalancer>& lb, Cluster& c) {
 // max concurrent streams on HTTP/2 clusters, the client's protocol (useClientProtocol), and an
 // HTTP/2 upgrade (h2UpgradePolicy UPGRADE).
 void applyConnectionPool(const ConnectionPool& pool, Cluster& c, HttpProtocolOptions& options) {
-  auto* t = c.mutable_circuit_breakers()->add_thresholds();
+  auto* breakers = c.mutable_circuit_breakers();
+  auto* t = breakers->thresholds_size() > 0 ? breakers->mutable_thresholds(0)
+                                            : breakers->add_thresholds();
   if (pool.max_connections) t->mutable_max_connections()->set_value(*pool.max_connections);
   if (pool.max_pending_requests)
     t->mutable_max_pending_requests()->set_value(*pool.max_pending_requests);
@@ -116,6 +121,17 @@ void applyOutlierDetection(const OutlierDetection& od, Cluster& c) {
       od.min_health_percent.value_or(0));
 }
 
+// HttpProtocolOptions onto the cluster when any is set; they need a protocol (Envoy requires
+// upstream_protocol_options): HTTP/1.1 unless set.
+void packProtocolOptions(HttpProtocolOptions& options, Cluster& c) {
+  if (options.ByteSizeLong() == 0) return;
+  if (!options.has_explicit_http_config() && !options.has_use_downstream_protocol_config())
+    options.mutable_explicit_http_config()->mutable_http_protocol_options();
+  (*c.mutable_typed_extension_protocol_options())
+      ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+          .PackFrom(options);
+}
+
 // The merged DestinationRule policy of one cluster. Proxyless gRPC clients get only the
 // consistent hash, as from Istio's grpc generator: their xDS client accepts no lb_policy but
 // ROUND_ROBIN and RING_HASH and reads no pool or protocol options.
@@ -132,13 +148,7 @@ void applyTrafficPolicy(const PolicySettings& policy, const ServicePort& port, b
   applyLoadBalancer(policy.load_balancer, c);
   if (policy.connection_pool) applyConnectionPool(*policy.connection_pool, c, options);
   if (policy.outlier_detection) applyOutlierDetection(*policy.outlier_detection, c);
-  if (options.ByteSizeLong() == 0) return;
-  // The options need a protocol (Envoy requires upstream_protocol_options): HTTP/1.1 unless set.
-  if (!options.has_explicit_http_config() && !options.has_use_downstream_protocol_config())
-    options.mutable_explicit_http_config()->mutable_http_protocol_options();
-  (*c.mutable_typed_extension_protocol_options())
-      ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
-          .PackFrom(options);
+  packProtocolOptions(options, c);
 }
 
 Cluster edsCluster(const std::string& name, const ServicePort& port, const PolicySettings& policy,
@@ -221,6 +231,36 @@ Cluster dnsCluster(const std::string& name, const Model& model, const ServiceVie
   return c;
 }
 
+// A sidecar's inbound cluster, as Istio (1.10+) builds it: the connection goes on to its original
+// destination (the pod IP and port, which the application sees as its local address) from
+// 127.0.0.6, the source the capture rules let out of the pod's own OUTPUT chain
+// (`-o lo -s 127.0.0.6/32 -j RETURN`). Circuit breakers are Istio's defaults (effectively
+// unlimited) unless a DestinationRule's connectionPool, the only part of it applied inbound, says
+// otherwise; idle upstream pools live for 60 s rather than Envoy's 5 s cleanup_interval.
+Cluster inboundClusterFor(const InboundPort& inbound) {
+  Cluster c;
+  c.set_name(inboundCluster(inbound.port));
+  c.set_type(Cluster::ORIGINAL_DST);
+  c.set_lb_policy(Cluster::CLUSTER_PROVIDED);
+  c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
+  c.mutable_cleanup_interval()->set_seconds(kInboundCleanupIntervalSeconds);
+  auto* source = c.mutable_upstream_bind_config()->mutable_source_address();
+  source->set_address(inbound.ipv6 ? "::6" : "127.0.0.6");
+  source->set_port_value(0);
+  auto* t = c.mutable_circuit_breakers()->add_thresholds();
+  t->mutable_max_connections()->set_value(kUnlimited);
+  t->mutable_max_pending_requests()->set_value(kUnlimited);
+  t->mutable_max_requests()->set_value(kUnlimited);
+  t->mutable_max_retries()->set_value(kUnlimited);
+  t->set_track_remaining(true);
+  HttpProtocolOptions options;
+  if (inbound.http2) options.mutable_explicit_http_config()->mutable_http2_protocol_options();
+  if (auto pool = effectivePolicy(inbound.destination_rule, inbound.port, "").connection_pool)
+    applyConnectionPool(*pool, c, options);
+  packProtocolOptions(options, c);
+  return c;
+}
+
 }  // namespace
 
 void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
@@ -265,22 +305,8 @@ void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
   blackhole.mutable_load_assignment()->set_cluster_name("BlackHoleCluster");
   put(out, blackhole.name(), blackhole);
 
-  for (const auto& inbound : inboundPorts(model, proxy)) {
-    Cluster c;
-    c.set_name(inboundCluster(inbound.port));
-    c.set_type(Cluster::STATIC);
-    c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
-    *c.mutable_load_assignment() =
-        loadAssignment(c.name(), {EndpointView{"127.0.0.1", inbound.port, true, nullptr}});
-    if (inbound.http2) {
-      envoy::extensions::upstreams::http::v3::HttpProtocolOptions options;
-      options.mutable_explicit_http_config()->mutable_http2_protocol_options();
-      (*c.mutable_typed_extension_protocol_options())
-          ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
-              .PackFrom(options);
-    }
-    put(out, c.name(), c);
-  }
+  for (const auto& inbound : inboundPorts(model, proxy))
+    put(out, inboundCluster(inbound.port), inboundClusterFor(inbound));
 }
 
 void generateEndpoints(const Model& model, const Proxy& proxy, Resources& out) {

@@ -15,7 +15,10 @@ std::vector<InboundPort> inboundPorts(const Model& model, const Proxy& proxy) {
       for (const auto& e : model.endpoints(service, port)) {
         if (e.ip != proxy.ip) continue;
         InboundPort& in = ports[e.port];
+        if (in.port == 0)
+          in.destination_rule = model.destinationRule(service.fqdn, RuleScope{proxy.ns, nullptr});
         in.port = e.port;
+        in.ipv6 = proxy.ip.find(':') != std::string::npos;
         in.http = in.http || isHttpPort(port);
         in.http2 = in.http2 || isHttp2Port(port);
       }

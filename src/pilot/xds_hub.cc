@@ -204,6 +204,7 @@ bool XdsHub::recordAck(Connection& c, TypeState& ts, const std::string& type_url
     ++ts.acks;
     ts.acked_version = version;
     ts.acked_nonce = nonce;
+    ts.last_nack.clear();  // an ACK supersedes it, as istiod's syncz clears the NACK error
   }
   if (ts.pushed_at) {
     metrics_.observeConvergence(

@@ -47,7 +47,9 @@ Status LdsApi::onConfigUpdate(const std::vector<xds::DecodedResource>& added,
 
 Status LdsApi::apply(const std::vector<xds::DecodedResource>& added,
                      const std::vector<std::string>& removed, const std::string& version) {
+  system_version_info_ = version;  // processed, as Envoy's, even when a listener is refused
   std::string errors;
+  std::vector<ListenerManager::UpdateFailure> failures;
   for (const auto& name : removed) listeners_.removeListener(name);
   for (const auto& resource : added) {
     envoy::config::listener::v3::Listener proto;
@@ -61,8 +63,11 @@ Status LdsApi::apply(const std::vector<xds::DecodedResource>& added,
       LOG_WARN("lds: listener '{}' rejected: {}", resource.name, status.message());
       if (!errors.empty()) errors += "\n";
       errors += "Error adding/updating listener(s) " + resource.name + ": " + status.message();
+      failures.push_back({resource.name, proto, std::chrono::system_clock::now(), status.message(),
+                          resource.version.empty() ? version : resource.version});
     }
   }
+  listeners_.setUpdateFailures(std::move(failures));
   init_target_.ready();
   if (!errors.empty()) return Status::error(errors);
   return Status();

@@ -26,6 +26,9 @@ class LdsApi final : public xds::SubscriptionCallbacks {
                         const std::string& system_version_info) override;
   void onConfigUpdateFailed(xds::UpdateFailureReason reason, const Status& error) override;
 
+  // The version_info of the last LDS response processed (ListenersConfigDump.version_info).
+  const std::string& versionInfo() const { return system_version_info_; }
+
  private:
   Status apply(const std::vector<xds::DecodedResource>& added,
                const std::vector<std::string>& removed, const std::string& version);
@@ -33,6 +36,7 @@ class LdsApi final : public xds::SubscriptionCallbacks {
   ListenerManager& listeners_;
   init::Target init_target_;
   xds::SubscriptionPtr subscription_;
+  std::string system_version_info_;
 };
 
 }  // namespace remora::server

@@ -357,6 +357,15 @@ void ListenerManager::dumpConfig(envoy::admin::v3::ListenersConfigDump& out,
     dynamic[name].set_name(name);
     fill(*dynamic[name].mutable_draining_state(), *draining.entry);
   }
+  for (const auto& failure : update_failures_) {
+    auto& listener = dynamic[failure.name];
+    listener.set_name(failure.name);
+    auto* error = listener.mutable_error_state();
+    error->mutable_failed_configuration()->PackFrom(failure.proto);
+    *error->mutable_last_update_attempt() = toTimestamp(failure.attempted);
+    error->set_details(failure.details);
+    error->set_version_info(failure.version_info);
+  }
   for (auto& [name, listener] : dynamic) *out.add_dynamic_listeners() = std::move(listener);
 }
 

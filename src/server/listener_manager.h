@@ -64,6 +64,19 @@ class ListenerManager {
   void drainListeners(bool inbound_only);
   void stopListeners(bool inbound_only);
 
+  // What the last LDS response refused, per listener: /config_dump shows it as each dynamic
+  // listener's error_state (as Envoy's), until the next response replaces the list.
+  struct UpdateFailure {
+    std::string name;
+    envoy::config::listener::v3::Listener proto;
+    std::chrono::system_clock::time_point attempted;
+    std::string details;
+    std::string version_info;
+  };
+  void setUpdateFailures(std::vector<UpdateFailure> failures) {
+    update_failures_ = std::move(failures);
+  }
+
   envoy::admin::v3::Listeners statuses() const;
   void dumpConfig(envoy::admin::v3::ListenersConfigDump& out,
                   std::chrono::system_clock::time_point static_time) const;
@@ -115,6 +128,7 @@ class ListenerManager {
   std::map<std::string, EntryPtr> active_;
   std::map<std::string, EntryPtr> warming_;
   std::list<Draining> draining_;
+  std::vector<UpdateFailure> update_failures_;
   bool workers_started_ = false;
 };
 

@@ -424,6 +424,7 @@ envoy::admin::v3::ConfigDump Server::configDump() const {
 
   envoy::admin::v3::ListenersConfigDump listeners_dump;
   listener_manager_->dumpConfig(listeners_dump, start_time_);
+  if (lds_) listeners_dump.set_version_info(lds_->versionInfo());
   dump.add_configs()->PackFrom(listeners_dump);
 
   envoy::admin::v3::RoutesConfigDump routes_dump;

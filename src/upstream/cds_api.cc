@@ -52,6 +52,7 @@ Status CdsApi::onConfigUpdate(const std::vector<xds::DecodedResource>& added,
 
 Status CdsApi::apply(const std::vector<xds::DecodedResource>& added,
                      const std::vector<std::string>& removed, const std::string& version) {
+  system_version_info_ = version;  // processed, as Envoy's, even when a cluster is refused
   for (const auto& name : removed) {
     if (api_clusters_.erase(name) == 0) continue;
     clusters_.removeCluster(name);
@@ -98,6 +99,7 @@ void CdsApi::onConfigUpdateFailed(xds::UpdateFailureReason, const Status& error)
 }
 
 void CdsApi::dump(envoy::admin::v3::ClustersConfigDump& out) const {
+  out.set_version_info(system_version_info_);
   for (const auto& [name, cluster] : api_clusters_) {
     auto* dynamic = out.add_dynamic_active_clusters();
     dynamic->set_version_info(cluster.version);

@@ -34,7 +34,8 @@ class CdsApi final : public xds::SubscriptionCallbacks {
   void onConfigUpdateFailed(xds::UpdateFailureReason reason, const Status& error) override;
 
   bool addedViaApi(const std::string& name) const { return api_clusters_.count(name) > 0; }
-  // dynamic_active_clusters, with each one's version and when it was last updated.
+  // version_info (of the last CDS response processed) and dynamic_active_clusters, with each
+  // one's version and when it was last updated.
   void dump(envoy::admin::v3::ClustersConfigDump& out) const;
 
  private:
@@ -51,6 +52,7 @@ class CdsApi final : public xds::SubscriptionCallbacks {
   init::Target init_target_;
   xds::SubscriptionPtr subscription_;
   std::map<std::string, ApiCluster> api_clusters_;
+  std::string system_version_info_;
 };
 
 }  // namespace remora::upstream

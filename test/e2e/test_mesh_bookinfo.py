@@ -109,6 +109,12 @@ def test_bookinfo_rules_through_sidecars_and_a_pilot_restart(mesh_down):
     rules = remoractl("mesh", "exec", "reviews-v1-0", "--", "iptables", "-t", "nat", "-S").stdout
     for chain in ("ISTIO_INBOUND", "ISTIO_REDIRECT", "ISTIO_IN_REDIRECT", "ISTIO_OUTPUT"):
         assert f"-N {chain}" in rules
+    # The inbound clusters are Istio's ORIGINAL_DST ones bound to 127.0.0.6: reviews' application
+    # is called by its sidecar from 127.0.0.6, through the capture rules' 127.0.0.6 exemption.
+    for _ in range(4):
+        called = json.loads(remoractl("mesh", "exec", "client-0", "--", "curl", "-sf",
+                                      "http://reviews:9080/reviews/0").stdout)
+        assert called["service"] == "reviews" and called["peer"] == "127.0.0.6", called
 
     # remora-pilot killed under load: the proxies keep their config, no request fails.
     pilot = subprocess.run(["pgrep", "-f", "remora-pilot --config-dir"], capture_output=True,

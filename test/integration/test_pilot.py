@@ -185,6 +185,16 @@ def test_sidecar_resources_are_istio_shaped(pilot, ads_client):
                         f"outbound|9080||{FQDN}", f"outbound|9080|v1|{FQDN}", f"outbound|9080|v2|{FQDN}"}
     assert cds[f"outbound|9080|v1|{FQDN}"]["type"] == "EDS"
     assert cds["PassthroughCluster"]["type"] == "ORIGINAL_DST"
+    # Istio's inbound cluster: on to the original destination (the pod IP), from 127.0.0.6.
+    inbound_cluster = cds["inbound|9080||"]
+    assert inbound_cluster["type"] == "ORIGINAL_DST"
+    assert inbound_cluster["lb_policy"] == "CLUSTER_PROVIDED"
+    assert inbound_cluster["connect_timeout"] == {"seconds": 10}
+    assert inbound_cluster["cleanup_interval"] == {"seconds": 60}
+    assert inbound_cluster["upstream_bind_config"]["source_address"]["address"] == "127.0.0.6"
+    limits = inbound_cluster["circuit_breakers"]["thresholds"][0]
+    assert limits["max_connections"] == {"value": 4294967295} and limits["track_remaining"]
+    assert "load_assignment" not in inbound_cluster
     lds = c.latest("lds")["resources"]
     assert set(lds) == {"virtualOutbound", "virtualInbound", "0.0.0.0_9080"}
     assert lds["virtualOutbound"]["address"]["socket_address"]["port_value"] == 15001

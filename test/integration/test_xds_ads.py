@@ -3,14 +3,19 @@ ADS server of xds_harness (@grpc/grpc-js), in State of the World and Delta: EDS 
 real curl traffic between real backends; the node identity, versions, nonces and ACKs are as
 Envoy's; an assignment remora cannot honour is NACKed with error_detail while the old endpoints
 keep serving; remora keeps serving when the server dies, reconnects and resyncs when it is back;
-a cluster warms until its first assignment, or until initial_fetch_timeout."""
+a cluster warms until its first assignment, or until initial_fetch_timeout. Listeners, clusters
+and routes over the same stream (lds_config, cds_config, rds with ads): a listener added starts
+serving, a route changed under steady load fails nothing, a removed cluster goes, a bad listener is
+NACKed while the old one serves, a removed listener drains; versions in /config_dump's dynamic
+sections."""
 
 import pytest
 
 from conftest import bootstrap, curl, free_ports, run_remora, static_cluster, wait_until
 from http_harness import http_listener, route, vhost
 from test_discovery import wait_traffic
-from xds_harness import (CLA_TYPE, AdsServer, ads_dynamic_resources, ads_eds_cluster,
+from xds_harness import (CLA_TYPE, CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, AdsServer,
+                         ads_dynamic_resources, ads_eds_cluster, ads_lds_cds, ads_rds_listener,
                          load_assignment, xds_cluster)
 
 MODES = [pytest.param(False, id="sotw"), pytest.param(True, id="delta")]
@@ -236,3 +241,198 @@ def test_a_server_without_ads_is_retried(remora, http_backends):
         assert proc.stat("cluster.svc.init_fetch_timeout") == 1
     finally:
         echo.close()
+
+
+# -- listeners, clusters and routes over the same stream (lds_config / cds_config / rds: ads)
+
+def route_config(name, cluster):
+    return {"name": name, "virtual_hosts": [vhost(routes=[route(cluster=cluster)])]}
+
+
+def cds_cluster(name):
+    """An EDS-over-ADS cluster as CDS sends it (protobufjs reads no JSON duration strings)."""
+    return {**ads_eds_cluster(name), "connect_timeout": {"seconds": 1}}
+
+
+def start_dynamic_proxy(remora, server, delta, *args):
+    """A remora whose only static resource is the ADS cluster: everything else over ADS."""
+    (admin_port,) = free_ports(1)
+    cfg = bootstrap([], [xds_cluster(server.port)], admin_port,
+                    dynamic_resources=ads_lds_cds(delta),
+                    node={"id": "node-1", "cluster": "cluster-1"})
+    return remora(cfg, "--concurrency", "2", *args, log_level="debug")
+
+
+def serve_all(server, version, listeners, clusters, routes, assignments):
+    server.set(CLA_TYPE, version, assignments)
+    server.set(CLUSTER_TYPE, version, clusters)
+    server.set(ROUTE_TYPE, version, routes)
+    server.set(LISTENER_TYPE, version, listeners)
+
+
+def dump_section(proc, suffix):
+    return next(c for c in proc.get("/config_dump").json()["configs"] if c["@type"].endswith(suffix))
+
+
+def dynamic_versions(proc):
+    """{name: version} of the dynamic listeners (active), clusters and route configs."""
+    listeners = {d["name"]: d["active_state"]["version_info"]
+                 for d in dump_section(proc, "ListenersConfigDump").get("dynamic_listeners", [])
+                 if "active_state" in d}
+    clusters = {d["cluster"]["name"]: d["version_info"]
+                for d in dump_section(proc, "ClustersConfigDump").get("dynamic_active_clusters", [])}
+    routes = {d["route_config"]["name"]: d["version_info"]
+              for d in dump_section(proc, "RoutesConfigDump").get("dynamic_route_configs", [])}
+    return listeners, clusters, routes
+
+
+class SteadyLoad:
+    """Requests in a loop on `port` from two threads (one keep-alive connection, one new
+    connection per request) until stop(); every answer's backend or failure is recorded."""
+
+    def __init__(self, port):
+        import threading
+        self.port = port
+        self.answers, self.failures = [], []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(k,), daemon=True)
+                         for k in (True, False)]
+        for t in self._threads:
+            t.start()
+
+    def _run(self, keep_alive):
+        import http.client
+        import json
+        conn = None
+        while not self._stop.is_set():
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                conn.request("GET", "/", headers={} if keep_alive else {"connection": "close"})
+                response = conn.getresponse()
+                body = response.read()
+                if response.status != 200:
+                    self.failures.append(f"status {response.status} {body[:100]!r}")
+                else:
+                    self.answers.append(json.loads(body)["backend"])
+                if not keep_alive or response.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException, ValueError) as e:
+                self.failures.append(f"{type(e).__name__}: {e}")
+                conn = None
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(15)
+
+
+@pytest.mark.parametrize("delta", MODES)
+def test_lds_cds_rds_over_ads_serve_and_change_without_failures(remora, ads_server,
+                                                                 http_backends, delta):
+    b1, b2 = http_backends("b1"), http_backends("b2")
+    (port,) = free_ports(1)
+    server = ads_server()
+    clusters = [cds_cluster("c1"), cds_cluster("c2")]
+    assignments = [load_assignment("c1", [b1]), load_assignment("c2", [b2])]
+    serve_all(server, "1", [ads_rds_listener("l1", port, "r1")], clusters,
+              [route_config("r1", "c1")], assignments)
+    proc = start_dynamic_proxy(remora, server, delta)  # ready: the listener and its routes warmed
+    wait_traffic(port, {"b1"})
+    assert dynamic_versions(proc) == ({"l1": "1"}, {"c1": "1", "c2": "1"}, {"r1": "1"})
+    # The last LDS and CDS responses processed, as Envoy's dump says.
+    assert dump_section(proc, "ListenersConfigDump")["version_info"] == "1"
+    assert dump_section(proc, "ClustersConfigDump")["version_info"] == "1"
+    # Each type was ACKed with the nonce of the response that carried it.
+    for type_url in (LISTENER_TYPE, CLUSTER_TYPE, ROUTE_TYPE, CLA_TYPE):
+        response = server.wait_response(type_url=type_url, version="1")
+        server.wait_request(lambda r: r["response_nonce"] == response["nonce"]
+                            and r["error_detail"] is None, type_url=type_url,
+                            what=f"the ACK of {type_url}")
+
+    # A route changed over RDS under steady load: routing follows, nothing fails.
+    load = SteadyLoad(port)
+    try:
+        wait_until(lambda: len(load.answers) >= 50, 10, what="the load running")
+        server.set(ROUTE_TYPE, "2", [route_config("r1", "c2")])
+        seen = len(load.answers)
+        wait_until(lambda: load.answers[seen:].count("b2") >= 50, 10, what="answers from b2")
+    finally:
+        load.stop()
+    assert not load.failures, load.failures[:5]
+    switched = len(load.answers) - 1 - load.answers[::-1].index("b1")
+    assert set(load.answers[switched + 1:]) == {"b2"}
+    proc.wait_stat("http.l1.rds.r1.update_success", lambda v: v == 2)
+    assert dynamic_versions(proc)[2] == {"r1": "2"}
+    # The listener is untouched by a route change.
+    assert proc.stat("listener_manager.listener_modified") == 0
+
+    # A cluster removed over CDS is gone; what still routes keeps working.
+    server.set(CLUSTER_TYPE, "3", [cds_cluster("c2")])
+    wait_until(lambda: set(dynamic_versions(proc)[1]) == {"c2"}, 10, what="c1 removed")
+    assert dump_section(proc, "ClustersConfigDump")["version_info"] == "3"
+    proc.wait_stat("cluster_manager.cluster_removed", lambda v: v == 1)
+    wait_traffic(port, {"b2"})
+    response = server.wait_response(type_url=CLUSTER_TYPE, version="3")
+    server.wait_request(lambda r: r["response_nonce"] == response["nonce"]
+                        and r["error_detail"] is None, type_url=CLUSTER_TYPE,
+                        what="the ACK of the removal")
+
+
+@pytest.mark.parametrize("delta", MODES)
+def test_listener_added_nacked_and_removed_over_lds(remora, ads_server, http_backends, delta):
+    b1 = http_backends("b1")
+    port1, port2 = free_ports(2)
+    server = ads_server()
+    l1, l2 = ads_rds_listener("l1", port1, "r1"), ads_rds_listener("l2", port2, "r1")
+    serve_all(server, "1", [l1], [cds_cluster("c1")], [route_config("r1", "c1")],
+              [load_assignment("c1", [b1])])
+    proc = start_dynamic_proxy(remora, server, delta, "--drain-time-s", "3")
+    wait_traffic(port1, {"b1"})
+
+    # A listener added over LDS starts serving.
+    server.set(LISTENER_TYPE, "2", [l1, l2])
+    wait_until(lambda: curl(f"http://127.0.0.1:{port2}/") is not None, 10, what="l2 serving")
+    wait_traffic(port2, {"b1"})
+    # An unchanged listener keeps the version that last changed it.
+    assert dynamic_versions(proc)[0] == {"l1": "1", "l2": "2"}
+
+    # A listener remora cannot honour is NACKed with error_detail; the old one keeps serving.
+    bad = ads_rds_listener("l2", port2, "r1")
+    bad["address"]["socket_address"]["port_value"] = 70000
+    server.set(LISTENER_TYPE, "3", [l1, bad])
+    response = server.wait_response(type_url=LISTENER_TYPE, version="3")
+    nack = server.wait_request(lambda r: r["response_nonce"] == response["nonce"],
+                               type_url=LISTENER_TYPE, what="the LDS NACK")
+    assert nack["error_detail"] is not None and "port_value" in nack["error_detail"]["message"]
+    if not delta:
+        assert nack["version_info"] == "2"  # the version still applied
+    proc.wait_stat("listener_manager.lds.update_rejected", lambda v: v == 1)
+    wait_traffic(port2, {"b1"})
+    assert dynamic_versions(proc)[0]["l2"] == "2"
+    # /config_dump shows the refused configuration as l2's error_state, beside its active one.
+    (l2_dump,) = [d for d in dump_section(proc, "ListenersConfigDump")["dynamic_listeners"]
+                  if d["name"] == "l2"]
+    error = l2_dump["error_state"]
+    assert error["version_info"] == "3" and "port_value" in error["details"]
+    assert error["failed_configuration"]["address"]["socket_address"]["port_value"] == 70000
+    assert "last_update_attempt" in error
+
+    # A listener removed drains: a request in flight on it completes, then the port closes.
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(curl, f"http://127.0.0.1:{port2}/slow", timeout=10,
+                           headers={"x-backend-delay-ms": "1500"})
+        wait_until(lambda: any(r["path"] == "/slow" for r in b1.requests), 5,
+                   what="the slow request at the backend")
+        server.set(LISTENER_TYPE, "4", [l1])
+        proc.wait_stat("listener_manager.listener_removed", lambda v: v == 1)
+        assert slow.result().status == 200
+    wait_until(lambda: curl(f"http://127.0.0.1:{port2}/", timeout=1) is None, 10,
+               what="l2's port closed")
+    assert "l2" not in dynamic_versions(proc)[0]
+    # The next LDS response replaced the failure list: no error_state is left.
+    assert not [d for d in dump_section(proc, "ListenersConfigDump")["dynamic_listeners"]
+                if "error_state" in d]
+    wait_traffic(port1, {"b1"})

@@ -9,6 +9,7 @@ import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ PROTO_DEPS = BUILD / "envoy-api" / "src" / "package" / "deps"
 CLA_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
+ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
@@ -63,6 +65,8 @@ class AdsServer:
                 event["run"] = run
                 with self.lock:
                     self.events.append(event)
+            else:  # the server's own errors: shown with a failing test's captured output
+                sys.stderr.write(f"ads_server.js: {line}")
 
     def send(self, command):
         self.proc.stdin.write(json.dumps(command) + "\n")
@@ -139,6 +143,22 @@ def ads_dynamic_resources(delta=False, cluster="xds-grpc", **extra):
               "grpc_services": [{"envoy_grpc": {"cluster_name": cluster}}]}
     config.update(extra)
     return {"ads_config": config}
+
+
+def ads_lds_cds(delta=False):
+    """dynamic_resources taking listeners and clusters over the ADS stream too."""
+    source = {"ads": {}, "resource_api_version": "V3"}
+    return {**ads_dynamic_resources(delta), "lds_config": source, "cds_config": dict(source)}
+
+
+def ads_rds_listener(name, port, route_config_name, stat_prefix=None):
+    """An HTTP listener whose connection manager takes its routes over RDS on the ADS stream."""
+    from http_harness import hcm  # the harness imports conftest, as this module does
+    manager = hcm(None, stat_prefix=stat_prefix or name,
+                  rds={"route_config_name": route_config_name,
+                       "config_source": {"ads": {}, "resource_api_version": "V3"}})
+    del manager["typed_config"]["route_config"]
+    return {"name": name, "address": socket_address(port), "filter_chains": [{"filters": [manager]}]}
 
 
 def ads_eds_cluster(name, initial_fetch_timeout=None, **extra):

@@ -53,15 +53,24 @@ TEST(PilotTranslation, SidecarClustersAndSubsetEndpoints) {
   EXPECT_EQ(v1.type(), Cluster::EDS);
   EXPECT_EQ(v1.lb_policy(), Cluster::LEAST_REQUEST);
   EXPECT_TRUE(v1.eds_cluster_config().eds_config().has_ads());
+  // Istio's inbound cluster: to the original destination (the pod IP the application listens
+  // on), from 127.0.0.6 so the capture rules let it out, Istio's unlimited breakers.
   auto inbound = unpack<Cluster>(cds, "inbound|9080||");
-  EXPECT_EQ(inbound.load_assignment()
-                .endpoints(0)
-                .lb_endpoints(0)
-                .endpoint()
-                .address()
-                .socket_address()
-                .address(),
-            "127.0.0.1");
+  EXPECT_EQ(inbound.type(), Cluster::ORIGINAL_DST);
+  EXPECT_EQ(inbound.lb_policy(), Cluster::CLUSTER_PROVIDED);
+  EXPECT_FALSE(inbound.has_load_assignment());
+  EXPECT_EQ(inbound.connect_timeout().seconds(), 10);
+  EXPECT_EQ(inbound.cleanup_interval().seconds(), 60);
+  EXPECT_EQ(inbound.upstream_bind_config().source_address().address(), "127.0.0.6");
+  EXPECT_EQ(inbound.upstream_bind_config().source_address().port_value(), 0u);
+  ASSERT_EQ(inbound.circuit_breakers().thresholds_size(), 1);
+  const auto& limits = inbound.circuit_breakers().thresholds(0);
+  EXPECT_EQ(limits.max_connections().value(), 4294967295u);
+  EXPECT_EQ(limits.max_pending_requests().value(), 4294967295u);
+  EXPECT_EQ(limits.max_requests().value(), 4294967295u);
+  EXPECT_EQ(limits.max_retries().value(), 4294967295u);
+  EXPECT_TRUE(limits.track_remaining());
+  EXPECT_FALSE(inbound.has_outlier_detection());
 
   Resources eds = generate(model, sidecar("10.0.0.9", "client"), kEndpointType);
   auto all = unpack<ClusterLoadAssignment>(eds, "outbound|9080||" + kReviews);
@@ -300,6 +309,26 @@ spec:
   EXPECT_TRUE(generate(model, proxy, kEndpointType).empty());  // neither is EDS
   // A CIDR is no listener address: the TCP port gets no outbound listener of its own.
   EXPECT_FALSE(generate(model, proxy, kListenerType).count("198.18.0.0/24_5432"));
+}
+
+// A DestinationRule's connectionPool applies to the inbound cluster too (only that part of it, as
+// in Istio).
+TEST(PilotTranslation, InboundClusterTakesTheConnectionPool) {
+  std::string mesh = kMesh;
+  const std::string lb = "trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}";
+  ASSERT_NE(mesh.find(lb), std::string::npos);
+  mesh.replace(
+      mesh.find(lb), lb.size(),
+      "trafficPolicy:\n    connectionPool: {tcp: {maxConnections: 7, connectTimeout: 2s}}\n"
+      "    outlierDetection: {consecutive5xxErrors: 3}");
+  Model model = modelFrom(mesh);
+  auto inbound = unpack<Cluster>(generate(model, sidecar("10.0.0.1", "reviews-v1"), kClusterType),
+                                 "inbound|9080||");
+  ASSERT_EQ(inbound.circuit_breakers().thresholds_size(), 1);
+  EXPECT_EQ(inbound.circuit_breakers().thresholds(0).max_connections().value(), 7u);
+  EXPECT_EQ(inbound.circuit_breakers().thresholds(0).max_requests().value(), 4294967295u);
+  EXPECT_EQ(inbound.connect_timeout().seconds(), 2);
+  EXPECT_FALSE(inbound.has_outlier_detection());
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ const ads = grpc.loadPackageDefinition(definition).envoy.service.discovery.v3;
 const root = new protobuf.Root();
 root.resolvePath = (origin, target) => {
   const fs = require('fs');
-  for (const dir of includeDirs) {
+  // protobufjs carries google/protobuf/descriptor.proto, which the annotations import.
+  for (const dir of [...includeDirs, path.join(modules, 'protobufjs')]) {
     const candidate = path.join(dir, target);
     if (fs.existsSync(candidate)) return candidate;
   }
@@ -41,7 +42,11 @@ root.resolvePath = (origin, target) => {
 root.loadSync([
   'envoy/config/endpoint/v3/endpoint.proto', 'envoy/config/cluster/v3/cluster.proto',
   'envoy/config/listener/v3/listener.proto', 'envoy/config/route/v3/route.proto',
+  // What listeners carry in typed_config (JSON "@type" Anys): the connection manager and router.
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
 ], {keepCase: true});
+root.resolveAll();
 
 function encode(typeUrl, json) {
   const type = root.lookupType(typeUrl.substring(typeUrl.lastIndexOf('/') + 1));
