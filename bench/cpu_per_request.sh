@@ -77,7 +77,8 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 user_phase() {  # bin, label
   local pid before=0 after=0 n wrk_n
   target "$1"
-  taskset -c 1 valgrind --tool=callgrind --instr-atstart=no \
+  # shellcheck disable=SC2086  # CALLGRIND_OPTS: extra options, e.g. "--cache-sim=yes --branch-sim=yes"
+  taskset -c 1 valgrind --tool=callgrind --instr-atstart=no ${CALLGRIND_OPTS:-} \
     --callgrind-out-file="$OUT/callgrind.$2.out" "${CMD[@]}" >"$TMP/vg.$2.log" 2>&1 &
   pid=$!
   PIDS+=($pid)

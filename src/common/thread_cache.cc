@@ -18,7 +18,7 @@ struct CacheState {
   FreeBlock* heads[ThreadCache::kClasses];
   uint32_t counts[ThreadCache::kClasses];
   size_t cached_bytes;
-  bool exit_hook_registered;
+  bool caching;  // the exit hook is registered and has not run: freed blocks may be cached
   bool exiting;  // the thread's TLS is being torn down: stop caching
 };
 constinit thread_local CacheState tls{};
@@ -28,13 +28,14 @@ constexpr size_t classBytes(size_t index) { return (index + 1) * ThreadCache::kG
 
 struct ExitHook {
   ~ExitHook() {
-    ThreadCache::releaseAll();
+    tls.caching = false;
     tls.exiting = true;
+    ThreadCache::releaseAll();
   }
 };
 
 void registerExitHook() {
-  tls.exit_hook_registered = true;
+  tls.caching = true;
   thread_local ExitHook hook;
   (void)hook;
 }
@@ -62,29 +63,48 @@ void* ThreadCache::allocate(size_t size) {
   return std::malloc(classBytes(index));
 }
 
-void ThreadCache::deallocate(void* block, size_t size) {
+namespace {
+// Files `block` under class `index` when the limits allow; the common case of every delete, kept
+// small enough to need no saved registers.
+inline bool tryCache(void* block, size_t index) {
+  const size_t bytes = classBytes(index);
+  const size_t cached = tls.cached_bytes + bytes;
+  const uint32_t count = tls.counts[index] + 1;
+  if (!tls.caching || cached > ThreadCache::kMaxCachedBytes ||
+      count * bytes > ThreadCache::kMaxClassBytes) {
+    return false;
+  }
+  auto* node = static_cast<FreeBlock*>(block);
+  node->next = tls.heads[index];
+  tls.heads[index] = node;
+  tls.counts[index] = count;
+  tls.cached_bytes = cached;
+  return true;
+}
+
+// Everything but a sized delete into a running cache: null, unsized, large, the thread's first
+// cached block (which registers the exit hook) and the thread's exit.
+[[gnu::noinline, gnu::cold]] void deallocateSlow(void* block, size_t size) {
   if (block == nullptr) return;
-  if (size > kMaxSize || tls.exiting) {
+  if (size > ThreadCache::kMaxSize || tls.exiting) {
     std::free(block);
     return;
   }
   const size_t index = size == 0 ? indexFromUsableSize(block) : classIndex(size);
-  if (index >= kClasses) {
-    std::free(block);
-    return;
-  }
-  const size_t bytes = classBytes(index);
-  if (tls.cached_bytes + bytes > kMaxCachedBytes || (tls.counts[index] + 1) * bytes > kMaxClassBytes) {
+  if (index >= ThreadCache::kClasses) {
     std::free(block);
     return;
   }
   // Whatever the thread caches is freed when it exits.
-  if (!tls.exit_hook_registered) registerExitHook();
-  auto* node = static_cast<FreeBlock*>(block);
-  node->next = tls.heads[index];
-  tls.heads[index] = node;
-  ++tls.counts[index];
-  tls.cached_bytes += bytes;
+  if (!tls.caching) registerExitHook();
+  if (!tryCache(block, index)) std::free(block);
+}
+}  // namespace
+
+void ThreadCache::deallocate(void* block, size_t size) {
+  // size - 1 wraps for an unknown size (0), sending it to the slow path with the large ones.
+  if (size - 1 < kMaxSize && block != nullptr && tryCache(block, classIndex(size))) return;
+  deallocateSlow(block, size);
 }
 
 size_t ThreadCache::cachedBytes() { return tls.cached_bytes; }

@@ -13,6 +13,8 @@ namespace remora::event {
 
 namespace {
 constexpr int kMaxEventsPerWait = 256;
+// Timers armed at least this far ahead wait on the unsorted far list (see far_timers_).
+constexpr std::chrono::milliseconds kFarHorizon{1000};
 // Marks a ready entry whose FileEvent was destroyed earlier in the same batch.
 char kDeadEvent;
 
@@ -59,16 +61,47 @@ void EpollFileEvent::activate(uint32_t events) {
   injected_ |= events;
 }
 
+EpollTimer::~EpollTimer() {
+  if (due_now_) leaveDueList();
+  if (far_index_ != kNotFar) dispatcher_.removeFar(this);
+  if (inHeap()) dispatcher_.timers_.remove(this);
+}
+
+void EpollTimer::leaveDueList() {
+  auto& list = dispatcher_.due_timers_;
+  list.erase(std::find(list.begin(), list.end(), this));
+  due_now_ = false;
+}
+
 void EpollTimer::enableTimer(std::chrono::milliseconds duration) {
   const MonotonicTime deadline = dispatcher_.now_ + duration;
   deadline_ = deadline;
-  if (inHeap() && deadline >= filed_at) return;
-  disableTimer();
+  armed_ = true;
+  if (duration <= std::chrono::milliseconds::zero()) {
+    // A heap entry, if any, stays: dropped when it comes due unless re-armed by then.
+    if (!due_now_) {
+      dispatcher_.due_timers_.push_back(this);
+      due_now_ = true;
+    }
+    return;
+  }
+  if (due_now_) leaveDueList();
+  if (inHeap()) {
+    if (deadline >= filed_at) return;  // the heap entry comes due first and re-files it
+    dispatcher_.timers_.remove(this);
+  }
+  if (duration >= kFarHorizon) {
+    if (far_index_ == kNotFar) dispatcher_.addFar(this);
+    dispatcher_.far_sweep_at_ = std::min(dispatcher_.far_sweep_at_, deadline - kFarHorizon);
+    return;
+  }
+  if (far_index_ != kNotFar) dispatcher_.removeFar(this);
   dispatcher_.timers_.push(this, deadline);
 }
 
 void EpollTimer::disableTimer() {
-  if (inHeap()) dispatcher_.timers_.remove(this);
+  armed_ = false;
+  if (due_now_) leaveDueList();
 }
 
 EpollDispatcher::EpollDispatcher(std::string name)
@@ -118,9 +151,11 @@ void EpollDispatcher::exit() {
 }
 
 int EpollDispatcher::nextTimeoutMs() const {
-  if (!activated_.empty() || !to_delete_.empty()) return 0;
-  if (timers_.empty()) return -1;
-  auto wait = timers_.top()->filed_at - std::chrono::steady_clock::now();
+  if (!activated_.empty() || !to_delete_.empty() || !due_timers_.empty()) return 0;
+  if (timers_.empty() && far_timers_.empty()) return -1;
+  MonotonicTime next = far_timers_.empty() ? MonotonicTime::max() : far_sweep_at_;
+  if (!timers_.empty()) next = std::min(next, timers_.top()->filed_at);
+  auto wait = next - std::chrono::steady_clock::now();
   if (wait <= std::chrono::steady_clock::duration::zero()) return 0;
   // Round up so a timer never fires early.
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
@@ -178,15 +213,61 @@ void EpollDispatcher::runActivated() {
   activated_running_.clear();
 }
 
+void EpollDispatcher::addFar(EpollTimer* timer) {
+  timer->far_index_ = far_timers_.size();
+  far_timers_.push_back(timer);
+}
+
+void EpollDispatcher::removeFar(EpollTimer* timer) {
+  EpollTimer* last = far_timers_.back();
+  far_timers_[timer->far_index_] = last;
+  last->far_index_ = timer->far_index_;
+  far_timers_.pop_back();
+  timer->far_index_ = EpollTimer::kNotFar;
+}
+
+void EpollDispatcher::sweepFar() {
+  // Disarmed timers leave the list; those now within the horizon go to the heap; the rest set
+  // the next sweep.
+  far_sweep_at_ = MonotonicTime::max();
+  for (size_t i = 0; i < far_timers_.size();) {
+    EpollTimer* timer = far_timers_[i];
+    if (!timer->armed_ || timer->deadline_ - kFarHorizon <= now_) {
+      removeFar(timer);  // the last entry moves to i
+      if (timer->armed_) timers_.push(timer, timer->deadline_);
+      continue;
+    }
+    far_sweep_at_ = std::min(far_sweep_at_, timer->deadline_ - kFarHorizon);
+    ++i;
+  }
+}
+
 void EpollDispatcher::runTimers() {
   now_ = std::chrono::steady_clock::now();
+  runDueTimers();
+  if (now_ >= far_sweep_at_) sweepFar();
   while (!timers_.empty() && timers_.top()->filed_at <= now_) {
     auto* timer = static_cast<EpollTimer*>(timers_.top());
     timers_.remove(timer);
+    if (!timer->armed_ || timer->due_now_) continue;  // disarmed, or re-armed to run now
     if (timer->deadline_ > now_) {  // pushed back since it was filed: file it again
       timers_.push(timer, timer->deadline_);
       continue;
     }
+    timer->armed_ = false;
+    timer->cb_();
+    // Zero timers armed by the callback are due now, as they would be in the heap.
+    runDueTimers();
+  }
+}
+
+void EpollDispatcher::runDueTimers() {
+  // In arming order; callbacks may arm (more run in this loop) or disarm others.
+  while (!due_timers_.empty()) {
+    EpollTimer* timer = due_timers_.front();
+    due_timers_.erase(due_timers_.begin());
+    timer->due_now_ = false;
+    timer->armed_ = false;
     timer->cb_();
   }
 }
@@ -201,12 +282,13 @@ void EpollDispatcher::runPosted() {
 }
 
 void EpollDispatcher::clearDeferredDeletes() {
-  // Destructors may defer more deletions; loop until none remain.
-  while (!to_delete_.empty()) {
-    std::vector<DeferredDeletablePtr> batch;
-    batch.swap(to_delete_);
-    batch.clear();
+  // Destructors may defer more deletions (appended behind us); each element is moved out before
+  // it is destroyed, so a reallocation by such an append cannot pull the vector from under it.
+  // The vector keeps its capacity: streams are deferred-deleted on every request.
+  for (size_t i = 0; i < to_delete_.size(); ++i) {
+    DeferredDeletablePtr object = std::move(to_delete_[i]);
   }
+  to_delete_.clear();
 }
 
 DispatcherPtr createDispatcher(std::string name) {

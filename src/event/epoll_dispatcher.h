@@ -30,20 +30,33 @@ class EpollFileEvent final : public FileEvent {
 
 class EpollTimer final : public Timer, private HeapTimer {
  public:
-  EpollTimer(EpollDispatcher& dispatcher, TimerCb cb) : dispatcher_(dispatcher), cb_(std::move(cb)) {}
-  ~EpollTimer() override { disableTimer(); }
+  EpollTimer(EpollDispatcher& dispatcher, TimerCb cb)
+      : dispatcher_(dispatcher), cb_(std::move(cb)) {}
+  ~EpollTimer() override;
   void enableTimer(std::chrono::milliseconds duration) override;
   void disableTimer() override;
-  bool enabled() const override { return inHeap(); }
+  bool enabled() const override { return armed_; }
 
  private:
   friend class EpollDispatcher;
+  void leaveDueList();
+
   EpollDispatcher& dispatcher_;
   TimerCb cb_;
   // When the timer should really fire. Pushing an armed timer later (an idle timeout reset on
   // every read) only moves `deadline_`; the heap entry (filed_at) is moved when it comes due, so
   // the common reset costs no heap operations.
   MonotonicTime deadline_;
+  // Whether the timer will fire. Disarming leaves any heap entry in place (it is dropped when it
+  // comes due), so a timer disarmed and re-armed with a later deadline, as connection idle
+  // timers are around every request, costs no heap operations either.
+  bool armed_ = false;
+  // Armed with a zero duration: queued on the dispatcher's due list, not in the heap.
+  bool due_now_ = false;
+  // Position in the dispatcher's far list (armed at least kFarHorizon ahead), or kNotFar.
+  // A timer is in the heap or the far list, never both.
+  static constexpr size_t kNotFar = static_cast<size_t>(-1);
+  size_t far_index_ = kNotFar;
 };
 
 class EpollDispatcher final : public Dispatcher {
@@ -66,6 +79,10 @@ class EpollDispatcher final : public Dispatcher {
   friend class EpollTimer;
 
   void runTimers();
+  void runDueTimers();
+  void addFar(EpollTimer* timer);
+  void removeFar(EpollTimer* timer);
+  void sweepFar();
   void runActivated();
   void runPosted();
   void clearDeferredDeletes();
@@ -79,6 +96,16 @@ class EpollDispatcher final : public Dispatcher {
   MonotonicTime now_;
 
   TimerHeap timers_;
+  // Timers armed with a zero duration ("on the next iteration", as the connection pools use them
+  // after every response), in arming order: they skip the heap.
+  std::vector<EpollTimer*> due_timers_;
+  // Timers armed kFarHorizon or more ahead (a stream's idle timeout, a route's timeout: armed on
+  // every request, nearly always destroyed long before they are due): unsorted, so arming and
+  // destroying one is O(1). They move into the heap when a sweep finds them within the horizon;
+  // far_sweep_at_ is never later than the earliest far deadline minus the horizon (destroyed
+  // timers do not move it, which costs at most an early sweep).
+  std::vector<EpollTimer*> far_timers_;
+  MonotonicTime far_sweep_at_ = MonotonicTime::max();
   std::vector<EpollFileEvent*> activated_;
   // The batch being dispatched: a callback may destroy an event later in the same batch, so
   // destruction scrubs it from here (see EpollFileEvent::~EpollFileEvent).

@@ -2,41 +2,18 @@
 // versions and nonces per type, with NACKs), /debug/config_dump?proxyID= (what the proxy is
 // sent, as JSON) and /debug/registryz (the model: services, objects, errors, unsupported kinds).
 
-#include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include "common/json_string.h"
 #include "pilot/xds_hub.h"
 
 namespace remora::pilot {
 namespace {
 
 std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(ch) < 0x20)
-          out += fmt::format("\\u{:04x}", ch);
-        else
-          out += ch;
-    }
-  }
-  return out + "\"";
+  std::string out;
+  appendJsonString(out, s);
+  return out;
 }
 
 std::string anyToJson(const google::protobuf::Message& message) {

@@ -1,8 +1,9 @@
-// remora-pilot: the control plane. Reads Kubernetes and Istio objects from --config-dir, translates
-// them per connected proxy and serves them over ADS (gRPC, :15010); monitoring on :15014.
+// remora-pilot: the control plane. Reads Kubernetes and Istio objects from --config-dir (or a
+// Kubernetes API server: --kubeconfig / --kube-api-server), translates them per connected proxy
+// and serves them over ADS (gRPC, :15010); monitoring on :15014.
 //
-//   remora-pilot --config-dir DIR [--grpcAddr HOST:PORT] [--monitoringAddr HOST:PORT]
-//                [--debounce-ms N] [-l LEVEL]
+//   remora-pilot (--config-dir DIR | --kubeconfig FILE | --kube-api-server URL)
+//                [--grpcAddr HOST:PORT] [--monitoringAddr HOST:PORT] [--debounce-ms N] [-l LEVEL]
 //
 // Prints one line `{"xds_port": N, "monitoring_port": M}` on stdout once both are listening.
 
@@ -17,6 +18,7 @@
 
 #include "pilot/ads_server.h"
 #include "pilot/dir_source.h"
+#include "pilot/kube_source.h"
 #include "pilot/monitoring.h"
 #include "pilot/xds_hub.h"
 
@@ -24,6 +26,8 @@ namespace {
 
 struct Flags {
   std::string config_dir;
+  std::string kubeconfig;
+  std::string kube_api_server;
   std::string grpc_addr = "0.0.0.0:15010";
   std::string monitoring_addr = "0.0.0.0:15014";
   int debounce_ms = 100;
@@ -32,8 +36,9 @@ struct Flags {
 
 int usage(const char* error) {
   std::fprintf(stderr,
-               "remora-pilot: %s\nusage: remora-pilot --config-dir DIR [--grpcAddr HOST:PORT] "
-               "[--monitoringAddr HOST:PORT] [--debounce-ms N] [-l LEVEL]\n",
+               "remora-pilot: %s\nusage: remora-pilot (--config-dir DIR | --kubeconfig FILE | "
+               "--kube-api-server URL) [--grpcAddr HOST:PORT] [--monitoringAddr HOST:PORT] "
+               "[--debounce-ms N] [-l LEVEL]\n",
                error);
   return 2;
 }
@@ -62,6 +67,10 @@ int main(int argc, char** argv) {
     const char* v = nullptr;
     if (arg == "--config-dir" && (v = value()))
       flags.config_dir = v;
+    else if (arg == "--kubeconfig" && (v = value()))
+      flags.kubeconfig = v;
+    else if (arg == "--kube-api-server" && (v = value()))
+      flags.kube_api_server = v;
     else if (arg == "--grpcAddr" && (v = value()))
       flags.grpc_addr = v;
     else if (arg == "--monitoringAddr" && (v = value()))
@@ -73,9 +82,21 @@ int main(int argc, char** argv) {
     else
       return usage(("unknown or incomplete flag " + arg).c_str());
   }
-  if (flags.config_dir.empty()) return usage("--config-dir is required");
-  if (!std::filesystem::is_directory(flags.config_dir))
+  const int sources =
+      !flags.config_dir.empty() + !flags.kubeconfig.empty() + !flags.kube_api_server.empty();
+  if (sources != 1)
+    return usage("exactly one of --config-dir, --kubeconfig and --kube-api-server is required");
+  if (!flags.config_dir.empty() && !std::filesystem::is_directory(flags.config_dir))
     return usage(("not a directory: " + flags.config_dir).c_str());
+  std::unique_ptr<ConfigSource> source;
+  if (!flags.config_dir.empty()) {
+    source = std::make_unique<DirSource>(flags.config_dir);
+  } else {
+    auto target = flags.kubeconfig.empty() ? kubeApiServer(flags.kube_api_server)
+                                           : loadKubeconfig(flags.kubeconfig);
+    if (!target.ok()) return usage(target.status().message().c_str());
+    source = std::make_unique<KubeSource>(std::move(*target));
+  }
   std::string monitoring_host;
   int monitoring_port = 0;
   if (!splitAddress(flags.monitoring_addr, monitoring_host, monitoring_port))
@@ -91,8 +112,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   XdsHub hub(std::chrono::milliseconds(flags.debounce_ms));
-  DirSource source(flags.config_dir);
-  source.start([&hub](SourceSnapshot snapshot) { hub.onSourceChange(std::move(snapshot)); });
+  source->start([&hub](SourceSnapshot snapshot) { hub.onSourceChange(std::move(snapshot)); });
 
   AdsServer ads(hub);
   int xds_port = ads.start(flags.grpc_addr);
@@ -113,7 +133,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
-  source.stop();
+  source->stop();
   monitoring.stop();
   ads.shutdown();
   return 0;

@@ -121,6 +121,10 @@ bool isUnsupportedKind(const std::string& group, const std::string& kind) {
   return false;
 }
 
+Status parseObject(const YAML::Node& doc, Object& out) {
+  return parseDocument(Field{doc, ""}, out);
+}
+
 std::vector<ParsedDocument> parseManifests(const std::string& yaml) {
   std::vector<ParsedDocument> out;
   std::vector<YAML::Node> docs;

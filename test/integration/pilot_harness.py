@@ -29,11 +29,13 @@ def sidecar_id(ip, pod, ns="default"):
 
 class Pilot:
     def __init__(self, config_dir, log_path, args):
-        self.config_dir = Path(config_dir)
+        """config_dir None: the source is in args (--kube-api-server, --kubeconfig)."""
+        self.config_dir = Path(config_dir) if config_dir is not None else None
         self.log_path = log_path
         self._log = open(log_path, "wb")
+        source = ["--config-dir", str(config_dir)] if config_dir is not None else []
         self.proc = subprocess.Popen(
-            [str(PILOT_BIN), "--config-dir", str(config_dir), "--grpcAddr", "127.0.0.1:0",
+            [str(PILOT_BIN), *source, "--grpcAddr", "127.0.0.1:0",
              "--monitoringAddr", "127.0.0.1:0", *args],
             stdout=subprocess.PIPE, stderr=self._log, text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], 10)
@@ -91,15 +93,17 @@ class Pilot:
 
 @pytest.fixture
 def pilot(tmp_path):
-    """pilot(files={name: yaml}, *args) starts remora-pilot over a fresh config directory."""
+    """pilot(files={name: yaml}, *args) starts remora-pilot over a fresh config directory;
+    pilot(source=["--kube-api-server", URL]) takes its objects from that source instead."""
     started = []
     config_dir = tmp_path / "config"
     config_dir.mkdir()
 
-    def start(files=None, *args):
+    def start(files=None, *args, source=None):
         for name, text in (files or {}).items():
             (config_dir / name).write_text(textwrap.dedent(text))
-        p = Pilot(config_dir, tmp_path / f"pilot{len(started)}.log", args)
+        p = Pilot(None if source else config_dir, tmp_path / f"pilot{len(started)}.log",
+                  [*(source or []), *args])
         started.append(p)
         return p
 

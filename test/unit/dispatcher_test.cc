@@ -28,6 +28,40 @@ TEST(DispatcherTest, TimersFireInDeadlineOrder) {
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
 }
 
+// Timers a second or more ahead wait on an unsorted list and move into the heap near their
+// deadline; zero-duration timers run on the next iteration without the heap. Mixed with heap
+// timers, disarmed, destroyed and re-armed, they still fire once, in deadline order.
+TEST(DispatcherTest, FarAndZeroTimersFireInDeadlineOrder) {
+  auto d = createDispatcher("test");
+  std::vector<int> order;
+  auto far = d->createTimer([&] {
+    order.push_back(3);
+    d->exit();
+  });
+  auto near = d->createTimer([&] { order.push_back(2); });
+  auto zero = d->createTimer([&] { order.push_back(1); });
+  auto far_disarmed = d->createTimer([&] { order.push_back(97); });
+  auto far_destroyed = d->createTimer([&] { order.push_back(98); });
+  auto far_made_near = d->createTimer([&] { order.push_back(4); });
+  far->enableTimer(std::chrono::milliseconds(1100));
+  far_disarmed->enableTimer(std::chrono::milliseconds(1000));
+  far_disarmed->disableTimer();
+  EXPECT_FALSE(far_disarmed->enabled());
+  far_destroyed->enableTimer(std::chrono::milliseconds(1050));
+  far_destroyed.reset();
+  far_made_near->enableTimer(std::chrono::milliseconds(60'000));
+  EXPECT_TRUE(far_made_near->enabled());
+  near->enableTimer(std::chrono::milliseconds(30));
+  zero->enableTimer(std::chrono::milliseconds(0));
+  EXPECT_TRUE(zero->enabled());
+  auto rearm = d->createTimer([&] { far_made_near->enableTimer(std::chrono::milliseconds(1)); });
+  rearm->enableTimer(std::chrono::milliseconds(10));
+  d->run();
+  // far_made_near (re-armed to 1 ms at ~10 ms) fires before near (30 ms).
+  EXPECT_EQ(order, (std::vector<int>{1, 4, 2, 3}));
+  EXPECT_FALSE(far->enabled());
+}
+
 TEST(DispatcherTest, PostFromAnotherThreadRunsOnLoop) {
   auto d = createDispatcher("test");
   std::atomic<bool> ran_on_loop{false};
