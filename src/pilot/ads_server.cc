@@ -30,6 +30,7 @@ class AdsStream : public grpc::ServerBidiReactor<Request, Response>, public XdsS
   }
 
   void OnWriteDone(bool ok) override {
+    hub_.onWriteDone(this);  // before taking mu_: the hub may send to this stream
     std::lock_guard<std::recursive_mutex> lock(mu_);
     queue_.pop_front();
     writing_ = false;
@@ -118,6 +119,13 @@ int AdsServer::start(const std::string& address) {
   // xDS responses for a large mesh exceed gRPC's 4 MiB default.
   builder.SetMaxSendMessageSize(64 << 20);
   builder.SetMaxReceiveMessageSize(16 << 20);
+  // gRPC's memory quota, when it sees "pressure", drops new connections and cancels streams at
+  // random; with thousands of proxies syncing at once the buffered responses look like
+  // pressure, and the proxies reconnect into the same storm. The hub's push throttle bounds that
+  // memory instead.
+  grpc::ResourceQuota quota("remora-pilot");
+  quota.Resize(size_t{64} << 30);
+  builder.SetResourceQuota(quota);
   server_ = builder.BuildAndStart();
   return server_ ? port : 0;
 }

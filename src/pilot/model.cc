@@ -84,6 +84,18 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
   auto older = [](const auto* a, const auto* b) { return a->created < b->created; };
   for (auto& [host, list] : vs_by_host_) std::stable_sort(list.begin(), list.end(), older);
   std::stable_sort(sidecars_.begin(), sidecars_.end(), older);
+  for (const auto& service : services_) {
+    if (service.from_service_entry) continue;
+    for (const auto& port : service.ports)
+      for (const auto& e : endpoints(service, port))
+        endpoints_by_ip_[e.ip].push_back(EndpointAt{&service, &port, e.port});
+  }
+}
+
+const std::vector<Model::EndpointAt>& Model::endpointsAt(const std::string& ip) const {
+  static const std::vector<EndpointAt> kNone;
+  auto it = endpoints_by_ip_.find(ip);
+  return it == endpoints_by_ip_.end() ? kNone : it->second;
 }
 
 // Istio merges the rules for one host from one namespace with the same exportTo and selector: the

@@ -54,6 +54,9 @@ class Model {
  public:
   // Builds the indexes over `objects` (one per key; the source resolved duplicates).
   Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> errors, uint64_t version);
+  // The indexes point into the model itself.
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
 
   uint64_t version() const { return version_; }
   const std::map<ObjectKey, Object>& objects() const { return objects_; }
@@ -85,6 +88,16 @@ class Model {
   const Pod* findPod(const std::string& ns, const std::string& name) const;
   const Pod* findPodByIp(const std::string& ip) const;
 
+  // A Kubernetes service port with an endpoint at some IP, and that endpoint's port.
+  struct EndpointAt {
+    const ServiceView* service;
+    const ServicePort* port;
+    uint32_t endpoint_port;
+  };
+  // Every Kubernetes service port with an endpoint at `ip` (what a sidecar at that IP serves),
+  // indexed once per model so per-proxy translation does not scan the whole registry.
+  const std::vector<EndpointAt>& endpointsAt(const std::string& ip) const;
+
  private:
   std::map<ObjectKey, Object> objects_;
   std::vector<SourceError> errors_;
@@ -99,6 +112,7 @@ class Model {
 
   std::vector<const DestinationRule*> mergeRules(const std::vector<const DestinationRule*>& rules);
   std::map<std::string, std::vector<const VirtualService*>> vs_by_host_;
+  std::map<std::string, std::vector<EndpointAt>> endpoints_by_ip_;
   std::vector<const Sidecar*> sidecars_;
 };
 

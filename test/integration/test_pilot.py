@@ -165,9 +165,9 @@ def test_endpoint_change_is_pushed_at_once_as_eds_only(pilot, ads_client):
     default = r["resources"][f"outbound|9080||{FQDN}"]
     ips = [e["endpoint"]["address"]["socket_address"]["address"] for e in default["endpoints"][0]["lb_endpoints"]]
     assert ips == ["10.0.0.11", "10.0.0.12", "10.0.0.13"]
-    # Subsets select by pod labels: the new address has no pod, so it is in no subset.
-    v1 = r["resources"][f"outbound|9080|v1|{FQDN}"]
-    assert [e["endpoint"]["address"]["socket_address"]["address"] for e in v1["endpoints"][0]["lb_endpoints"]] == ["10.0.0.11"]
+    # Subsets select by pod labels: the new address has no pod, so it is in no subset and the
+    # subsets' assignments are unchanged. SotW EDS may omit unchanged resources: only one is sent.
+    assert set(r["resources"]) == {f"outbound|9080||{FQDN}"}
     time.sleep(0.4)  # past the debounce interval: no other type may follow
     c._drain()
     after = c.responses[c.responses.index(r) + 1:]

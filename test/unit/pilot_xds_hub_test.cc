@@ -128,6 +128,54 @@ TEST(PilotXdsHub, EndpointOnlyChangeIsPushedAtOnceAsEdsOnly) {
   EXPECT_EQ(cla.endpoints(0).lb_endpoints_size(), 3);
 }
 
+TEST(PilotXdsHub, SotwEndpointPushCarriesOnlyChangedAssignments) {
+  XdsHub hub(std::chrono::milliseconds(10000));
+  hub.onSourceChange(snapshot(testing::kMesh));
+  FakeStream stream;
+  const std::vector<std::string> names{"outbound|9080||reviews.default.svc.cluster.local",
+                                       "outbound|9080|v1|reviews.default.svc.cluster.local",
+                                       "outbound|9080|v2|reviews.default.svc.cluster.local"};
+  hub.onRequest(&stream, sotwRequest(kEndpointType, names));
+  ASSERT_EQ(stream.count(), 1u);
+  EXPECT_EQ(stream.sotw[0].resources_size(), 3);
+  // A pod-less endpoint joins: only the default cluster's assignment changes (no subset has it).
+  std::string mesh = testing::kMesh;
+  mesh.replace(mesh.find("{ip: 10.0.0.2}"), 14, "{ip: 10.0.0.2}, {ip: 10.0.0.3}");
+  hub.onSourceChange(snapshot(mesh, {kEndpointsKey}));
+  ASSERT_EQ(stream.count(), 2u);
+  ASSERT_EQ(stream.sotw[1].resources_size(), 1);
+  envoy::config::endpoint::v3::ClusterLoadAssignment cla;
+  ASSERT_TRUE(stream.sotw[1].resources(0).UnpackTo(&cla));
+  EXPECT_EQ(cla.cluster_name(), names[0]);
+  EXPECT_EQ(cla.endpoints(0).lb_endpoints_size(), 3);
+  // The same endpoints again: nothing to send.
+  hub.onSourceChange(snapshot(mesh, {kEndpointsKey}));
+  EXPECT_EQ(stream.count(), 2u);
+  // A new subscription (an ACK naming one more cluster) gets every subscribed assignment.
+  auto more = names;
+  more.push_back("outbound|5432||db.data.svc.cluster.local");
+  hub.onRequest(&stream, sotwRequest(kEndpointType, more, stream.sotw[1].nonce()));
+  ASSERT_EQ(stream.count(), 3u);
+  EXPECT_EQ(stream.sotw[2].resources_size(), 4);
+}
+
+TEST(PilotXdsHub, LargeResponsesWaitForWritesBeyondTheThrottle) {
+  std::string mesh;
+  for (int i = 0; i < 70; ++i)  // 70 clusters: a large CDS response
+    mesh += "---\napiVersion: v1\nkind: Service\nmetadata: {name: s" + std::to_string(i) +
+            "}\nspec:\n  ports: [{name: http, port: 80}]\n";
+  XdsHub hub(std::chrono::milliseconds(10000));
+  hub.onSourceChange(snapshot(mesh));
+  std::vector<FakeStream> streams(101);
+  for (auto& stream : streams) hub.onRequest(&stream, sotwRequest(kClusterType));
+  for (size_t i = 0; i < 100; ++i) ASSERT_EQ(streams[i].count(), 1u) << i;
+  EXPECT_EQ(streams[100].count(), 0u);  // 100 large responses are being written
+  hub.onWriteDone(&streams[0]);
+  ASSERT_EQ(streams[100].count(), 1u);
+  EXPECT_EQ(streams[100].sotw[0].resources_size(), 72);  // + PassthroughCluster, BlackHoleCluster
+  for (auto& stream : streams) hub.onClose(&stream);
+}
+
 TEST(PilotXdsHub, FullPushesAreDebouncedAndSkipUnchangedTypes) {
   XdsHub hub(std::chrono::milliseconds(50));
   hub.onSourceChange(snapshot(testing::kMesh));
