@@ -10,14 +10,17 @@
 #include "pilot/generator.h"
 #include "pilot/inbound.h"
 #include "pilot/sidecar_scope.h"
+#include "pilot/traffic_policy.h"
 
 namespace remora::pilot {
 namespace {
 
 using envoy::config::cluster::v3::Cluster;
 using envoy::config::endpoint::v3::ClusterLoadAssignment;
+using envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
 
 constexpr int kConnectTimeoutSeconds = 10;  // Istio's default connectTimeout
+const Labels kNoLabels;
 constexpr int kInboundCleanupIntervalSeconds = 60;
 constexpr uint32_t kUnlimited = std::numeric_limits<uint32_t>::max();  // Istio's default limits
 
@@ -25,22 +28,46 @@ void put(Resources& out, const std::string& name, const google::protobuf::Messag
   out[name].PackFrom(message);
 }
 
-Cluster::LbPolicy lbPolicy(const DestinationRule* dr) {
-  if (dr == nullptr || !dr->lb_simple) return Cluster::ROUND_ROBIN;
-  if (*dr->lb_simple == "LEAST_REQUEST" || *dr->lb_simple == "LEAST_CONN")
-    return Cluster::LEAST_REQUEST;
-  if (*dr->lb_simple == "RANDOM") return Cluster::RANDOM;
-  return Cluster::ROUND_ROBIN;
-}
-
 void setDuration(uint64_t ms, google::protobuf::Duration& out) {
   out.set_seconds(static_cast<int64_t>(ms / 1000));
   out.set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
 }
 
-// DestinationRule connectionPool → the circuit breakers' default-priority thresholds (the
-// first, made if absent) and the connect timeout.
-void applyConnectionPool(const ConnectionPool& pool, Cluster& c) {
+// loadBalancer.simple → lb_policy (LEAST_REQUEST when unset, Istio's default); consistentHash →
+// RING_HASH (ringHash or the deprecated minimumRingSize, a ring of at least 1024 when unsized) or
+// MAGLEV, as Istio.
+void applyLoadBalancer(const std::optional<LoadBalancer>& lb, Cluster& c) {
+  c.set_lb_policy(Cluster::LEAST_REQUEST);
+  if (!lb) return;
+  if (lb->simple == "ROUND_ROBIN")
+    c.set_lb_policy(Cluster::ROUND_ROBIN);
+  else if (lb->simple == "RANDOM")
+    c.set_lb_policy(Cluster::RANDOM);
+  if (!lb->consistent_hash) return;
+  const ConsistentHash& hash = *lb->consistent_hash;
+  switch (hash.algorithm) {
+    case ConsistentHash::Algorithm::kMaglev:
+      c.set_lb_policy(Cluster::MAGLEV);
+      if (hash.size) c.mutable_maglev_lb_config()->mutable_table_size()->set_value(hash.size);
+      break;
+    case ConsistentHash::Algorithm::kRingHash:
+      c.set_lb_policy(Cluster::RING_HASH);
+      if (hash.size)
+        c.mutable_ring_hash_lb_config()->mutable_minimum_ring_size()->set_value(hash.size);
+      break;
+    case ConsistentHash::Algorithm::kDefaultRing:
+      c.set_lb_policy(Cluster::RING_HASH);
+      c.mutable_ring_hash_lb_config()->mutable_minimum_ring_size()->set_value(hash.size ? hash.size
+                                                                                        : 1024);
+      break;
+  }
+}
+
+// connectionPool → circuit breakers and connect timeout, and the upstream HTTP protocol options
+// Istio sets: idle timeout (http's, else tcp's), max requests and duration per connection,
+// max concurrent streams on HTTP/2 clusters, the client's protocol (useClientProtocol), and an
+// HTTP/2 upgrade (h2UpgradePolicy UPGRADE).
+void applyConnectionPool(const ConnectionPool& pool, Cluster& c, HttpProtocolOptions& options) {
   auto* breakers = c.mutable_circuit_breakers();
   auto* t = breakers->thresholds_size() > 0 ? breakers->mutable_thresholds(0)
                                             : breakers->add_thresholds();
@@ -50,51 +77,90 @@ void applyConnectionPool(const ConnectionPool& pool, Cluster& c) {
   if (pool.max_requests) t->mutable_max_requests()->set_value(*pool.max_requests);
   if (pool.max_retries) t->mutable_max_retries()->set_value(*pool.max_retries);
   if (pool.connect_timeout_ms) setDuration(*pool.connect_timeout_ms, *c.mutable_connect_timeout());
+  auto idle = pool.http_idle_timeout_ms ? pool.http_idle_timeout_ms : pool.tcp_idle_timeout_ms;
+  if (idle)
+    setDuration(*idle, *options.mutable_common_http_protocol_options()->mutable_idle_timeout());
+  if (pool.max_requests_per_connection.value_or(0) > 0)
+    options.mutable_common_http_protocol_options()
+        ->mutable_max_requests_per_connection()
+        ->set_value(*pool.max_requests_per_connection);
+  if (pool.max_connection_duration_ms)
+    setDuration(*pool.max_connection_duration_ms,
+                *options.mutable_common_http_protocol_options()->mutable_max_connection_duration());
+  if (pool.max_concurrent_streams.value_or(0) > 0 && options.has_explicit_http_config() &&
+      options.explicit_http_config().has_http2_protocol_options())
+    options.mutable_explicit_http_config()
+        ->mutable_http2_protocol_options()
+        ->mutable_max_concurrent_streams()
+        ->set_value(*pool.max_concurrent_streams);
+  if (pool.use_client_protocol) {
+    auto* downstream = options.mutable_use_downstream_protocol_config();
+    downstream->mutable_http_protocol_options();
+    downstream->mutable_http2_protocol_options();
+  }
+  if (pool.h2_upgrade_policy == "UPGRADE" && !pool.use_client_protocol)
+    options.mutable_explicit_http_config()->mutable_http2_protocol_options();
 }
 
-void setHttp2(Cluster& c) {
-  envoy::extensions::upstreams::http::v3::HttpProtocolOptions options;
-  options.mutable_explicit_http_config()->mutable_http2_protocol_options();
+// outlierDetection → outlier_detection (Istio enforces only the detectors a rule names).
+void applyOutlierDetection(const OutlierDetection& od, Cluster& c) {
+  auto* o = c.mutable_outlier_detection();
+  if (od.consecutive_5xx) o->mutable_consecutive_5xx()->set_value(*od.consecutive_5xx);
+  o->mutable_enforcing_consecutive_5xx()->set_value(od.consecutive_5xx.value_or(0) ? 100 : 0);
+  if (od.consecutive_gateway_errors) {
+    o->mutable_consecutive_gateway_failure()->set_value(*od.consecutive_gateway_errors);
+    o->mutable_enforcing_consecutive_gateway_failure()->set_value(100);
+  }
+  if (od.interval_ms) setDuration(*od.interval_ms, *o->mutable_interval());
+  if (od.base_ejection_time_ms)
+    setDuration(*od.base_ejection_time_ms, *o->mutable_base_ejection_time());
+  if (od.max_ejection_percent)
+    o->mutable_max_ejection_percent()->set_value(*od.max_ejection_percent);
+  // Istio: minHealthPercent is the panic threshold, 0 (panic disabled) unless set.
+  c.mutable_common_lb_config()->mutable_healthy_panic_threshold()->set_value(
+      od.min_health_percent.value_or(0));
+}
+
+// HttpProtocolOptions onto the cluster when any is set; they need a protocol (Envoy requires
+// upstream_protocol_options): HTTP/1.1 unless set.
+void packProtocolOptions(HttpProtocolOptions& options, Cluster& c) {
+  if (options.ByteSizeLong() == 0) return;
+  if (!options.has_explicit_http_config() && !options.has_use_downstream_protocol_config())
+    options.mutable_explicit_http_config()->mutable_http_protocol_options();
   (*c.mutable_typed_extension_protocol_options())
       ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
           .PackFrom(options);
 }
 
-// DestinationRule connectionPool → circuit breakers and connect timeout; outlierDetection →
-// outlier_detection (Istio enforces only the detectors a rule names).
-void applyTrafficPolicy(const DestinationRule& dr, Cluster& c) {
-  if (dr.connection_pool) applyConnectionPool(*dr.connection_pool, c);
-  if (const auto& od = dr.outlier_detection) {
-    auto* o = c.mutable_outlier_detection();
-    if (od->consecutive_5xx) o->mutable_consecutive_5xx()->set_value(*od->consecutive_5xx);
-    o->mutable_enforcing_consecutive_5xx()->set_value(od->consecutive_5xx.value_or(0) ? 100 : 0);
-    if (od->consecutive_gateway_errors) {
-      o->mutable_consecutive_gateway_failure()->set_value(*od->consecutive_gateway_errors);
-      o->mutable_enforcing_consecutive_gateway_failure()->set_value(100);
-    }
-    if (od->interval_ms) setDuration(*od->interval_ms, *o->mutable_interval());
-    if (od->base_ejection_time_ms)
-      setDuration(*od->base_ejection_time_ms, *o->mutable_base_ejection_time());
-    if (od->max_ejection_percent)
-      o->mutable_max_ejection_percent()->set_value(*od->max_ejection_percent);
-    // Istio: minHealthPercent is the panic threshold, 0 (panic disabled) unless set.
-    c.mutable_common_lb_config()->mutable_healthy_panic_threshold()->set_value(
-        od->min_health_percent.value_or(0));
+// The merged DestinationRule policy of one cluster. Proxyless gRPC clients get only the
+// consistent hash, as from Istio's grpc generator: their xDS client accepts no lb_policy but
+// ROUND_ROBIN and RING_HASH and reads no pool or protocol options.
+void applyTrafficPolicy(const PolicySettings& policy, const ServicePort& port, bool grpc_client,
+                        Cluster& c) {
+  if (grpc_client) {
+    LoadBalancer hash_only{.simple = "ROUND_ROBIN"};
+    if (policy.load_balancer) hash_only.consistent_hash = policy.load_balancer->consistent_hash;
+    applyLoadBalancer(hash_only, c);
+    return;
   }
+  HttpProtocolOptions options;
+  if (isHttp2Port(port)) options.mutable_explicit_http_config()->mutable_http2_protocol_options();
+  applyLoadBalancer(policy.load_balancer, c);
+  if (policy.connection_pool) applyConnectionPool(*policy.connection_pool, c, options);
+  if (policy.outlier_detection) applyOutlierDetection(*policy.outlier_detection, c);
+  packProtocolOptions(options, c);
 }
 
-Cluster edsCluster(const std::string& name, const ServicePort& port, const DestinationRule* dr,
+Cluster edsCluster(const std::string& name, const ServicePort& port, const PolicySettings& policy,
                    bool grpc_client) {
   Cluster c;
   c.set_name(name);
   c.set_type(Cluster::EDS);
   c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
-  c.set_lb_policy(lbPolicy(dr));
-  if (dr != nullptr) applyTrafficPolicy(*dr, c);
+  applyTrafficPolicy(policy, port, grpc_client, c);
   auto* eds = c.mutable_eds_cluster_config()->mutable_eds_config();
   eds->mutable_ads();
   eds->set_resource_api_version(envoy::config::core::v3::V3);
-  if (!grpc_client && isHttp2Port(port)) setHttp2(c);
   return c;
 }
 
@@ -118,18 +184,20 @@ ClusterLoadAssignment loadAssignment(const std::string& name,
   return cla;
 }
 
-// Calls fn(cluster name, service, port, subset labels) for every outbound cluster of a service
-// the proxy's scope lets it see.
+// Calls fn(cluster name, service, port, subset, DestinationRule) for every outbound cluster of a
+// service the proxy's scope lets it see, with the rule the proxy applies (`subset` null for the
+// subset-less cluster).
 template <typename Fn>
 void forEachOutbound(const Model& model, const SidecarScope& scope, Fn fn) {
+  const RuleScope rules = ruleScope(scope);
   for (const auto& service : model.services()) {
     if (!scope.visible(service)) continue;
-    const DestinationRule* dr = model.destinationRule(service.fqdn);
+    const DestinationRule* dr = model.destinationRule(service.fqdn, rules);
     for (const auto& port : service.ports) {
-      fn(outboundCluster(port.port, "", service.fqdn), service, port, Labels{}, dr);
+      fn(outboundCluster(port.port, "", service.fqdn), service, port, nullptr, dr);
       if (dr == nullptr) continue;
       for (const auto& subset : dr->subsets)
-        fn(outboundCluster(port.port, subset.name, service.fqdn), service, port, subset.labels, dr);
+        fn(outboundCluster(port.port, subset.name, service.fqdn), service, port, &subset, dr);
     }
   }
 }
@@ -149,13 +217,13 @@ Discovery discoveryOf(const ServiceView& service) {
 // A resolution DNS ServiceEntry's cluster: its endpoints' addresses (or the host itself) as
 // STRICT_DNS hosts.
 Cluster dnsCluster(const std::string& name, const Model& model, const ServiceView& service,
-                   const ServicePort& port, const Labels& subset, const DestinationRule* dr) {
+                   const ServicePort& port, const Labels& subset, const PolicySettings& policy,
+                   bool grpc_client) {
   Cluster c;
   c.set_name(name);
   c.set_type(Cluster::STRICT_DNS);
   c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
-  c.set_lb_policy(lbPolicy(dr));
-  if (dr != nullptr) applyTrafficPolicy(*dr, c);
+  applyTrafficPolicy(policy, port, grpc_client, c);
   std::vector<EndpointView> endpoints = model.endpoints(service, port, subset);
   if (service.entry->endpoints.empty())
     endpoints.push_back(EndpointView{service.fqdn, port.target_port, true, nullptr});
@@ -185,37 +253,42 @@ Cluster inboundClusterFor(const InboundPort& inbound) {
   t->mutable_max_requests()->set_value(kUnlimited);
   t->mutable_max_retries()->set_value(kUnlimited);
   t->set_track_remaining(true);
-  if (inbound.destination_rule != nullptr && inbound.destination_rule->connection_pool)
-    applyConnectionPool(*inbound.destination_rule->connection_pool, c);
-  if (inbound.http2) setHttp2(c);
+  HttpProtocolOptions options;
+  if (inbound.http2) options.mutable_explicit_http_config()->mutable_http2_protocol_options();
+  if (auto pool = effectivePolicy(inbound.destination_rule, inbound.port, "").connection_pool)
+    applyConnectionPool(*pool, c, options);
+  packProtocolOptions(options, c);
   return c;
 }
 
 }  // namespace
 
 void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
-  forEachOutbound(model, SidecarScope(model, proxy),
-                  [&](const std::string& name, const ServiceView& service, const ServicePort& port,
-                      const Labels& subset, const DestinationRule* dr) {
-                    switch (discoveryOf(service)) {
-                      case Discovery::kEds:
-                        put(out, name, edsCluster(name, port, dr, proxy.grpc));
-                        break;
-                      case Discovery::kDns:
-                        put(out, name, dnsCluster(name, model, service, port, subset, dr));
-                        break;
-                      case Discovery::kOriginalDst: {
-                        if (proxy.grpc) break;  // gRPC has no original destination to go to
-                        Cluster c;
-                        c.set_name(name);
-                        c.set_type(Cluster::ORIGINAL_DST);
-                        c.set_lb_policy(Cluster::CLUSTER_PROVIDED);
-                        c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
-                        put(out, name, c);
-                        break;
-                      }
-                    }
-                  });
+  forEachOutbound(
+      model, SidecarScope(model, proxy),
+      [&](const std::string& name, const ServiceView& service, const ServicePort& port,
+          const Subset* subset, const DestinationRule* dr) {
+        const PolicySettings policy = effectivePolicy(dr, port.port, subset ? subset->name : "");
+        const Labels& labels = subset ? subset->labels : kNoLabels;
+        switch (discoveryOf(service)) {
+          case Discovery::kEds:
+            put(out, name, edsCluster(name, port, policy, proxy.grpc));
+            break;
+          case Discovery::kDns:
+            put(out, name, dnsCluster(name, model, service, port, labels, policy, proxy.grpc));
+            break;
+          case Discovery::kOriginalDst: {
+            if (proxy.grpc) break;  // gRPC has no original destination to go to
+            Cluster c;
+            c.set_name(name);
+            c.set_type(Cluster::ORIGINAL_DST);
+            c.set_lb_policy(Cluster::CLUSTER_PROVIDED);
+            c.mutable_connect_timeout()->set_seconds(kConnectTimeoutSeconds);
+            put(out, name, c);
+            break;
+          }
+        }
+      });
   if (proxy.grpc) return;
 
   Cluster passthrough;
@@ -239,9 +312,11 @@ void generateClusters(const Model& model, const Proxy& proxy, Resources& out) {
 void generateEndpoints(const Model& model, const Proxy& proxy, Resources& out) {
   forEachOutbound(model, SidecarScope(model, proxy),
                   [&](const std::string& name, const ServiceView& service, const ServicePort& port,
-                      const Labels& subset, const DestinationRule*) {
+                      const Subset* subset, const DestinationRule*) {
                     if (discoveryOf(service) != Discovery::kEds) return;
-                    put(out, name, loadAssignment(name, model.endpoints(service, port, subset)));
+                    put(out, name,
+                        loadAssignment(name, model.endpoints(service, port,
+                                                             subset ? subset->labels : kNoLabels)));
                   });
 }
 

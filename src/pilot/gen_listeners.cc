@@ -4,6 +4,7 @@
 // route (server_names, behind tls_inspector) and `tcp` route (destination subnets), then the
 // service's own cluster), and the route configs those listeners name.
 
+#include <optional>
 #include <set>
 
 #include "envoy/config/listener/v3/listener.pb.h"
@@ -19,6 +20,7 @@
 #include "pilot/inbound.h"
 #include "pilot/route_builder.h"
 #include "pilot/sidecar_scope.h"
+#include "pilot/traffic_policy.h"
 #include "pilot/vs_merge.h"
 
 namespace remora::pilot {
@@ -44,11 +46,24 @@ void addTcpProxy(FilterChain& chain,
   filter->mutable_typed_config()->PackFrom(tcp);
 }
 
-void addTcpProxy(FilterChain& chain, const std::string& cluster) {
+void addTcpProxy(FilterChain& chain, const std::string& cluster,
+                 std::optional<uint64_t> idle_timeout_ms = std::nullopt) {
   envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy tcp;
   tcp.set_stat_prefix(cluster);
   tcp.set_cluster(cluster);
+  if (idle_timeout_ms) {
+    tcp.mutable_idle_timeout()->set_seconds(static_cast<int64_t>(*idle_timeout_ms / 1000));
+    tcp.mutable_idle_timeout()->set_nanos(static_cast<int32_t>(*idle_timeout_ms % 1000 * 1000000));
+  }
   addTcpProxy(chain, tcp);
+}
+
+// Istio gives an outbound tcp_proxy the idle timeout of the DestinationRule's top-level
+// connectionPool.tcp (port-level and subset settings do not reach the listener).
+std::optional<uint64_t> tcpIdleTimeout(const DestinationRule* dr) {
+  if (dr == nullptr || !dr->traffic_policy || !dr->traffic_policy->connection_pool)
+    return std::nullopt;
+  return dr->traffic_policy->connection_pool->tcp_idle_timeout_ms;
 }
 
 // "10.0.0.0/8" (or a bare address, /32 or /128) as a CidrRange.
@@ -103,7 +118,9 @@ Listener tcpListener(const Model& model, const SidecarScope& scope, const Servic
         if (applies(m) && !catch_all) addChain(r, &m);
     }
   }
-  if (!catch_all) addTcpProxy(*l.add_filter_chains(), own);
+  if (!catch_all)
+    addTcpProxy(*l.add_filter_chains(), own,
+                tcpIdleTimeout(model.destinationRule(service.fqdn, ruleScope(scope))));
   if (sni) {
     auto* inspector = l.add_listener_filters();
     inspector->set_name("envoy.filters.listener.tls_inspector");

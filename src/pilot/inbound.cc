@@ -11,7 +11,8 @@ std::vector<InboundPort> inboundPorts(const Model& model, const Proxy& proxy) {
   if (proxy.ip.empty()) return {};
   for (const auto& at : model.endpointsAt(proxy.ip)) {
     InboundPort& in = ports[at.endpoint_port];
-    if (in.port == 0) in.destination_rule = model.destinationRule(at.service->fqdn);
+    if (in.port == 0)
+      in.destination_rule = model.destinationRule(at.service->fqdn, RuleScope{proxy.ns, nullptr});
     in.port = at.endpoint_port;
     in.ipv6 = proxy.ip.find(':') != std::string::npos;
     in.http = in.http || isHttpPort(*at.port);

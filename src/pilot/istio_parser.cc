@@ -343,18 +343,131 @@ Status parseConnectionPool(const Field& f, std::optional<ConnectionPool>& out) {
   RETURN_IF_ERROR(checkKeys(f, {"tcp", "http"}));
   ConnectionPool pool;
   Field tcp = f["tcp"];
-  RETURN_IF_ERROR(checkKeys(tcp, {"maxConnections", "connectTimeout"},
-                            {"tcpKeepalive", "maxConnectionDuration", "idleTimeout"}));
+  // tcpKeepalive needs upstream_connection_options, which remora does not honour yet.
+  RETURN_IF_ERROR(
+      checkKeys(tcp, {"maxConnections", "connectTimeout", "maxConnectionDuration", "idleTimeout"},
+                {"tcpKeepalive"}));
   RETURN_IF_ERROR(optionalUint(tcp["maxConnections"], pool.max_connections));
   RETURN_IF_ERROR(tcp["connectTimeout"].getDurationMs(pool.connect_timeout_ms));
+  RETURN_IF_ERROR(tcp["maxConnectionDuration"].getDurationMs(pool.max_connection_duration_ms));
+  RETURN_IF_ERROR(tcp["idleTimeout"].getDurationMs(pool.tcp_idle_timeout_ms));
   Field http = f["http"];
-  RETURN_IF_ERROR(checkKeys(http, {"http1MaxPendingRequests", "http2MaxRequests", "maxRetries"},
-                            {"maxRequestsPerConnection", "idleTimeout", "h2UpgradePolicy",
-                             "useClientProtocol", "maxConcurrentStreams"}));
+  RETURN_IF_ERROR(checkKeys(http, {"http1MaxPendingRequests", "http2MaxRequests", "maxRetries",
+                                   "maxRequestsPerConnection", "idleTimeout", "h2UpgradePolicy",
+                                   "useClientProtocol", "maxConcurrentStreams"}));
   RETURN_IF_ERROR(optionalUint(http["http1MaxPendingRequests"], pool.max_pending_requests));
   RETURN_IF_ERROR(optionalUint(http["http2MaxRequests"], pool.max_requests));
   RETURN_IF_ERROR(optionalUint(http["maxRetries"], pool.max_retries));
+  RETURN_IF_ERROR(optionalUint(http["maxRequestsPerConnection"], pool.max_requests_per_connection));
+  RETURN_IF_ERROR(optionalUint(http["maxConcurrentStreams"], pool.max_concurrent_streams));
+  RETURN_IF_ERROR(http["idleTimeout"].getDurationMs(pool.http_idle_timeout_ms));
+  RETURN_IF_ERROR(http["useClientProtocol"].getBool(pool.use_client_protocol));
+  RETURN_IF_ERROR(http["h2UpgradePolicy"].getString(pool.h2_upgrade_policy));
+  if (!pool.h2_upgrade_policy.empty() && pool.h2_upgrade_policy != "DEFAULT" &&
+      pool.h2_upgrade_policy != "DO_NOT_UPGRADE" && pool.h2_upgrade_policy != "UPGRADE")
+    return http["h2UpgradePolicy"].error("expected DEFAULT, DO_NOT_UPGRADE or UPGRADE");
   out = pool;
+  return Status();
+}
+
+Status parseConsistentHash(const Field& f, std::optional<ConsistentHash>& out) {
+  if (!f.present()) return Status();
+  RETURN_IF_ERROR(f.expectMap());
+  RETURN_IF_ERROR(
+      checkKeys(f, {"httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName",
+                    "ringHash", "maglev", "minimumRingSize"}));
+  ConsistentHash hash;
+  int keys = 0;
+  if (f["httpHeaderName"].present()) {
+    ++keys;
+    hash.key = ConsistentHash::Key::kHeader;
+    RETURN_IF_ERROR(f["httpHeaderName"].getString(hash.name));
+  }
+  if (Field cookie = f["httpCookie"]; cookie.present()) {
+    ++keys;
+    hash.key = ConsistentHash::Key::kCookie;
+    RETURN_IF_ERROR(cookie.expectMap());
+    RETURN_IF_ERROR(checkKeys(cookie, {"name", "path", "ttl", "attributes"}));
+    RETURN_IF_ERROR(cookie["name"].getString(hash.name));
+    if (hash.name.empty()) return cookie["name"].error("required");
+    RETURN_IF_ERROR(cookie["path"].getString(hash.cookie_path));
+    RETURN_IF_ERROR(cookie["ttl"].getDurationMs(hash.cookie_ttl_ms));
+    Field attributes = cookie["attributes"];
+    RETURN_IF_ERROR(attributes.expectList());
+    for (size_t i = 0; i < attributes.size(); ++i) {
+      Field a = attributes.at(i);
+      RETURN_IF_ERROR(a.expectMap());
+      RETURN_IF_ERROR(checkKeys(a, {"name", "value"}));
+      std::string name, value;
+      RETURN_IF_ERROR(a["name"].getString(name));
+      if (name.empty()) return a["name"].error("required");
+      RETURN_IF_ERROR(a["value"].getString(value));
+      hash.cookie_attributes.emplace_back(name, value);
+    }
+  }
+  if (f["useSourceIp"].present()) {
+    bool use = false;
+    RETURN_IF_ERROR(f["useSourceIp"].getBool(use));
+    if (use) {
+      ++keys;
+      hash.key = ConsistentHash::Key::kSourceIp;
+    }
+  }
+  if (f["httpQueryParameterName"].present()) {
+    ++keys;
+    hash.key = ConsistentHash::Key::kQueryParameter;
+    RETURN_IF_ERROR(f["httpQueryParameterName"].getString(hash.name));
+  }
+  if (keys != 1)
+    return f.error(
+        "needs exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName");
+  if ((hash.key == ConsistentHash::Key::kHeader ||
+       hash.key == ConsistentHash::Key::kQueryParameter) &&
+      hash.name.empty())
+    return f.error("the hashed header or query parameter name is empty");
+  if (f["ringHash"].present() && f["maglev"].present())
+    return f.error("has either ringHash or maglev, not both");
+  if (Field ring = f["ringHash"]; ring.present()) {
+    RETURN_IF_ERROR(checkKeys(ring, {"minimumRingSize"}));
+    hash.algorithm = ConsistentHash::Algorithm::kRingHash;
+    std::optional<uint32_t> size;
+    RETURN_IF_ERROR(optionalUint(ring["minimumRingSize"], size));
+    hash.size = size.value_or(0);
+  } else if (Field maglev = f["maglev"]; maglev.present()) {
+    RETURN_IF_ERROR(checkKeys(maglev, {"tableSize"}));
+    hash.algorithm = ConsistentHash::Algorithm::kMaglev;
+    std::optional<uint32_t> size;
+    RETURN_IF_ERROR(optionalUint(maglev["tableSize"], size));
+    hash.size = size.value_or(0);
+  } else {
+    std::optional<uint32_t> size;  // deprecated
+    RETURN_IF_ERROR(optionalUint(f["minimumRingSize"], size));
+    hash.size = size.value_or(0);
+  }
+  out = hash;
+  return Status();
+}
+
+Status parseLoadBalancer(const Field& f, std::optional<LoadBalancer>& out) {
+  if (!f.present()) return Status();
+  RETURN_IF_ERROR(f.expectMap());
+  // localityLbSetting needs endpoint localities remora-pilot does not model; warmupDurationSecs
+  // needs slow_start_config, which remora does not honour.
+  RETURN_IF_ERROR(
+      checkKeys(f, {"simple", "consistentHash"}, {"localityLbSetting", "warmupDurationSecs"}));
+  LoadBalancer lb;
+  std::string simple;
+  RETURN_IF_ERROR(f["simple"].getString(simple));
+  if (simple == "PASSTHROUGH")
+    return f["simple"].error("PASSTHROUGH is not yet supported by remora-pilot");
+  if (!simple.empty() && simple != "UNSPECIFIED" && simple != "ROUND_ROBIN" &&
+      simple != "LEAST_CONN" && simple != "LEAST_REQUEST" && simple != "RANDOM")
+    return f["simple"].error("unknown load balancer " + simple);
+  if (!simple.empty()) lb.simple = simple;
+  RETURN_IF_ERROR(parseConsistentHash(f["consistentHash"], lb.consistent_hash));
+  if (lb.simple && lb.consistent_hash)
+    return f.error("has either simple or consistentHash, not both");
+  out = lb;
   return Status();
 }
 
@@ -376,6 +489,41 @@ Status parseOutlierDetection(const Field& f, std::optional<OutlierDetection>& ou
   if (od.max_ejection_percent && *od.max_ejection_percent > 100)
     return f["maxEjectionPercent"].error("expected 0-100");
   out = od;
+  return Status();
+}
+
+// The four parts portLevelSettings may carry (tls accepted, not applied: no mesh mTLS yet).
+Status parsePolicySettings(const Field& f, PolicySettings& out) {
+  RETURN_IF_ERROR(parseConnectionPool(f["connectionPool"], out.connection_pool));
+  RETURN_IF_ERROR(parseOutlierDetection(f["outlierDetection"], out.outlier_detection));
+  RETURN_IF_ERROR(parseLoadBalancer(f["loadBalancer"], out.load_balancer));
+  return Status();
+}
+
+Status parseTrafficPolicy(const Field& f, std::optional<TrafficPolicy>& out) {
+  if (!f.present()) return Status();
+  RETURN_IF_ERROR(f.expectMap());
+  RETURN_IF_ERROR(checkKeys(
+      f, {"loadBalancer", "tls", "connectionPool", "outlierDetection", "portLevelSettings"},
+      {"tunnel", "proxyProtocol"}));
+  TrafficPolicy policy;
+  RETURN_IF_ERROR(parsePolicySettings(f, policy));
+  Field ports = f["portLevelSettings"];
+  RETURN_IF_ERROR(ports.expectList());
+  for (size_t i = 0; i < ports.size(); ++i) {
+    Field p = ports.at(i);
+    RETURN_IF_ERROR(p.expectMap());
+    RETURN_IF_ERROR(
+        checkKeys(p, {"port", "loadBalancer", "connectionPool", "outlierDetection", "tls"}));
+    PortTrafficPolicy port;
+    RETURN_IF_ERROR(checkKeys(p["port"], {"number"}));
+    RETURN_IF_ERROR(p["port"]["number"].getUint(port.port));
+    if (port.port == 0 || port.port > 65535)
+      return p["port"]["number"].error("expected a port 1-65535");
+    RETURN_IF_ERROR(parsePolicySettings(p, port));
+    policy.port_level.push_back(std::move(port));
+  }
+  out = std::move(policy);
   return Status();
 }
 
@@ -455,36 +603,29 @@ Status parseSidecar(const Field& spec, Sidecar& out) {
 
 Status parseDestinationRule(const Field& spec, DestinationRule& out) {
   RETURN_IF_ERROR(
-      checkKeys(spec, {"host", "subsets", "trafficPolicy", "exportTo"}, {"workloadSelector"}));
+      checkKeys(spec, {"host", "subsets", "trafficPolicy", "exportTo", "workloadSelector"}));
   RETURN_IF_ERROR(spec["host"].getString(out.host));
   if (out.host.empty()) return spec["host"].error("required");
+  RETURN_IF_ERROR(spec["exportTo"].getStringList(out.export_to));
+  if (Field selector = spec["workloadSelector"]; selector.present()) {
+    RETURN_IF_ERROR(checkKeys(selector, {"matchLabels"}));
+    Labels labels;
+    RETURN_IF_ERROR(selector["matchLabels"].getStringMap(labels));
+    out.workload_selector = std::move(labels);
+  }
   Field subsets = spec["subsets"];
   RETURN_IF_ERROR(subsets.expectList());
   for (size_t i = 0; i < subsets.size(); ++i) {
     Field s = subsets.at(i);
-    RETURN_IF_ERROR(checkKeys(s, {"name", "labels"}, {"trafficPolicy"}));
+    RETURN_IF_ERROR(checkKeys(s, {"name", "labels", "trafficPolicy"}));
     Subset subset;
     RETURN_IF_ERROR(s["name"].getString(subset.name));
     if (subset.name.empty()) return s["name"].error("required");
     RETURN_IF_ERROR(s["labels"].getStringMap(subset.labels));
-    out.subsets.push_back(subset);
+    RETURN_IF_ERROR(parseTrafficPolicy(s["trafficPolicy"], subset.traffic_policy));
+    out.subsets.push_back(std::move(subset));
   }
-  Field policy = spec["trafficPolicy"];
-  if (policy.present()) {
-    RETURN_IF_ERROR(checkKeys(policy, {"loadBalancer", "tls", "connectionPool", "outlierDetection"},
-                              {"portLevelSettings", "tunnel", "proxyProtocol"}));
-    RETURN_IF_ERROR(parseConnectionPool(policy["connectionPool"], out.connection_pool));
-    RETURN_IF_ERROR(parseOutlierDetection(policy["outlierDetection"], out.outlier_detection));
-    Field lb = policy["loadBalancer"];
-    if (lb.present()) {
-      RETURN_IF_ERROR(
-          checkKeys(lb, {"simple"}, {"consistentHash", "localityLbSetting", "warmupDurationSecs"}));
-      std::string simple;
-      RETURN_IF_ERROR(lb["simple"].getString(simple));
-      if (!simple.empty()) out.lb_simple = simple;
-    }
-  }
-  return Status();
+  return parseTrafficPolicy(spec["trafficPolicy"], out.traffic_policy);
 }
 
 Status parseServiceEntry(const Field& spec, ServiceEntry& out) {

@@ -1,6 +1,7 @@
 #include "pilot/model.h"
 
 #include <algorithm>
+#include <set>
 
 namespace remora::pilot {
 namespace {
@@ -23,6 +24,7 @@ std::string Model::resolveHost(const std::string& host, const std::string& ns) {
 
 Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> errors, uint64_t version)
     : objects_(std::move(objects)), errors_(std::move(errors)), version_(version) {
+  std::map<std::string, std::vector<const DestinationRule*>> rules;  // by resolved host
   for (const auto& [key, object] : objects_) {
     if (const auto* svc = std::get_if<Service>(&object.body)) {
       ServiceView view;
@@ -53,7 +55,7 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
     } else if (const auto* pod = std::get_if<Pod>(&object.body)) {
       if (!pod->ip.empty()) pods_by_ip_[pod->ip] = pod;
     } else if (const auto* dr = std::get_if<DestinationRule>(&object.body)) {
-      rules_by_host_[resolveHost(dr->host, dr->ns)].push_back(dr);
+      rules[resolveHost(dr->host, dr->ns)].push_back(dr);
     } else if (const auto* sidecar = std::get_if<Sidecar>(&object.body)) {
       sidecars_.push_back(sidecar);
     } else if (const auto* vs = std::get_if<VirtualService>(&object.body)) {
@@ -62,6 +64,13 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
       if (!mesh) continue;
       for (const auto& host : vs->hosts) vs_by_host_[resolveHost(host, vs->ns)].push_back(vs);
     }
+  }
+  for (const auto& [host, list] : rules) {
+    if (!host.starts_with("*")) {
+      rules_by_host_[host] = mergeRules(list);
+      continue;
+    }
+    for (const DestinationRule* dr : mergeRules(list)) wildcard_rules_.emplace_back(host, dr);
   }
   // A Service and a ServiceEntry for one host: the Service wins, as Kubernetes' registry does.
   std::stable_sort(services_.begin(), services_.end(), [](const auto& a, const auto& b) {
@@ -87,6 +96,37 @@ const std::vector<Model::EndpointAt>& Model::endpointsAt(const std::string& ip) 
   static const std::vector<EndpointAt> kNone;
   auto it = endpoints_by_ip_.find(ip);
   return it == endpoints_by_ip_.end() ? kNone : it->second;
+}
+
+// Istio merges the rules for one host from one namespace with the same exportTo and selector: the
+// first (here by name) keeps its trafficPolicy, or takes a later rule's when it has none, and later
+// rules add the subsets it lacks.
+std::vector<const DestinationRule*> Model::mergeRules(
+    const std::vector<const DestinationRule*>& rules) {
+  auto exportSet = [](const DestinationRule* dr) {
+    return std::set<std::string>(dr->export_to.begin(), dr->export_to.end());
+  };
+  std::vector<const DestinationRule*> out;
+  for (const DestinationRule* dr : rules) {
+    // Rules with different workloadSelectors (or one with and one without) stay apart.
+    auto same = std::find_if(out.begin(), out.end(), [&](const DestinationRule* kept) {
+      return kept->ns == dr->ns && exportSet(kept) == exportSet(dr) &&
+             kept->workload_selector == dr->workload_selector;
+    });
+    if (same == out.end()) {
+      out.push_back(dr);
+      continue;
+    }
+    DestinationRule& merged = merged_rules_.emplace_back(**same);
+    for (const auto& subset : dr->subsets) {
+      bool known = std::any_of(merged.subsets.begin(), merged.subsets.end(),
+                               [&](const Subset& s) { return s.name == subset.name; });
+      if (!known) merged.subsets.push_back(subset);
+    }
+    if (!merged.traffic_policy) merged.traffic_policy = dr->traffic_policy;
+    *same = &merged;
+  }
+  return out;
 }
 
 std::vector<ObjectKey> Model::unsupported() const {
@@ -148,13 +188,55 @@ std::vector<EndpointView> Model::endpoints(const ServiceView& service, const Ser
   return out;
 }
 
-const DestinationRule* Model::destinationRule(const std::string& fqdn) const {
-  auto it = rules_by_host_.find(fqdn);
-  if (it == rules_by_host_.end()) return nullptr;
+namespace {
+
+// DestinationRule exportTo: empty or "*" is every namespace, "." its own, "~" none.
+bool exportedTo(const DestinationRule& dr, const std::string& ns) {
+  if (dr.export_to.empty()) return true;
+  for (const auto& to : dr.export_to)
+    if (to == "*" || to == ns || (to == "." && dr.ns == ns)) return true;
+  return false;
+}
+
+// "*.example.com" matches "a.example.com"; "*" matches everything.
+bool wildcardMatches(const std::string& pattern, const std::string& fqdn) {
+  const std::string suffix = pattern.substr(1);
+  return fqdn.size() > suffix.size() && fqdn.ends_with(suffix);
+}
+
+}  // namespace
+
+const DestinationRule* Model::destinationRule(const std::string& fqdn,
+                                              const RuleScope& scope) const {
+  const std::string& proxy_ns = scope.ns;
+  auto exact = rules_by_host_.find(fqdn);
+  // A rule with a workloadSelector applies only to the matching proxies of its own namespace.
+  auto applies = [&](const DestinationRule& dr, const std::string& ns, bool selected) {
+    if (dr.ns != ns || !exportedTo(dr, proxy_ns)) return false;
+    if (!selected) return !dr.workload_selector;
+    return dr.workload_selector && ns == proxy_ns &&
+           labelsMatch(scope.labels, *dr.workload_selector);
+  };
+  auto inNamespace = [&](const std::string& ns, bool selected) -> const DestinationRule* {
+    if (exact != rules_by_host_.end())
+      for (const DestinationRule* dr : exact->second)
+        if (applies(*dr, ns, selected)) return dr;
+    const DestinationRule* best = nullptr;
+    size_t best_length = 0;
+    for (const auto& [pattern, dr] : wildcard_rules_) {
+      if (!applies(*dr, ns, selected) || !wildcardMatches(pattern, fqdn)) continue;
+      if (best == nullptr || pattern.size() > best_length) best = dr, best_length = pattern.size();
+    }
+    return best;
+  };
+  if (const DestinationRule* dr = inNamespace(proxy_ns, true)) return dr;
+  if (const DestinationRule* dr = inNamespace(proxy_ns, false)) return dr;
   const ServiceView* service = findService(fqdn);
-  for (const DestinationRule* dr : it->second)
-    if (service && dr->ns == service->ns) return dr;
-  return it->second.front();
+  if (service && service->ns != proxy_ns)
+    if (const DestinationRule* dr = inNamespace(service->ns, false)) return dr;
+  if (proxy_ns != kRootNamespace && (!service || service->ns != kRootNamespace))
+    return inNamespace(kRootNamespace, false);
+  return nullptr;
 }
 
 const VirtualService* Model::findVirtualService(const std::string& ns,

@@ -5,6 +5,7 @@
 // replaces the old one as a whole; readers keep theirs (shared_ptr<const Model>).
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +16,14 @@
 namespace remora::pilot {
 
 inline constexpr const char* kClusterDomain = "svc.cluster.local";
+inline constexpr const char* kRootNamespace = "istio-system";  // Istio's default rootNamespace
+
+// Who applies a DestinationRule: the proxy's namespace and its workload's labels (for rules with
+// a workloadSelector; null when the proxy's pod is unknown).
+struct RuleScope {
+  std::string ns = "default";
+  const Labels* labels = nullptr;
+};
 
 // A host a proxy can reach: a Kubernetes Service or one host of a ServiceEntry.
 struct ServiceView {
@@ -64,8 +73,11 @@ class Model {
   // The endpoints of `service`'s port `port`, restricted to those whose labels include `subset`.
   std::vector<EndpointView> endpoints(const ServiceView& service, const ServicePort& port,
                                       const Labels& subset = {}) const;
-  // The DestinationRule for a service host (the one in the service's namespace wins), or null.
-  const DestinationRule* destinationRule(const std::string& fqdn) const;
+  // The DestinationRule a proxy applies to `fqdn`, in Istio's lookup order: one in the proxy's
+  // namespace (one whose workloadSelector matches the proxy first), else one the service's
+  // namespace exports to it, else one the root namespace (istio-system) exports to it; within a
+  // namespace an exact host beats the most specific wildcard. Null when none.
+  const DestinationRule* destinationRule(const std::string& fqdn, const RuleScope& scope) const;
   // VirtualServices naming `fqdn` among their hosts and bound to the mesh gateway, oldest first
   // (creationTimestamp, then namespace/name): the order Istio merges them in.
   std::vector<const VirtualService*> virtualServices(const std::string& fqdn) const;
@@ -95,6 +107,10 @@ class Model {
   std::map<std::string, std::vector<const Endpoints*>> endpoints_by_service_;  // "ns/name"
   std::map<std::string, const Pod*> pods_by_ip_;
   std::map<std::string, std::vector<const DestinationRule*>> rules_by_host_;
+  std::vector<std::pair<std::string, const DestinationRule*>> wildcard_rules_;  // "*.suffix"
+  std::deque<DestinationRule> merged_rules_;  // several rules for one host, merged
+
+  std::vector<const DestinationRule*> mergeRules(const std::vector<const DestinationRule*>& rules);
   std::map<std::string, std::vector<const VirtualService*>> vs_by_host_;
   std::map<std::string, std::vector<EndpointAt>> endpoints_by_ip_;
   std::vector<const Sidecar*> sidecars_;

@@ -184,15 +184,15 @@ struct Sidecar {
   bool has_ingress = false;                    // accepted, not yet translated
 };
 
-struct Subset {
-  std::string name;
-  Labels labels;
-};
-
-// trafficPolicy.connectionPool, as far as it maps onto circuit breakers and connect timeout.
+// trafficPolicy.connectionPool: circuit breakers, connect timeout, and the upstream HTTP
+// protocol options Istio sets (idle timeout, requests and duration per connection, h2).
 struct ConnectionPool {
   std::optional<uint32_t> max_connections, max_pending_requests, max_requests, max_retries;
   std::optional<uint64_t> connect_timeout_ms;
+  std::optional<uint64_t> http_idle_timeout_ms, tcp_idle_timeout_ms, max_connection_duration_ms;
+  std::optional<uint32_t> max_requests_per_connection, max_concurrent_streams;
+  std::string h2_upgrade_policy;  // "", DEFAULT, DO_NOT_UPGRADE, UPGRADE
+  bool use_client_protocol = false;
 };
 
 // trafficPolicy.outlierDetection.
@@ -202,13 +202,52 @@ struct OutlierDetection {
   std::optional<uint64_t> interval_ms, base_ejection_time_ms;
 };
 
+// loadBalancer.consistentHash: the request property hashed (routes' hash_policy) and the ring
+// (the cluster's RING_HASH or MAGLEV).
+struct ConsistentHash {
+  enum class Key { kHeader, kCookie, kSourceIp, kQueryParameter } key = Key::kHeader;
+  std::string name;  // header, cookie or query parameter name
+  std::string cookie_path;
+  std::optional<uint64_t> cookie_ttl_ms;
+  std::vector<std::pair<std::string, std::string>> cookie_attributes;  // name, value
+  // ringHash / maglev, or neither: the deprecated minimumRingSize (a ring of 1024 by default).
+  enum class Algorithm { kDefaultRing, kRingHash, kMaglev } algorithm = Algorithm::kDefaultRing;
+  uint64_t size = 0;  // minimumRingSize or tableSize; 0 leaves Envoy's default
+};
+
+struct LoadBalancer {
+  std::optional<std::string> simple;  // ROUND_ROBIN, LEAST_REQUEST, RANDOM, ...
+  std::optional<ConsistentHash> consistent_hash;
+};
+
+// The parts of a TrafficPolicy that portLevelSettings and subsets replace wholesale.
+struct PolicySettings {
+  std::optional<LoadBalancer> load_balancer;
+  std::optional<ConnectionPool> connection_pool;
+  std::optional<OutlierDetection> outlier_detection;
+};
+
+struct PortTrafficPolicy : PolicySettings {
+  uint32_t port = 0;
+};
+
+struct TrafficPolicy : PolicySettings {
+  std::vector<PortTrafficPolicy> port_level;
+};
+
+struct Subset {
+  std::string name;
+  Labels labels;
+  std::optional<TrafficPolicy> traffic_policy;
+};
+
 struct DestinationRule {
   std::string ns, name;
   std::string host;
   std::vector<Subset> subsets;
-  std::optional<std::string> lb_simple;  // ROUND_ROBIN, LEAST_REQUEST, RANDOM, ...
-  std::optional<ConnectionPool> connection_pool;
-  std::optional<OutlierDetection> outlier_detection;
+  std::optional<TrafficPolicy> traffic_policy;
+  std::vector<std::string> export_to;       // empty: every namespace
+  std::optional<Labels> workload_selector;  // matchLabels: only for these proxies of its namespace
 };
 
 struct ServiceEntry {

@@ -6,6 +6,7 @@
 #include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
 #include "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.pb.h"
 #include "pilot/generator.h"
+#include "pilot/traffic_policy.h"
 #include "pilot/vs_merge.h"
 
 namespace remora::pilot {
@@ -118,8 +119,9 @@ route::RouteMatch buildMatch(const HttpMatch* m) {
   return match;
 }
 
+// `hashed`: the route hashes consistently, so retries must not avoid previous hosts (Istio).
 void setRetries(const std::optional<HttpRetry>& retries, route::RouteAction& action,
-                const RouteOptions& options) {
+                const RouteOptions& options, bool hashed = false) {
   if (options.grpc_client && !retries) return;
   uint32_t attempts = retries ? retries->attempts : 2;
   if (attempts == 0) return;
@@ -150,7 +152,7 @@ void setRetries(const std::optional<HttpRetry>& retries, route::RouteAction& act
   policy->set_retry_on(policies);
   if (retries && retries->per_try_timeout_ms)
     setDurationMs(*retries->per_try_timeout_ms, *policy->mutable_per_try_timeout());
-  if (!options.grpc_client) {
+  if (!options.grpc_client && !hashed) {
     auto* predicate = policy->add_retry_host_predicate();
     predicate->set_name("envoy.retry_host_predicates.previous_hosts");
     predicate->mutable_typed_config()->PackFrom(
@@ -214,8 +216,9 @@ void setHeaderOps(const HeaderOps& ops, bool request, route::Route& r) {
 }
 
 // The action part of an Istio HTTPRoute, the same for each of its matches.
-void buildAction(const Model& model, const VirtualService& vs, const HttpRoute& http,
-                 const ServicePort& port, const RouteOptions& options, route::Route& r) {
+void buildAction(const Model& model, const SidecarScope& scope, const VirtualService& vs,
+                 const HttpRoute& http, const ServicePort& port, const RouteOptions& options,
+                 route::Route& r) {
   if (http.redirect) {
     auto* redirect = r.mutable_redirect();
     if (!http.redirect->uri.empty()) redirect->set_path_redirect(http.redirect->uri);
@@ -252,11 +255,14 @@ void buildAction(const Model& model, const VirtualService& vs, const HttpRoute& 
         c->mutable_weight()->set_value(d->weight);
       }
     }
+    bool hashed = false;
+    for (const auto* d : destinations)
+      hashed |= addDestinationHashPolicy(model, vs.ns, d->destination, ruleScope(scope), *action);
     if (http.timeout_ms)
       setDurationMs(*http.timeout_ms, *action->mutable_timeout());
     else if (!options.grpc_client)
       action->mutable_timeout();  // Istio: no timeout unless set
-    setRetries(http.retries, *action, options);
+    setRetries(http.retries, *action, options, hashed && destinations.size() == 1);
     if (http.rewrite_uri) action->set_prefix_rewrite(*http.rewrite_uri);
     if (http.rewrite_authority) action->set_host_rewrite_literal(*http.rewrite_authority);
     if (http.mirror) {
@@ -274,8 +280,8 @@ void buildAction(const Model& model, const VirtualService& vs, const HttpRoute& 
   setHeaderOps(http.response_headers, false, r);
 }
 
-route::Route defaultRoute(const ServiceView& service, const ServicePort& port,
-                          const RouteOptions& options) {
+route::Route defaultRoute(const Model& model, const SidecarScope& scope, const ServiceView& service,
+                          const ServicePort& port, const RouteOptions& options) {
   route::Route r;
   r.set_name("default");
   r.mutable_match()->set_prefix("/");
@@ -283,6 +289,7 @@ route::Route defaultRoute(const ServiceView& service, const ServicePort& port,
   action->set_cluster(outboundCluster(port.port, "", service.fqdn));
   if (!options.grpc_client) action->mutable_timeout();
   setRetries(std::nullopt, *action, options);
+  addServiceHashPolicy(model, service, port, ruleScope(scope), *action);
   return r;
 }
 
@@ -306,12 +313,13 @@ route::VirtualHost buildVirtualHost(const Model& model, const SidecarScope& scop
       route::Route* r = vhost.add_routes();
       if (!http.name.empty()) r->set_name(http.name);
       *r->mutable_match() = buildMatch(m);
-      buildAction(model, *vs, http, port, options, *r);
+      buildAction(model, scope, *vs, http, port, options, *r);
     }
   }
   // No VirtualService, or none with an http route for this port and proxy (only tcp routes,
   // say): the service's own cluster, as Istio's default route.
-  if (vhost.routes_size() == 0) *vhost.add_routes() = defaultRoute(service, port, options);
+  if (vhost.routes_size() == 0)
+    *vhost.add_routes() = defaultRoute(model, scope, service, port, options);
   return vhost;
 }
 

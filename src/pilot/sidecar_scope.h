@@ -15,8 +15,6 @@
 
 namespace remora::pilot {
 
-inline constexpr const char* kRootNamespace = "istio-system";
-
 class SidecarScope {
  public:
   SidecarScope(const Model& model, const Proxy& proxy);

@@ -222,8 +222,8 @@ TEST(PilotXdsHub, DeltaSendsChangesAndRemovals) {
   hub.onSourceChange(snapshot(mesh, {ObjectKey{"DestinationRule", "default", "reviews"}}));
   ASSERT_TRUE(stream.waitFor(2));
   const auto& d = stream.delta[1];
-  EXPECT_EQ(d.resources_size(), 1);  // the default cluster: its lb_policy came from the rule
-  EXPECT_EQ(d.resources(0).name(), "outbound|9080||reviews.default.svc.cluster.local");
+  // The default cluster is unchanged: the rule's LEAST_REQUEST is also Istio's default.
+  EXPECT_EQ(d.resources_size(), 0);
   ASSERT_EQ(d.removed_resources_size(), 2);
   EXPECT_EQ(d.removed_resources(0), "outbound|9080|v1|reviews.default.svc.cluster.local");
 }
