@@ -27,13 +27,6 @@ ObjectKey keyOf(const KubeResource& resource, const YAML::Node& object) {
 
 std::string where(const ObjectKey& key) { return key.kind + " " + key.ns + "/" + key.name; }
 
-// Istio reads endpoints from EndpointSlices; a cluster also mirrors them as Endpoints. Where a
-// service has slices, its Endpoints object is not served, so no endpoint is counted twice.
-std::string slicedService(const Object& object) {
-  const auto* eps = std::get_if<Endpoints>(&object.body);
-  return eps ? eps->ns + "/" + eps->service : "";
-}
-
 }  // namespace
 
 std::string resourceVersionOf(const YAML::Node& node) {
@@ -95,7 +88,8 @@ void KubeStore::remove(const ObjectKey& key) {
 
 void KubeStore::markChanged(const ObjectKey& key, const Object& object) {
   changed_.insert(key);
-  // The service's Endpoints object is hidden or shown with its slices.
+  // The model ignores a service's Endpoints object while it has slices (model.cc), so a slice
+  // change also changes what that Endpoints object contributes.
   const auto* eps = std::get_if<Endpoints>(&object.body);
   if (eps && key.kind == "EndpointSlice")
     changed_.insert(ObjectKey{"Endpoints", eps->ns, eps->service});
@@ -111,13 +105,9 @@ void KubeStore::setError(Entry& entry, const ObjectKey& key, std::string error) 
 
 SourceSnapshot KubeStore::take() {
   SourceSnapshot out;
-  std::set<std::string> sliced;
-  for (const auto& [key, entry] : entries_)
-    if (entry.object && key.kind == "EndpointSlice") sliced.insert(slicedService(*entry.object));
   for (const auto& [key, entry] : entries_) {
     if (!entry.error.empty()) out.errors.push_back({where(key), entry.error});
     if (!entry.object) continue;
-    if (key.kind == "Endpoints" && sliced.count(slicedService(*entry.object))) continue;
     out.objects.emplace(key, *entry.object);
   }
   out.changed = std::move(changed_);

@@ -25,6 +25,12 @@ std::string Model::resolveHost(const std::string& host, const std::string& ns) {
 Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> errors, uint64_t version)
     : objects_(std::move(objects)), errors_(std::move(errors)), version_(version) {
   std::map<std::string, std::vector<const DestinationRule*>> rules;  // by resolved host
+  // Istio reads endpoints from EndpointSlices; Kubernetes also mirrors them into an Endpoints
+  // object. Where a service has slices its Endpoints object is ignored, so nothing counts twice.
+  std::set<std::string> sliced;  // "ns/service"
+  for (const auto& [key, object] : objects_)
+    if (const auto* eps = std::get_if<Endpoints>(&object.body); eps && key.kind == "EndpointSlice")
+      sliced.insert(eps->ns + "/" + eps->service);
   for (const auto& [key, object] : objects_) {
     if (const auto* svc = std::get_if<Service>(&object.body)) {
       ServiceView view;
@@ -51,7 +57,9 @@ Model::Model(std::map<ObjectKey, Object> objects, std::vector<SourceError> error
         services_.push_back(std::move(view));
       }
     } else if (const auto* eps = std::get_if<Endpoints>(&object.body)) {
-      endpoints_by_service_[eps->ns + "/" + eps->service].push_back(eps);
+      std::string service = eps->ns + "/" + eps->service;
+      if (key.kind == "Endpoints" && sliced.count(service)) continue;
+      endpoints_by_service_[service].push_back(eps);
     } else if (const auto* pod = std::get_if<Pod>(&object.body)) {
       if (!pod->ip.empty()) pods_by_ip_[pod->ip] = pod;
     } else if (const auto* dr = std::get_if<DestinationRule>(&object.body)) {

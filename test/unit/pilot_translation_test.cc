@@ -331,6 +331,40 @@ TEST(PilotTranslation, InboundClusterTakesTheConnectionPool) {
   EXPECT_FALSE(inbound.has_outlier_detection());
 }
 
+// Kubernetes mirrors EndpointSlices into an Endpoints object; Istio reads the slices only, so a
+// service with both must not get its endpoints twice.
+TEST(PilotModel, EndpointSlicesHideTheirServicesEndpointsObject) {
+  const char* base = R"(
+apiVersion: v1
+kind: Service
+metadata: {name: r}
+spec:
+  clusterIP: 10.96.0.9
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: r}
+subsets: [{addresses: [{ip: 10.1.0.1}, {ip: 10.1.0.2}], ports: [{name: http, port: 80}]}]
+)";
+  const char* slice = R"(
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: r-abc, labels: {kubernetes.io/service-name: r}}
+addressType: IPv4
+ports: [{name: http, port: 80}]
+endpoints: [{addresses: [10.1.0.1]}]
+)";
+  auto count = [](const Model& model) {
+    const ServiceView* service = model.findService("r.default.svc.cluster.local");
+    EXPECT_NE(service, nullptr);
+    return service ? model.endpoints(*service, service->ports.at(0)).size() : 0u;
+  };
+  EXPECT_EQ(count(modelFrom(base)), 2u);
+  EXPECT_EQ(count(modelFrom(std::string(base) + slice)), 1u);
+}
+
 }  // namespace
 }  // namespace remora::pilot
 
