@@ -158,44 +158,6 @@ StatusOr<HttpUrl> parseHttpUrl(const std::string& url) {
   return out;
 }
 
-Status ChunkedDecoder::decode(std::string& in, std::string& out) {
-  size_t pos = 0;
-  while (state_ != State::Done) {
-    if (state_ == State::Data) {
-      size_t take = std::min<uint64_t>(remaining_, in.size() - pos);
-      out.append(in, pos, take);
-      pos += take;
-      remaining_ -= take;
-      if (remaining_ > 0) break;
-      state_ = State::DataEnd;
-      continue;
-    }
-    size_t eol = in.find("\r\n", pos);
-    if (eol == std::string::npos) {
-      if (in.size() - pos > 4096) return Status::error("chunk header line too long");
-      break;
-    }
-    std::string line = in.substr(pos, eol - pos);
-    pos = eol + 2;
-    if (state_ == State::DataEnd) {
-      if (!line.empty()) return Status::error("missing CRLF after chunk data");
-      state_ = State::Size;
-    } else if (state_ == State::Size) {
-      std::string size = line.substr(0, line.find(';'));
-      size = trim(size);
-      if (size.empty() || size.size() > 15 ||
-          size.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
-        return Status::error("bad chunk size '" + line + "'");
-      remaining_ = std::stoull(size, nullptr, 16);
-      state_ = remaining_ == 0 ? State::Trailer : State::Data;
-    } else if (state_ == State::Trailer) {
-      if (line.empty()) state_ = State::Done;  // trailers, if any, are ignored
-    }
-  }
-  in.erase(0, pos);
-  return Status();
-}
-
 StatusOr<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsOptions& options) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   if (ctx == nullptr) return Status::error("TLS: " + opensslError());
@@ -373,12 +335,25 @@ Status HttpResponseStream::readHead() {
   return Status();
 }
 
+Status HttpResponseStream::decodeChunks(std::string& out) {
+  struct Append : http::http1::ChunkedDecoder::Callbacks {
+    explicit Append(std::string& to) : to(to) {}
+    void onBodyData(std::string_view data) override { to.append(data); }
+    std::string& to;
+  } append(out);
+  const auto result = chunks_.decode(raw_, append);
+  if (!result.ok()) return Status::error("bad chunked body: " + std::string(result.reason));
+  // NeedMore took every byte given; Done says how many belonged to the body.
+  raw_.erase(0, result.status == http::http1::ParseStatus::Done ? result.consumed : raw_.size());
+  done_ = result.status == http::http1::ParseStatus::Done;
+  return Status();
+}
+
 StatusOr<bool> HttpResponseStream::read(std::string& out) {
   while (!done_) {
     size_t before = out.size();
     if (chunked_) {
-      RETURN_IF_ERROR(chunks_.decode(raw_, out));
-      done_ = chunks_.done();
+      RETURN_IF_ERROR(decodeChunks(out));
     } else if (content_length_ >= 0) {
       size_t take = std::min<size_t>(static_cast<size_t>(content_length_), raw_.size());
       out.append(raw_, 0, take);

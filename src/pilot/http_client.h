@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "http/http1/chunked_decoder.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
@@ -52,19 +53,6 @@ class TlsContext {
   SSL_CTX* ctx_;
 };
 
-// Decodes a chunked body incrementally (RFC 9112 §7.1): extensions and trailers are skipped.
-class ChunkedDecoder {
- public:
-  // Consumes `in` (bytes are removed as they are decoded), appending body bytes to `out`.
-  Status decode(std::string& in, std::string& out);
-  bool done() const { return state_ == State::Done; }
-
- private:
-  enum class State { Size, Data, DataEnd, Trailer, Done };
-  State state_ = State::Size;
-  uint64_t remaining_ = 0;
-};
-
 class HttpResponseStream {
  public:
   using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -91,6 +79,8 @@ class HttpResponseStream {
   // Waits for and reads more bytes into raw_; false at EOF.
   StatusOr<bool> fill();
   Status readHead();
+  // Decodes what raw_ holds of a chunked body into `out`.
+  Status decodeChunks(std::string& out);
   Status handshake(const HttpUrl& url, const TlsContext& tls);
   Status sendAll(const std::string& data);
   // After an OpenSSL call returned `rc`: waits as it asks (ok) or says why it failed.
@@ -105,8 +95,8 @@ class HttpResponseStream {
   int64_t content_length_ = -1;  // -1: until the connection closes
   bool eof_ = false;
   bool done_ = false;
-  std::string raw_;  // bytes read but not yet decoded
-  ChunkedDecoder chunks_;
+  std::string raw_;                     // bytes read but not yet decoded
+  http::http1::ChunkedDecoder chunks_;  // the proxy's own strict decoder
 };
 
 }  // namespace remora::pilot

@@ -13,6 +13,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <string_view>
+
+#include "http/http1/chunked_decoder.h"
 
 namespace remora::remoractl {
 namespace {
@@ -85,17 +88,18 @@ StatusOr<std::string> bodyOf(const std::string& response, const std::string& wha
   if (lower(response.substr(0, end)).find("transfer-encoding: chunked") == std::string::npos) {
     return body;
   }
-  std::string decoded;
-  size_t pos = 0;
-  while (pos < body.size()) {
-    const size_t line_end = body.find("\r\n", pos);
-    if (line_end == std::string::npos) break;
-    const size_t size = std::stoul(body.substr(pos, line_end - pos), nullptr, 16);
-    if (size == 0) break;
-    decoded += body.substr(line_end + 2, size);
-    pos = line_end + 2 + size + 2;
+  struct Append : http::http1::ChunkedDecoder::Callbacks {
+    void onBodyData(std::string_view data) override { decoded.append(data); }
+    std::string decoded;
+  } append;
+  http::http1::ChunkedDecoder decoder;
+  const auto result = decoder.decode(body, append);
+  if (result.status != http::http1::ParseStatus::Done) {
+    return Status::error(
+        what + ": bad chunked body" +
+        (result.ok() ? std::string(" (truncated)") : ": " + std::string(result.reason)));
   }
-  return decoded;
+  return append.decoded;
 }
 
 }  // namespace
